@@ -1,0 +1,160 @@
+import type { ProtocolLevel, QoS, ConnectPacket, AuthProperties } from '../packet/types.js'
+import type { Awaitable } from '../util/awaitable.js'
+import type { Message, Session, StoredSubscription } from '../session/session.js'
+
+/** What `ClientHandle.deliver` did with a message. */
+export type DeliveryResult =
+  /** Written (or batched for writing) to the connection. */
+  | 'sent'
+  /** Kept by the engine for this connection (inflight window full): it will be sent in order. */
+  | 'queued'
+  /** Not delivered: expired, too large for the client, No Local, or a bound was hit (counted). */
+  | 'dropped'
+
+/**
+ * The small face of one live connection that a backend sees and delivers through. The engine
+ * implements it; backends never see sockets or the engine's internals.
+ */
+export interface ClientHandle {
+  /** The client identifier (after the broker assigned one, for an empty CONNECT client id). */
+  readonly clientId: string
+  /** 3, 4 or 5. */
+  readonly protocolLevel: ProtocolLevel
+  /** The user name of the CONNECT, if any. */
+  readonly username: string | undefined
+  /** The tenant the connection belongs to (multi-tenant brokers); undefined for the default. */
+  readonly tenant: string | undefined
+  /** False once the connection has closed. */
+  readonly connected: boolean
+
+  /**
+   * Deliver a message that matched `subscription` to this client. Synchronous and cheap: the engine
+   * applies the QoS downgrade (min of message and subscription QoS), assigns a packet id, honours
+   * the inflight window (Receive Maximum), topic aliases, subscription identifiers, No Local and
+   * Retain As Published, and encodes the message once for all receivers.
+   *
+   * A backend calls `deliver` at most once per client per message. When several subscriptions of
+   * one client match, it passes one merged subscription: the highest QoS and every subscription
+   * identifier (`mergeSubscriptions`). `isRetained` marks deliveries of retained messages at
+   * subscribe time (the RETAIN flag stays set on those [MQTT-3.3.1-9]).
+   */
+  deliver(message: Message, subscription: StoredSubscription, isRetained?: boolean): DeliveryResult
+
+  /**
+   * Close the connection from the server side. At MQTT 5 a DISCONNECT with `reasonCode` (and
+   * `reasonString`) is sent first; e.g. 0x8E when another connection took the session over.
+   * The will is published unless `reasonCode` is a normal disconnection.
+   */
+  close(reasonCode?: number, reasonString?: string): void
+}
+
+/** Credentials and context of a CONNECT (or an AUTH during enhanced authentication). */
+export interface Credentials {
+  clientId: string
+  username: string | undefined
+  password: Buffer | undefined
+  /** The whole CONNECT packet, for backends that want more (will, properties). */
+  connect: ConnectPacket
+  /** MQTT 5 enhanced authentication: method and data of the CONNECT or the latest AUTH. */
+  authenticationMethod?: string
+  authenticationData?: Buffer
+}
+
+/** The answer of `Backend.authenticate`. */
+export type AuthenticationResult =
+  | { result: 'allow'; properties?: AuthProperties }
+  /** reasonCode is an MQTT 5 reason code; the engine maps it to a 3.1.1 return code. */
+  | { result: 'deny'; reasonCode: number; reasonString?: string }
+  /** MQTT 5 enhanced authentication: send AUTH 0x18 with these properties and wait for the next. */
+  | { result: 'continue'; properties: AuthProperties }
+  /** Refuse with "use another server" (0x9C) or "server moved" (0x9D) and a Server Reference. */
+  | { result: 'redirect'; reasonCode: number; serverReference: string }
+
+/** The answer of `Backend.setup`. */
+export interface SetupResult {
+  session: Session
+  /** Whether a stored session was resumed (the CONNACK Session Present flag). */
+  present: boolean
+}
+
+/** A failure code of SUBACK/UNSUBACK or a granted QoS. */
+export type SubscribeResult = QoS | number
+
+/**
+ * The decisions of a broker. The engine owns the wire and each connection's state machine, and
+ * calls the backend for everything else: who may connect, which session a client gets, where a
+ * message goes, what is retained and what waits for absent clients.
+ *
+ * Contract:
+ * - Every method may answer synchronously or with a promise (`Awaitable`); the engine awaits only
+ *   real promises, and calls the methods of one connection in order (never two at once for the
+ *   same connection), but calls for different connections interleave.
+ * - A method that rejects (or throws) is logged; the engine answers the client with an error
+ *   reason code (or closes the connection) and never acknowledges what was not stored.
+ * - Backends never import the engine: they see clients only through `ClientHandle`.
+ */
+export interface Backend {
+  /**
+   * Decide whether a client may connect. Called before `setup`. MQTT 5 enhanced authentication
+   * calls it again for each AUTH packet until it answers allow or deny.
+   */
+  authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult>
+
+  /**
+   * Create or resume the session of `client.clientId`. With `clean` true any stored session is
+   * discarded first and `present` is false. Any other live connection with the same client id (on
+   * this process or another) is closed with `SessionTakenOver` before this resolves [MQTT-3.1.4-3].
+   * `expiryInterval` is the requested session expiry (seconds) for MQTT 5, or the 3.1.1 equivalent.
+   */
+  setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult>
+
+  /**
+   * The stored subscriptions are back: route to `client` whatever was queued for it while it was
+   * away (calling `client.deliver` in order) and route future publishes to it live.
+   */
+  queueOffline(client: ClientHandle, session: Session): Awaitable<void>
+
+  /**
+   * Add subscriptions (already validated by the engine) and answer per entry: the granted QoS, or
+   * a failure reason code (0x80 and up). Retained messages are not sent here: see `queueRetained`.
+   */
+  subscribe(
+    client: ClientHandle,
+    session: Session,
+    subscriptions: StoredSubscription[]
+  ): Awaitable<SubscribeResult[]>
+
+  /** Remove subscriptions; answer per filter: 0x00 success, 0x11 no subscription existed, … */
+  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]>
+
+  /**
+   * Store `message` as the retained message of its topic; an empty payload deletes it
+   * [MQTT-3.3.1-10]. `client` is undefined for messages the broker publishes itself (wills, $SYS).
+   */
+  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void>
+
+  /**
+   * Deliver the retained messages that match a new subscription to `client` (through
+   * `client.deliver(message, subscription, true)`).
+   */
+  queueRetained(client: ClientHandle, subscription: StoredSubscription): Awaitable<void>
+
+  /**
+   * Route `message` to every matching subscription: live clients through `deliver`, absent
+   * persistent sessions through their offline queue, on every process. Resolves once the message
+   * is safely accepted (the engine then acknowledges a QoS 1/2 publish). Returns the number of
+   * subscriptions it reached (MQTT 5 0x10 "no matching subscribers" when 0), or undefined when the
+   * backend cannot tell.
+   */
+  publish(client: ClientHandle | undefined, message: Message): Awaitable<number | undefined>
+
+  /**
+   * The client's connection ended (any reason). Turn its subscriptions offline (persistent
+   * session) or drop the session (clean / expiry 0). Not called for a connection that was taken
+   * over, since its session lives on in the new connection.
+   */
+  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void>
+
+  /** Release every resource; the engine calls it once, after the last connection closed. */
+  close(): Awaitable<void>
+}
