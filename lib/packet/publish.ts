@@ -1,0 +1,111 @@
+import { MalformedPacketError, ProtocolError, TopicNameInvalidError } from './errors.js'
+import { allocPacket, checkPacketId, checkWritten } from './header.js'
+import { propertiesLength, readProperties, stringBytes, writeProperties, writeString } from './properties.js'
+import { Reader } from './reader.js'
+import type { ProtocolLevel, PublishPacket, QoS } from './types.js'
+import { decodeString, utf8Problem } from './utf8.js'
+import { varintLength } from './varint.js'
+
+const WHAT = 'PUBLISH'
+
+/**
+ * A topic name in a PUBLISH (or a will) must not hold wildcards [MQTT-3.3.2-2] [MQTT-4.7.1-1].
+ * It may be empty only in MQTT 5 with a topic alias; that is checked by the caller.
+ */
+export function checkTopicNameForDecode(topic: string, what: string, mayBeEmpty: boolean): void {
+  if (topic.length === 0) {
+    if (mayBeEmpty) return
+    throw new TopicNameInvalidError(`${what}: empty topic name [MQTT-4.7.3-1]`)
+  }
+  if (topic.includes('+') || topic.includes('#')) {
+    throw new TopicNameInvalidError(`${what}: wildcard in topic name ${JSON.stringify(topic)} [MQTT-3.3.2-2]`)
+  }
+}
+
+/**
+ * Decode a PUBLISH body at `buf[start, end)` (the hot path: the topic and payload are read without
+ * a Reader where possible, the payload is a view of the input). `flags` is the low nibble of the
+ * first byte, already checked for QoS 3 and DUP on QoS 0. `fromClient` refuses subscription
+ * identifiers, which only a server sends [MQTT-3.3.4-6].
+ */
+export function decodePublish(
+  buf: Buffer,
+  start: number,
+  end: number,
+  flags: number,
+  level: ProtocolLevel,
+  fromClient: boolean
+): PublishPacket {
+  const qos = ((flags >> 1) & 0x03) as QoS
+  if (start + 2 > end) throw new MalformedPacketError(`${WHAT}: packet ends before the topic name`)
+  const topicLength = ((buf[start] as number) << 8) | (buf[start + 1] as number)
+  const topicStart = start + 2
+  let pos = topicStart + topicLength
+  if (pos > end) throw new MalformedPacketError(`${WHAT}: topic name runs past the end of the packet`)
+  const problem = utf8Problem(buf, topicStart, pos)
+  if (problem !== undefined) throw new MalformedPacketError(`${WHAT} topic name: ${problem}`)
+  const topic = decodeString(buf, topicStart, pos)
+  let packetId: number | undefined
+  if (qos > 0) {
+    if (pos + 2 > end) throw new MalformedPacketError(`${WHAT}: packet ends before the packet identifier`)
+    packetId = ((buf[pos] as number) << 8) | (buf[pos + 1] as number)
+    if (packetId === 0) throw new MalformedPacketError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
+    pos += 2
+  }
+  let properties
+  if (level === 5) {
+    // The common case is an empty property list: one zero byte.
+    if (pos < end && buf[pos] === 0) {
+      pos += 1
+    } else {
+      const r = new Reader(buf, pos, end)
+      properties = readProperties(r, 'publish', WHAT)
+      pos = r.pos
+      if (properties !== undefined && fromClient && properties.subscriptionIdentifiers !== undefined) {
+        throw new ProtocolError(`${WHAT}: a client must not send subscription identifiers [MQTT-3.3.4-6]`)
+      }
+    }
+  }
+  checkTopicNameForDecode(topic, WHAT, level === 5 && properties?.topicAlias !== undefined)
+  if (level === 5 && topic.length === 0 && properties?.topicAlias === undefined) {
+    throw new ProtocolError(`${WHAT}: empty topic name without a topic alias`)
+  }
+  const packet: PublishPacket = {
+    type: 'publish',
+    topic,
+    payload: buf.subarray(pos, end),
+    qos,
+    retain: (flags & 0x01) !== 0,
+    dup: (flags & 0x08) !== 0
+  }
+  if (packetId !== undefined) packet.packetId = packetId
+  if (properties !== undefined) packet.properties = properties
+  return packet
+}
+
+/** Encode a PUBLISH at `level` (properties only at 5). */
+export function encodePublish(packet: PublishPacket, level: ProtocolLevel): Buffer {
+  const qos = packet.qos
+  if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`${WHAT}: qos must be 0, 1 or 2`)
+  if (!Buffer.isBuffer(packet.payload)) throw new TypeError(`${WHAT}: payload must be a Buffer`)
+  let length = 2 + stringBytes('topic', packet.topic) + packet.payload.length
+  if (qos > 0) {
+    checkPacketId(packet.packetId, WHAT)
+    length += 2
+  }
+  let propsLength = 0
+  if (level === 5) {
+    propsLength = propertiesLength(packet.properties, 'publish')
+    length += varintLength(propsLength) + propsLength
+  }
+  const first = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0)
+  const [buffer, start] = allocPacket(first, length)
+  let o = writeString(buffer, start, packet.topic)
+  if (qos > 0) {
+    buffer.writeUInt16BE(packet.packetId as number, o)
+    o += 2
+  }
+  if (level === 5) o = writeProperties(buffer, o, packet.properties, propsLength)
+  packet.payload.copy(buffer, o)
+  return checkWritten(buffer, o + packet.payload.length, WHAT)
+}
