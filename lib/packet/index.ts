@@ -58,3 +58,17 @@ export type {
   DisconnectPacket,
   AuthPacket
 } from './types.js'
+export {
+  checkTopicName,
+  checkTopicFilter,
+  isValidTopicName,
+  isValidTopicFilter,
+  parseSharedSubscription,
+  isSystemTopic,
+  topicMatches,
+  SharedSubscriptionsNotSupportedError,
+  WildcardSubscriptionsNotSupportedError,
+  MAX_TOPIC_LENGTH,
+  SHARED_PREFIX
+} from './topic.js'
+export type { TopicFilterOptions, SharedSubscription } from './topic.js'

@@ -1,0 +1,451 @@
+/**
+ * Tries over topic levels: `TopicTree` finds the subscriptions that match a published topic (one
+ * walk per message), `RetainedTree` finds the retained messages that match a new subscription.
+ *
+ * Both walk with an explicit stack instead of recursion: a topic may have 32,768 levels
+ * (`a/a/.../a` in 65,535 bytes) and a recursive walk that deep would overflow the call stack.
+ * Neither tree validates its input: store valid filters (see `checkTopicFilter`) and topic names.
+ */
+
+const DOLLAR = 0x24 // '$'
+
+/** A node of `TopicTree`: one filter level. `+` and `#` children live apart from the literal ones. */
+class FilterNode<T> {
+  children: Map<string, FilterNode<T>> | undefined = undefined
+  plus: FilterNode<T> | undefined = undefined
+  hash: FilterNode<T> | undefined = undefined
+  /** Keys and values stored under this node's filter, in parallel arrays (cheap to walk). */
+  keys: string[] | undefined = undefined
+  values: T[] | undefined = undefined
+  /** key → position in `keys`, built only when a node holds many keys (a linear scan is faster below). */
+  index: Map<string, number> | undefined = undefined
+  /** The whole filter this node stands for; set when a value is first stored. */
+  filter = ''
+
+  isEmpty(): boolean {
+    return (
+      this.keys === undefined &&
+      this.children === undefined &&
+      this.plus === undefined &&
+      this.hash === undefined
+    )
+  }
+
+  indexOf(key: string): number {
+    const keys = this.keys
+    if (keys === undefined) return -1
+    if (this.index !== undefined) return this.index.get(key) ?? -1
+    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i
+    return -1
+  }
+
+  child(level: string): FilterNode<T> | undefined {
+    if (level === '+') return this.plus
+    if (level === '#') return this.hash
+    return this.children?.get(level)
+  }
+
+  addChild(level: string): FilterNode<T> {
+    const node = new FilterNode<T>()
+    if (level === '+') this.plus = node
+    else if (level === '#') this.hash = node
+    else (this.children ??= new Map()).set(level, node)
+    return node
+  }
+
+  removeChild(level: string): void {
+    if (level === '+') this.plus = undefined
+    else if (level === '#') this.hash = undefined
+    else if (this.children !== undefined) {
+      this.children.delete(level)
+      if (this.children.size === 0) this.children = undefined
+    }
+  }
+}
+
+/** Above this many keys in one node, `FilterNode.index` is kept. */
+const INDEX_THRESHOLD = 16
+
+/**
+ * Subscriptions by topic filter: values stored under (filter, key), where the key is, for example,
+ * a client id or a shared subscription's group member, and matched against published topic names.
+ * The tree knows nothing of `$share/`: a backend stores a shared subscription under its inner filter.
+ *
+ * `match` may be re-entered from its callback (a delivery that publishes a will), and the callback
+ * may add and remove entries: an ongoing walk then sees every entry that was stored when the walk
+ * reached its node and not removed before (removing the entry being visited skips no other).
+ */
+export class TopicTree<T> {
+  #root = new FilterNode<T>()
+  #size = 0
+  /** The explicit walk stack, shared by nested `match` calls (each works above the caller's top). */
+  #stackNodes: (FilterNode<T> | undefined)[] = []
+  #stackLevels: number[] = []
+  #top = 0
+  /** Number of `match` calls in progress: while positive, stored arrays are copied, not mutated. */
+  #matching = 0
+
+  /** The number of stored (filter, key) entries. */
+  get size(): number {
+    return this.#size
+  }
+
+  /** Adds or replaces the value stored under (filter, key). Returns true if the entry is new. */
+  add(filter: string, key: string, value: T): boolean {
+    const levels = filter.split('/')
+    let node = this.#root
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i] as string
+      node = node.child(level) ?? node.addChild(level)
+    }
+    const at = node.indexOf(key)
+    if (at >= 0) {
+      ;(node.values as T[])[at] = value
+      return false
+    }
+    if (node.keys === undefined) {
+      node.keys = [key]
+      node.values = [value]
+      node.filter = filter
+    } else {
+      if (this.#matching > 0) this.#copyArrays(node)
+      const keys = node.keys
+      keys.push(key)
+      ;(node.values as T[]).push(value)
+      if (node.index !== undefined) node.index.set(key, keys.length - 1)
+      else if (keys.length > INDEX_THRESHOLD) {
+        node.index = new Map()
+        for (let i = 0; i < keys.length; i++) node.index.set(keys[i] as string, i)
+      }
+    }
+    this.#size++
+    return true
+  }
+
+  /** Removes (filter, key) and prunes the nodes left empty. Returns true if the entry existed. */
+  remove(filter: string, key: string): boolean {
+    const levels = filter.split('/')
+    const path: FilterNode<T>[] = [this.#root]
+    let node = this.#root
+    for (let i = 0; i < levels.length; i++) {
+      const next = node.child(levels[i] as string)
+      if (next === undefined) return false
+      node = next
+      path.push(node)
+    }
+    const at = node.indexOf(key)
+    if (at < 0) return false
+    if (this.#matching > 0) this.#copyArrays(node)
+    const keys = node.keys as string[]
+    const values = node.values as T[]
+    const last = keys.length - 1
+    if (last === 0) {
+      node.keys = undefined
+      node.values = undefined
+      node.index = undefined
+    } else {
+      // Swap-remove: order within a node is not part of the contract.
+      if (at !== last) {
+        keys[at] = keys[last] as string
+        values[at] = values[last] as T
+        node.index?.set(keys[at] as string, at)
+      }
+      keys.pop()
+      values.pop()
+      node.index?.delete(key)
+    }
+    this.#size--
+    for (let i = levels.length; i > 0 && (path[i] as FilterNode<T>).isEmpty(); i--) {
+      ;(path[i - 1] as FilterNode<T>).removeChild(levels[i - 1] as string)
+    }
+    return true
+  }
+
+  /** The value stored under (filter, key), if any. */
+  get(filter: string, key: string): T | undefined {
+    const node = this.#find(filter)
+    if (node === undefined) return undefined
+    const at = node.indexOf(key)
+    return at < 0 ? undefined : (node.values as T[])[at]
+  }
+
+  /** True if a value is stored under (filter, key). */
+  has(filter: string, key: string): boolean {
+    const node = this.#find(filter)
+    return node !== undefined && node.indexOf(key) >= 0
+  }
+
+  /**
+   * The number of trie nodes below the root (diagnostics, O(nodes)): removing every entry brings it
+   * back to 0, because `remove` prunes the nodes it leaves empty.
+   */
+  get nodeCount(): number {
+    let count = 0
+    const stack: FilterNode<T>[] = [this.#root]
+    while (stack.length > 0) {
+      const node = stack.pop() as FilterNode<T>
+      if (node.plus !== undefined) stack.push(node.plus)
+      if (node.hash !== undefined) stack.push(node.hash)
+      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child)
+      count++
+    }
+    return count - 1
+  }
+
+  /** Removes every entry. */
+  clear(): void {
+    this.#root = new FilterNode<T>()
+    this.#size = 0
+  }
+
+  /**
+   * Calls `fn` once for each stored (filter, key) whose filter matches the topic name `topic`, as
+   * `topicMatches` defines it: `+` one level, `#` the parent and any child levels, and filters
+   * starting with a wildcard never match `$` topics [MQTT-4.7.2-1]. Splits the topic once and
+   * otherwise allocates nothing. The order of the calls is unspecified. An exception from `fn`
+   * propagates and ends the walk.
+   */
+  match(topic: string, fn: (value: T, key: string, filter: string) => void): void {
+    const levels = topic.split('/')
+    const n = levels.length
+    const nodes = this.#stackNodes
+    const at = this.#stackLevels
+    const base = this.#top
+    let top = base
+    const root = this.#root
+    this.#matching++
+    try {
+      // The root's level is handled here so the loop need not test for the $ rule.
+      if (topic.charCodeAt(0) !== DOLLAR) {
+        if (root.hash !== undefined) {
+          this.#top = top
+          this.#emit(root.hash, fn)
+        }
+        if (root.plus !== undefined) {
+          nodes[top] = root.plus
+          at[top++] = 1
+        }
+      }
+      const first = root.children?.get(levels[0] as string)
+      if (first !== undefined) {
+        nodes[top] = first
+        at[top++] = 1
+      }
+      while (top > base) {
+        top--
+        const node = nodes[top] as FilterNode<T>
+        const i = at[top] as number
+        nodes[top] = undefined
+        // '#' matches this level as the parent and every deeper level [MQTT-4.7.1-2].
+        if (node.hash !== undefined) {
+          this.#top = top
+          this.#emit(node.hash, fn)
+        }
+        if (i === n) {
+          this.#top = top
+          this.#emit(node, fn)
+          continue
+        }
+        if (node.plus !== undefined) {
+          nodes[top] = node.plus
+          at[top++] = i + 1
+        }
+        if (node.children !== undefined) {
+          const child = node.children.get(levels[i] as string)
+          if (child !== undefined) {
+            nodes[top] = child
+            at[top++] = i + 1
+          }
+        }
+      }
+    } finally {
+      for (let j = base; j < top; j++) nodes[j] = undefined
+      this.#top = base
+      this.#matching--
+    }
+  }
+
+  #emit(node: FilterNode<T>, fn: (value: T, key: string, filter: string) => void): void {
+    // Local references: entries added or removed by `fn` replace these arrays (see #copyArrays).
+    const keys = node.keys
+    if (keys === undefined) return
+    const values = node.values as T[]
+    const filter = node.filter
+    for (let j = 0; j < keys.length; j++) fn(values[j] as T, keys[j] as string, filter)
+  }
+
+  /** While a walk may be iterating a node's arrays, changes go to copies so the walk is not disturbed. */
+  #copyArrays(node: FilterNode<T>): void {
+    if (node.keys !== undefined) {
+      node.keys = node.keys.slice()
+      node.values = (node.values as T[]).slice()
+    }
+  }
+
+  #find(filter: string): FilterNode<T> | undefined {
+    const levels = filter.split('/')
+    let node: FilterNode<T> | undefined = this.#root
+    for (let i = 0; i < levels.length && node !== undefined; i++) node = node.child(levels[i] as string)
+    return node
+  }
+}
+
+/** A node of `RetainedTree`: one topic level. */
+class TopicNode<T> {
+  children: Map<string, TopicNode<T>> | undefined = undefined
+  /** Whether `value` holds a stored value (T itself may include undefined). */
+  has = false
+  value: T | undefined = undefined
+  /** The whole topic this node stands for; set when a value is stored. */
+  topic = ''
+  constructor(readonly level: string) {}
+}
+
+/**
+ * Retained messages by topic name, with a wildcard lookup that walks only the branches a filter can
+ * match. A topic name is a trie path; `+` and `#` in `match` fan out over children, everything else
+ * is one `Map` lookup per level.
+ */
+export class RetainedTree<T> {
+  #root = new TopicNode<T>('')
+  #size = 0
+
+  /** The number of stored topics. */
+  get size(): number {
+    return this.#size
+  }
+
+  /** Stores `value` under the topic name `topic`, replacing any value stored there. */
+  set(topic: string, value: T): void {
+    const levels = topic.split('/')
+    let node = this.#root
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i] as string
+      let next = node.children?.get(level)
+      if (next === undefined) {
+        next = new TopicNode<T>(level)
+        ;(node.children ??= new Map()).set(level, next)
+      }
+      node = next
+    }
+    if (!node.has) {
+      node.has = true
+      node.topic = topic
+      this.#size++
+    }
+    node.value = value
+  }
+
+  /** Deletes the value stored under `topic` and prunes empty nodes. Returns true if there was one. */
+  delete(topic: string): boolean {
+    const levels = topic.split('/')
+    const path: TopicNode<T>[] = [this.#root]
+    let node = this.#root
+    for (let i = 0; i < levels.length; i++) {
+      const next = node.children?.get(levels[i] as string)
+      if (next === undefined) return false
+      node = next
+      path.push(node)
+    }
+    if (!node.has) return false
+    node.has = false
+    node.value = undefined
+    this.#size--
+    for (let i = levels.length; i > 0; i--) {
+      const child = path[i] as TopicNode<T>
+      if (child.has || child.children !== undefined) break
+      const parent = path[i - 1] as TopicNode<T>
+      const children = parent.children as Map<string, TopicNode<T>>
+      children.delete(child.level)
+      if (children.size === 0) parent.children = undefined
+    }
+    return true
+  }
+
+  /** The value stored under `topic`, if any. */
+  get(topic: string): T | undefined {
+    const node = this.#find(topic)
+    return node?.has === true ? node.value : undefined
+  }
+
+  /** True if a value is stored under `topic`. */
+  has(topic: string): boolean {
+    return this.#find(topic)?.has === true
+  }
+
+  /**
+   * The number of trie nodes below the root (diagnostics, O(nodes)): deleting every topic brings it
+   * back to 0, because `delete` prunes the nodes it leaves empty.
+   */
+  get nodeCount(): number {
+    let count = 0
+    const stack: TopicNode<T>[] = [this.#root]
+    while (stack.length > 0) {
+      const node = stack.pop() as TopicNode<T>
+      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child)
+      count++
+    }
+    return count - 1
+  }
+
+  /** Removes every stored topic. */
+  clear(): void {
+    this.#root = new TopicNode<T>('')
+    this.#size = 0
+  }
+
+  /**
+   * Calls `fn` for each stored topic that the (valid, non-shared) topic filter `filter` matches, as
+   * `topicMatches` defines it; a filter starting with `+` or `#` skips `$` topics [MQTT-4.7.2-1].
+   * The order is unspecified. `fn` may set and delete entries: a topic deleted before the walk
+   * reaches it is not reported; one added during the walk may or may not be.
+   */
+  match(filter: string, fn: (value: T, topic: string) => void): void {
+    const levels = filter.split('/')
+    const n = levels.length
+    // Entries are (node, level index); index -1 means "report this node and its whole subtree".
+    const nodes: TopicNode<T>[] = [this.#root]
+    const at: number[] = [0]
+    while (nodes.length > 0) {
+      const node = nodes.pop() as TopicNode<T>
+      const i = at.pop() as number
+      if (i < 0 || i === n) {
+        if (node.has) fn(node.value as T, node.topic)
+        if (i < 0 && node.children !== undefined) {
+          for (const child of node.children.values()) {
+            nodes.push(child)
+            at.push(-1)
+          }
+        }
+        continue
+      }
+      const level = levels[i] as string
+      if (level === '#' || level === '+') {
+        // '#' also matches the parent level [MQTT-4.7.1-2] (the root is no topic).
+        if (level === '#' && i > 0 && node.has) fn(node.value as T, node.topic)
+        if (node.children === undefined) continue
+        const next = level === '#' ? -1 : i + 1
+        for (const child of node.children.values()) {
+          if (i === 0 && child.level.charCodeAt(0) === DOLLAR) continue
+          nodes.push(child)
+          at.push(next)
+        }
+      } else {
+        const child = node.children?.get(level)
+        if (child !== undefined) {
+          nodes.push(child)
+          at.push(i + 1)
+        }
+      }
+    }
+  }
+
+  #find(topic: string): TopicNode<T> | undefined {
+    const levels = topic.split('/')
+    let node: TopicNode<T> | undefined = this.#root
+    for (let i = 0; i < levels.length && node !== undefined; i++) {
+      node = node.children?.get(levels[i] as string)
+    }
+    return node
+  }
+}
