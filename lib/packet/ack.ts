@@ -1,4 +1,4 @@
-import { MalformedPacketError } from './errors.js'
+import { ProtocolError } from './errors.js'
 import { allocPacket, checkPacketId, checkWritten } from './header.js'
 import { propertiesLength, readProperties, writeProperties } from './properties.js'
 import type { Reader } from './reader.js'
@@ -17,7 +17,7 @@ const FIRST_BYTE: Record<AckType, number> = { puback: 0x40, pubrec: 0x50, pubrel
 export function decodeAck<T extends AckType>(type: T, r: Reader, level: ProtocolLevel): AckPacket<T> {
   const what = type.toUpperCase()
   const packetId = r.u16(`${what} packet identifier`)
-  if (packetId === 0) throw new MalformedPacketError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
+  if (packetId === 0) throw new ProtocolError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: AckPacket<T> = { type, packetId }
   if (level === 5 && r.remaining > 0) {
     packet.reasonCode = readReasonCode(r, type, what)

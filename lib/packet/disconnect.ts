@@ -1,3 +1,4 @@
+import { ProtocolError } from './errors.js'
 import { allocPacket, checkWritten } from './header.js'
 import { propertiesLength, readProperties, writeProperties } from './properties.js'
 import type { Reader } from './reader.js'
@@ -30,6 +31,11 @@ export function decodeAuth(r: Reader): AuthPacket {
     if (r.remaining > 0) {
       const properties = readProperties(r, 'auth', 'AUTH')
       if (properties !== undefined) packet.properties = properties
+    }
+    // "It is a Protocol Error to omit the Authentication Method" (3.15.2.2.2); only the abbreviated
+    // form (remaining length 0: success, no properties) carries none.
+    if (packet.properties?.authenticationMethod === undefined) {
+      throw new ProtocolError('AUTH: no authentication method')
     }
   }
   r.done('AUTH')

@@ -91,7 +91,7 @@ export class UnsupportedProtocolVersionError extends MqttError {
   }
 }
 
-/** 0x90: a topic name that is not valid (wildcards in a PUBLISH topic, empty without alias). */
+/** 0x90: a topic name that is not valid (wildcards in a PUBLISH or will topic; empty before MQTT 5). */
 export class TopicNameInvalidError extends MqttError {
   override name = 'TopicNameInvalidError'
   constructor(message: string, options?: MqttErrorOptions) {

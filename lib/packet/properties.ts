@@ -110,7 +110,9 @@ export function readProperties(reader: Reader, context: PropertyContextName, wha
         throw new MalformedPacketError(`${what}: unknown property identifier 0x${id.toString(16)}`)
       }
       if ((def.allowed & bit) === 0) {
-        throw new ProtocolError(`${what}: property ${def.name} is not allowed in this packet`)
+        // "A Control Packet which contains an Identifier which is not valid for its packet type
+        // ... is a Malformed Packet" (5.0 section 2.2.2.2).
+        throw new MalformedPacketError(`${what}: property ${def.name} is not allowed in this packet`)
       }
       const mask = 1 << (id & 31)
       const seen = id < 32 ? seenLow & mask : seenHigh & mask

@@ -49,7 +49,7 @@ export function decodePublish(
   if (qos > 0) {
     if (pos + 2 > end) throw new MalformedPacketError(`${WHAT}: packet ends before the packet identifier`)
     packetId = ((buf[pos] as number) << 8) | (buf[pos + 1] as number)
-    if (packetId === 0) throw new MalformedPacketError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
+    if (packetId === 0) throw new ProtocolError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
     pos += 2
   }
   let properties
@@ -66,10 +66,11 @@ export function decodePublish(
       }
     }
   }
-  checkTopicNameForDecode(topic, WHAT, level === 5 && properties?.topicAlias !== undefined)
   if (level === 5 && topic.length === 0 && properties?.topicAlias === undefined) {
+    // "It is a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (3.3.2.1).
     throw new ProtocolError(`${WHAT}: empty topic name without a topic alias`)
   }
+  checkTopicNameForDecode(topic, WHAT, level === 5)
   const packet: PublishPacket = {
     type: 'publish',
     topic,

@@ -1,4 +1,4 @@
-import { MalformedPacketError } from './errors.js'
+import { MalformedPacketError, ProtocolError } from './errors.js'
 import { allocPacket, checkPacketId, checkWritten } from './header.js'
 import { propertiesLength, readProperties, writeProperties } from './properties.js'
 import type { Reader } from './reader.js'
@@ -10,7 +10,7 @@ import { varintLength } from './varint.js'
 export function decodeSuback(r: Reader, level: ProtocolLevel): SubackPacket {
   const what = 'SUBACK'
   const packetId = r.u16(`${what} packet identifier`)
-  if (packetId === 0) throw new MalformedPacketError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
+  if (packetId === 0) throw new ProtocolError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: SubackPacket = { type: 'suback', packetId, reasonCodes: [] }
   if (level === 5) {
     const properties = readProperties(r, 'suback', what)
@@ -34,7 +34,7 @@ export function decodeSuback(r: Reader, level: ProtocolLevel): SubackPacket {
 export function decodeUnsuback(r: Reader, level: ProtocolLevel): UnsubackPacket {
   const what = 'UNSUBACK'
   const packetId = r.u16(`${what} packet identifier`)
-  if (packetId === 0) throw new MalformedPacketError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
+  if (packetId === 0) throw new ProtocolError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: UnsubackPacket = { type: 'unsuback', packetId }
   if (level === 5) {
     const properties = readProperties(r, 'unsuback', what)

@@ -14,7 +14,7 @@ const WHAT = 'SUBSCRIBE'
  */
 export function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacket {
   const packetId = r.u16(`${WHAT} packet identifier`)
-  if (packetId === 0) throw new MalformedPacketError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
+  if (packetId === 0) throw new ProtocolError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: SubscribePacket = { type: 'subscribe', packetId, subscriptions: [] }
   if (level === 5) {
     const properties = readProperties(r, 'subscribe', WHAT)
@@ -25,11 +25,15 @@ export function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacke
     const topicFilter = r.string(`${WHAT} topic filter`)
     const options = r.u8(`${WHAT} subscription options`)
     const qos = options & 0x03
-    if (qos === 3) throw new MalformedPacketError(`${WHAT}: requested QoS 3 [MQTT-3-8.3-4]`)
     if (level === 5) {
+      // "It is a Protocol Error if the Maximum QoS field has the value 3" (5.0 section 3.8.3.1).
+      if (qos === 3) throw new ProtocolError(`${WHAT}: requested QoS 3`)
       if ((options & 0xc0) !== 0) throw new MalformedPacketError(`${WHAT}: reserved option bits set [MQTT-3.8.3-5]`)
       const retainHandling = (options >> 4) & 0x03
       if (retainHandling === 3) throw new ProtocolError(`${WHAT}: Retain Handling 3`)
+      if ((options & 0x04) !== 0 && topicFilter.startsWith('$share/')) {
+        throw new ProtocolError(`${WHAT}: No Local on a shared subscription [MQTT-3.8.3-4]`)
+      }
       packet.subscriptions.push({
         topicFilter,
         qos: qos as QoS,
@@ -38,6 +42,7 @@ export function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacke
         retainHandling: retainHandling as 0 | 1 | 2
       })
     } else {
+      if (qos === 3) throw new MalformedPacketError(`${WHAT}: requested QoS 3 [MQTT-3-8.3-4]`)
       if ((options & 0xfc) !== 0) throw new MalformedPacketError(`${WHAT}: reserved option bits set [MQTT-3-8.3-4]`)
       packet.subscriptions.push({ topicFilter, qos: qos as QoS })
     }

@@ -1,4 +1,4 @@
-import { MalformedPacketError, ProtocolError } from './errors.js'
+import { ProtocolError } from './errors.js'
 import { allocPacket, checkPacketId, checkWritten } from './header.js'
 import { propertiesLength, readProperties, stringBytes, writeProperties, writeString } from './properties.js'
 import type { Reader } from './reader.js'
@@ -10,7 +10,7 @@ const WHAT = 'UNSUBSCRIBE'
 /** Decode an UNSUBSCRIBE (section 3.10). */
 export function decodeUnsubscribe(r: Reader, level: ProtocolLevel): UnsubscribePacket {
   const packetId = r.u16(`${WHAT} packet identifier`)
-  if (packetId === 0) throw new MalformedPacketError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
+  if (packetId === 0) throw new ProtocolError(`${WHAT}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: UnsubscribePacket = { type: 'unsubscribe', packetId, topicFilters: [] }
   if (level === 5) {
     const properties = readProperties(r, 'unsubscribe', WHAT)
