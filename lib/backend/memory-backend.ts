@@ -1,0 +1,455 @@
+import type {
+  AuthenticationResult,
+  Backend,
+  ClientHandle,
+  Credentials,
+  DeliveryResult,
+  SetupResult,
+  SubscribeResult
+} from './backend.js'
+import { mergeSubscriptions } from './merge.js'
+import { SessionEntry, sharedGroupKey, subscriber } from './memory-routes.js'
+import type { Subscriber } from './memory-routes.js'
+import { SharedGroup } from './shared-groups.js'
+import type { MemberRouter } from './shared-groups.js'
+import { TopicTree } from './topic-tree.js'
+import { DEFAULT_MAX_RETAINED_MESSAGES, RetainedStore } from './retained-store.js'
+import type { RetainedStats } from './retained-store.js'
+import { SessionTakenOverError } from '../packet/errors.js'
+import { ReasonCode } from '../packet/reason-codes.js'
+import { parseSharedSubscription } from '../packet/topic.js'
+import { DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
+import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
+import type { Message, Session, StoredSubscription } from '../session/session.js'
+
+export { DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
+
+/** Options of a `MemoryBackend`. All optional. */
+export interface MemoryBackendOptions {
+  /**
+   * Most messages per offline queue (default 1000). When full: the oldest queued QoS 0 message is
+   * evicted, else the new message is refused; both counted in `stats.queueDropped`.
+   */
+  maxQueuedMessages?: number
+  /**
+   * Most retained messages (default 100,000). Storing a message on a new topic beyond it is refused
+   * and counted in `stats.retainedRefused`; replacing or deleting is always possible.
+   */
+  maxRetainedMessages?: number
+  /**
+   * Whether QoS 0 messages are queued for persistent sessions whose client is away (default false:
+   * only messages delivered at QoS 1 or 2 are kept, as the specification expects [MQTT-3.1.2-5]).
+   */
+  queueQoS0?: boolean
+  /** Called for authentication; default: allow everyone. */
+  authenticate?: Backend['authenticate']
+  /** How often (ms) away sessions are checked for expiry (default 10,000). */
+  expiryCheckInterval?: number
+  /** The clock, in ms since the epoch (default `Date.now`); tests pass a fake one. */
+  now?: () => number
+}
+
+/** Counters of a `MemoryBackend`, for metrics and tests. They only grow. */
+export interface MemoryBackendStats extends SessionQueueStats, RetainedStats {
+  /** Messages routed by `publish`. */
+  published: number
+  /** `deliver` calls that answered 'sent' or 'queued'. */
+  delivered: number
+  /** `deliver` calls that answered 'dropped'. */
+  deliveryDropped: number
+  /** Connections closed because another one took their session over. */
+  takeovers: number
+  /** Away sessions removed because their Session Expiry Interval ran out. */
+  sessionsExpired: number
+}
+
+/** 0xFFFFFFFF: a session that never expires. */
+const NEVER_EXPIRES = 0xffff_ffff
+
+/** A tree value: one client's subscription, or a shared group. */
+type Route = Subscriber | SharedGroup
+
+/** Scratch arrays of one (possibly nested) publish walk, reused from message to message. */
+interface Walk {
+  entries: SessionEntry[]
+  subscriptions: StoredSubscription[]
+  groups: SharedGroup[]
+}
+
+const ALLOW: AuthenticationResult = { result: 'allow' }
+
+/**
+ * The embedded backend: sessions, subscriptions, retained messages and offline queues in this
+ * process's memory; every method answers synchronously.
+ *
+ * - Sessions by client identifier (`MemorySession`); `setup` closes a previous live connection with
+ *   0x8E Session taken over [MQTT-3.1.4-3]; away sessions expire after their Session Expiry Interval.
+ * - One `TopicTree` holds every subscription under key = client identifier, and shared groups
+ *   (`$share/{group}/{filter}`) under their inner filter, one entry per group.
+ * - `publish` walks the tree once per message and calls `deliver` at most once per client, with the
+ *   subscriptions of that client merged (`mergeSubscriptions`); on the QoS 0 path to live clients it
+ *   creates no promise, closure or per-subscriber object.
+ * - Retained messages in a `RetainedTree`, bounded.
+ *
+ * Everything lives on the instance, so several backends (one per tenant) can coexist.
+ */
+export class MemoryBackend implements Backend {
+  /** Counters (see `MemoryBackendStats`). */
+  readonly stats: MemoryBackendStats = {
+    queued: 0,
+    queueDropped: 0,
+    queueExpired: 0,
+    published: 0,
+    delivered: 0,
+    deliveryDropped: 0,
+    retainedRefused: 0,
+    retainedExpired: 0,
+    takeovers: 0,
+    sessionsExpired: 0
+  }
+
+  readonly #sessions = new Map<string, SessionEntry>()
+  readonly #tree = new TopicTree<Route>()
+  readonly #retained: RetainedStore
+  readonly #sessionOptions: MemorySessionOptions
+  readonly #queueQoS0: boolean
+  readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #expiryCheckInterval: number
+  readonly #now: () => number
+  #expiryTimer: ReturnType<typeof setInterval> | undefined = undefined
+
+  // Publish walk state: valid only during `#tree.match` (which never calls out of this class).
+  readonly #walks: Walk[] = []
+  #depth = 0
+  #epoch = 0
+  #walk: Walk | undefined = undefined
+  #origin: string | undefined = undefined
+  #matched = 0
+  /** Bound once: the walk's callback must not be a new closure per message. */
+  readonly #collect = (route: Route): void => this.#onMatch(route)
+  /** How shared groups reach their members; bound once too. */
+  readonly #router: MemberRouter = {
+    deliverLive: (entry, message, subscription) => this.#deliverLive(entry, message, subscription),
+    enqueue: (entry, message, subscription) => this.#enqueue(entry, message, subscription)
+  }
+
+  constructor(options: MemoryBackendOptions = {}) {
+    this.#now = options.now ?? Date.now
+    this.#sessionOptions = {
+      maxQueuedMessages: options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
+      stats: this.stats,
+      now: this.#now
+    }
+    this.#retained = new RetainedStore(
+      options.maxRetainedMessages ?? DEFAULT_MAX_RETAINED_MESSAGES,
+      this.stats,
+      this.#now
+    )
+    this.#queueQoS0 = options.queueQoS0 ?? false
+    this.#authenticate = options.authenticate
+    this.#expiryCheckInterval = options.expiryCheckInterval ?? 10_000
+  }
+
+  /** Number of sessions held (connected or away). */
+  get sessionCount(): number {
+    return this.#sessions.size
+  }
+
+  /** Number of retained messages held. */
+  get retainedCount(): number {
+    return this.#retained.size
+  }
+
+  /** Number of topic tree entries (ordinary subscriptions plus shared groups). */
+  get routeCount(): number {
+    return this.#tree.size
+  }
+
+  /** The session of `clientId`, if one is held (for inspection and tests). */
+  getSession(clientId: string): MemorySession | undefined {
+    return this.#sessions.get(clientId)?.session
+  }
+
+  authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
+    return this.#authenticate === undefined ? ALLOW : this.#authenticate(client, credentials)
+  }
+
+  setup(client: ClientHandle, clean: boolean, expiryInterval: number): SetupResult {
+    const clientId = client.clientId
+    let entry = this.#sessions.get(clientId)
+    if (entry !== undefined && entry.client === undefined && entry.expiresAt < this.#now()) {
+      this.#dropEntry(entry)
+      this.stats.sessionsExpired++
+      entry = undefined
+    }
+    let present = false
+    if (entry === undefined) {
+      entry = new SessionEntry(new MemorySession(clientId, expiryInterval, this.#sessionOptions))
+      this.#sessions.set(clientId, entry)
+    } else {
+      const previous = entry.client
+      if (previous !== undefined && previous !== client) {
+        // Detach first: the old connection no longer owns the session, whatever its close does.
+        entry.client = undefined
+        entry.live = false
+        if (previous.connected) {
+          this.stats.takeovers++
+          previous.close(ReasonCode.SessionTakenOver, 'another connection took the session over')
+        }
+      }
+      if (clean) {
+        // A fresh session object: the old connection, if it writes late, writes to an orphan.
+        this.#unrouteAll(entry)
+        entry.session = new MemorySession(clientId, expiryInterval, this.#sessionOptions)
+      } else {
+        present = true
+      }
+    }
+    entry.client = client
+    entry.live = false
+    entry.expiresAt = Number.POSITIVE_INFINITY
+    entry.session.expiryInterval = expiryInterval
+    return { session: entry.session, present }
+  }
+
+  queueOffline(client: ClientHandle, _session: Session): void {
+    const entry = this.#owned(client)
+    // Deliveries may publish (a closing client's will) and queue more for this client: drain until empty.
+    for (let items = entry.session.drainQueue(); items.length > 0; items = entry.session.drainQueue()) {
+      for (const item of items) this.#count(client.deliver(item.message, item.subscription))
+    }
+    if (entry.client === client) entry.live = true
+  }
+
+  subscribe(client: ClientHandle, _session: Session, subscriptions: StoredSubscription[]): SubscribeResult[] {
+    const entry = this.#owned(client)
+    const results: SubscribeResult[] = []
+    for (const subscription of subscriptions) {
+      entry.session.saveSubscription(subscription)
+      this.#route(entry, subscription)
+      results.push(subscription.qos)
+    }
+    return results
+  }
+
+  unsubscribe(client: ClientHandle, _session: Session, topicFilters: string[]): number[] {
+    const entry = this.#owned(client)
+    const results: number[] = []
+    for (const filter of topicFilters) {
+      const existed = entry.session.deleteSubscription(filter)
+      if (existed) this.#unroute(entry, filter)
+      results.push(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)
+    }
+    return results
+  }
+
+  storeRetained(_client: ClientHandle | undefined, message: Message): void {
+    this.#retained.store(message)
+  }
+
+  queueRetained(client: ClientHandle, subscription: StoredSubscription): void {
+    // Retained messages go to new non-shared subscriptions only (MQTT 5.0 section 3.3.1.3).
+    if (parseSharedSubscription(subscription.topicFilter) !== undefined) return
+    for (const message of this.#retained.match(subscription.topicFilter)) {
+      this.#count(client.deliver(message, subscription, true))
+    }
+  }
+
+  publish(_client: ClientHandle | undefined, message: Message): number {
+    this.stats.published++
+    let walk = this.#walks[this.#depth]
+    if (walk === undefined) {
+      walk = { entries: [], subscriptions: [], groups: [] }
+      this.#walks[this.#depth] = walk
+    }
+    // Collect: one tree walk; per client the first match is kept as is, later ones merged.
+    this.#walk = walk
+    this.#origin = message.origin
+    this.#epoch++
+    this.#matched = 0
+    this.#tree.match(message.topic, this.#collect)
+    const matched = this.#matched
+    this.#walk = undefined
+    // Route: deliveries may re-enter `publish` (a will), which then uses the next walk's arrays.
+    this.#depth++
+    try {
+      const { entries, subscriptions, groups } = walk
+      for (let i = 0; i < entries.length; i++) {
+        this.#routeTo(entries[i] as SessionEntry, message, subscriptions[i] as StoredSubscription)
+      }
+      for (let i = 0; i < groups.length; i++) (groups[i] as SharedGroup).route(message, this.#router)
+    } finally {
+      this.#depth--
+      walk.entries.length = 0
+      walk.subscriptions.length = 0
+      walk.groups.length = 0
+    }
+    return matched
+  }
+
+  terminate(client: ClientHandle, _session: Session | undefined): void {
+    const entry = this.#sessions.get(client.clientId)
+    // A connection that lost its session to a takeover has nothing left to end.
+    if (entry === undefined || entry.client !== client) return
+    entry.client = undefined
+    entry.live = false
+    const expiry = entry.session.expiryInterval
+    if (expiry === 0) {
+      this.#dropEntry(entry)
+      return
+    }
+    if (expiry >= NEVER_EXPIRES) return
+    entry.expiresAt = this.#now() + expiry * 1000
+    this.#startExpiryTimer()
+  }
+
+  close(): void {
+    if (this.#expiryTimer !== undefined) clearInterval(this.#expiryTimer)
+    this.#expiryTimer = undefined
+    this.#sessions.clear()
+    this.#tree.clear()
+    this.#retained.clear()
+  }
+
+  /**
+   * Removes the away sessions whose Session Expiry Interval has run out (at `now`), with their
+   * subscriptions and queues. Runs by itself every `expiryCheckInterval` ms while such sessions
+   * exist; `setup` also checks the session it resumes. Returns the number removed.
+   */
+  expireSessions(now: number = this.#now()): number {
+    let removed = 0
+    let waiting = 0
+    for (const entry of this.#sessions.values()) {
+      if (entry.client !== undefined || entry.expiresAt === Number.POSITIVE_INFINITY) continue
+      if (entry.expiresAt < now) {
+        this.#dropEntry(entry)
+        removed++
+      } else waiting++
+    }
+    this.stats.sessionsExpired += removed
+    if (waiting === 0 && this.#expiryTimer !== undefined) {
+      clearInterval(this.#expiryTimer)
+      this.#expiryTimer = undefined
+    }
+    return removed
+  }
+
+  /** Delivers to the entry's live connection; undefined when it has none. */
+  #deliverLive(entry: SessionEntry, message: Message, subscription: StoredSubscription): DeliveryResult | undefined {
+    const client = entry.client
+    if (client === undefined || !entry.live || !client.connected) return undefined
+    const result = client.deliver(message, subscription)
+    this.#count(result)
+    return result
+  }
+
+  /**
+   * Queues for an entry without a live connection. A connecting client's queue takes every message
+   * (it is drained in a moment); an away session's only those delivered at QoS 1/2 unless
+   * `queueQoS0`. Expired away sessions take nothing. Returns false when not queued.
+   */
+  #enqueue(entry: SessionEntry, message: Message, subscription: StoredSubscription): boolean {
+    const client = entry.client
+    if (client !== undefined && entry.live && client.connected) return false
+    const connecting = client !== undefined && !entry.live && client.connected
+    if (!connecting) {
+      // Away (or closed and not yet terminated): only persistent, unexpired sessions keep messages.
+      if (entry.session.expiryInterval === 0) return false
+      const qos = message.qos < subscription.qos ? message.qos : subscription.qos
+      if (qos === 0 && !this.#queueQoS0) return false
+      if (entry.expiresAt !== Number.POSITIVE_INFINITY && entry.expiresAt < this.#now()) return false
+    }
+    return entry.session.enqueue({ message, subscription })
+  }
+
+  #onMatch(route: Route): void {
+    const walk = this.#walk as Walk
+    if (route.shared) {
+      walk.groups.push(route)
+      this.#matched++
+      return
+    }
+    const subscription = route.subscription
+    const entry = route.entry
+    // No Local: not to the publisher's own subscription [MQTT-3.8.3-3]; skipped before merging so
+    // that an overlapping subscription without No Local still gets the message at its own QoS.
+    if (subscription.noLocal === true && this.#origin !== undefined && this.#origin === entry.session.clientId) return
+    this.#matched++
+    if (entry.mark !== this.#epoch) {
+      entry.mark = this.#epoch
+      entry.slot = walk.entries.length
+      walk.entries.push(entry)
+      walk.subscriptions.push(subscription)
+    } else {
+      const slot = entry.slot
+      walk.subscriptions[slot] = mergeSubscriptions(walk.subscriptions[slot] as StoredSubscription, subscription)
+    }
+  }
+
+  #routeTo(entry: SessionEntry, message: Message, subscription: StoredSubscription): void {
+    const client = entry.client
+    if (client !== undefined && entry.live && client.connected) {
+      this.#count(client.deliver(message, subscription))
+      return
+    }
+    this.#enqueue(entry, message, subscription)
+  }
+
+  #count(result: DeliveryResult): void {
+    if (result === 'dropped') this.stats.deliveryDropped++
+    else this.stats.delivered++
+  }
+
+  /** The entry `client` owns, or SessionTakenOverError when another connection took it (fencing). */
+  #owned(client: ClientHandle): SessionEntry {
+    const entry = this.#sessions.get(client.clientId)
+    if (entry === undefined || entry.client !== client) {
+      throw new SessionTakenOverError(`the session of ${client.clientId} belongs to another connection`)
+    }
+    return entry
+  }
+
+  #route(entry: SessionEntry, subscription: StoredSubscription): void {
+    const shared = parseSharedSubscription(subscription.topicFilter)
+    if (shared === undefined) {
+      this.#tree.add(subscription.topicFilter, entry.session.clientId, subscriber(entry, subscription))
+      return
+    }
+    const key = sharedGroupKey(shared.group)
+    let group = this.#tree.get(shared.filter, key) as SharedGroup | undefined
+    if (group === undefined) {
+      group = new SharedGroup(shared.group, shared.filter)
+      this.#tree.add(shared.filter, key, group)
+    }
+    group.add(entry, subscription)
+  }
+
+  #unroute(entry: SessionEntry, topicFilter: string): void {
+    const shared = parseSharedSubscription(topicFilter)
+    if (shared === undefined) {
+      this.#tree.remove(topicFilter, entry.session.clientId)
+      return
+    }
+    const key = sharedGroupKey(shared.group)
+    const group = this.#tree.get(shared.filter, key) as SharedGroup | undefined
+    if (group === undefined) return
+    group.remove(entry)
+    if (group.size === 0) this.#tree.remove(shared.filter, key)
+  }
+
+  #unrouteAll(entry: SessionEntry): void {
+    for (const subscription of entry.session.listSubscriptions()) this.#unroute(entry, subscription.topicFilter)
+  }
+
+  #dropEntry(entry: SessionEntry): void {
+    this.#unrouteAll(entry)
+    if (this.#sessions.get(entry.session.clientId) === entry) this.#sessions.delete(entry.session.clientId)
+  }
+
+  #startExpiryTimer(): void {
+    if (this.#expiryTimer !== undefined) return
+    this.#expiryTimer = setInterval(() => this.expireSessions(), this.#expiryCheckInterval)
+    // Never keep the process alive just to expire sessions.
+    this.#expiryTimer.unref()
+  }
+}
