@@ -143,8 +143,9 @@ export interface Backend {
    * Route `message` to every matching subscription: live clients through `deliver`, absent
    * persistent sessions through their offline queue, on every process. Resolves once the message
    * is safely accepted (the engine then acknowledges a QoS 1/2 publish). Returns the number of
-   * subscriptions it reached (MQTT 5 0x10 "no matching subscribers" when 0), or undefined when the
-   * backend cannot tell.
+   * matching subscriptions (MQTT 5 0x10 "no matching subscribers" when 0), or undefined when the
+   * backend cannot tell: overlapping subscriptions of one client count one each though they get one
+   * delivery, a shared group counts once, subscriptions skipped by No Local do not count.
    */
   publish(client: ClientHandle | undefined, message: Message): Awaitable<number | undefined>
 
