@@ -1,0 +1,180 @@
+import type { Observable } from 'rxjs'
+import type { Backend } from '../backend/backend.js'
+import { ReasonCode } from '../packet/reason-codes.js'
+import type { Connection, Listener, ListenAddress } from '../transport/connection.js'
+import { listenTcp } from '../transport/tcp.js'
+import { listenWebSocket } from '../transport/ws.js'
+import { isPromise } from '../util/awaitable.js'
+import { Client } from './client.js'
+import type { BrokerCore } from './core.js'
+import { EventHub } from './events.js'
+import type { BrokerClient, BrokerEvent } from './events.js'
+import { createLogger } from './logger.js'
+import type { Logger } from './logger.js'
+import { resolveOptions } from './options.js'
+import type { BrokerOptions, ResolvedOptions } from './options.js'
+import { createStats } from './stats.js'
+import type { BrokerStats } from './stats.js'
+
+/** Where to listen: `broker.listen(...)`. */
+export type ListenOptions =
+  | { transport: 'tcp'; host?: string; port?: number }
+  | { transport: 'ws'; host?: string; port?: number; path?: string }
+
+/**
+ * An MQTT broker: listeners, connections and their lifecycle. Every decision (authentication,
+ * sessions, routing, retained messages, offline queues) goes to the `Backend`.
+ *
+ * - `listen()` binds a TCP or WebSocket listener (any number of them), `handle()` adopts a connection
+ *   from any other transport (the in-memory pair in tests, a TLS server of your own).
+ * - One shared timer (every `timerInterval` ms, default 1 s) enforces keepalive (1.5× [MQTT-3.1.2-24])
+ *   and the connect timeout; no per-connection timers.
+ * - Output is batched: what a connection must send while the broker handles one input chunk is
+ *   written with one `write()` at the end of the chunk (or in a microtask for deliveries triggered
+ *   outside input handling).
+ * - `events$` is hot and completes when `close()` finishes.
+ */
+export class Broker {
+  /** The broker's event stream (hot; completes when the broker closed). Free when unobserved. */
+  readonly events$: Observable<BrokerEvent>
+  /** Counters (read-only for users). */
+  readonly stats: BrokerStats
+  readonly options: ResolvedOptions
+  readonly backend: Backend
+  readonly log: Logger
+
+  private readonly hub = new EventHub()
+  private readonly clients = new Set<Client>()
+  private readonly listeners: Listener[] = []
+  private readonly core: BrokerCore
+  private readonly pending = new Set<Promise<void>>()
+  private dirty: Client[] = []
+  private flushScheduled = false
+  private timer: NodeJS.Timeout | undefined = undefined
+  private closing: Promise<void> | undefined = undefined
+
+  /** Throws `RangeError` for an option out of range. */
+  constructor(options: BrokerOptions) {
+    this.options = resolveOptions(options)
+    this.backend = options.backend
+    this.log = options.logger ?? createLogger('warn')
+    this.stats = createStats()
+    this.events$ = this.hub.events$
+    this.core = {
+      backend: this.backend,
+      options: this.options,
+      log: this.log,
+      events: this.hub,
+      stats: this.stats,
+      depth: 0,
+      markDirty: (client) => this.markDirty(client),
+      flushDirty: (source) => this.flushDirty(source),
+      remove: (client) => this.remove(client),
+      track: (work) => this.track(work)
+    }
+  }
+
+  /** Connected clients (CONNECT accepted and not closed). */
+  get connectedClients(): BrokerClient[] {
+    const out: BrokerClient[] = []
+    for (const client of this.clients) if (client.live) out.push(client)
+    return out
+  }
+
+  /**
+   * Bind a listener. Resolves with the bound address (port 0 picks a free one); rejects with the
+   * listen error (e.g. EADDRINUSE). WebSocket listeners serve `path` (default `/mqtt`).
+   */
+  async listen(options: ListenOptions): Promise<ListenAddress> {
+    if (this.closing !== undefined) throw new Error('broker is closed')
+    const onConnection = (connection: Connection): void => this.handle(connection)
+    const listener =
+      options.transport === 'tcp'
+        ? await listenTcp({ host: options.host, port: options.port }, onConnection)
+        : await listenWebSocket({ host: options.host, port: options.port, path: options.path }, onConnection)
+    this.listeners.push(listener)
+    this.log.info('listening', { ...listener.address })
+    return listener.address
+  }
+
+  /** Adopt one connection (from a listener, or any transport the caller accepted). */
+  handle(connection: Connection): void {
+    if (this.closing !== undefined) {
+      connection.stream.destroy()
+      return
+    }
+    const client = new Client(this.core, connection)
+    this.clients.add(client)
+    this.stats.connectionsAccepted++
+    this.stats.connectionsOpen++
+    this.startTimer()
+  }
+
+  /**
+   * Stop: close the listeners, disconnect every client (MQTT 5 clients get DISCONNECT 0x8B, Server
+   * shutting down), wait for their teardown (wills, `terminate`), then `backend.close()`. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown(): Promise<void> {
+    await Promise.all(this.listeners.map((listener) => listener.close()))
+    this.listeners.length = 0
+    for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
+    while (this.pending.size > 0) await Promise.all([...this.pending])
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    const closed = this.backend.close()
+    if (isPromise(closed)) await closed
+    this.hub.complete()
+  }
+
+  private startTimer(): void {
+    if (this.timer !== undefined) return
+    this.timer = setInterval(() => this.tick(), this.options.timerInterval)
+    this.timer.unref()
+  }
+
+  /** The shared wheel: keepalive and connect timeout for every connection, one timer in all. */
+  private tick(): void {
+    const now = Date.now()
+    for (const client of this.clients) client.tick(now)
+    this.flushDirty(undefined)
+  }
+
+  private markDirty(client: Client): void {
+    client.dirty = true
+    this.dirty.push(client)
+    if (this.core.depth === 0 && !this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(() => {
+        this.flushScheduled = false
+        this.flushDirty(undefined)
+      })
+    }
+  }
+
+  private flushDirty(source: Client | undefined): void {
+    if (this.core.depth > 0) return
+    const dirty = this.dirty
+    if (dirty.length === 0) return
+    this.dirty = []
+    for (const client of dirty) {
+      client.dirty = false
+      client.flush()
+      // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it.
+      if (source !== undefined && source !== client && client.congested()) source.waitFor(client)
+    }
+  }
+
+  private remove(client: Client): void {
+    if (this.clients.delete(client)) this.stats.connectionsOpen--
+  }
+
+  private track(work: Promise<void>): void {
+    this.pending.add(work)
+    void work.finally(() => this.pending.delete(work))
+  }
+}

@@ -1,0 +1,525 @@
+import { Subject } from 'rxjs'
+import type { Observable } from 'rxjs'
+import type { Backend, ClientHandle, DeliveryResult } from '../backend/backend.js'
+import { Decoder, encode } from '../packet/index.js'
+import { MqttError } from '../packet/errors.js'
+import type { EncodedPublish } from '../packet/publish-template.js'
+import { ReasonCode } from '../packet/reason-codes.js'
+import type { Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
+import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
+import type { Connection, TransportKind } from '../transport/connection.js'
+import { isPromise } from '../util/awaitable.js'
+import type { Awaitable } from '../util/awaitable.js'
+import type { BrokerClient, DisconnectReason, DropReason, EventHub } from './events.js'
+import { dispatch } from './handlers/dispatch.js'
+import type { ConnectContext } from './handlers/context.js'
+import type { Logger } from './logger.js'
+import type { ResolvedOptions } from './options.js'
+import { OutputBatch } from './output-batch.js'
+import { Outbound } from './outbound.js'
+import type { BrokerStats } from './stats.js'
+import type { BrokerCore } from './core.js'
+import { finishConnection } from './teardown.js'
+import { refusalFor, sniffConnectLevel } from './refusals.js'
+
+const NEW = 0
+const CONNECTING = 1
+const CONNECTED = 2
+const CLOSED = 3
+
+const PAUSE_BUSY = 1
+const PAUSE_BACKPRESSURE = 2
+
+/** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
+const BACKPRESSURE_BYTES = 256 * 1024
+
+/**
+ * One connection's state machine. Reads bytes, decodes packets, hands them one at a time to the
+ * dispatcher (a packet whose handler returned a promise holds back the next one, so Backend calls
+ * of one connection never overlap), gathers everything it must send into one output batch per
+ * input chunk, and tears down (will, terminate) when the connection ends.
+ *
+ * It is the `ClientHandle` backends deliver through, the `BrokerClient` events carry and the
+ * `ConnectContext` handlers see; handlers only get the context interface.
+ */
+export class Client implements ClientHandle, BrokerClient, ConnectContext {
+  clientId = ''
+  protocolLevel: ProtocolLevel = 4
+  username: string | undefined = undefined
+  readonly tenant: string | undefined = undefined
+  readonly transport: TransportKind
+  readonly remoteAddress: string | undefined
+  /** Keepalive in ms (0: none); the broker's wheel closes the connection after 1.5× of silence. */
+  keepaliveMs = 0
+  /** Time of the last input, ms since the epoch. */
+  lastActivity: number
+  readonly createdAt: number
+  /** Largest packet the client accepts (its MQTT 5 Maximum Packet Size). */
+  maxOutgoingPacketSize = Number.MAX_SAFE_INTEGER
+  /** In the broker's dirty list. */
+  dirty = false
+
+  private state = NEW
+  private readonly core: BrokerCore
+  private readonly connection: Connection
+  private readonly decoder: Decoder
+  private readonly out = new OutputBatch()
+  private currentSession: Session | undefined = undefined
+  private will: StoredWill | undefined = undefined
+  private outbound: Outbound | undefined = undefined
+  private clientReceiveMaximum = 65535
+  private inboundUnacked = 0
+  private backlog: Packet[] | undefined = undefined
+  private busy = false
+  private pauseFlags = 0
+  private deferredError: MqttError | undefined = undefined
+  /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
+  private connectLevel = 0
+  private incoming: Subject<Packet> | undefined = undefined
+  private outgoing: Subject<Packet> | undefined = undefined
+  /** Publishers paused until this connection's socket drains. */
+  private waiters: Client[] | undefined = undefined
+
+  constructor(core: BrokerCore, connection: Connection) {
+    this.core = core
+    this.connection = connection
+    this.transport = connection.transport
+    this.remoteAddress = connection.remoteAddress
+    this.createdAt = this.lastActivity = Date.now()
+    this.decoder = new Decoder((packet) => this.onPacket(packet), {
+      role: 'server',
+      maximumPacketSize: core.options.maximumPacketSize
+    })
+    const stream = connection.stream
+    stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('error', (error: Error) => this.onStreamError(error))
+    stream.on('close', () => this.shutdown('socket'))
+    stream.on('end', () => this.shutdown('socket'))
+  }
+
+  // ---- HandlerContext --------------------------------------------------------------------
+
+  get handle(): ClientHandle {
+    return this
+  }
+  get view(): BrokerClient {
+    return this
+  }
+  get backend(): Backend {
+    return this.core.backend
+  }
+  get options(): ResolvedOptions {
+    return this.core.options
+  }
+  get log(): Logger {
+    return this.core.log
+  }
+  get events(): EventHub {
+    return this.core.events
+  }
+  get session(): Session {
+    const session = this.currentSession
+    if (session === undefined) throw new Error('no session before CONNECT')
+    return session
+  }
+
+  get connected(): boolean {
+    return this.state === CONNECTING || this.state === CONNECTED
+  }
+
+  /** True once CONNACK accepted the connection (and until it closes). */
+  get live(): boolean {
+    return this.state === CONNECTED
+  }
+
+  /** True before CONNECT was handled. */
+  get awaitingConnect(): boolean {
+    return this.state === NEW
+  }
+
+  get incoming$(): Observable<Packet> {
+    return (this.incoming ??= new Subject<Packet>()).asObservable()
+  }
+
+  get outgoing$(): Observable<Packet> {
+    return (this.outgoing ??= new Subject<Packet>()).asObservable()
+  }
+
+  send(packet: Packet): void {
+    this.sendAt(packet, this.protocolLevel)
+  }
+
+  fail(error: MqttError, reason: DisconnectReason = 'protocol-error'): void {
+    if (this.state === CLOSED) return
+    if (reason === 'protocol-error') this.core.stats.protocolErrors++
+    this.log.info('closing connection', { clientId: this.clientId, reason, error })
+    if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error })
+    this.shutdown(reason, this.state === CONNECTED ? error.reasonCode : undefined, error)
+  }
+
+  acquireInbound(): boolean {
+    // Receive Maximum is told to (and binding on) MQTT 5 clients only; older clients are bounded by
+    // the 65,535 packet identifiers.
+    const limit = this.protocolLevel === 5 ? this.core.options.receiveMaximum : 65535
+    if (this.inboundUnacked >= limit) return false
+    this.inboundUnacked++
+    return true
+  }
+
+  releaseInbound(): void {
+    if (this.inboundUnacked > 0) this.inboundUnacked--
+  }
+
+  outboundCompleted(): void {
+    this.outbound?.completed()
+  }
+
+  disconnected(keepWill: boolean): void {
+    if (!keepWill) {
+      this.will = undefined
+      const session = this.currentSession
+      if (session !== undefined) {
+        const cleared = session.clearWill()
+        if (isPromise(cleared)) cleared.catch((error: unknown) => this.log.warn('clearWill failed', { error }))
+      }
+    }
+    this.shutdown('disconnect')
+  }
+
+  get stats(): BrokerStats {
+    return this.core.stats
+  }
+
+  // ---- ConnectContext -------------------------------------------------------------------
+
+  identify(clientId: string, protocolLevel: ProtocolLevel, username: string | undefined): void {
+    this.clientId = clientId
+    this.protocolLevel = protocolLevel
+    this.username = username
+    if (this.state === NEW) this.state = CONNECTING
+  }
+
+  setKeepalive(seconds: number): void {
+    this.keepaliveMs = seconds * 1000
+  }
+
+  setClientLimits(receiveMaximum: number | undefined, maximumPacketSize: number | undefined): void {
+    if (receiveMaximum !== undefined) this.clientReceiveMaximum = receiveMaximum
+    if (maximumPacketSize !== undefined) this.maxOutgoingPacketSize = maximumPacketSize
+  }
+
+  attachSession(session: Session): void {
+    if (this.state === CLOSED) {
+      // The connection ended while the backend was setting the session up: end it at once.
+      this.core.track(finishConnection(this.core, this, session, { will: undefined, takenOver: false, queued: [] }))
+      return
+    }
+    this.currentSession = session
+    const options = this.core.options
+    this.outbound = new Outbound(this, {
+      window: Math.min(options.inflightWindow, this.clientReceiveMaximum),
+      maxQueue: options.maxOutgoingQueue,
+      maxBufferedBytes: options.maxBufferedBytes
+    })
+  }
+
+  setWill(will: StoredWill | undefined): void {
+    this.will = will
+  }
+
+  markConnected(sessionPresent: boolean, inflight: OutgoingRecord[]): void {
+    if (this.state !== CONNECTING) return
+    this.state = CONNECTED
+    this.core.stats.clientsConnected++
+    this.outbound?.resume(inflight)
+    if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent })
+  }
+
+  refuse(packet: Packet, level: ProtocolLevel): void {
+    this.sendAt(packet, level)
+    this.shutdown('server')
+  }
+
+  // ---- ClientHandle -------------------------------------------------------------------------
+
+  deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
+    const outbound = this.outbound
+    if (outbound === undefined || this.state === CLOSED) {
+      this.dropped(message, 'disconnected')
+      return 'dropped'
+    }
+    return outbound.deliver(message, subscription, isRetained)
+  }
+
+  close(reasonCode?: number, reasonString?: string): void {
+    if (reasonCode === ReasonCode.SessionTakenOver) {
+      this.shutdown('takeover', reasonCode, undefined, reasonString)
+      return
+    }
+    // A normal server-side close drops the will, like a DISCONNECT would [MQTT-3.1.2-10].
+    if (reasonCode === undefined || reasonCode === ReasonCode.NormalDisconnection) this.will = undefined
+    this.shutdown('server', reasonCode, undefined, reasonString)
+  }
+
+  // ---- OutboundHost -------------------------------------------------------------------------
+
+  bufferedBytes(): number {
+    return this.connection.stream.writableLength + this.out.length
+  }
+
+  pushPublish(variant: EncodedPublish, packetId: number): void {
+    this.out.pushPublish(variant, packetId)
+    if (!this.dirty) this.core.markDirty(this)
+  }
+
+  pushBytes(bytes: Buffer): void {
+    this.out.push(bytes)
+    if (!this.dirty) this.core.markDirty(this)
+  }
+
+  sent(message: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, ids: number[] | undefined): void {
+    this.core.stats.publishesSent++
+    if (this.outgoing?.observed === true) {
+      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup }
+      if (qos > 0) packet.packetId = packetId
+      if (this.protocolLevel === 5 && (message.properties !== undefined || ids !== undefined)) {
+        packet.properties = ids === undefined ? { ...message.properties } : { ...message.properties, subscriptionIdentifiers: ids }
+      }
+      this.outgoing.next(packet)
+    }
+    if (this.core.events.observed) this.core.events.emit({ type: 'delivered', client: this, message, qos })
+  }
+
+  dropped(message: Message, reason: DropReason): void {
+    this.core.stats.deliveriesDropped++
+    if (reason === 'evicted') this.core.stats.queueEvictions++
+    if (this.core.events.observed) this.core.events.emit({ type: 'dropped', client: this, message, reason })
+  }
+
+  slowConsumer(): void {
+    this.core.stats.slowConsumers++
+    this.log.warn('disconnecting slow consumer', { clientId: this.clientId })
+    this.shutdown('slow-consumer', ReasonCode.QuotaExceeded)
+  }
+
+  sessionError(error: unknown): void {
+    this.log.error('session write failed', { clientId: this.clientId, error })
+    this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+  }
+
+  // ---- I/O ----------------------------------------------------------------------------------
+
+  /** Queue `packet` encoded at `level`. */
+  private sendAt(packet: Packet, level: ProtocolLevel): void {
+    if (this.state === CLOSED) return
+    this.out.push(encode(packet, level))
+    if (!this.dirty) this.core.markDirty(this)
+    if (this.outgoing?.observed === true) this.outgoing.next(packet)
+  }
+
+  /** Write the batch with one `write()`. */
+  flush(): void {
+    const bytes = this.out.take()
+    if (bytes === undefined) return
+    const stream = this.connection.stream
+    if (!stream.destroyed && stream.writable) stream.write(bytes)
+  }
+
+  /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
+  congested(): boolean {
+    return this.connection.stream.writableLength > BACKPRESSURE_BYTES
+  }
+
+  /** Pause reading this (publishing) connection until `receiver` drains. */
+  waitFor(receiver: Client): void {
+    if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0) return
+    this.core.stats.backpressurePauses++
+    this.pause(PAUSE_BACKPRESSURE)
+    if (receiver.waiters === undefined) {
+      receiver.waiters = []
+      receiver.connection.stream.once('drain', () => receiver.releaseWaiters())
+    }
+    receiver.waiters.push(this)
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.waiters
+    this.waiters = undefined
+    if (waiters !== undefined) for (const waiter of waiters) waiter.resume(PAUSE_BACKPRESSURE)
+  }
+
+  private pause(flag: number): void {
+    if (this.pauseFlags === 0) this.connection.stream.pause()
+    this.pauseFlags |= flag
+  }
+
+  private resume(flag: number): void {
+    if ((this.pauseFlags & flag) === 0) return
+    this.pauseFlags &= ~flag
+    if (this.pauseFlags === 0 && this.state !== CLOSED) this.connection.stream.resume()
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === CLOSED) return
+    this.lastActivity = Date.now()
+    const core = this.core
+    core.depth++
+    if (this.state === NEW && this.connectLevel === 0) this.connectLevel = sniffConnectLevel(chunk)
+    const error = this.decoder.push(chunk)
+    if (error !== undefined) {
+      if (this.busy) this.deferredError = error
+      else this.onDecodeError(error)
+    }
+    core.depth--
+    core.flushDirty(this)
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.state === CLOSED) return
+    if (this.busy) {
+      ;(this.backlog ??= []).push(packet)
+      return
+    }
+    this.handle1(packet)
+  }
+
+  /** Dispatch one packet; a promise result holds back the next packets until it settles. */
+  private handle1(packet: Packet): void {
+    if (this.incoming?.observed === true) this.incoming.next(packet)
+    let result: Awaitable<void>
+    try {
+      result = dispatch(this, packet)
+    } catch (error) {
+      this.internalError(error)
+      return
+    }
+    if (isPromise(result)) {
+      this.busy = true
+      this.pause(PAUSE_BUSY)
+      result.then(
+        () => this.afterAsync(undefined),
+        (error: unknown) => this.afterAsync(error ?? new Error('handler failed'))
+      )
+    }
+  }
+
+  private afterAsync(error: unknown): void {
+    this.busy = false
+    const core = this.core
+    core.depth++
+    if (error !== undefined) {
+      this.internalError(error)
+    } else {
+      const backlog = this.backlog
+      while (backlog !== undefined && backlog.length > 0 && !this.busy && this.state !== CLOSED) {
+        this.handle1(backlog.shift()!)
+      }
+      if (!this.busy) {
+        const deferred = this.deferredError
+        this.deferredError = undefined
+        if (deferred !== undefined) this.onDecodeError(deferred)
+        else this.resume(PAUSE_BUSY)
+      }
+    }
+    core.depth--
+    core.flushDirty(this)
+  }
+
+  private internalError(error: unknown): void {
+    if (error instanceof MqttError) {
+      this.fail(error, 'protocol-error')
+      return
+    }
+    this.log.error('internal error while handling a packet', { clientId: this.clientId, error })
+    if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error: asError(error) })
+    this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+  }
+
+  /**
+   * A packet could not be decoded. Before CONNECT, an unsupported protocol version gets the right
+   * CONNACK [MQTT-3.1.2-2]; anything else closes (MQTT 5: DISCONNECT with the reason code first).
+   */
+  private onDecodeError(error: MqttError): void {
+    if (this.state === NEW) {
+      const refusal = refusalFor(error, this.connectLevel)
+      if (refusal !== undefined) {
+        this.core.stats.protocolErrors++
+        this.log.info('refusing CONNECT', { error, remoteAddress: this.remoteAddress })
+        this.refuse(refusal.connack, refusal.level)
+        return
+      }
+    }
+    this.fail(error, 'protocol-error')
+  }
+
+  private onStreamError(error: Error): void {
+    this.log.debug('connection error', { clientId: this.clientId, error })
+    this.shutdown('socket', undefined, error)
+  }
+
+  /** Called by the broker's timer wheel: connect timeout and keepalive [MQTT-3.1.2-24]. */
+  tick(now: number): void {
+    const state = this.state
+    if (state === NEW || state === CONNECTING) {
+      if (now - this.createdAt > this.core.options.connectTimeout) this.shutdown('connect-timeout')
+    } else if (state === CONNECTED && this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs * 1.5) {
+      this.log.info('keepalive timeout', { clientId: this.clientId })
+      this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)
+    }
+  }
+
+  /**
+   * End the connection once. MQTT 5 clients that completed CONNECT get DISCONNECT `reasonCode`
+   * first. Then the socket ends, and (for a connection that got a session) the will and
+   * `Backend.terminate` run asynchronously, tracked by the broker.
+   */
+  shutdown(reason: DisconnectReason, reasonCode?: number, error?: Error, reasonString?: string): void {
+    const previous = this.state
+    if (previous === CLOSED) return
+    if (reasonCode !== undefined && previous === CONNECTED && this.protocolLevel === 5) {
+      this.sendAt(
+        reasonString === undefined
+          ? { type: 'disconnect', reasonCode }
+          : { type: 'disconnect', reasonCode, properties: { reasonString } },
+        5
+      )
+    }
+    this.state = CLOSED
+    this.flush()
+    const stream = this.connection.stream
+    if (!stream.destroyed) {
+      stream.end()
+      // A peer that never reads must not hold the socket: destroy it soon regardless.
+      setTimeout(() => stream.destroy(), 1000).unref()
+    }
+    this.releaseWaiters()
+    this.backlog = undefined
+    this.core.remove(this)
+    this.log.debug('connection closed', { clientId: this.clientId, reason, error })
+    const session = this.currentSession
+    if (previous === CONNECTED && this.core.events.observed) {
+      this.core.events.emit(
+        error === undefined
+          ? { type: 'client.disconnected', client: this, reason }
+          : { type: 'client.disconnected', client: this, reason, error }
+      )
+    }
+    this.incoming?.complete()
+    this.outgoing?.complete()
+    if (session !== undefined) {
+      const queued = this.outbound?.takeQueued() ?? []
+      this.core.track(
+        finishConnection(this.core, this, session, {
+          will: this.will,
+          takenOver: reason === 'takeover',
+          queued
+        })
+      )
+    }
+    this.will = undefined
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
+}

@@ -1,0 +1,25 @@
+import { PublishTemplate } from '../packet/publish-template.js'
+import type { ProtocolLevel } from '../packet/types.js'
+import type { Message } from '../session/session.js'
+
+/**
+ * The engine's cache on `Message.encoded`: one `PublishTemplate` per wire format (levels 3 and 4
+ * share bytes; level 5 adds properties). Every receiver of a message at one level gets the same
+ * bytes; only the packet identifier is patched per receiver while copying into its output batch.
+ */
+export class EncodedMessage {
+  v4: PublishTemplate | undefined = undefined
+  v5: PublishTemplate | undefined = undefined
+}
+
+/** The template of `message` for `level`, encoded on first use and cached on the message. */
+export function templateFor(message: Message, level: ProtocolLevel): PublishTemplate {
+  let cache = message.encoded
+  if (!(cache instanceof EncodedMessage)) {
+    cache = new EncodedMessage()
+    message.encoded = cache
+  }
+  const encoded = cache as EncodedMessage
+  if (level === 5) return (encoded.v5 ??= new PublishTemplate(message, 5))
+  return (encoded.v4 ??= new PublishTemplate(message, 4))
+}

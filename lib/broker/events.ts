@@ -1,0 +1,104 @@
+import { Subject } from 'rxjs'
+import type { Observable } from 'rxjs'
+import type { Packet, ProtocolLevel } from '../packet/types.js'
+import type { Message, StoredSubscription } from '../session/session.js'
+import type { TransportKind } from '../transport/connection.js'
+
+/**
+ * The public face of one connection, as events carry it. Observing its flows costs nothing until
+ * someone subscribes.
+ */
+export interface BrokerClient {
+  /** The client identifier (assigned by the broker for an empty MQTT 5 client id); '' before CONNECT. */
+  readonly clientId: string
+  readonly protocolLevel: ProtocolLevel
+  readonly username: string | undefined
+  readonly transport: TransportKind
+  readonly remoteAddress: string | undefined
+  /** False once the connection has closed. */
+  readonly connected: boolean
+  /**
+   * Every packet decoded from this client, in order, before it is handled. Hot; completes when the
+   * connection closes. Subscribe early (e.g. on `client.connected`) to miss nothing after CONNECT.
+   */
+  readonly incoming$: Observable<Packet>
+  /**
+   * Every packet sent to this client, in order, as it is queued for writing. Hot; completes when the
+   * connection closes. PUBLISH packets are rebuilt from the message only when observed.
+   */
+  readonly outgoing$: Observable<Packet>
+  /** Close the connection from the server side (MQTT 5: DISCONNECT with `reasonCode` first). */
+  close(reasonCode?: number, reasonString?: string): void
+}
+
+/** Why a connection ended. */
+export type DisconnectReason =
+  /** The client sent DISCONNECT. */
+  | 'disconnect'
+  /** No packet within 1.5 × keepalive [MQTT-3.1.2-24]. */
+  | 'keepalive'
+  /** No CONNECT within `connectTimeout`. */
+  | 'connect-timeout'
+  /** Malformed packet or protocol violation. */
+  | 'protocol-error'
+  /** The network connection closed or failed. */
+  | 'socket'
+  /** Another connection took the session over [MQTT-3.1.4-3]. */
+  | 'takeover'
+  /** Closed by the server (broker.close(), `client.close()`, a refused CONNECT). */
+  | 'server'
+  /** The client could not keep up: its outgoing queue overflowed. */
+  | 'slow-consumer'
+
+/** Why a delivery was dropped. */
+export type DropReason =
+  | 'no-local'
+  | 'expired'
+  | 'too-large'
+  /** The outgoing queue was full and this message could not wait. */
+  | 'queue-full'
+  /** A QoS 0 message evicted from a full outgoing queue to make room. */
+  | 'evicted'
+  | 'buffer-full'
+  | 'disconnected'
+  | 'no-packet-id'
+
+/** Every event of `broker.events$`, a union on `type`. */
+export type BrokerEvent =
+  | { type: 'client.connected'; client: BrokerClient; sessionPresent: boolean }
+  /** The connection of a client that had `client.connected` ended (exactly once per such client). */
+  | { type: 'client.disconnected'; client: BrokerClient; reason: DisconnectReason; error?: Error }
+  | { type: 'subscribed'; client: BrokerClient; subscriptions: StoredSubscription[]; granted: number[] }
+  | { type: 'unsubscribed'; client: BrokerClient; topicFilters: string[]; results: number[] }
+  /** A message accepted for routing; `client` is undefined for wills and broker-made messages. */
+  | { type: 'published'; client: BrokerClient | undefined; message: Message }
+  | { type: 'delivered'; client: BrokerClient; message: Message; qos: 0 | 1 | 2 }
+  | { type: 'dropped'; client: BrokerClient; message: Message; reason: DropReason }
+  | { type: 'error'; client: BrokerClient | undefined; error: Error }
+
+/** The `type` of a `BrokerEvent`. */
+export type BrokerEventType = BrokerEvent['type']
+
+/**
+ * The broker's event hub. `observed` is true only while someone is subscribed: emitters check it
+ * before building an event object, so unobserved events cost one property read.
+ */
+export class EventHub {
+  private readonly subject = new Subject<BrokerEvent>()
+  /** Hot; completes on `complete()` (broker closed). */
+  readonly events$: Observable<BrokerEvent> = this.subject.asObservable()
+
+  /** True while at least one subscriber listens. */
+  get observed(): boolean {
+    return this.subject.observed
+  }
+
+  /** Emit an event (callers check `observed` first on hot paths). */
+  emit(event: BrokerEvent): void {
+    this.subject.next(event)
+  }
+
+  complete(): void {
+    this.subject.complete()
+  }
+}

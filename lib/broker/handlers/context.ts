@@ -1,0 +1,71 @@
+import type { Backend, ClientHandle } from '../../backend/backend.js'
+import type { MqttError } from '../../packet/errors.js'
+import type { Packet, ProtocolLevel } from '../../packet/types.js'
+import type { OutgoingRecord, Session, StoredWill } from '../../session/session.js'
+import type { BrokerClient, DisconnectReason, EventHub } from '../events.js'
+import type { Logger } from '../logger.js'
+import type { BrokerStats } from '../stats.js'
+import type { ResolvedOptions } from '../options.js'
+
+/**
+ * What a packet handler may see and do: a narrow view of one connection. Handlers never reach the
+ * connection's socket, decoder or output buffers.
+ */
+export interface HandlerContext {
+  /** This connection as backends see it (pass it to every Backend call). */
+  readonly handle: ClientHandle
+  /** This connection as events carry it. */
+  readonly view: BrokerClient
+  readonly clientId: string
+  readonly protocolLevel: ProtocolLevel
+  readonly backend: Backend
+  readonly options: ResolvedOptions
+  readonly log: Logger
+  readonly events: EventHub
+  /**
+   * The session. Only read it once CONNECT's session step ran: the dispatcher calls every handler
+   * but CONNECT only after that. Throws before.
+   */
+  readonly session: Session
+  /** Queue a packet for this connection (written with the rest of the batch). */
+  send(packet: Packet): void
+  /**
+   * Close the connection because of `error` (malformed packet, protocol violation, backend failure):
+   * MQTT 5 clients get DISCONNECT with `error.reasonCode` first; the will is published.
+   */
+  fail(error: MqttError, reason?: DisconnectReason): void
+  /** An incoming QoS 1/2 PUBLISH starts: false when the client exceeded our Receive Maximum. */
+  acquireInbound(): boolean
+  /** An incoming QoS 1/2 exchange ended (PUBACK or PUBCOMP sent). */
+  releaseInbound(): void
+  /** An outgoing QoS 1/2 exchange completed (PUBACK, PUBCOMP, or PUBREC with an error): frees window. */
+  outboundCompleted(): void
+  /**
+   * The client sent DISCONNECT: close the connection. The will is discarded [MQTT-3.1.2-10] unless
+   * `keepWill` (MQTT 5 reason code 0x04, Disconnect with Will Message).
+   */
+  disconnected(keepWill: boolean): void
+  /** The broker's counters. */
+  readonly stats: BrokerStats
+}
+
+/** What the CONNECT steps may do on top of `HandlerContext`. */
+export interface ConnectContext extends HandlerContext {
+  /** Set the identity the CONNECT declared (client id possibly assigned by the broker). */
+  identify(clientId: string, protocolLevel: ProtocolLevel, username: string | undefined): void
+  /** Enforce keepalive, in seconds (0: none); checked at 1.5× by the broker's timer wheel. */
+  setKeepalive(seconds: number): void
+  /** The client's MQTT 5 limits: Receive Maximum (outbound window) and Maximum Packet Size. */
+  setClientLimits(receiveMaximum: number | undefined, maximumPacketSize: number | undefined): void
+  /** Attach the session `Backend.setup` returned. */
+  attachSession(session: Session): void
+  /** Remember the will of this connection (published when it ends abnormally). */
+  setWill(will: StoredWill | undefined): void
+  /**
+   * CONNACK was sent: the connection is live. Deliveries held during CONNECT go out; `inflight`
+   * (a resumed session's unacknowledged exchanges) is resent first, PUBLISH with DUP set [MQTT-4.4.0-1].
+   */
+  markConnected(sessionPresent: boolean, inflight: OutgoingRecord[]): void
+  /** Send `packet` (a refusing CONNACK) encoded at `level`, then close the connection. */
+  refuse(packet: Packet, level: ProtocolLevel): void
+}

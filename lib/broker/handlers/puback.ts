@@ -1,0 +1,25 @@
+import type { PubackPacket } from '../../packet/types.js'
+import type { OutgoingRecord } from '../../session/session.js'
+import { isPromise } from '../../util/awaitable.js'
+import type { Awaitable } from '../../util/awaitable.js'
+import type { HandlerContext } from './context.js'
+
+/**
+ * PUBACK: a QoS 1 delivery completed [MQTT-4.3.2-1]. Its packet id becomes free and its window slot
+ * goes to the next queued delivery. An unknown id is ignored (logged).
+ */
+export function handlePuback(ctx: HandlerContext, packet: PubackPacket): Awaitable<void> {
+  const record = ctx.session.getOutgoing(packet.packetId)
+  if (isPromise(record)) return record.then((found) => acknowledged(ctx, packet.packetId, found))
+  return acknowledged(ctx, packet.packetId, record)
+}
+
+function acknowledged(ctx: HandlerContext, packetId: number, record: OutgoingRecord | undefined): Awaitable<void> {
+  if (record === undefined || record.kind !== 'publish' || record.message.qos !== 1) {
+    ctx.log.debug('PUBACK for no QoS 1 delivery in flight', { clientId: ctx.clientId, packetId })
+    return
+  }
+  const deleted = ctx.session.deleteOutgoing(packetId)
+  if (isPromise(deleted)) return deleted.then(() => ctx.outboundCompleted())
+  ctx.outboundCompleted()
+}

@@ -1,0 +1,124 @@
+import { MqttError, ProtocolError } from '../../packet/errors.js'
+import { ReasonCode, SUBACK_FAILURE } from '../../packet/reason-codes.js'
+import { checkTopicFilter, SHARED_PREFIX } from '../../packet/topic.js'
+import type { QoS, SubscribePacket } from '../../packet/types.js'
+import type { SubscribeResult } from '../../backend/backend.js'
+import type { StoredSubscription } from '../../session/session.js'
+import { isPromise } from '../../util/awaitable.js'
+import type { Awaitable } from '../../util/awaitable.js'
+import type { HandlerContext } from './context.js'
+
+/**
+ * SUBSCRIBE. Each filter is validated (an invalid one gets 0x80 at 3.1.1 [MQTT-3.9.3-2], its reason
+ * code at 5.0: 0x8F, 0x9E, 0xA2), granted at most the broker's Maximum QoS, and handed to the
+ * backend. SUBACK lists one code per filter in order [MQTT-3.9.3-1]; then the retained messages of
+ * each granted filter are sent [MQTT-3.3.1-6], per Retain Handling (never for shared subscriptions).
+ */
+export function handleSubscribe(ctx: HandlerContext, packet: SubscribePacket): Awaitable<void> {
+  const options = ctx.options
+  const v5 = ctx.protocolLevel === 5
+  const identifier = v5 ? packet.properties?.subscriptionIdentifiers?.[0] : undefined
+  if (identifier !== undefined && !options.subscriptionIdentifiersAvailable) {
+    ctx.fail(new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported'))
+    return
+  }
+  const entries = packet.subscriptions
+  const codes: number[] = new Array<number>(entries.length)
+  const accepted: StoredSubscription[] = []
+  const positions: number[] = []
+  let needsExisting = false
+  const filterOptions = { shared: options.sharedSubscriptionAvailable, wildcards: options.wildcardSubscriptionAvailable }
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!
+    const invalid = checkTopicFilter(entry.topicFilter, filterOptions)
+    if (invalid !== undefined) {
+      codes[i] = v5 ? invalid.reasonCode : SUBACK_FAILURE
+      continue
+    }
+    const shared = entry.topicFilter.startsWith(SHARED_PREFIX)
+    if (shared && entry.noLocal === true) {
+      // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+      ctx.fail(new ProtocolError('No Local on a shared subscription'))
+      return
+    }
+    const subscription: StoredSubscription = {
+      topicFilter: entry.topicFilter,
+      qos: (entry.qos < options.maximumQoS ? entry.qos : options.maximumQoS) as QoS
+    }
+    if (v5) {
+      if (entry.noLocal === true) subscription.noLocal = true
+      if (entry.retainAsPublished === true) subscription.retainAsPublished = true
+      if (entry.retainHandling !== undefined && entry.retainHandling !== 0) {
+        subscription.retainHandling = entry.retainHandling
+        if (entry.retainHandling === 1) needsExisting = true
+      }
+      if (identifier !== undefined) subscription.subscriptionIdentifiers = [identifier]
+    }
+    accepted.push(subscription)
+    positions.push(i)
+  }
+  const job: SubscribeJob = { ctx, packetId: packet.packetId, codes, accepted, positions, existing: undefined }
+  if (accepted.length === 0) return finish(job, [])
+  if (needsExisting) {
+    const listed = ctx.session.listSubscriptions()
+    if (isPromise(listed)) return listed.then((list) => subscribe(job, list))
+    return subscribe(job, listed)
+  }
+  return subscribe(job, undefined)
+}
+
+interface SubscribeJob {
+  ctx: HandlerContext
+  packetId: number
+  codes: number[]
+  accepted: StoredSubscription[]
+  positions: number[]
+  /** Filters the session had before this SUBSCRIBE (only read for Retain Handling 1). */
+  existing: Set<string> | undefined
+}
+
+function subscribe(job: SubscribeJob, existing: StoredSubscription[] | undefined): Awaitable<void> {
+  if (existing !== undefined) job.existing = new Set(existing.map((s) => s.topicFilter))
+  const ctx = job.ctx
+  const results = ctx.backend.subscribe(ctx.handle, ctx.session, job.accepted)
+  if (isPromise(results)) return results.then((granted) => finish(job, granted))
+  return finish(job, results)
+}
+
+function finish(job: SubscribeJob, granted: SubscribeResult[]): Awaitable<void> {
+  const { ctx, codes, accepted, positions } = job
+  const v5 = ctx.protocolLevel === 5
+  const retained: StoredSubscription[] = []
+  for (let k = 0; k < accepted.length; k++) {
+    const code = granted[k] ?? ReasonCode.UnspecifiedError
+    const i = positions[k]!
+    if (code >= SUBACK_FAILURE) {
+      codes[i] = v5 ? code : SUBACK_FAILURE
+      continue
+    }
+    codes[i] = code
+    let subscription = accepted[k]!
+    if (code !== subscription.qos) subscription = { ...subscription, qos: code as QoS }
+    accepted[k] = subscription
+    if (wantsRetained(subscription, job.existing)) retained.push(subscription)
+  }
+  ctx.send({ type: 'suback', packetId: job.packetId, reasonCodes: codes })
+  if (ctx.events.observed) ctx.events.emit({ type: 'subscribed', client: ctx.view, subscriptions: accepted, granted: codes })
+  return sendRetained(ctx, retained, 0)
+}
+
+/** Retain Handling: 0 always, 1 only for a new subscription, 2 never; never for shared ones. */
+function wantsRetained(subscription: StoredSubscription, existing: Set<string> | undefined): boolean {
+  if (subscription.topicFilter.startsWith(SHARED_PREFIX)) return false // MQTT 5.0 4.8.2: no retained messages for shared subscriptions
+  const handling = subscription.retainHandling ?? 0
+  if (handling === 2) return false
+  if (handling === 1) return existing === undefined || !existing.has(subscription.topicFilter)
+  return true
+}
+
+function sendRetained(ctx: HandlerContext, subscriptions: StoredSubscription[], from: number): Awaitable<void> {
+  for (let i = from; i < subscriptions.length; i++) {
+    const queued = ctx.backend.queueRetained(ctx.handle, subscriptions[i]!)
+    if (isPromise(queued)) return queued.then(() => sendRetained(ctx, subscriptions, i + 1))
+  }
+}

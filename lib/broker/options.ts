@@ -1,0 +1,122 @@
+import type { Backend } from '../backend/backend.js'
+import type { Logger } from './logger.js'
+
+/**
+ * Options of `new Broker(options)`. Everything but `backend` is optional; the defaults are safe for
+ * an embedded broker on loopback.
+ */
+export interface BrokerOptions {
+  /** Where every decision goes: authentication, sessions, routing, retained, offline queues. */
+  backend: Backend
+  /**
+   * Largest packet accepted from a client, in bytes (fixed header included). Larger packets close the
+   * connection (MQTT 5: DISCONNECT 0x95). MQTT 5 clients are told in CONNACK. Default 268,435,460.
+   */
+  maximumPacketSize?: number
+  /** Milliseconds a new connection may take to send CONNECT before it is closed. Default 10,000. */
+  connectTimeout?: number
+  /**
+   * Largest keepalive accepted, in seconds (default: none). MQTT 5 clients that ask for more (or for
+   * 0) are told this value as Server Keep Alive; 3.1/3.1.1 clients asking for more (or 0) are refused
+   * with CONNACK return code 2, as they cannot be told.
+   */
+  maxKeepalive?: number
+  /** MQTT 5: the keepalive imposed on every client (CONNACK Server Keep Alive). Default: the client's. */
+  serverKeepAlive?: number
+  /** How many unacknowledged QoS 1/2 PUBLISH a client may send us (MQTT 5 Receive Maximum). Default 65,535. */
+  receiveMaximum?: number
+  /**
+   * Outbound QoS 1/2 window per client: PUBLISH packets sent and not yet acknowledged. MQTT 5: the
+   * smaller of this and the client's Receive Maximum. Default 500.
+   */
+  inflightWindow?: number
+  /**
+   * Messages kept per client beyond the inflight window, in order (default 10,000). When full, the
+   * oldest QoS 0 message is dropped; with none, the client is disconnected as a slow consumer.
+   */
+  maxOutgoingQueue?: number
+  /**
+   * Bytes of unsent output a connection may hold before QoS 0 deliveries to it are dropped
+   * (default 8 MiB), and before publishers are paused (a quarter of it).
+   */
+  maxBufferedBytes?: number
+  /** Highest QoS the broker grants and accepts (MQTT 5 Maximum QoS). Default 2. */
+  maximumQoS?: 0 | 1 | 2
+  /** Whether retained messages are supported (default true). */
+  retainAvailable?: boolean
+  /** Whether `+`/`#` filters are accepted (default true). */
+  wildcardSubscriptionAvailable?: boolean
+  /** MQTT 5: whether subscription identifiers are supported (default true). */
+  subscriptionIdentifiersAvailable?: boolean
+  /** MQTT 5: whether `$share/` subscriptions are supported (default true). */
+  sharedSubscriptionAvailable?: boolean
+  /** MQTT 5 Topic Alias Maximum told to clients (default 0: none; aliases are a later feature). */
+  topicAliasMaximum?: number
+  /** Logger (default: warnings and errors to standard error). */
+  logger?: Logger
+  /**
+   * Milliseconds between two checks of the shared keepalive/connect-timeout wheel (default 1,000).
+   * Smaller values only for tests.
+   */
+  timerInterval?: number
+}
+
+/** `BrokerOptions` with every default filled in. */
+export interface ResolvedOptions {
+  maximumPacketSize: number
+  connectTimeout: number
+  maxKeepalive: number | undefined
+  serverKeepAlive: number | undefined
+  receiveMaximum: number
+  inflightWindow: number
+  maxOutgoingQueue: number
+  maxBufferedBytes: number
+  maximumQoS: 0 | 1 | 2
+  retainAvailable: boolean
+  wildcardSubscriptionAvailable: boolean
+  subscriptionIdentifiersAvailable: boolean
+  sharedSubscriptionAvailable: boolean
+  topicAliasMaximum: number
+  timerInterval: number
+}
+
+/** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
+export const MAX_PACKET_SIZE = 268_435_460
+
+function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`)
+  }
+  return value
+}
+
+/** Fill in defaults and check ranges. Throws `RangeError` for a value out of range. */
+export function resolveOptions(options: BrokerOptions): ResolvedOptions {
+  const maximumQoS = options.maximumQoS ?? 2
+  if (maximumQoS !== 0 && maximumQoS !== 1 && maximumQoS !== 2) {
+    throw new RangeError(`maximumQoS must be 0, 1 or 2, got ${String(maximumQoS)}`)
+  }
+  const topicAliasMaximum = options.topicAliasMaximum ?? 0
+  if (!Number.isInteger(topicAliasMaximum) || topicAliasMaximum < 0 || topicAliasMaximum > 65535) {
+    throw new RangeError(`topicAliasMaximum must be an integer from 0 to 65535, got ${topicAliasMaximum}`)
+  }
+  return {
+    maximumPacketSize: positive('maximumPacketSize', options.maximumPacketSize, MAX_PACKET_SIZE, MAX_PACKET_SIZE),
+    connectTimeout: positive('connectTimeout', options.connectTimeout, 10_000),
+    maxKeepalive: options.maxKeepalive === undefined ? undefined : positive('maxKeepalive', options.maxKeepalive, 0, 65535),
+    serverKeepAlive:
+      options.serverKeepAlive === undefined ? undefined : positive('serverKeepAlive', options.serverKeepAlive, 0, 65535),
+    receiveMaximum: positive('receiveMaximum', options.receiveMaximum, 65535, 65535),
+    inflightWindow: positive('inflightWindow', options.inflightWindow, 500, 65535),
+    maxOutgoingQueue: positive('maxOutgoingQueue', options.maxOutgoingQueue, 10_000),
+    maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 8 * 1024 * 1024),
+    maximumQoS,
+    retainAvailable: options.retainAvailable ?? true,
+    wildcardSubscriptionAvailable: options.wildcardSubscriptionAvailable ?? true,
+    subscriptionIdentifiersAvailable: options.subscriptionIdentifiersAvailable ?? true,
+    sharedSubscriptionAvailable: options.sharedSubscriptionAvailable ?? true,
+    topicAliasMaximum,
+    timerInterval: positive('timerInterval', options.timerInterval, 1000)
+  }
+}

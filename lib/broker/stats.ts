@@ -1,0 +1,45 @@
+/**
+ * Counters of one broker, for metrics and tests. Plain numbers, updated in place: read them any
+ * time (`broker.stats`), never write them.
+ */
+export interface BrokerStats {
+  /** Connections accepted (all transports). */
+  connectionsAccepted: number
+  /** Connections currently open. */
+  connectionsOpen: number
+  /** Clients whose CONNECT was accepted. */
+  clientsConnected: number
+  /** PUBLISH packets received from clients. */
+  publishesReceived: number
+  /** PUBLISH packets sent to clients. */
+  publishesSent: number
+  /** Deliveries held in a client's outgoing queue (inflight window full). */
+  deliveriesQueued: number
+  /** Deliveries dropped: No Local, expired, too large, queue or buffer full, disconnected. */
+  deliveriesDropped: number
+  /** QoS 0 messages evicted from a full outgoing queue. */
+  queueEvictions: number
+  /** Clients disconnected because their outgoing queue overflowed with QoS 1/2 messages. */
+  slowConsumers: number
+  /** Times a publisher was paused because a receiver's socket had too much unsent output. */
+  backpressurePauses: number
+  /** Connections closed for a malformed packet or a protocol violation. */
+  protocolErrors: number
+}
+
+/** A zeroed `BrokerStats`. */
+export function createStats(): BrokerStats {
+  return {
+    connectionsAccepted: 0,
+    connectionsOpen: 0,
+    clientsConnected: 0,
+    publishesReceived: 0,
+    publishesSent: 0,
+    deliveriesQueued: 0,
+    deliveriesDropped: 0,
+    queueEvictions: 0,
+    slowConsumers: 0,
+    backpressurePauses: 0,
+    protocolErrors: 0
+  }
+}

@@ -1,0 +1,90 @@
+import type { ClientHandle } from '../backend/backend.js'
+import type { Message, QueuedMessage, Session, StoredWill } from '../session/session.js'
+import { isPromise } from '../util/awaitable.js'
+import type { Backend } from '../backend/backend.js'
+import type { EventHub } from './events.js'
+import type { Logger } from './logger.js'
+import type { ResolvedOptions } from './options.js'
+
+/** What the teardown of a connection needs of the broker. */
+export interface TeardownCore {
+  readonly backend: Backend
+  readonly options: ResolvedOptions
+  readonly log: Logger
+  readonly events: EventHub
+}
+
+/** What a connection leaves behind when it ends. */
+export interface Leftovers {
+  /** The will to publish, if the connection ended without a DISCONNECT that discarded it. */
+  will: StoredWill | undefined
+  /** Another connection took the session over: leave the session alone, do not terminate. */
+  takenOver: boolean
+  /** QoS 1/2 deliveries that never left the outgoing queue: kept in the session's offline queue. */
+  queued: QueuedMessage[]
+}
+
+/** The message a will becomes when it is published. */
+export function willMessage(will: StoredWill, clientId: string): Message {
+  const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId }
+  const properties = will.properties
+  if (properties !== undefined) {
+    // The Will Delay Interval belongs to the will, not to the PUBLISH.
+    const { willDelayInterval: _delay, ...publishProperties } = properties
+    if (Object.keys(publishProperties).length > 0) message.properties = publishProperties
+    if (publishProperties.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
+  }
+  return message
+}
+
+/**
+ * Publish a will: stored as retained first when its RETAIN flag is set (and retained messages are
+ * available), then routed like any message. The publisher is the broker (`client` undefined).
+ */
+export async function publishWill(core: TeardownCore, will: StoredWill, clientId: string): Promise<void> {
+  const message = willMessage(will, clientId)
+  if (message.retain && core.options.retainAvailable) {
+    const stored = core.backend.storeRetained(undefined, message)
+    if (isPromise(stored)) await stored
+  }
+  if (core.events.observed) core.events.emit({ type: 'published', client: undefined, message })
+  const routed = core.backend.publish(undefined, message)
+  if (isPromise(routed)) await routed
+  core.log.debug('will published', { clientId, topic: will.topic })
+}
+
+/**
+ * The asynchronous end of a connection that had a session: publish the will (unless discarded by
+ * DISCONNECT [MQTT-3.1.2-10]), park undelivered QoS 1/2 messages in a persistent session's offline
+ * queue, and tell the backend (`terminate`) unless the session was taken over. Never rejects:
+ * failures are logged.
+ */
+export async function finishConnection(
+  core: TeardownCore,
+  client: ClientHandle,
+  session: Session,
+  leftovers: Leftovers
+): Promise<void> {
+  // Let the code that closed the connection (possibly inside a backend call) return first.
+  await Promise.resolve()
+  try {
+    if (leftovers.will !== undefined) {
+      await publishWill(core, leftovers.will, client.clientId)
+      if (!leftovers.takenOver) {
+        const cleared = session.clearWill()
+        if (isPromise(cleared)) await cleared
+      }
+    }
+    if (leftovers.takenOver) return
+    if (session.expiryInterval > 0) {
+      for (const item of leftovers.queued) {
+        const queued = session.enqueue(item)
+        if (isPromise(queued)) await queued
+      }
+    }
+    const terminated = core.backend.terminate(client, session)
+    if (isPromise(terminated)) await terminated
+  } catch (error) {
+    core.log.error('connection teardown failed', { clientId: client.clientId, error })
+  }
+}

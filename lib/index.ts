@@ -1,0 +1,149 @@
+/**
+ * The public entry of the MQTT broker framework: the engine (`Broker`), its options and events,
+ * the embedded backend (`MemoryBackend`, `MemorySession`), the Backend and Session contracts, the
+ * backend conformance suite, the transports and the wire codec.
+ *
+ * ```ts
+ * import { Broker, MemoryBackend } from 'mqtt-broker-framework'
+ * const broker = new Broker({ backend: new MemoryBackend() })
+ * await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 1883 })
+ * ```
+ */
+
+// The engine.
+export { Broker } from './broker/broker.js'
+export type { ListenOptions } from './broker/broker.js'
+export type { BrokerOptions, ResolvedOptions } from './broker/options.js'
+export type {
+  BrokerEvent,
+  BrokerEventType,
+  BrokerClient,
+  DisconnectReason,
+  DropReason
+} from './broker/events.js'
+export type { BrokerStats } from './broker/stats.js'
+export { createLogger, silentLogger, LOG_LEVELS } from './broker/logger.js'
+export type { Logger, LogLevel, LogFields } from './broker/logger.js'
+
+// Transports.
+export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'
+export type {
+  Connection,
+  ConnectionHandler,
+  Listener,
+  ListenAddress,
+  TransportKind,
+  TcpListenOptions,
+  WebSocketListenOptions,
+  MemoryPair
+} from './transport/index.js'
+
+// The embedded backend and session.
+export { MemoryBackend, DEFAULT_MAX_RETAINED_MESSAGES } from './backend/memory-backend.js'
+export type { MemoryBackendOptions, MemoryBackendStats } from './backend/memory-backend.js'
+export { MemorySession, DEFAULT_MAX_QUEUED_MESSAGES, isMessageExpired } from './session/memory-session.js'
+export type { MemorySessionOptions, SessionQueueStats } from './session/memory-session.js'
+export { mergeSubscriptions } from './backend/merge.js'
+
+// The contracts.
+export type {
+  Backend,
+  ClientHandle,
+  DeliveryResult,
+  Credentials,
+  AuthenticationResult,
+  SetupResult,
+  SubscribeResult
+} from './backend/backend.js'
+export type {
+  Session,
+  Message,
+  StoredSubscription,
+  StoredWill,
+  OutgoingRecord,
+  QueuedMessage
+} from './session/session.js'
+export { isPromise } from './util/awaitable.js'
+export type { Awaitable } from './util/awaitable.js'
+
+// The backend conformance suite.
+export { backendConformance, FakeClient } from './backend/conformance/index.js'
+export type { BackendFeatures, Delivery } from './backend/conformance/index.js'
+
+// The wire codec.
+export {
+  Decoder,
+  decodeAll,
+  MAX_PACKET_SIZE,
+  encode,
+  encodedLength,
+  PublishTemplate,
+  writePublish,
+  MqttError,
+  MalformedPacketError,
+  ProtocolError,
+  PacketTooLargeError,
+  UnsupportedProtocolVersionError,
+  TopicNameInvalidError,
+  TopicFilterInvalidError,
+  NotAuthorizedError,
+  SessionTakenOverError,
+  ReasonCode,
+  ConnectReturnCode,
+  SUBACK_FAILURE,
+  VALID_REASON_CODES,
+  reasonCodeName,
+  PacketTypeCode,
+  PACKET_TYPE_NAMES
+} from './packet/index.js'
+export {
+  checkTopicName,
+  checkTopicFilter,
+  isValidTopicName,
+  isValidTopicFilter,
+  topicMatches,
+  parseSharedSubscription,
+  isSystemTopic
+} from './packet/topic.js'
+export type { TopicFilterOptions, SharedSubscription } from './packet/topic.js'
+export type {
+  DecoderOptions,
+  EncodedPublish,
+  PublishContent,
+  MqttErrorOptions,
+  ReasonCodeValue,
+  Packet,
+  PacketType,
+  ProtocolLevel,
+  QoS,
+  UserProperty,
+  Properties,
+  PropertyName,
+  ConnectProperties,
+  WillProperties,
+  ConnackProperties,
+  PublishProperties,
+  AckProperties,
+  SubscribeProperties,
+  UnsubscribeProperties,
+  DisconnectProperties,
+  AuthProperties,
+  Will,
+  ConnectPacket,
+  ConnackPacket,
+  PublishPacket,
+  AckPacket,
+  PubackPacket,
+  PubrecPacket,
+  PubrelPacket,
+  PubcompPacket,
+  Subscription,
+  SubscribePacket,
+  SubackPacket,
+  UnsubscribePacket,
+  UnsubackPacket,
+  PingreqPacket,
+  PingrespPacket,
+  DisconnectPacket,
+  AuthPacket
+} from './packet/index.js'

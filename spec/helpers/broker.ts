@@ -1,0 +1,19 @@
+/** Brokers for specs: a `Broker` on a fresh `MemoryBackend`, closed by the teardown registry. */
+import { Broker } from '../../lib/broker/broker.js'
+import type { BrokerOptions } from '../../lib/broker/options.js'
+import { silentLogger } from '../../lib/broker/logger.js'
+import { MemoryBackend } from '../../lib/backend/memory-backend.js'
+import type { MemoryBackendOptions } from '../../lib/backend/memory-backend.js'
+import type { Teardown } from './teardown.js'
+
+/** Options of `makeBroker`: broker options without `backend`, plus the backend's. */
+export interface TestBrokerOptions extends Partial<BrokerOptions> {
+  memory?: MemoryBackendOptions
+}
+
+/** A broker with a MemoryBackend (unless `backend` is given), closed after the test. */
+export function makeBroker(teardown: Teardown, options: TestBrokerOptions = {}): Broker {
+  const { memory, ...rest } = options
+  const backend = rest.backend ?? new MemoryBackend(memory)
+  return teardown.add(new Broker({ logger: silentLogger, ...rest, backend }), (broker) => broker.close())
+}
