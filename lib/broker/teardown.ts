@@ -54,10 +54,15 @@ export async function publishWill(core: TeardownCore, will: StoredWill, clientId
 }
 
 /**
- * The asynchronous end of a connection that had a session: publish the will (unless discarded by
- * DISCONNECT [MQTT-3.1.2-10]), park undelivered QoS 1/2 messages in a persistent session's offline
- * queue, and tell the backend (`terminate`) unless the session was taken over. Never rejects:
- * failures are logged.
+ * The end of a connection that had a session: park undelivered QoS 1/2 messages in a persistent
+ * session's offline queue, publish the will (unless discarded by DISCONNECT [MQTT-3.1.2-10]), and
+ * tell the backend (`terminate`) unless the session was taken over. Never rejects: failures are
+ * logged.
+ *
+ * The leftovers are queued synchronously, before anything is awaited: messages routed to the
+ * session after the close must queue behind them to keep order [MQTT-4.6.0-6], and on takeover the
+ * new connection (whose `setup` closed this one) drains the same session's queue right after, so
+ * nothing that was waiting here is lost. A clean start discards them with the session.
  */
 export async function finishConnection(
   core: TeardownCore,
@@ -65,9 +70,17 @@ export async function finishConnection(
   session: Session,
   leftovers: Leftovers
 ): Promise<void> {
-  // Let the code that closed the connection (possibly inside a backend call) return first.
-  await Promise.resolve()
   try {
+    if (session.expiryInterval > 0 && leftovers.queued.length > 0) {
+      const pending: Promise<boolean>[] = []
+      for (const item of leftovers.queued) {
+        const queued = session.enqueue(item)
+        if (isPromise(queued)) pending.push(queued)
+      }
+      if (pending.length > 0) await Promise.all(pending)
+    }
+    // Let the code that closed the connection (possibly inside a backend call) return first.
+    await Promise.resolve()
     if (leftovers.will !== undefined) {
       await publishWill(core, leftovers.will, client.clientId)
       if (!leftovers.takenOver) {
@@ -76,12 +89,6 @@ export async function finishConnection(
       }
     }
     if (leftovers.takenOver) return
-    if (session.expiryInterval > 0) {
-      for (const item of leftovers.queued) {
-        const queued = session.enqueue(item)
-        if (isPromise(queued)) await queued
-      }
-    }
     const terminated = core.backend.terminate(client, session)
     if (isPromise(terminated)) await terminated
   } catch (error) {

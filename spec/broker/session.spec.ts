@@ -108,4 +108,25 @@ describe('broker – sessions', () => {
     peer.send({ type: 'disconnect', properties: { sessionExpiryInterval: 10 } })
     expect(await peer.next()).to.deep.equal({ type: 'disconnect', reasonCode: ReasonCode.ProtocolError })
   })
+
+  it('takeover keeps the deliveries waiting beyond the inflight window: the new connection gets them all, in order [MQTT-4.6.0-6]', async () => {
+    const broker = makeBroker(teardown, { inflightWindow: 2 })
+    const sub = await connected(broker, { clientId: 's', clean: false })
+    await subscribe(sub, [{ topicFilter: 'q', qos: 1 }])
+    const pub = await connected(broker, { clientId: 'pub' })
+    for (let i = 1; i <= 5; i++) pub.send(publish('q', `m${i}`, 1, i))
+    for (let i = 1; i <= 5; i++) await pub.next() // five PUBACKs: all five were accepted
+    const inflight = [(await sub.next()) as PublishPacket, (await sub.next()) as PublishPacket]
+    expect(inflight.map((p) => p.payload.toString())).to.deep.equal(['m1', 'm2'])
+    // No PUBACK: m3..m5 wait beyond the window of 2 when the same client id connects again.
+    const back = await connected(broker, { clientId: 's', clean: false })
+    await sub.waitClosed()
+    const got: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const p = (await back.next()) as PublishPacket
+      got.push(`${p.payload.toString()}${p.dup ? '*' : ''}`)
+      back.send({ type: 'puback', packetId: p.packetId! })
+    }
+    expect(got).to.deep.equal(['m1*', 'm2*', 'm3', 'm4', 'm5'])
+  })
 })
