@@ -1,4 +1,4 @@
-import { MalformedPacketError } from './errors.js'
+import { MalformedPacketError, ProtocolError } from './errors.js'
 import { allocPacket, checkWritten } from './header.js'
 import { propertiesLength, readProperties, writeProperties } from './properties.js'
 import type { Reader } from './reader.js'
@@ -19,6 +19,10 @@ export function decodeConnack(r: Reader, level: ProtocolLevel): ConnackPacket {
     if (properties !== undefined) packet.properties = properties
   } else {
     packet.reasonCode = r.u8(`${WHAT} return code`)
+  }
+  // A refused connection has no session [MQTT-3.2.2-4] [MQTT-3.2.2-6].
+  if (packet.sessionPresent && packet.reasonCode !== 0) {
+    throw new ProtocolError(`${WHAT}: session present with a non-zero reason code [MQTT-3.2.2-4] [MQTT-3.2.2-6]`)
   }
   r.done(WHAT)
   return packet

@@ -53,7 +53,8 @@ export function decodeConnect(r: Reader): ConnectPacket {
     const properties = readProperties(r, 'connect', WHAT)
     if (properties !== undefined) {
       if (properties.authenticationData !== undefined && properties.authenticationMethod === undefined) {
-        throw new ProtocolError(`${WHAT}: authentication data without an authentication method [MQTT-3.1.2-?]`)
+        // "It is a Protocol Error to include Authentication Data if there is no Authentication Method" (3.1.2.11.10).
+        throw new ProtocolError(`${WHAT}: authentication data without an authentication method`)
       }
       packet.properties = properties
     }

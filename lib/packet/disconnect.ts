@@ -50,6 +50,10 @@ export function encodeDisconnect(packet: DisconnectPacket, level: ProtocolLevel)
 /** Encode an AUTH (MQTT 5 only). */
 export function encodeAuth(packet: AuthPacket, level: ProtocolLevel): Buffer {
   if (level !== 5) throw new TypeError('AUTH exists only in MQTT 5')
+  const abbreviated = (packet.reasonCode ?? 0) === 0 && packet.properties === undefined
+  if (!abbreviated && packet.properties?.authenticationMethod === undefined) {
+    throw new TypeError('AUTH: an authentication method is required (3.15.2.2.2)')
+  }
   return encodeReasoned(0xf0, 'auth', packet.reasonCode, packet.properties, level)
 }
 

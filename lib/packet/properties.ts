@@ -164,7 +164,7 @@ function readValue(reader: Reader, def: PropertyDef, props: Record<string, unkno
     }
     case 'varint': {
       const v = reader.varint(label)
-      // [MQTT-3.8.2-?] "It is a Protocol Error if the Subscription Identifier has a value of 0."
+      // "It is a Protocol Error if the Subscription Identifier has a value of 0" (3.8.2.1.2).
       if (v === 0) throw new ProtocolError(`${label}: subscription identifier 0 is not allowed`)
       const list = props[def.name] as number[] | undefined
       if (list === undefined) props[def.name] = [v]
@@ -251,14 +251,9 @@ function checkVarint(def: PropertyDef, v: number): void {
 /** UTF-8 byte length of a string field, checked against the 65,535 limit. */
 export function stringBytes(what: string, value: string): number {
   if (typeof value !== 'string') throw new TypeError(`${what} must be a string`)
-  const n = value.length < 128 && isAsciiShort(value) ? value.length : Buffer.byteLength(value, 'utf8')
+  const n = Buffer.byteLength(value, 'utf8')
   if (n > 65_535) throw new TypeError(`${what} is longer than 65,535 bytes`)
   return n
-}
-
-function isAsciiShort(value: string): boolean {
-  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return false
-  return true
 }
 
 function binaryBytes(what: string, value: Buffer): number {
@@ -322,9 +317,15 @@ function writeValue(target: Buffer, offset: number, def: PropertyDef, value: unk
   }
 }
 
-/** Write a UTF-8 Encoded String (two-byte length + bytes). */
-export function writeString(target: Buffer, offset: number, value: string): number {
-  const n = target.write(value, offset + 2, 'utf8')
+/**
+ * Write a UTF-8 Encoded String (two-byte length + bytes). `byteLength`, when the caller already
+ * knows it, lets an ASCII string (byte length = string length) take the faster latin1 write.
+ */
+export function writeString(target: Buffer, offset: number, value: string, byteLength?: number): number {
+  const n =
+    byteLength === value.length
+      ? target.write(value, offset + 2, byteLength, 'latin1')
+      : target.write(value, offset + 2, 'utf8')
   target[offset] = n >> 8
   target[offset + 1] = n & 0xff
   return offset + 2 + n

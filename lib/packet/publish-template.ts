@@ -31,6 +31,7 @@ export class PublishTemplate {
   /** Length of the variable header and payload, without a packet identifier. */
   private readonly baseLength: number
   private readonly propsLength: number
+  private readonly topicBytes: number
   /** Variants by (qos << 2 | retain << 1 | dup). */
   private readonly variants: (EncodedPublish | undefined)[] = []
 
@@ -38,7 +39,8 @@ export class PublishTemplate {
     if (!Buffer.isBuffer(content.payload)) throw new TypeError('PUBLISH: payload must be a Buffer')
     this.content = content
     this.protocolLevel = protocolLevel
-    let length = 2 + stringBytes('topic', content.topic) + content.payload.length
+    this.topicBytes = stringBytes('topic', content.topic)
+    let length = 2 + this.topicBytes + content.payload.length
     this.propsLength = 0
     if (protocolLevel === 5) {
       this.propsLength = propertiesLength(content.properties, 'publish')
@@ -72,7 +74,7 @@ export class PublishTemplate {
     const bytes = Buffer.allocUnsafe(1 + varintLength(length) + length)
     bytes[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)
     let o = writeVarint(bytes, 1, length)
-    o = writeString(bytes, o, topic)
+    o = writeString(bytes, o, topic, this.topicBytes)
     let packetIdOffset = -1
     if (qos > 0) {
       packetIdOffset = o
@@ -80,7 +82,7 @@ export class PublishTemplate {
       bytes[o++] = 0
     }
     if (this.protocolLevel === 5) o = writeProperties(bytes, o, properties, this.propsLength)
-    payload.copy(bytes, o)
+    bytes.set(payload, o)
     return { bytes, packetIdOffset }
   }
 }
@@ -91,7 +93,7 @@ export class PublishTemplate {
  */
 export function writePublish(target: Buffer, offset: number, encoded: EncodedPublish, packetId: number): number {
   const bytes = encoded.bytes
-  bytes.copy(target, offset)
+  target.set(bytes, offset)
   const at = encoded.packetIdOffset
   if (at >= 0) {
     target[offset + at] = packetId >> 8

@@ -89,7 +89,8 @@ export function encodePublish(packet: PublishPacket, level: ProtocolLevel): Buff
   const qos = packet.qos
   if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`${WHAT}: qos must be 0, 1 or 2`)
   if (!Buffer.isBuffer(packet.payload)) throw new TypeError(`${WHAT}: payload must be a Buffer`)
-  let length = 2 + stringBytes('topic', packet.topic) + packet.payload.length
+  const topicBytes = stringBytes('topic', packet.topic)
+  let length = 2 + topicBytes + packet.payload.length
   if (qos > 0) {
     checkPacketId(packet.packetId, WHAT)
     length += 2
@@ -101,12 +102,12 @@ export function encodePublish(packet: PublishPacket, level: ProtocolLevel): Buff
   }
   const first = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0)
   const [buffer, start] = allocPacket(first, length)
-  let o = writeString(buffer, start, packet.topic)
+  let o = writeString(buffer, start, packet.topic, topicBytes)
   if (qos > 0) {
     buffer.writeUInt16BE(packet.packetId as number, o)
     o += 2
   }
   if (level === 5) o = writeProperties(buffer, o, packet.properties, propsLength)
-  packet.payload.copy(buffer, o)
+  buffer.set(packet.payload, o)
   return checkWritten(buffer, o + packet.payload.length, WHAT)
 }
