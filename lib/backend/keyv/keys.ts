@@ -1,0 +1,118 @@
+/**
+ * The one place Redis key names of the Redis backend are built. Every key starts with the root
+ * prefix (default `mq`): node-level structures under `<root>:_:`, tenant data under
+ * `<root>:<tenant>:`. See docs/redis-backend.md for the schema.
+ */
+
+/** Tenant ids: lower-case letters, digits, `_` and `-`, 1..63 characters, starting alphanumeric. */
+const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/
+/** Root prefixes: the same alphabet plus upper case and `.`. */
+const ROOT_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+
+/**
+ * Throws a TypeError unless `tenant` is a valid tenant id. No `:`, glob characters (`* ? [ ] \`)
+ * or braces can reach a key name: a tenant can never name (or SCAN-match) another tenant's keys.
+ */
+export function validateTenant(tenant: string): string {
+  if (!TENANT_ID.test(tenant)) {
+    throw new TypeError(`invalid tenant id ${JSON.stringify(tenant)}: expected ${TENANT_ID.source}`)
+  }
+  return tenant
+}
+
+/** Throws a TypeError unless `prefix` is a valid root prefix. */
+export function validateRootPrefix(prefix: string): string {
+  if (!ROOT_PREFIX.test(prefix)) {
+    throw new TypeError(`invalid key prefix ${JSON.stringify(prefix)}: expected ${ROOT_PREFIX.source}`)
+  }
+  return prefix
+}
+
+/** Keys of the node level (shared by every tenant). */
+export class NodeKeys {
+  /** `<root>:_:` */
+  readonly base: string
+  /** STREAM: every live message, read by every node (broadcast mode). */
+  readonly bus: string
+  /** STREAM: changes of the wildcard filter set (`t`, `f`, `c` = 0 or 1). */
+  readonly routeLog: string
+  /** ZSET: node id → last heartbeat (ms). */
+  readonly nodes: string
+  /** Prefix of node inboxes; the inbox of node `n` is `inboxPrefix + n`. */
+  readonly inboxPrefix: string
+  /** Prefix of the SETs of sessions each node owns (`<tenant>|<client id>`), for the reaper. */
+  readonly sessionsPrefix: string
+
+  constructor(root: string) {
+    this.base = `${validateRootPrefix(root)}:_:`
+    this.bus = `${this.base}bus`
+    this.routeLog = `${this.base}rt`
+    this.nodes = `${this.base}nodes`
+    this.inboxPrefix = `${this.base}inbox:`
+    this.sessionsPrefix = `${this.base}sessions:`
+  }
+
+  /** STREAM: kicks, wakes and kick acknowledgements addressed to node `node`. */
+  inbox(node: string): string {
+    return this.inboxPrefix + node
+  }
+
+  /** SET: the sessions node `node` owns. */
+  sessions(node: string): string {
+    return this.sessionsPrefix + node
+  }
+
+  /** STRING: claim of the reaper that handles dead node `node`. */
+  reapClaim(node: string): string {
+    return `${this.base}reap:${node}`
+  }
+
+  /** Keyv key of the node's liveness record (with a TTL). */
+  nodeRecord(node: string): string {
+    return `${this.base}node:${node}`
+  }
+}
+
+/** Keys of one tenant. */
+export class TenantKeys {
+  readonly tenant: string
+  /** `<root>:<tenant>:`, the prefix of every key of the tenant (Lua scripts build keys from it). */
+  readonly prefix: string
+  /** HASH: topic filter → number of subscriptions (all sessions). */
+  readonly filterCounts: string
+  /** HASH: topic → encoded retained message. */
+  readonly retained: string
+  /** ZSET (score 0): retained topics, for ZRANGEBYLEX on a filter's literal prefix. */
+  readonly retainedIndex: string
+  /** ZSET: away persistent session → expiry time (ms). */
+  readonly expiry: string
+
+  constructor(root: string, tenant: string) {
+    this.tenant = validateTenant(tenant)
+    this.prefix = `${validateRootPrefix(root)}:${tenant}:`
+    this.filterCounts = `${this.prefix}fc`
+    this.retained = `${this.prefix}ret`
+    this.retainedIndex = `${this.prefix}ret:idx`
+    this.expiry = `${this.prefix}expiry`
+  }
+
+  /** HASH of session `clientId`: node, epoch, online, persist, expiry, exp. */
+  session(clientId: string): string {
+    return `${this.prefix}s:{${clientId}}`
+  }
+
+  /** HASH: session id → subscription JSON, for one filter, persistent sessions only. */
+  persistentSubscribers(filter: string): string {
+    return `${this.prefix}ps:${filter}`
+  }
+}
+
+/** Suffixes of the keys of one session, appended to `TenantKeys.session(clientId)`. */
+export const SessionSuffix = {
+  subscriptions: ':subs',
+  queue: ':q',
+  outgoing: ':out',
+  outgoingOrder: ':ord',
+  incoming: ':in',
+  will: ':will'
+} as const

@@ -1,0 +1,173 @@
+import type { ClientHandle, DeliveryResult } from '../backend.js'
+import { mergeSubscriptions } from '../merge.js'
+import { TopicTree } from '../topic-tree.js'
+import type { Message, StoredSubscription } from '../../session/session.js'
+import type { KeyvSession } from './keyv-session.js'
+import type { TenantKeys } from './keys.js'
+import type { RedisLink } from './redis-link.js'
+import { LOAD_FILTERS } from './scripts.js'
+
+/**
+ * What one node keeps about a connection it serves: the handle, the session it owns and the
+ * drain state of the session's offline queue. Internal to `KeyvBackend`.
+ *
+ * States: connecting (`live` false, between `setup` and `queueOffline`), live (`live` true), gone
+ * (removed from the backend's map by `terminate` or a takeover).
+ */
+export class LocalEntry {
+  readonly client: ClientHandle
+  readonly session: KeyvSession
+  readonly tenant: TenantState
+  /** Whether the session outlives the connection (then QoS 1/2 deliveries use the queue). */
+  readonly persistent: boolean
+  live = false
+  /** Filters this entry has in its tenant's local tree. */
+  readonly filters = new Set<string>()
+  /** The running drain of the offline queue, if any. */
+  draining: Promise<void> | undefined = undefined
+  /** Set when more was queued while draining: drain again. */
+  again = false
+
+  constructor(client: ClientHandle, session: KeyvSession, tenant: TenantState, persistent: boolean) {
+    this.client = client
+    this.session = session
+    this.tenant = tenant
+    this.persistent = persistent
+  }
+}
+
+/** The value of a local route: one live client's subscription. */
+export interface LocalRoute {
+  readonly entry: LocalEntry
+  readonly subscription: StoredSubscription
+}
+
+/** A route log entry waiting for the tenant's filter snapshot. */
+export interface PendingRouteChange {
+  id: string
+  filter: string
+  present: boolean
+}
+
+/** What one node keeps per tenant. Internal to `KeyvBackend`. */
+export class TenantState {
+  readonly keys: TenantKeys
+  /** Subscriptions of the connections this node serves, key = client id. */
+  readonly local = new TopicTree<LocalRoute>()
+  /** Every wildcard filter with at least one subscriber in the tenant (any node), from the route log. */
+  readonly wildcards = new TopicTree<true>()
+  /** The route log id of the snapshot the wildcard tree was built from (undefined: not loaded). */
+  loadedAt: string | undefined = undefined
+  /** The snapshot being loaded. */
+  loading: Promise<void> | undefined = undefined
+  /** Route log entries received while loading. */
+  pending: PendingRouteChange[] = []
+
+  constructor(keys: TenantKeys) {
+    this.keys = keys
+  }
+
+  /** Applies a route log entry: a wildcard filter gained its first or lost its last subscriber. */
+  applyRouteChange(id: string, filter: string, present: boolean): void {
+    if (this.loadedAt === undefined) {
+      if (this.loading !== undefined) this.pending.push({ id, filter, present })
+      return
+    }
+    if (compareStreamIds(id, this.loadedAt) <= 0) return
+    if (present) this.wildcards.add(filter, '', true)
+    else this.wildcards.remove(filter, '')
+  }
+
+  /**
+   * Loads the tenant's wildcard filters and the route log position in one script, then applies
+   * the log entries that arrived meanwhile (those after the position). Sets `loadedAt`.
+   */
+  async load(link: RedisLink, routeLog: string): Promise<void> {
+    try {
+      const reply = await link.script<Buffer[]>(LOAD_FILTERS, [this.keys.filterCounts, routeLog], [])
+      const [id, ...flat] = reply.map((b) => b.toString())
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const filter = flat[i] as string
+        if ((filter.includes('+') || filter.includes('#')) && Number(flat[i + 1]) > 0) this.wildcards.add(filter, '', true)
+      }
+      this.loadedAt = id ?? '0-0'
+      for (const change of this.pending) this.applyRouteChange(change.id, change.filter, change.present)
+      this.pending = []
+    } finally {
+      this.loading = undefined
+    }
+  }
+
+  /** Forgets the wildcard snapshot (after Redis came back: it may have lost data). */
+  unload(): void {
+    this.loadedAt = undefined
+    this.loading = undefined
+    this.pending = []
+    this.wildcards.clear()
+  }
+}
+
+/** Compares two stream ids `ms-seq` numerically. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  const d = Number(am) - Number(bm)
+  if (d !== 0) return d < 0 ? -1 : 1
+  const e = Number(as) - Number(bs)
+  return e === 0 ? 0 : e < 0 ? -1 : 1
+}
+
+/**
+ * Delivers `message` to the live local clients of `tenant` whose subscriptions match, once per
+ * client with its matching subscriptions merged; skips No Local subscriptions of the publisher
+ * [MQTT-3.8.3-3], and QoS 1/2 deliveries to persistent sessions (those go through their queue).
+ */
+export function deliverLive(tenant: TenantState, message: Message, count: (result: DeliveryResult) => void): void {
+  if (tenant.local.size === 0) return
+  const merged = new Map<LocalEntry, StoredSubscription>()
+  tenant.local.match(message.topic, (route: LocalRoute) => {
+    const { entry, subscription } = route
+    if (subscription.noLocal === true && message.origin === entry.client.clientId) return
+    const previous = merged.get(entry)
+    merged.set(entry, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
+  })
+  for (const [entry, subscription] of merged) {
+    if (!entry.live || !entry.client.connected) continue
+    if (entry.persistent && (message.qos < subscription.qos ? message.qos : subscription.qos) > 0) continue
+    count(entry.client.deliver(message, subscription))
+  }
+}
+
+/**
+ * Delivers the queue of `entry`'s session to its live client, in order, `batch` entries at a time,
+ * until it is empty; one drain per session at a time (a call during a drain makes it go round once
+ * more). Entries taken but not delivered because the connection closed are put back.
+ */
+export async function drainQueue(entry: LocalEntry, batch: number, count: (result: DeliveryResult) => void): Promise<void> {
+  if (entry.draining !== undefined) {
+    entry.again = true
+    return await entry.draining
+  }
+  const run = async (): Promise<void> => {
+    do {
+      entry.again = false
+      for (;;) {
+        if (!entry.live || !entry.client.connected) return
+        const items = await entry.session.take(batch)
+        for (let i = 0; i < items.length; i++) {
+          if (!entry.client.connected) {
+            await entry.session.requeue(items.slice(i))
+            return
+          }
+          const item = items[i] as (typeof items)[number]
+          count(entry.client.deliver(item.message, item.subscription))
+        }
+        if (items.length < batch) break
+      }
+    } while (entry.again)
+  }
+  entry.draining = run().finally(() => {
+    entry.draining = undefined
+  })
+  await entry.draining
+}

@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto'
+import { RESP_TYPES } from '@redis/client'
+import type { RedisArgument } from '@redis/client'
+import { MqttError, SessionTakenOverError } from '../../packet/errors.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
+
+/**
+ * The few members of a node-redis (`@redis/client` 5) client the backend uses. `keyv.store.client`
+ * of `@keyv/redis` 5 is such a client; Redis Cluster and Sentinel clients are not supported yet.
+ */
+export interface RedisClientLike {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  sendCommand<T = unknown>(args: ReadonlyArray<RedisArgument>, options?: { typeMapping?: object; timeout?: number }): Promise<T>
+  duplicate(): RedisClientLike
+  connect(): Promise<unknown>
+  destroy(): void
+  close(): Promise<void>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  off(event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+/** Reply type mapping that keeps every bulk string as a Buffer (byte-exact binary payloads). */
+export const BINARY = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
+
+/**
+ * Redis cannot be reached (or did not answer in time): the operation was not done, or its outcome
+ * is unknown. Reason code 0x88 Server unavailable; the engine sends no acknowledgement.
+ */
+export class BackendUnavailableError extends MqttError {
+  override name = 'BackendUnavailableError'
+  constructor(message = 'the Redis backend is unavailable', cause?: unknown) {
+    super(ReasonCode.ServerUnavailable, message, cause === undefined ? {} : { cause })
+  }
+}
+
+/** Events a `RedisLink` reports. */
+export type LinkEvent = { type: 'unavailable'; error: unknown } | { type: 'available' }
+
+/**
+ * The command connection of the backend: sends commands (binary replies, a per-command timeout),
+ * runs Lua scripts by SHA with a fallback to EVAL, tracks availability (one `unavailable` event per
+ * outage, one `available` when it is back) and refuses commands at once while Redis is away
+ * instead of queueing them.
+ *
+ * Errors: a command refused because Redis is away, timed out, or lost with its connection rejects
+ * with `BackendUnavailableError`; a script that answers `FENCED …` rejects with
+ * `SessionTakenOverError`; other Redis errors are passed through.
+ */
+export class RedisLink {
+  readonly client: RedisClientLike
+  readonly timeout: number
+  #available = true
+  #loading: Promise<void> | undefined = undefined
+  readonly #scripts: readonly string[]
+  readonly #shas = new Map<string, string>()
+  readonly #onEvent: (event: LinkEvent) => void
+  readonly #onError = (error: unknown): void => {
+    if (!this.#available) return
+    this.#available = false
+    this.#onEvent({ type: 'unavailable', error })
+  }
+  readonly #onReady = (): void => {
+    if (!this.#available) this.#recover()
+  }
+
+  /**
+   * @param scripts every Lua script the backend runs: loaded at start and again after each
+   *   reconnect, before the link reports itself available (a restarted Redis forgot them, and an
+   *   EVALSHA answered NOSCRIPT would be retried after commands sent later: out of order).
+   */
+  constructor(client: RedisClientLike, timeout: number, onEvent: (event: LinkEvent) => void, scripts: readonly string[] = []) {
+    this.client = client
+    this.timeout = timeout
+    this.#onEvent = onEvent
+    this.#scripts = scripts
+    for (const source of scripts) this.#shas.set(source, createHash('sha1').update(source).digest('hex'))
+    client.on('error', this.#onError)
+    client.on('ready', this.#onReady)
+  }
+
+  /** Loads every script (SCRIPT LOAD). */
+  async loadScripts(): Promise<void> {
+    await Promise.all(this.#scripts.map((source) => this.client.sendCommand(['SCRIPT', 'LOAD', source], { timeout: this.timeout })))
+  }
+
+  /** Whether commands can be sent now. */
+  get available(): boolean {
+    return this.#available && this.client.isReady
+  }
+
+  /** Stops listening to the client's events. */
+  detach(): void {
+    this.client.off('error', this.#onError)
+    this.client.off('ready', this.#onReady)
+  }
+
+  /** The connection is ready again: reload the scripts, then report the link available. */
+  #recover(): void {
+    if (this.#loading !== undefined) return
+    this.#loading = this.loadScripts().then(
+      () => {
+        this.#loading = undefined
+        if (this.#available || !this.client.isReady) return
+        this.#available = true
+        this.#onEvent({ type: 'available' })
+      },
+      () => {
+        // Lost again while loading: the next 'ready' tries again.
+        this.#loading = undefined
+      }
+    )
+  }
+
+  #refuse(): BackendUnavailableError {
+    if (this.client.isReady) this.#recover()
+    else this.#onError(new Error('the Redis connection is not ready'))
+    return new BackendUnavailableError()
+  }
+
+  /** Sends one command; bulk strings come back as Buffers. */
+  async send<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
+    if (!this.#available || !this.client.isReady) throw this.#refuse()
+    try {
+      return await this.client.sendCommand<T>(args, { typeMapping: BINARY, timeout: this.timeout })
+    } catch (error) {
+      throw this.#translate(error)
+    }
+  }
+
+  /** Sends one command; bulk strings come back as JS strings (UTF-8). */
+  async sendText<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
+    if (!this.#available || !this.client.isReady) throw this.#refuse()
+    try {
+      return await this.client.sendCommand<T>(args, { timeout: this.timeout })
+    } catch (error) {
+      throw this.#translate(error)
+    }
+  }
+
+  /** Runs a Lua script (EVALSHA, loading it on NOSCRIPT). Bulk replies are Buffers. */
+  async script<T = unknown>(source: string, keys: readonly RedisArgument[], args: readonly RedisArgument[]): Promise<T> {
+    let sha = this.#shas.get(source)
+    if (sha === undefined) {
+      sha = createHash('sha1').update(source).digest('hex')
+      this.#shas.set(source, sha)
+    }
+    const tail = [String(keys.length), ...keys, ...args]
+    try {
+      return await this.send<T>(['EVALSHA', sha, ...tail])
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+      return await this.send<T>(['EVAL', source, ...tail])
+    }
+  }
+
+  #translate(error: unknown): unknown {
+    if (error instanceof MqttError) return error
+    const message = error instanceof Error ? error.message : String(error)
+    const name = error instanceof Error ? error.name : ''
+    if (message.startsWith('FENCED') || message.includes('FENCED')) {
+      return new SessionTakenOverError('the session belongs to another connection (fenced by its epoch)', { cause: error })
+    }
+    if (
+      name === 'TimeoutError' ||
+      name === 'SocketClosedUnexpectedlyError' ||
+      name === 'ClientOfflineError' ||
+      name === 'ClientClosedError' ||
+      name === 'ConnectionTimeoutError' ||
+      /ECONNREFUSED|ECONNRESET|EPIPE|closed|offline/i.test(message)
+    ) {
+      this.#onError(error)
+      return new BackendUnavailableError(`the Redis backend is unavailable: ${message}`, error)
+    }
+    return error
+  }
+}

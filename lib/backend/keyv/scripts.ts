@@ -1,0 +1,328 @@
+/**
+ * The Lua scripts of the Redis backend. Every script that changes a session first checks that the
+ * caller still owns it: the session hash's `node` and `epoch` must equal the caller's (fencing);
+ * otherwise it fails with `FENCED`, which the link turns into `SessionTakenOverError`.
+ *
+ * Scripts build some key names from the tenant prefix they are given (the subscription index of a
+ * filter, another node's inbox). That is fine on a standalone Redis (and with Sentinel); Redis
+ * Cluster would need those writes split out of the scripts (see docs/redis-backend.md).
+ *
+ * Session hash fields: `node` (owner node id, '' when away), `epoch` (incremented by each setup),
+ * `online` ('1'/'0'), `persist` ('1' when the session outlives its connection), `expiry` (seconds),
+ * `exp` (ms since the epoch when an away session expires, '0' for never or while online), `oseq`
+ * (order counter of outgoing records).
+ */
+
+/** Helpers shared by the scripts (prepended to each). */
+const LIB = `
+local function fenced(s, node, epoch)
+  local v = redis.call('HMGET', s, 'node', 'epoch')
+  return v[1] ~= node or v[2] ~= epoch
+end
+local function wildcard(f)
+  return string.find(f, '[+#]') ~= nil
+end
+local function index(tp, sid, f, json, persist, log, tenant)
+  local n = redis.call('HINCRBY', tp .. 'fc', f, 1)
+  if persist == '1' then redis.call('HSET', tp .. 'ps:' .. f, sid, json) end
+  if n == 1 and wildcard(f) then
+    redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1')
+  end
+  return n
+end
+local function unindex(tp, sid, f, log, tenant)
+  local n = redis.call('HINCRBY', tp .. 'fc', f, -1)
+  redis.call('HDEL', tp .. 'ps:' .. f, sid)
+  if n <= 0 then
+    redis.call('HDEL', tp .. 'fc', f)
+    if wildcard(f) then
+      redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '0')
+    end
+  end
+end
+local function wipe(tp, s, sid, log, tenant)
+  local subs = redis.call('HKEYS', s .. ':subs')
+  for _, f in ipairs(subs) do unindex(tp, sid, f, log, tenant) end
+  redis.call('DEL', s .. ':subs', s .. ':q', s .. ':out', s .. ':ord', s .. ':in', s .. ':will')
+  redis.call('HDEL', s, 'oseq')
+end
+`
+
+/**
+ * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
+ * route log, tenant, inbox prefix, node sessions prefix. Wipes the stored session when `clean` or
+ * when it expired while away; increments the epoch, records this node as owner (also in the node's
+ * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
+ * Returns {previous node, epoch, present, previous persist}.
+ */
+export const TAKEOVER = `${LIB}
+local s = KEYS[1]
+local cur = redis.call('HMGET', s, 'node', 'online', 'exp', 'persist', 'epoch')
+local exists = cur[5] ~= false
+local old = cur[1] or ''
+local wasPersist = cur[4] or '0'
+local expired = exists and cur[2] ~= '1' and cur[3] and tonumber(cur[3]) > 0 and tonumber(cur[3]) <= tonumber(ARGV[3])
+local present = 0
+if exists and (ARGV[2] == '1' or expired) then
+  wipe(ARGV[6], s, ARGV[7], ARGV[8], ARGV[9])
+  wasPersist = ARGV[4]
+elseif exists then
+  present = 1
+end
+local epoch = redis.call('HINCRBY', s, 'epoch', 1)
+redis.call('HSET', s, 'node', ARGV[1], 'online', '1', 'exp', '0', 'persist', ARGV[4], 'expiry', ARGV[5])
+redis.call('ZREM', ARGV[6] .. 'expiry', ARGV[7])
+local member = ARGV[9] .. '|' .. ARGV[7]
+redis.call('SADD', ARGV[11] .. ARGV[1], member)
+if old ~= '' and old ~= ARGV[1] then
+  redis.call('SREM', ARGV[11] .. old, member)
+  redis.call('XADD', ARGV[10] .. old, 'MAXLEN', '~', '10000', '*', 'type', 'kick', 't', ARGV[9], 'c', ARGV[7], 'e', tostring(epoch), 'n', ARGV[1])
+end
+return {old, epoch, present, wasPersist}
+`
+
+/**
+ * REINDEX: KEYS = session. ARGV = node, epoch, tenant prefix, client id, persist. Adds or removes the
+ * session's entries in the persistent-subscription index after its persistence changed.
+ */
+export const REINDEX = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+local subs = redis.call('HGETALL', s .. ':subs')
+for i = 1, #subs, 2 do
+  if ARGV[5] == '1' then redis.call('HSET', ARGV[3] .. 'ps:' .. subs[i], ARGV[4], subs[i + 1])
+  else redis.call('HDEL', ARGV[3] .. 'ps:' .. subs[i], ARGV[4]) end
+end
+return #subs / 2
+`
+
+/**
+ * TERMINATE: KEYS = session. ARGV = node, epoch, expiry seconds, expires at (ms, '0' = never),
+ * tenant prefix, client id, route log, tenant, node sessions prefix. Expiry 0: deletes the session
+ * and its index entries. Otherwise marks it away (node '', online 0) and records when it expires.
+ */
+export const TERMINATE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+redis.call('SREM', ARGV[9] .. ARGV[1], ARGV[8] .. '|' .. ARGV[6])
+if tonumber(ARGV[3]) == 0 then
+  wipe(ARGV[5], s, ARGV[6], ARGV[7], ARGV[8])
+  redis.call('DEL', s)
+  redis.call('ZREM', ARGV[5] .. 'expiry', ARGV[6])
+  return 0
+end
+redis.call('HSET', s, 'node', '', 'online', '0', 'exp', ARGV[4], 'expiry', ARGV[3])
+if ARGV[4] ~= '0' then redis.call('ZADD', ARGV[5] .. 'expiry', ARGV[4], ARGV[6]) end
+return 1
+`
+
+/**
+ * EXPIRE: KEYS = session. ARGV = now, tenant prefix, client id, route log, tenant. Deletes an away
+ * session whose expiry time passed (re-checked here, so exactly one node acts). Returns 1 if deleted.
+ */
+export const EXPIRE = `${LIB}
+local s = KEYS[1]
+local v = redis.call('HMGET', s, 'online', 'exp')
+local away = v[1] == '0' and v[2] and tonumber(v[2]) > 0
+-- Not due yet: keep it in the expiry set.
+if away and tonumber(v[2]) > tonumber(ARGV[1]) then return 0 end
+redis.call('ZREM', ARGV[2] .. 'expiry', ARGV[3])
+-- Back online, gone, or never expiring: nothing to do.
+if not away then return 0 end
+wipe(ARGV[2], s, ARGV[3], ARGV[4], ARGV[5])
+redis.call('DEL', s)
+return 1
+`
+
+/**
+ * SUBSCRIBE: KEYS = session. ARGV = node, epoch, filter, subscription JSON, tenant prefix, client id,
+ * route log, tenant. Stores the subscription and indexes it. Returns 1 when it is new, 0 when it
+ * replaced one.
+ */
+export const SUBSCRIBE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+local persist = redis.call('HGET', s, 'persist')
+local isNew = redis.call('HSET', s .. ':subs', ARGV[3], ARGV[4])
+if isNew == 1 then index(ARGV[5], ARGV[6], ARGV[3], ARGV[4], persist, ARGV[7], ARGV[8])
+elseif persist == '1' then redis.call('HSET', ARGV[5] .. 'ps:' .. ARGV[3], ARGV[6], ARGV[4]) end
+return isNew
+`
+
+/**
+ * UNSUBSCRIBE: KEYS = session. ARGV = node, epoch, filter, tenant prefix, client id, route log,
+ * tenant. Returns 1 when the subscription existed.
+ */
+export const UNSUBSCRIBE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+local n = redis.call('HDEL', s .. ':subs', ARGV[3])
+if n == 1 then unindex(ARGV[4], ARGV[5], ARGV[3], ARGV[6], ARGV[7]) end
+return n
+`
+
+/**
+ * ENQUEUE: KEYS = session. ARGV = encoded item (first byte: delivered QoS), max length, caller node,
+ * inbox prefix, tenant, client id, now. Not fenced: anyone may add to a queue. Refuses when the
+ * session is gone, not persistent or expired. When full, evicts the oldest QoS 0 item, else refuses.
+ * Wakes the owner node (when online and not the caller). Returns {result, owner}: 1 queued,
+ * 2 queued after evicting one, 0 refused (full), -1 no such persistent session, -2 expired.
+ */
+export const ENQUEUE = `
+local s = KEYS[1]
+local v = redis.call('HMGET', s, 'node', 'persist', 'online', 'exp')
+if v[2] ~= '1' then return {-1, ''} end
+if v[3] ~= '1' and v[4] and tonumber(v[4]) > 0 and tonumber(v[4]) < tonumber(ARGV[7]) then return {-2, ''} end
+local q = s .. ':q'
+local r = 1
+if redis.call('LLEN', q) >= tonumber(ARGV[2]) then
+  local items = redis.call('LRANGE', q, 0, -1)
+  local victim = nil
+  for _, it in ipairs(items) do
+    if string.byte(it, 1) == 0 then victim = it; break end
+  end
+  if not victim then return {0, ''} end
+  redis.call('LREM', q, 1, victim)
+  r = 2
+end
+redis.call('RPUSH', q, ARGV[1])
+local owner = ''
+if v[3] == '1' and v[1] then owner = v[1] end
+if owner ~= '' and owner ~= ARGV[3] then
+  redis.call('XADD', ARGV[4] .. owner, 'MAXLEN', '~', '10000', '*', 'type', 'wake', 't', ARGV[5], 'c', ARGV[6])
+end
+return {r, owner}
+`
+
+/** TAKE: KEYS = session. ARGV = node, epoch, count (0 = all). Pops up to `count` queued items. */
+export const TAKE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+local n = tonumber(ARGV[3])
+local q = s .. ':q'
+local items = redis.call('LRANGE', q, 0, n - 1)
+if n <= 0 then redis.call('DEL', q) else redis.call('LTRIM', q, n, -1) end
+return items
+`
+
+/** REQUEUE: KEYS = session. ARGV = node, epoch, items… Puts taken items back at the head, in order. */
+export const REQUEUE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+for i = #ARGV, 3, -1 do redis.call('LPUSH', s .. ':q', ARGV[i]) end
+return #ARGV - 2
+`
+
+/**
+ * SAVE_OUT: KEYS = session. ARGV = node, epoch, packet id, encoded record. A new packet id gets the
+ * next order number; a replaced record keeps its place.
+ */
+export const SAVE_OUT = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+if not redis.call('ZSCORE', s .. ':ord', ARGV[3]) then
+  redis.call('ZADD', s .. ':ord', redis.call('HINCRBY', s, 'oseq', 1), ARGV[3])
+end
+redis.call('HSET', s .. ':out', ARGV[3], ARGV[4])
+return 1
+`
+
+/**
+ * FENCED: KEYS = session. ARGV = node, epoch, then commands, each as its argument count followed by
+ * its arguments. Runs them in order after the fencing check; returns the last reply.
+ */
+export const FENCED = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+local i = 3
+local r = 0
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  r = redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return r
+`
+
+/** RESET: KEYS = session. ARGV = node, epoch, tenant prefix, client id, route log, tenant. */
+export const RESET = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+wipe(ARGV[3], s, ARGV[4], ARGV[5], ARGV[6])
+return 1
+`
+
+/**
+ * STORE_RETAINED: KEYS = retained hash, retained index. ARGV = topic, encoded message ('' deletes),
+ * max. Returns 1 when stored or deleted, 0 when refused (store full and the topic is new).
+ */
+export const STORE_RETAINED = `
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+`
+
+/**
+ * LOAD_FILTERS: KEYS = filter counts, route log. Returns {last log id, filter, count, …}, atomically,
+ * so that a node applies exactly the log entries written after its snapshot.
+ */
+export const LOAD_FILTERS = `
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if last[1] then id = last[1][1] end
+local out = {id}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all do out[#out + 1] = all[i] end
+return out
+`
+
+/**
+ * ORPHAN: KEYS = session. ARGV = dead node, now, tenant prefix, client id, route log, tenant.
+ * The reaper's step for one session of a node that stopped heart-beating: if the dead node still
+ * owns it, a persistent session becomes away (its expiry starts now), any other is deleted.
+ * Returns 1 when made away, 0 when deleted, -1 when another node owns it meanwhile.
+ */
+export const ORPHAN = `${LIB}
+local s = KEYS[1]
+local v = redis.call('HMGET', s, 'node', 'persist', 'expiry')
+if v[1] ~= ARGV[1] then return -1 end
+local expiry = tonumber(v[3] or '0') or 0
+if v[2] ~= '1' or expiry == 0 then
+  wipe(ARGV[3], s, ARGV[4], ARGV[5], ARGV[6])
+  redis.call('DEL', s)
+  return 0
+end
+local exp = '0'
+if expiry < 4294967295 then
+  exp = string.format('%.0f', tonumber(ARGV[2]) + expiry * 1000)
+  redis.call('ZADD', ARGV[3] .. 'expiry', exp, ARGV[4])
+end
+redis.call('HSET', s, 'node', '', 'online', '0', 'exp', exp)
+redis.call('HINCRBY', s, 'epoch', 1)
+return 1
+`
+
+/** Every script, loaded by the link at start and after each reconnect. */
+export const ALL_SCRIPTS: readonly string[] = [
+  TAKEOVER,
+  REINDEX,
+  TERMINATE,
+  EXPIRE,
+  SUBSCRIBE,
+  UNSUBSCRIBE,
+  ENQUEUE,
+  TAKE,
+  REQUEUE,
+  SAVE_OUT,
+  FENCED,
+  RESET,
+  STORE_RETAINED,
+  LOAD_FILTERS,
+  ORPHAN
+]

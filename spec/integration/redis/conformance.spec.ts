@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto'
+import { backendConformance } from '../../../lib/backend/conformance/index.js'
+import { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import { startRedisServer } from '../../helpers/redis-server.js'
+import type { RedisServer } from '../../helpers/redis-server.js'
+
+// One redis-server for this file; each case gets a fresh backend under its own random key root, so
+// cases never see each other's keys.
+let server: RedisServer | undefined
+
+before(async () => {
+  server = await startRedisServer()
+})
+
+after(async () => {
+  await server?.dispose()
+})
+
+backendConformance(
+  'KeyvBackend',
+  async () => {
+    if (server === undefined) throw new Error('redis-server did not start')
+    const backend = new KeyvBackend({
+      url: server.url,
+      prefix: `c${randomBytes(4).toString('hex')}`,
+      maxQueuedMessages: 5,
+      maxRetainedMessages: 8,
+      log: () => undefined
+    })
+    await backend.ready()
+    return backend
+  },
+  { sharedSubscriptions: false, maxQueuedMessages: 5, maxRetainedMessages: 8, settleMs: 30, timeoutMs: 3000 }
+)
