@@ -1,0 +1,122 @@
+/**
+ * The scenario catalogue shared by the standalone generator (`load.ts`) and the runner: names,
+ * default sizes (those of research/node-performance.md) and one entry point that runs a scenario.
+ */
+import type { ConnTarget } from './conn.js'
+import { runThroughput, type ThroughputResult, type Topology } from './throughput.js'
+import { runLatency, type LatencyResult } from './latency.js'
+import { runConnections, type ConnectionsResult } from './connections.js'
+
+/** Every scenario, in run order. */
+export const SCENARIOS = [
+  'fanin-q0', 'fanin-q1', 'fanout-q0', 'fanout-q1', 'pairs-q0', 'pairs-q1', 'latency', 'connections'
+] as const
+
+/** A scenario name. */
+export type ScenarioName = typeof SCENARIOS[number]
+
+/** Sizes and knobs of every scenario. */
+export interface Sizes {
+  faninPublishers: number
+  faninCount: number
+  fanoutSubscribers: number
+  fanoutCount: number
+  pairs: number
+  pairsCount: number
+  payload: number
+  window: number
+  batch: number
+  latencyRate: number
+  latencySeconds: number
+  connections: number
+  connConcurrency: number
+  holdMs: number
+  timeoutMs: number
+  stallMs: number
+}
+
+/** Defaults: fan-in 4→1 × 50,000, fan-out 1→100 × 2,000, 50 pairs × 2,000, 64 B, window 64,
+ * latency 2,000 msg/s × 10 s, 10,000 idle connections at concurrency 100 held 3 s. */
+export const DEFAULT_SIZES: Sizes = {
+  faninPublishers: 4,
+  faninCount: 50_000,
+  fanoutSubscribers: 100,
+  fanoutCount: 2_000,
+  pairs: 50,
+  pairsCount: 2_000,
+  payload: 64,
+  window: 64,
+  batch: 64,
+  latencyRate: 2_000,
+  latencySeconds: 10,
+  connections: 10_000,
+  connConcurrency: 100,
+  holdMs: 3_000,
+  timeoutMs: 120_000,
+  stallMs: 10_000
+}
+
+/** Command-line flag (kebab-case) for each size, e.g. `--fanin-count 500000`. */
+export function sizeFlag (key: keyof Sizes): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+}
+
+/**
+ * Reads size flags out of `args` (`--fanin-count N` ..., and `--scale X`, which multiplies the
+ * three message counts). Returns the sizes and the arguments it did not consume.
+ */
+export function parseSizes (args: string[], base: Sizes = DEFAULT_SIZES): { sizes: Sizes; rest: string[] } {
+  const sizes = { ...base }
+  const rest: string[] = []
+  const byFlag = new Map((Object.keys(sizes) as Array<keyof Sizes>).map((k) => [sizeFlag(k), k]))
+  let scale = 1
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    const key = byFlag.get(a)
+    if (key !== undefined || a === '--scale') {
+      const v = Number(args[++i])
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${a} needs a positive number`)
+      if (key !== undefined) sizes[key] = v
+      else scale = v
+    } else {
+      rest.push(a)
+    }
+  }
+  sizes.faninCount = Math.round(sizes.faninCount * scale)
+  sizes.fanoutCount = Math.round(sizes.fanoutCount * scale)
+  sizes.pairsCount = Math.round(sizes.pairsCount * scale)
+  return { sizes, rest }
+}
+
+/** A result of any scenario. */
+export type ScenarioResult = ThroughputResult | LatencyResult | ConnectionsResult
+
+/** Runs one scenario against a listening broker (`brokerPid` enables CPU and RSS figures). */
+export function runScenario (name: ScenarioName, target: ConnTarget, brokerPid: number | undefined,
+  sizes: Sizes, runId: string): Promise<ScenarioResult> {
+  const pid = brokerPid !== undefined ? { brokerPid } : {}
+  if (name === 'latency') {
+    return runLatency({ target, ...pid, rate: sizes.latencyRate, duration: sizes.latencySeconds,
+      payload: sizes.payload, runId, drainMs: 2_000 })
+  }
+  if (name === 'connections') {
+    return runConnections({ target, ...pid, count: sizes.connections, concurrency: sizes.connConcurrency,
+      holdMs: sizes.holdMs, runId, keepalive: Math.max(60, Math.ceil(sizes.holdMs / 1000) * 2) })
+  }
+  const [topology, q] = name.split('-') as [Topology, string]
+  const width = topology === 'fanin' ? sizes.faninPublishers : topology === 'fanout' ? sizes.fanoutSubscribers : sizes.pairs
+  const count = topology === 'fanin' ? sizes.faninCount : topology === 'fanout' ? sizes.fanoutCount : sizes.pairsCount
+  return runThroughput({ target, ...pid, topology, qos: q === 'q1' ? 1 : 0, width, count, payload: sizes.payload,
+    window: sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs })
+}
+
+/** Scales every message count of `sizes` by `f` (used for warm-up rounds). */
+export function scaled (sizes: Sizes, f: number): Sizes {
+  return {
+    ...sizes,
+    faninCount: Math.max(100, Math.round(sizes.faninCount * f)),
+    fanoutCount: Math.max(100, Math.round(sizes.fanoutCount * f)),
+    pairsCount: Math.max(100, Math.round(sizes.pairsCount * f)),
+    latencySeconds: Math.max(1, sizes.latencySeconds * f)
+  }
+}
