@@ -3,7 +3,7 @@
  * `mqtt-broker`: an MQTT broker (3.1, 3.1.1, 5.0) with the in-memory backend.
  *
  *   mqtt-broker [--host 127.0.0.1] [--port 1883] [--ws-port N] [--max-packet-size BYTES]
- *               [--log-level info] [--help]
+ *               [--topic-alias-maximum N] [--max-session-expiry SECONDS] [--log-level info] [--help]
  *
  * Prints `mqtt-broker listening on tcp://HOST:PORT` (and `ws://HOST:PORT/mqtt`) once listening.
  * A bad flag or value, or a port in use, stops it with a message on standard error and exit code 2
@@ -25,6 +25,8 @@ Options:
   --port PORT              TCP port (default 1883; 0 picks a free port)
   --ws-port PORT           also listen for MQTT over WebSocket on PORT, path /mqtt
   --max-packet-size BYTES  largest packet accepted (default ${MAX_PACKET_SIZE})
+  --topic-alias-maximum N  MQTT 5 topic aliases a client may use (default 0, at most 65535)
+  --max-session-expiry S   longest MQTT 5 Session Expiry Interval granted, in seconds (default none)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   -h, --help               show this help
 `
@@ -37,6 +39,8 @@ interface CliOptions {
   port: number
   wsPort: number | undefined
   maxPacketSize: number | undefined
+  topicAliasMaximum: number | undefined
+  maxSessionExpiry: number | undefined
   logLevel: LogLevel
 }
 
@@ -60,6 +64,8 @@ function parse(argv: string[]): CliOptions | 'help' {
         port: { type: 'string' },
         'ws-port': { type: 'string' },
         'max-packet-size': { type: 'string' },
+        'topic-alias-maximum': { type: 'string' },
+        'max-session-expiry': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
@@ -80,6 +86,8 @@ function parse(argv: string[]): CliOptions | 'help' {
     port: integer('port', values.port, 0, 65535) ?? 1883,
     wsPort: integer('ws-port', values['ws-port'], 0, 65535),
     maxPacketSize: integer('max-packet-size', values['max-packet-size'], 2, MAX_PACKET_SIZE),
+    topicAliasMaximum: integer('topic-alias-maximum', values['topic-alias-maximum'], 0, 65535),
+    maxSessionExpiry: integer('max-session-expiry', values['max-session-expiry'], 0, 0xffff_ffff),
     logLevel: logLevel as LogLevel
   }
 }
@@ -101,7 +109,9 @@ async function main(argv: string[]): Promise<number> {
   const broker = new Broker({
     backend: new MemoryBackend(),
     logger,
-    ...(options.maxPacketSize === undefined ? {} : { maximumPacketSize: options.maxPacketSize })
+    ...(options.maxPacketSize === undefined ? {} : { maximumPacketSize: options.maxPacketSize }),
+    ...(options.topicAliasMaximum === undefined ? {} : { topicAliasMaximum: options.topicAliasMaximum }),
+    ...(options.maxSessionExpiry === undefined ? {} : { maxSessionExpiryInterval: options.maxSessionExpiry })
   })
   try {
     const tcp = await broker.listen({ transport: 'tcp', host: options.host, port: options.port })

@@ -45,6 +45,16 @@ export { MemorySession, DEFAULT_MAX_QUEUED_MESSAGES, isMessageExpired } from './
 export type { MemorySessionOptions, SessionQueueStats } from './session/memory-session.js'
 export { mergeSubscriptions } from './backend/merge.js'
 
+// MQTT 5 enhanced authentication: SCRAM-SHA-256 over stored credentials.
+export {
+  ScramAuthenticator,
+  ScramClient,
+  createScramCredentials,
+  SCRAM_SHA_256,
+  MIN_SCRAM_ITERATIONS
+} from './auth/scram.js'
+export type { ScramCredentials, ScramAuthenticatorOptions } from './auth/scram.js'
+
 // The contracts.
 export type {
   Backend,

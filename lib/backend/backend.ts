@@ -58,6 +58,11 @@ export interface Credentials {
   /** MQTT 5 enhanced authentication: method and data of the CONNECT or the latest AUTH. */
   authenticationMethod?: string
   authenticationData?: Buffer
+  /**
+   * MQTT 5 re-authentication (AUTH 0x19 on a live connection, MQTT 5.0 4.12.1): true while the
+   * exchange runs. A 'deny' answer then closes the connection with DISCONNECT and that reason code.
+   */
+  reauthentication?: boolean
 }
 
 /** The answer of `Backend.authenticate`. */
@@ -153,9 +158,35 @@ export interface Backend {
    * The client's connection ended (any reason). Turn its subscriptions offline (persistent
    * session) or drop the session (clean / expiry 0). Not called for a connection that was taken
    * over, since its session lives on in the new connection.
+   *
+   * MQTT 5 shared subscriptions: when the session ends here (or later, when it expires), its
+   * undelivered shared-subscription messages (the offline queue, and QoS 1 deliveries never
+   * acknowledged) should go to another member of the group (MQTT 5.0 4.8.2); QoS 2 deliveries
+   * that were started are not redelivered elsewhere.
    */
   terminate(client: ClientHandle, session: Session | undefined): Awaitable<void>
 
   /** Release every resource; the engine calls it once, after the last connection closed. */
   close(): Awaitable<void>
+
+  /**
+   * Optional (MQTT 5 Request/Response, MQTT 5.0 4.10): the Response Information for a client whose
+   * CONNECT set Request Response Information to 1, typically a topic prefix it may use to build
+   * Response Topics. Undefined sends none. Called after `setup`, before CONNACK.
+   */
+  responseInformation?(client: ClientHandle): Awaitable<string | undefined>
+
+  /**
+   * Optional: may `client` publish `message`? Called before the message is stored or routed.
+   * `true` (or 0x00) allows; `false` refuses with 0x87 Not authorized; a number of 0x80 and up
+   * refuses with that reason code. A refused QoS 1/2 PUBLISH is answered with PUBACK/PUBREC
+   * carrying the code (MQTT 5) or acknowledged without routing (3.1.1); QoS 0 is dropped.
+   */
+  authorizePublish?(client: ClientHandle, message: Message): Awaitable<boolean | number>
+
+  /**
+   * Optional: may `client` subscribe with `subscription`? Same answers as `authorizePublish`; a
+   * refusal is that entry's SUBACK code (0x80 at 3.1.1), and `subscribe` is not asked for it.
+   */
+  authorizeSubscribe?(client: ClientHandle, subscription: StoredSubscription): Awaitable<boolean | number>
 }

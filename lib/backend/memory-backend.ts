@@ -13,6 +13,7 @@ import type { Subscriber } from './memory-routes.js'
 import { SharedGroup } from './shared-groups.js'
 import type { MemberRouter } from './shared-groups.js'
 import { TopicTree } from './topic-tree.js'
+import { ExpiryWheel } from './expiry-wheel.js'
 import { DEFAULT_MAX_RETAINED_MESSAGES, RetainedStore } from './retained-store.js'
 import type { RetainedStats } from './retained-store.js'
 import { SessionTakenOverError } from '../packet/errors.js'
@@ -20,7 +21,7 @@ import { ReasonCode } from '../packet/reason-codes.js'
 import { parseSharedSubscription } from '../packet/topic.js'
 import { DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
 import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
-import type { Message, Session, StoredSubscription } from '../session/session.js'
+import type { Message, QueuedMessage, Session, StoredSubscription } from '../session/session.js'
 
 export { DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
 
@@ -43,6 +44,24 @@ export interface MemoryBackendOptions {
   queueQoS0?: boolean
   /** Called for authentication; default: allow everyone. */
   authenticate?: Backend['authenticate']
+  /**
+   * Which member of a shared subscription group gets the next message (MQTT 5.0 4.8.2):
+   * 'round-robin' (default) or 'random'. Either way members whose `deliver` answers 'dropped' are
+   * skipped and away members only get it when no member is live.
+   */
+  sharedSubscriptionPolicy?: 'round-robin' | 'random'
+  /**
+   * MQTT 5 Response Information for clients that request it (see `Backend.responseInformation`),
+   * e.g. `(client) => 'response/' + client.clientId`. Default: none.
+   */
+  responseInformation?: (client: ClientHandle) => string | undefined
+  /** See `Backend.authorizePublish`; default: every publish is allowed. */
+  authorizePublish?: (client: ClientHandle, message: Message) => boolean | number | Promise<boolean | number>
+  /** See `Backend.authorizeSubscribe`; default: every subscription is allowed. */
+  authorizeSubscribe?: (
+    client: ClientHandle,
+    subscription: StoredSubscription
+  ) => boolean | number | Promise<boolean | number>
   /** How often (ms) away sessions are checked for expiry (default 10,000). */
   expiryCheckInterval?: number
   /** The clock, in ms since the epoch (default `Date.now`); tests pass a fake one. */
@@ -61,6 +80,8 @@ export interface MemoryBackendStats extends SessionQueueStats, RetainedStats {
   takeovers: number
   /** Away sessions removed because their Session Expiry Interval ran out. */
   sessionsExpired: number
+  /** Shared-subscription messages of an ended session handed to another member of the group. */
+  sharedRedelivered: number
 }
 
 /** 0xFFFFFFFF: a session that never expires. */
@@ -105,8 +126,16 @@ export class MemoryBackend implements Backend {
     retainedRefused: 0,
     retainedExpired: 0,
     takeovers: 0,
-    sessionsExpired: 0
+    sessionsExpired: 0,
+    sharedRedelivered: 0
   }
+
+  /** See `Backend.responseInformation` (present when the option was given). */
+  readonly responseInformation?: (client: ClientHandle) => string | undefined
+  /** See `Backend.authorizePublish` (present when the option was given). */
+  readonly authorizePublish?: MemoryBackendOptions['authorizePublish']
+  /** See `Backend.authorizeSubscribe` (present when the option was given). */
+  readonly authorizeSubscribe?: MemoryBackendOptions['authorizeSubscribe']
 
   readonly #sessions = new Map<string, SessionEntry>()
   readonly #tree = new TopicTree<Route>()
@@ -115,8 +144,11 @@ export class MemoryBackend implements Backend {
   readonly #queueQoS0: boolean
   readonly #authenticate: Backend['authenticate'] | undefined
   readonly #expiryCheckInterval: number
+  readonly #randomShared: boolean
   readonly #now: () => number
   #expiryTimer: ReturnType<typeof setInterval> | undefined = undefined
+  /** Away sessions by expiry time; swept by the one expiry timer. */
+  readonly #expiring: ExpiryWheel<SessionEntry>
 
   // Publish walk state: valid only during `#tree.match` (which never calls out of this class).
   readonly #walks: Walk[] = []
@@ -148,6 +180,12 @@ export class MemoryBackend implements Backend {
     this.#queueQoS0 = options.queueQoS0 ?? false
     this.#authenticate = options.authenticate
     this.#expiryCheckInterval = options.expiryCheckInterval ?? 10_000
+    this.#expiring = new ExpiryWheel(this.#expiryCheckInterval)
+    this.#randomShared = options.sharedSubscriptionPolicy === 'random'
+    // Optional hooks exist only when configured: the engine skips what a backend does not have.
+    if (options.responseInformation !== undefined) this.responseInformation = options.responseInformation
+    if (options.authorizePublish !== undefined) this.authorizePublish = options.authorizePublish
+    if (options.authorizeSubscribe !== undefined) this.authorizeSubscribe = options.authorizeSubscribe
   }
 
   /** Number of sessions held (connected or away). */
@@ -178,7 +216,7 @@ export class MemoryBackend implements Backend {
     const clientId = client.clientId
     let entry = this.#sessions.get(clientId)
     if (entry !== undefined && entry.client === undefined && entry.expiresAt < this.#now()) {
-      this.#dropEntry(entry)
+      this.#endSession(entry)
       this.stats.sessionsExpired++
       entry = undefined
     }
@@ -199,8 +237,10 @@ export class MemoryBackend implements Backend {
       }
       if (clean) {
         // A fresh session object: the old connection, if it writes late, writes to an orphan.
+        const leftovers = this.#sharedLeftovers(entry)
         this.#unrouteAll(entry)
         entry.session = new MemorySession(clientId, expiryInterval, this.#sessionOptions)
+        this.#redeliverShared(leftovers)
       } else {
         present = true
       }
@@ -277,7 +317,11 @@ export class MemoryBackend implements Backend {
       for (let i = 0; i < entries.length; i++) {
         this.#routeTo(entries[i] as SessionEntry, message, subscriptions[i] as StoredSubscription)
       }
-      for (let i = 0; i < groups.length; i++) (groups[i] as SharedGroup).route(message, this.#router)
+      for (let i = 0; i < groups.length; i++) {
+        const group = groups[i] as SharedGroup
+        if (this.#randomShared) group.next = Math.floor(Math.random() * group.size)
+        group.route(message, this.#router)
+      }
     } finally {
       this.#depth--
       walk.entries.length = 0
@@ -295,11 +339,12 @@ export class MemoryBackend implements Backend {
     entry.live = false
     const expiry = entry.session.expiryInterval
     if (expiry === 0) {
-      this.#dropEntry(entry)
+      this.#endSession(entry)
       return
     }
     if (expiry >= NEVER_EXPIRES) return
     entry.expiresAt = this.#now() + expiry * 1000
+    this.#expiring.add(entry, entry.expiresAt)
     this.#startExpiryTimer()
   }
 
@@ -307,6 +352,7 @@ export class MemoryBackend implements Backend {
     if (this.#expiryTimer !== undefined) clearInterval(this.#expiryTimer)
     this.#expiryTimer = undefined
     this.#sessions.clear()
+    this.#expiring.clear()
     this.#tree.clear()
     this.#retained.clear()
   }
@@ -314,20 +360,23 @@ export class MemoryBackend implements Backend {
   /**
    * Removes the away sessions whose Session Expiry Interval has run out (at `now`), with their
    * subscriptions and queues. Runs by itself every `expiryCheckInterval` ms while such sessions
-   * exist; `setup` also checks the session it resumes. Returns the number removed.
+   * exist (one timer for all of them, over a wheel of expiry times: a sweep only visits what can be
+   * due); `setup` also checks the session it resumes. Returns the number removed.
    */
   expireSessions(now: number = this.#now()): number {
     let removed = 0
-    let waiting = 0
-    for (const entry of this.#sessions.values()) {
-      if (entry.client !== undefined || entry.expiresAt === Number.POSITIVE_INFINITY) continue
-      if (entry.expiresAt < now) {
-        this.#dropEntry(entry)
-        removed++
-      } else waiting++
-    }
+    this.#expiring.sweep(now, (entry, at) => {
+      // Stale: the session was resumed (and maybe left again with another deadline) or removed.
+      if (entry.client !== undefined || entry.expiresAt !== at || this.#sessions.get(entry.session.clientId) !== entry) {
+        return 'drop'
+      }
+      if (at >= now) return 'keep'
+      this.#endSession(entry)
+      removed++
+      return 'drop'
+    })
     this.stats.sessionsExpired += removed
-    if (waiting === 0 && this.#expiryTimer !== undefined) {
+    if (this.#expiring.size === 0 && this.#expiryTimer !== undefined) {
       clearInterval(this.#expiryTimer)
       this.#expiryTimer = undefined
     }
@@ -439,6 +488,51 @@ export class MemoryBackend implements Backend {
 
   #unrouteAll(entry: SessionEntry): void {
     for (const subscription of entry.session.listSubscriptions()) this.#unroute(entry, subscription.topicFilter)
+  }
+
+  /**
+   * A session ends (expiry 0 at terminate, or expired while away): its shared-subscription
+   * messages go to another member of their group (MQTT 5.0 4.8.2), then it is dropped.
+   */
+  #endSession(entry: SessionEntry): void {
+    const leftovers = this.#sharedLeftovers(entry)
+    this.#dropEntry(entry)
+    this.#redeliverShared(leftovers)
+  }
+
+  /**
+   * The undelivered shared-subscription messages of a session: QoS 1 deliveries never
+   * acknowledged (oldest first), then its offline queue. QoS 2 deliveries that were started are not
+   * handed to anyone else (MQTT 5.0 4.8.2).
+   */
+  #sharedLeftovers(entry: SessionEntry): QueuedMessage[] | undefined {
+    const session = entry.session
+    let out: QueuedMessage[] | undefined
+    if (session.outgoingCount > 0) {
+      for (const record of session.listOutgoing()) {
+        const subscription = record.kind === 'publish' ? record.subscription : undefined
+        if (record.kind !== 'publish' || subscription === undefined || record.message.qos !== 1) continue
+        if (parseSharedSubscription(subscription.topicFilter) === undefined) continue
+        ;(out ??= []).push({ message: record.message, subscription })
+      }
+    }
+    if (session.queueLength > 0) {
+      for (const item of session.drainQueue()) {
+        if (parseSharedSubscription(item.subscription.topicFilter) !== undefined) (out ??= []).push(item)
+      }
+    }
+    return out
+  }
+
+  /** Offer each leftover to its group (the session that left is no member any more). */
+  #redeliverShared(items: QueuedMessage[] | undefined): void {
+    if (items === undefined) return
+    for (const item of items) {
+      const shared = parseSharedSubscription(item.subscription.topicFilter)
+      if (shared === undefined) continue
+      const group = this.#tree.get(shared.filter, sharedGroupKey(shared.group)) as SharedGroup | undefined
+      if (group !== undefined && group.route(item.message, this.#router)) this.stats.sharedRedelivered++
+    }
   }
 
   #dropEntry(entry: SessionEntry): void {

@@ -15,6 +15,8 @@ import { resolveOptions } from './options.js'
 import type { BrokerOptions, ResolvedOptions } from './options.js'
 import { createStats } from './stats.js'
 import type { BrokerStats } from './stats.js'
+import { publishWill } from './teardown.js'
+import type { StoredWill } from '../session/session.js'
 
 /** Where to listen: `broker.listen(...)`. */
 export type ListenOptions =
@@ -52,6 +54,8 @@ export class Broker {
   private flushScheduled = false
   private timer: NodeJS.Timeout | undefined = undefined
   private closing: Promise<void> | undefined = undefined
+  /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
+  private readonly delayedWills = new Map<string, { clientId: string; will: StoredWill; dueAt: number }>()
 
   /** Throws `RangeError` for an option out of range. */
   constructor(options: BrokerOptions) {
@@ -70,8 +74,40 @@ export class Broker {
       markDirty: (client) => this.markDirty(client),
       flushDirty: (source) => this.flushDirty(source),
       remove: (client) => this.remove(client),
-      track: (work) => this.track(work)
+      track: (work) => this.track(work),
+      delayWill: (tenant, clientId, will, dueAt) => {
+        this.delayedWills.set(willKey(tenant, clientId), { clientId, will, dueAt })
+        this.startTimer()
+      },
+      settleDelayedWill: (tenant, clientId, clean) => {
+        const key = willKey(tenant, clientId)
+        const delayed = this.delayedWills.get(key)
+        if (delayed === undefined) return
+        this.delayedWills.delete(key)
+        if (clean) this.fireWill(clientId, delayed.will)
+      }
     }
+  }
+
+  /** Number of wills waiting for their MQTT 5 Will Delay Interval. */
+  get delayedWillCount(): number {
+    return this.delayedWills.size
+  }
+
+  /**
+   * Disconnect the live client `clientId` from the server side: MQTT 5 clients get DISCONNECT with
+   * `reasonCode` (default 0x98 Administrative action), `reasonString` and, for 0x9C Use another
+   * server / 0x9D Server moved, `serverReference`. The will is published unless `reasonCode` is 0x00.
+   * Returns false when no such client is connected.
+   */
+  disconnect(clientId: string, reasonCode: number = ReasonCode.AdministrativeAction, reasonString?: string, serverReference?: string): boolean {
+    for (const client of this.clients) {
+      if (client.live && client.clientId === clientId) {
+        client.close(reasonCode, reasonString, serverReference)
+        return true
+      }
+    }
+    return false
   }
 
   /** Connected clients (CONNECT accepted and not closed). */
@@ -124,6 +160,10 @@ export class Broker {
     this.listeners.length = 0
     for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
     while (this.pending.size > 0) await Promise.all([...this.pending])
+    // The sessions end with the broker: delayed wills are due now.
+    for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed.clientId, delayed.will)
+    this.delayedWills.clear()
+    while (this.pending.size > 0) await Promise.all([...this.pending])
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     const closed = this.backend.close()
@@ -141,7 +181,22 @@ export class Broker {
   private tick(): void {
     const now = Date.now()
     for (const client of this.clients) client.tick(now)
+    if (this.delayedWills.size > 0) {
+      for (const [key, delayed] of this.delayedWills) {
+        if (delayed.dueAt > now) continue
+        this.delayedWills.delete(key)
+        this.fireWill(delayed.clientId, delayed.will)
+      }
+    }
     this.flushDirty(undefined)
+  }
+
+  private fireWill(clientId: string, will: StoredWill): void {
+    this.track(
+      publishWill(this.core, will, clientId).catch((error: unknown) =>
+        this.log.error('delayed will failed', { clientId, error })
+      )
+    )
   }
 
   private markDirty(client: Client): void {
@@ -177,4 +232,9 @@ export class Broker {
     this.pending.add(work)
     void work.finally(() => this.pending.delete(work))
   }
+}
+
+/** The key of a delayed will: client ids are unique per tenant. U+0000 cannot occur in either. */
+function willKey(tenant: string | undefined, clientId: string): string {
+  return tenant === undefined ? clientId : `${tenant}\u0000${clientId}`
 }

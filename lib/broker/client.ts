@@ -4,8 +4,8 @@ import type { Backend, ClientHandle, DeliveryResult } from '../backend/backend.j
 import { Decoder, encode } from '../packet/index.js'
 import { MqttError } from '../packet/errors.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
-import { ReasonCode } from '../packet/reason-codes.js'
-import type { Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
+import { ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
+import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
 import type { Connection, TransportKind } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
@@ -21,6 +21,9 @@ import type { BrokerStats } from './stats.js'
 import type { BrokerCore } from './core.js'
 import { finishConnection } from './teardown.js'
 import { refusalFor, sniffConnectLevel } from './refusals.js'
+import { InboundAliases, OutboundAliases } from './topic-aliases.js'
+import type { ConnectFlow } from './handlers/connect.js'
+import { fitPacket } from './fit-packet.js'
 
 const NEW = 0
 const CONNECTING = 1
@@ -58,6 +61,20 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   maxOutgoingPacketSize = Number.MAX_SAFE_INTEGER
   /** In the broker's dirty list. */
   dirty = false
+  /** MQTT 5 topic aliases towards the client (its Topic Alias Maximum > 0). */
+  aliases: OutboundAliases | undefined = undefined
+  /** The Session Expiry Interval the CONNECT asked for (MQTT 5; DISCONNECT may not raise it from 0). */
+  connectSessionExpiry = 0
+  /** MQTT 5 Request Problem Information (false: no reason strings / user properties on most acks). */
+  problemInformation = true
+  /** A CONNECT waiting in the middle of enhanced authentication (AUTH exchange). */
+  authFlow: ConnectFlow | undefined = undefined
+  /** The authentication method of the CONNECT (MQTT 5 enhanced authentication). */
+  authenticationMethod: string | undefined = undefined
+  /** A re-authentication (AUTH 0x19) is in progress. */
+  reauthenticating = false
+  /** The CONNECT of an enhanced-authentication client, for re-authentication. */
+  connectPacket: ConnectPacket | undefined = undefined
 
   private state = NEW
   private readonly core: BrokerCore
@@ -69,6 +86,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   private outbound: Outbound | undefined = undefined
   private clientReceiveMaximum = 65535
   private inboundUnacked = 0
+  private inboundAliases: InboundAliases | undefined = undefined
   private backlog: Packet[] | undefined = undefined
   private busy = false
   private pauseFlags = 0
@@ -203,9 +221,23 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     this.keepaliveMs = seconds * 1000
   }
 
-  setClientLimits(receiveMaximum: number | undefined, maximumPacketSize: number | undefined): void {
-    if (receiveMaximum !== undefined) this.clientReceiveMaximum = receiveMaximum
-    if (maximumPacketSize !== undefined) this.maxOutgoingPacketSize = maximumPacketSize
+  setClientProperties(properties: ConnectProperties | undefined): void {
+    if (properties === undefined) return
+    if (properties.receiveMaximum !== undefined) this.clientReceiveMaximum = properties.receiveMaximum
+    if (properties.maximumPacketSize !== undefined) this.maxOutgoingPacketSize = properties.maximumPacketSize
+    const aliasMaximum = properties.topicAliasMaximum
+    if (aliasMaximum !== undefined && aliasMaximum > 0) this.aliases = new OutboundAliases(aliasMaximum)
+    if (properties.requestProblemInformation === false) this.problemInformation = false
+    if (properties.sessionExpiryInterval !== undefined) this.connectSessionExpiry = properties.sessionExpiryInterval
+    this.authenticationMethod = properties.authenticationMethod
+  }
+
+  resolveTopicAlias(alias: number, topic: string): string | undefined {
+    return (this.inboundAliases ??= new InboundAliases()).resolve(alias, topic)
+  }
+
+  settleDelayedWill(clean: boolean): void {
+    this.core.settleDelayedWill(this.tenant, this.clientId, clean)
   }
 
   attachSession(session: Session): void {
@@ -251,14 +283,14 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     return outbound.deliver(message, subscription, isRetained)
   }
 
-  close(reasonCode?: number, reasonString?: string): void {
+  close(reasonCode?: number, reasonString?: string, serverReference?: string): void {
     if (reasonCode === ReasonCode.SessionTakenOver) {
       this.shutdown('takeover', reasonCode, undefined, reasonString)
       return
     }
     // A normal server-side close drops the will, like a DISCONNECT would [MQTT-3.1.2-10].
     if (reasonCode === undefined || reasonCode === ReasonCode.NormalDisconnection) this.will = undefined
-    this.shutdown('server', reasonCode, undefined, reasonString)
+    this.shutdown('server', reasonCode, undefined, reasonString, serverReference)
   }
 
   // ---- OutboundHost -------------------------------------------------------------------------
@@ -312,7 +344,21 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   /** Queue `packet` encoded at `level`. */
   private sendAt(packet: Packet, level: ProtocolLevel): void {
     if (this.state === CLOSED) return
-    this.out.push(encode(packet, level))
+    let bytes = encode(packet, level)
+    if (level === 5 && (bytes.length > this.maxOutgoingPacketSize || !this.problemInformation)) {
+      // Request Problem Information 0 and the client's Maximum Packet Size: drop reason strings and
+      // user properties where the specification says so; a packet that still does not fit is not sent.
+      const fitted = fitPacket(packet, this.problemInformation, this.maxOutgoingPacketSize, bytes.length)
+      if (fitted === undefined) {
+        this.log.debug('packet too large for the client, not sent', { clientId: this.clientId, type: packet.type })
+        return
+      }
+      if (fitted !== packet) {
+        packet = fitted
+        bytes = encode(packet, level)
+      }
+    }
+    this.out.push(bytes)
     if (!this.dirty) this.core.markDirty(this)
     if (this.outgoing?.observed === true) this.outgoing.next(packet)
   }
@@ -473,17 +519,25 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
    * first. Then the socket ends, and (for a connection that got a session) the will and
    * `Backend.terminate` run asynchronously, tracked by the broker.
    */
-  shutdown(reason: DisconnectReason, reasonCode?: number, error?: Error, reasonString?: string): void {
+  shutdown(
+    reason: DisconnectReason,
+    reasonCode?: number,
+    error?: Error,
+    reasonString?: string,
+    serverReference?: string
+  ): void {
     const previous = this.state
     if (previous === CLOSED) return
     if (reasonCode !== undefined && previous === CONNECTED && this.protocolLevel === 5) {
-      this.sendAt(
-        reasonString === undefined
-          ? { type: 'disconnect', reasonCode }
-          : { type: 'disconnect', reasonCode, properties: { reasonString } },
-        5
-      )
+      const packet: Packet = { type: 'disconnect', reasonCode: disconnectCode(reasonCode) }
+      if (reasonString !== undefined || serverReference !== undefined) {
+        packet.properties = {}
+        if (reasonString !== undefined) packet.properties.reasonString = reasonString
+        if (serverReference !== undefined) packet.properties.serverReference = serverReference // 0x9C / 0x9D
+      }
+      this.sendAt(packet, 5)
     }
+    this.authFlow = undefined
     this.state = CLOSED
     this.flush()
     const stream = this.connection.stream
@@ -518,6 +572,17 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     }
     this.will = undefined
   }
+}
+
+/**
+ * A reason code DISCONNECT can carry: a code only valid elsewhere (a CONNACK code such as 0x86 from
+ * a failed re-authentication) becomes 0x87 Not authorized for authentication failures, else 0x80.
+ */
+function disconnectCode(reasonCode: number): number {
+  if (VALID_REASON_CODE_TABLE.disconnect[reasonCode] === 1) return reasonCode
+  return reasonCode === ReasonCode.BadUserNameOrPassword || reasonCode === ReasonCode.Banned
+    ? ReasonCode.NotAuthorized
+    : ReasonCode.UnspecifiedError
 }
 
 function asError(error: unknown): Error {

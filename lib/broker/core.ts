@@ -3,6 +3,7 @@ import type { Client } from './client.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
+import type { StoredWill } from '../session/session.js'
 import type { BrokerStats } from './stats.js'
 
 /** What a `Client` needs of its broker (the engine's internals, not public API). */
@@ -20,6 +21,13 @@ export interface BrokerCore {
   remove(client: Client): void
   /** Keep track of a connection's asynchronous teardown (will, terminate) so `close()` can await it. */
   track(work: Promise<void>): void
+  /**
+   * Publish `will` of `clientId` at `dueAt` (ms since the epoch) unless a new connection to the
+   * session cancels it first (MQTT 5 Will Delay Interval). Checked by the broker's shared timer.
+   */
+  delayWill(tenant: string | undefined, clientId: string, will: StoredWill, dueAt: number): void
+  /** A new connection of `clientId` set up its session: cancel its delayed will, or publish it now if `clean`. */
+  settleDelayedWill(tenant: string | undefined, clientId: string, clean: boolean): void
   /** Nesting depth of input processing (deliveries during it are flushed at its end). */
   depth: number
 }

@@ -50,8 +50,22 @@ export interface BrokerOptions {
   subscriptionIdentifiersAvailable?: boolean
   /** MQTT 5: whether `$share/` subscriptions are supported (default true). */
   sharedSubscriptionAvailable?: boolean
-  /** MQTT 5 Topic Alias Maximum told to clients (default 0: none; aliases are a later feature). */
+  /**
+   * MQTT 5 Topic Alias Maximum told to clients: the aliases a client may use in its PUBLISH packets
+   * (default 0: a PUBLISH with an alias is DISCONNECT 0x94). Aliases towards a client follow the
+   * client's own Topic Alias Maximum, per connection, least recently used replaced first.
+   */
   topicAliasMaximum?: number
+  /**
+   * MQTT 5: the longest Session Expiry Interval granted, in seconds (default: none, 0xFFFFFFFF).
+   * A client asking for more gets this value, told in CONNACK (Session Expiry Interval).
+   */
+  maxSessionExpiryInterval?: number
+  /**
+   * MQTT 5: refuse a PUBLISH whose Payload Format Indicator says UTF-8 but whose payload is not
+   * valid UTF-8, with reason code 0x99 (PUBACK/PUBREC for QoS 1/2, DISCONNECT for QoS 0). Default false.
+   */
+  validatePayloadFormat?: boolean
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -77,6 +91,8 @@ export interface ResolvedOptions {
   subscriptionIdentifiersAvailable: boolean
   sharedSubscriptionAvailable: boolean
   topicAliasMaximum: number
+  maxSessionExpiryInterval: number
+  validatePayloadFormat: boolean
   timerInterval: number
 }
 
@@ -87,6 +103,14 @@ function positive(name: string, value: number | undefined, fallback: number, max
   if (value === undefined) return fallback
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`)
+  }
+  return value
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new RangeError(`${name} must be an integer from 0 to 4294967295, got ${value}`)
   }
   return value
 }
@@ -117,6 +141,8 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     subscriptionIdentifiersAvailable: options.subscriptionIdentifiersAvailable ?? true,
     sharedSubscriptionAvailable: options.sharedSubscriptionAvailable ?? true,
     topicAliasMaximum,
+    maxSessionExpiryInterval: nonNegative('maxSessionExpiryInterval', options.maxSessionExpiryInterval, 0xffff_ffff),
+    validatePayloadFormat: options.validatePayloadFormat ?? false,
     timerInterval: positive('timerInterval', options.timerInterval, 1000)
   }
 }

@@ -6,6 +6,7 @@ import type { Message, OutgoingRecord, Session, StoredSubscription } from '../se
 import { isPromise } from '../util/awaitable.js'
 import type { DropReason } from './events.js'
 import { templateFor } from './encoded-message.js'
+import type { OutboundAliases } from './topic-aliases.js'
 
 /** What `Outbound` needs of its connection. */
 export interface OutboundHost {
@@ -14,6 +15,8 @@ export interface OutboundHost {
   readonly session: Session
   /** Largest packet the client accepts (MQTT 5 Maximum Packet Size), in bytes. */
   readonly maxOutgoingPacketSize: number
+  /** MQTT 5 topic aliases towards the client (undefined: the client allows none). */
+  readonly aliases: OutboundAliases | undefined
   /** Bytes written to the socket and not yet sent, plus the batch being gathered. */
   bufferedBytes(): number
   pushPublish(variant: EncodedPublish, packetId: number): void
@@ -33,6 +36,8 @@ interface Pending {
   subscription: StoredSubscription
   qos: QoS
   retain: boolean
+  /** A resumed session's unacknowledged PUBLISH waiting for window room: resent with DUP and this id. */
+  resendId?: number
 }
 
 /** Limits of an `Outbound`. */
@@ -76,10 +81,7 @@ export class Outbound {
     const host = this.host
     // No Local [MQTT-3.8.3-3]: never send a client its own message on such a subscription.
     if (subscription.noLocal === true && message.origin === host.clientId) return this.drop(message, 'no-local')
-    const interval = message.properties?.messageExpiryInterval
-    if (interval !== undefined && message.receivedAt !== undefined && message.receivedAt + interval * 1000 < Date.now()) {
-      return this.drop(message, 'expired') // [MQTT-3.3.2-5]
-    }
+    if (expired(message)) return this.drop(message, 'expired') // [MQTT-3.3.2-5]
     const qos: QoS = message.qos < subscription.qos ? message.qos : subscription.qos
     // RETAIN is set only on retained messages sent for a new subscription [MQTT-3.3.1-8]
     // [MQTT-3.3.1-9], or kept as published on Retain As Published subscriptions (MQTT 5.0 3.3.1.3).
@@ -106,23 +108,41 @@ export class Outbound {
    */
   resume(records: OutgoingRecord[]): void {
     this.live = true
+    let waiting: Pending[] | undefined
     for (const record of records) {
-      this.inflight++
       if (record.kind === 'pubrel') {
+        this.inflight++
         this.host.pushBytes(encode({ type: 'pubrel', packetId: record.packetId }, this.host.protocolLevel))
         continue
       }
       const message = record.message
       const subscription = record.subscription ?? { topicFilter: message.topic, qos: message.qos }
       const retain = subscription.retainAsPublished === true && message.retain
-      if (!this.write(message, subscription, message.qos, retain, true, record.packetId)) {
-        // Cannot be sent any more (too large for the client): forget it.
-        this.inflight--
-        this.settle(this.host.session.deleteOutgoing(record.packetId))
-        this.drop(message, 'too-large')
+      if (this.inflight >= this.limits.window) {
+        // Resends count against the client's Receive Maximum too [MQTT-3.3.4-9]: the rest wait, in order.
+        ;(waiting ??= []).push({ message, subscription, qos: message.qos, retain, resendId: record.packetId })
+        continue
       }
+      this.resend(message, subscription, retain, record.packetId)
+    }
+    if (waiting !== undefined) {
+      // Ahead of anything delivered during CONNECT: they are older.
+      const queue = this.queue
+      this.queue = queue === undefined ? waiting : [...waiting, ...queue.slice(this.head)]
+      this.head = 0
     }
     this.pump()
+  }
+
+  /** Resend an unacknowledged PUBLISH with DUP [MQTT-4.4.0-1], or forget it when it cannot be sent. */
+  private resend(message: Message, subscription: StoredSubscription, retain: boolean, packetId: number): void {
+    this.inflight++
+    if (!this.write(message, subscription, message.qos, retain, true, packetId)) {
+      // Cannot be sent any more (too large for the client): forget it.
+      this.inflight--
+      this.settle(this.host.session.deleteOutgoing(packetId))
+      this.drop(message, 'too-large')
+    }
   }
 
   /** Send queued deliveries while the window allows. */
@@ -134,6 +154,15 @@ export class Outbound {
       if (item.qos > 0 && this.inflight >= this.limits.window) break
       queue[this.head] = undefined as unknown as Pending
       this.head++
+      if (item.resendId !== undefined) {
+        this.resend(item.message, item.subscription, item.retain, item.resendId)
+        continue
+      }
+      // Not sent yet: a message that expired while waiting is not sent at all [MQTT-3.3.2-5].
+      if (expired(item.message)) {
+        this.drop(item.message, 'expired')
+        continue
+      }
       if (item.qos === 0) {
         if (!this.write(item.message, item.subscription, 0, item.retain, false, 0)) this.drop(item.message, 'too-large')
       } else {
@@ -157,7 +186,8 @@ export class Outbound {
     const out: { message: Message; subscription: StoredSubscription }[] = []
     for (let i = this.head; i < queue.length; i++) {
       const item = queue[i]!
-      if (item.qos > 0) out.push({ message: item.message, subscription: item.subscription })
+      // Resends stay in the session's outgoing store; only never-sent QoS 1/2 deliveries go back.
+      if (item.qos > 0 && item.resendId === undefined) out.push({ message: item.message, subscription: item.subscription })
     }
     this.head = 0
     return out
@@ -218,15 +248,28 @@ export class Outbound {
       const interval = message.properties?.messageExpiryInterval
       const elapsed =
         interval === undefined || message.receivedAt === undefined ? 0 : Math.floor((Date.now() - message.receivedAt) / 1000)
-      if (ids !== undefined || elapsed > 0) {
+      const aliases = host.aliases
+      // The shared template serves every receiver unless this one needs its own bytes: identifiers,
+      // an expiry interval that changed while the message waited, or a topic alias.
+      if (ids !== undefined || elapsed > 0 || aliases !== undefined) {
         const properties: PublishProperties = { ...message.properties }
         if (ids !== undefined) properties.subscriptionIdentifiers = ids // [MQTT-3.3.4-3]
         // Forward the remaining lifetime, not the original one [MQTT-3.3.2-6].
         if (interval !== undefined && elapsed > 0) properties.messageExpiryInterval = Math.max(interval - elapsed, 0)
-        const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup, properties }
+        let topic = message.topic
+        let alias = 0
+        if (aliases !== undefined) {
+          // [MQTT-3.3.2-11] within the client's Topic Alias Maximum; a bound alias replaces the topic.
+          alias = aliases.lookup(topic)
+          if (alias !== 0) topic = ''
+          else alias = aliases.candidate()
+          properties.topicAlias = alias
+        }
+        const packet: PublishPacket = { type: 'publish', topic, payload: message.payload, qos, retain, dup, properties }
         if (qos > 0) packet.packetId = packetId
         const bytes = encode(packet, 5)
         if (bytes.length > host.maxOutgoingPacketSize) return false
+        if (aliases !== undefined) aliases.commit(message.topic, alias)
         host.pushBytes(bytes)
         host.sent(message, qos, retain, dup, packetId, ids)
         return true
@@ -247,4 +290,10 @@ export class Outbound {
   private settle(result: void | Promise<void>): void {
     if (isPromise(result)) result.catch((error: unknown) => this.host.sessionError(error))
   }
+}
+
+/** Whether `message` outlived its Message Expiry Interval [MQTT-3.3.2-5]. */
+function expired(message: Message): boolean {
+  const interval = message.properties?.messageExpiryInterval
+  return interval !== undefined && message.receivedAt !== undefined && message.receivedAt + interval * 1000 < Date.now()
 }

@@ -12,6 +12,8 @@ export interface TeardownCore {
   readonly options: ResolvedOptions
   readonly log: Logger
   readonly events: EventHub
+  /** Publish `will` at `dueAt` unless a new connection of the client cancels it first. */
+  delayWill(tenant: string | undefined, clientId: string, will: StoredWill, dueAt: number): void
 }
 
 /** What a connection leaves behind when it ends. */
@@ -71,9 +73,13 @@ export async function finishConnection(
   leftovers: Leftovers
 ): Promise<void> {
   try {
-    if (session.expiryInterval > 0 && leftovers.queued.length > 0) {
+    if (leftovers.queued.length > 0) {
       const pending: Promise<boolean>[] = []
+      const persistent = session.expiryInterval > 0
       for (const item of leftovers.queued) {
+        // A session that ends keeps only shared-subscription messages: its backend hands them to
+        // another member of the group when it terminates the session (MQTT 5.0 4.8.2).
+        if (!persistent && !item.subscription.topicFilter.startsWith('$share/')) continue
         const queued = session.enqueue(item)
         if (isPromise(queued)) pending.push(queued)
       }
@@ -81,11 +87,20 @@ export async function finishConnection(
     }
     // Let the code that closed the connection (possibly inside a backend call) return first.
     await Promise.resolve()
-    if (leftovers.will !== undefined) {
-      await publishWill(core, leftovers.will, client.clientId)
-      if (!leftovers.takenOver) {
-        const cleared = session.clearWill()
-        if (isPromise(cleared)) await cleared
+    const will = leftovers.will
+    if (will !== undefined) {
+      // MQTT 5 Will Delay Interval: published at the earlier of the delay and the end of the
+      // session (MQTT 5.0 3.1.3.2.2); a new connection to the session within it cancels it
+      // [MQTT-3.1.3-9], which a takeover is.
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval)
+      if (delay > 0) {
+        if (!leftovers.takenOver) core.delayWill(client.tenant, client.clientId, will, Date.now() + delay * 1000)
+      } else {
+        await publishWill(core, will, client.clientId)
+        if (!leftovers.takenOver) {
+          const cleared = session.clearWill()
+          if (isPromise(cleared)) await cleared
+        }
       }
     }
     if (leftovers.takenOver) return

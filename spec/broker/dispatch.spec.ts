@@ -18,7 +18,7 @@ describe('broker – dispatcher and connection state', () => {
     await flow(broker)
       .send(connect({ protocolLevel: 5 }))
       .expect(connack())
-      .send({ type: 'auth', reasonCode: ReasonCode.ReAuthenticate })
+      .send({ type: 'auth', reasonCode: ReasonCode.ReAuthenticate, properties: { authenticationMethod: 'X' } })
       .expect({ type: 'disconnect', reasonCode: ReasonCode.ProtocolError })
       .expectClose()
       .run()

@@ -68,6 +68,30 @@ describe('bin/mqtt-broker', function () {
     expect(await run.exit).to.equal(0)
   })
 
+  it('--topic-alias-maximum and --max-session-expiry reach MQTT 5 clients in CONNACK', async () => {
+    const run = track(start(['--port', '0', '--topic-alias-maximum', '5', '--max-session-expiry', '60']))
+    const match = await waitFor(run, /mqtt-broker listening on tcp:\/\/127\.0\.0\.1:(\d+)/)
+    const stream = await new Promise<Duplex>((resolve, reject) => {
+      const socket = tcpConnect({ host: '127.0.0.1', port: Number(match[1]) }, () => resolve(socket))
+      socket.once('error', reject)
+    })
+    const peer = new Peer({ stream })
+    expect(
+      await peer.connect({ clientId: 'cli', protocolLevel: 5, properties: { sessionExpiryInterval: 3600 } })
+    ).to.deep.equal({
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: 0,
+      properties: { sessionExpiryInterval: 60, topicAliasMaximum: 5 }
+    })
+    peer.destroy()
+    run.child.kill('SIGTERM')
+    expect(await run.exit).to.equal(0)
+    const bad = track(start(['--topic-alias-maximum', '70000']))
+    expect(await bad.exit).to.equal(2)
+    expect(bad.stderr).to.match(/--topic-alias-maximum/)
+  })
+
   it('also listens for WebSocket with --ws-port, and exits 0 on SIGINT', async () => {
     const run = track(start(['--port', '0', '--ws-port', '0']))
     await waitFor(run, /listening on ws:\/\/127\.0\.0\.1:\d+\/mqtt/)

@@ -23,6 +23,8 @@ describe('broker options', () => {
       subscriptionIdentifiersAvailable: true,
       sharedSubscriptionAvailable: true,
       topicAliasMaximum: 0,
+      maxSessionExpiryInterval: 0xffffffff,
+      validatePayloadFormat: false,
       timerInterval: 1000
     })
   })
@@ -35,7 +37,8 @@ describe('broker options', () => {
     ['connectTimeout', 1.5],
     ['maxKeepalive', 70000],
     ['maximumQoS', 3],
-    ['topicAliasMaximum', -1]
+    ['topicAliasMaximum', -1],
+    ['maxSessionExpiryInterval', -1]
   ] as const) {
     it(`refuses ${name} = ${value} with RangeError`, () => {
       expect(() => new Broker({ backend, [name]: value })).to.throw(RangeError, name)

@@ -11,6 +11,12 @@ export interface BackendFeatures {
   /** MQTT 5 shared subscriptions `$share/{group}/{filter}` (default true). */
   sharedSubscriptions?: boolean
   /**
+   * The MQTT 5 cases (default true): session expiry (waits over a second), message expiry in the
+   * offline queue, subscription options and identifiers kept and honoured, retained properties, and
+   * with `sharedSubscriptions` the hand-over of an ended member's shared messages.
+   */
+  mqtt5?: boolean
+  /**
    * The offline queue bound the factory configures (`maxQueuedMessages`). When set (keep it small,
    * e.g. 5), the bound and its policy are tested: the oldest queued QoS 0 message is evicted first,
    * else the new message is refused.

@@ -21,6 +21,7 @@ import { retainedCases } from './retained-cases.js'
 import { routingCases } from './routing-cases.js'
 import { sessionCases } from './session-cases.js'
 import { sharedCases } from './shared-cases.js'
+import { mqtt5Cases } from './mqtt5-cases.js'
 
 export { FakeClient, message, sub } from './harness.js'
 export type { BackendFeatures, Delivery } from './harness.js'
@@ -53,5 +54,6 @@ export function backendConformance(
     retainedCases(h, mocha)
     if (features.sharedSubscriptions !== false) sharedCases(h, mocha)
     recordCases(h, mocha)
+    if (features.mqtt5 !== false) mqtt5Cases(h, mocha)
   })
 }

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import type { AuthenticationResult, SetupResult } from '../../backend/backend.js'
-import { MAX_PACKET_SIZE } from '../../packet/decoder.js'
+import type { AuthenticationResult, Credentials, SetupResult } from '../../backend/backend.js'
 import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
-import type { ConnackProperties, ConnectPacket } from '../../packet/types.js'
+import type { AuthPacket, AuthProperties, ConnectPacket } from '../../packet/types.js'
 import type { OutgoingRecord, StoredWill } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
+import { connack, responseInformation } from './connack.js'
+
+export { connackProperties } from './connack.js'
 
 /** The state one CONNECT carries through its steps. */
 export interface ConnectFlow {
@@ -22,6 +24,12 @@ export interface ConnectFlow {
   inflight: OutgoingRecord[]
   /** Set once CONNACK went out: later failures close instead of refusing. */
   acknowledged: boolean
+  /** MQTT 5 Session Expiry Interval to tell in CONNACK, when the broker lowered the client's. */
+  sessionExpiryInterval: number | undefined
+  /** MQTT 5 Response Information for CONNACK (Request Response Information). */
+  responseInformation: string | undefined
+  /** MQTT 5 enhanced authentication: the method and final data for CONNACK. */
+  authProperties: AuthProperties | undefined
 }
 
 /** One named step of CONNECT. Returns false (or a promise of false) when it refused the client. */
@@ -104,44 +112,60 @@ const checkProtocol: ConnectStep = {
       if (level === 5 && will.qos > options.maximumQoS) return refuse(flow, ReasonCode.QoSNotSupported) // (MQTT 5.0 3.2.2.3.4)
       if (level === 5 && will.retain && !options.retainAvailable) return refuse(flow, ReasonCode.RetainNotSupported) // (MQTT 5.0 3.2.2.3.5)
     }
-    const properties = packet.properties
-    if (properties !== undefined) ctx.setClientLimits(properties.receiveMaximum, properties.maximumPacketSize)
+    if (level === 5) ctx.setClientProperties(packet.properties)
     return true
   }
 }
 
-/** Ask the backend whether the client may connect. */
+/** The credentials of a CONNECT, or of the AUTH packet `auth` continuing its exchange. */
+export function credentialsOf(packet: ConnectPacket, clientId: string, auth?: AuthPacket): Credentials {
+  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet }
+  const properties = auth === undefined ? packet.properties : auth.properties
+  const method = packet.properties?.authenticationMethod
+  if (method !== undefined) credentials.authenticationMethod = method
+  if (properties?.authenticationData !== undefined) credentials.authenticationData = properties.authenticationData
+  return credentials
+}
+
+/** A copy of `packet` holding no view of the input chunk (binary fields copied). */
+function detachedConnect(packet: ConnectPacket): ConnectPacket {
+  const copy: ConnectPacket = { ...packet }
+  if (packet.password !== undefined) copy.password = Buffer.from(packet.password)
+  if (packet.will !== undefined) copy.will = { ...packet.will, payload: Buffer.from(packet.will.payload) }
+  const data = packet.properties?.authenticationData
+  if (data !== undefined) copy.properties = { ...packet.properties, authenticationData: Buffer.from(data) }
+  return copy
+}
+
+/** Ask the backend whether the client may connect (MQTT 5: possibly an AUTH exchange first). */
 const authenticate: ConnectStep = {
   name: 'authenticate',
   run(flow) {
     const { ctx, packet } = flow
-    const credentials = {
-      clientId: ctx.clientId,
-      username: packet.username,
-      password: packet.password,
-      connect: packet,
-      ...(packet.properties?.authenticationMethod === undefined
-        ? {}
-        : { authenticationMethod: packet.properties.authenticationMethod }),
-      ...(packet.properties?.authenticationData === undefined
-        ? {}
-        : { authenticationData: packet.properties.authenticationData })
-    }
-    const result = ctx.backend.authenticate(ctx.handle, credentials)
+    // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
+    if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
+    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId))
     if (isPromise(result)) return result.then((r) => authenticated(flow, r))
     return authenticated(flow, result)
   }
 }
 
 function authenticated(flow: ConnectFlow, result: AuthenticationResult): boolean {
+  const { ctx } = flow
   switch (result.result) {
-    case 'allow':
+    case 'allow': {
+      const method = ctx.authenticationMethod
+      if (method !== undefined && ctx.protocolLevel === 5) {
+        // CONNACK carries the method and the backend's final data (MQTT 5.0 4.12).
+        flow.authProperties = { authenticationMethod: method, ...result.properties }
+      }
       return true
+    }
     case 'deny':
       return refuse(flow, result.reasonCode, result.reasonString)
     case 'redirect':
-      if (flow.ctx.protocolLevel === 5) {
-        flow.ctx.refuse(
+      if (ctx.protocolLevel === 5) {
+        ctx.refuse(
           {
             type: 'connack',
             sessionPresent: false,
@@ -153,10 +177,42 @@ function authenticated(flow: ConnectFlow, result: AuthenticationResult): boolean
         return false
       }
       return refuse(flow, ReasonCode.ServerUnavailable)
-    case 'continue':
-      // Enhanced authentication (AUTH exchange) is a later feature.
-      return refuse(flow, ReasonCode.BadAuthenticationMethod, 'enhanced authentication not supported')
+    case 'continue': {
+      const method = ctx.authenticationMethod
+      if (method === undefined || ctx.protocolLevel !== 5) {
+        // No AUTH to a client that gave no method [MQTT-4.12.0-6].
+        return refuse(flow, ReasonCode.BadAuthenticationMethod, 'enhanced authentication needs an Authentication Method')
+      }
+      // AUTH 0x18 [MQTT-4.12.0-2] with the same method [MQTT-4.12.0-5]; the CONNECT waits for the client's AUTH.
+      ctx.authFlow = flow
+      ctx.send({
+        type: 'auth',
+        reasonCode: ReasonCode.ContinueAuthentication,
+        properties: { ...result.properties, authenticationMethod: method }
+      })
+      return false
+    }
   }
+}
+
+/**
+ * The next AUTH of a CONNECT's enhanced authentication: it must continue (0x18) [MQTT-4.12.0-3]
+ * with the CONNECT's method [MQTT-4.12.0-5]; the backend decides again, and the CONNECT resumes
+ * after its `authenticate` step once it allows.
+ */
+export function continueAuthentication(flow: ConnectFlow, packet: AuthPacket): Awaitable<void> {
+  const { ctx } = flow
+  const method = packet.properties?.authenticationMethod
+  if ((packet.reasonCode ?? 0) !== ReasonCode.ContinueAuthentication || method !== ctx.authenticationMethod) {
+    refuse(flow, ReasonCode.ProtocolError)
+    return
+  }
+  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, packet))
+  const after = CONNECT_STEPS.indexOf(authenticate) + 1
+  if (isPromise(result)) {
+    return result.then((r) => (authenticated(flow, r) && ctx.handle.connected ? runSteps(flow, after) : undefined))
+  }
+  if (authenticated(flow, result) && ctx.handle.connected) return runSteps(flow, after)
 }
 
 /**
@@ -191,8 +247,14 @@ const setupSession: ConnectStep = {
   name: 'setupSession',
   run(flow) {
     const { ctx, packet } = flow
-    const expiry =
+    let expiry =
       ctx.protocolLevel === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : 0xffffffff
+    const maximum = ctx.options.maxSessionExpiryInterval
+    if (expiry > maximum) {
+      expiry = maximum
+      // MQTT 5: told in CONNACK (MQTT 5.0 3.2.2.3.2); 3.1.1 clients cannot be told.
+      if (ctx.protocolLevel === 5) flow.sessionExpiryInterval = maximum
+    }
     const result = ctx.backend.setup(ctx.handle, packet.clean, expiry)
     if (isPromise(result)) return result.then((r) => sessionReady(flow, r))
     return sessionReady(flow, result)
@@ -200,6 +262,9 @@ const setupSession: ConnectStep = {
 }
 
 function sessionReady(flow: ConnectFlow, result: SetupResult): boolean {
+  // A delayed will of this client's previous connection: a new connection to the session cancels
+  // it [MQTT-3.1.3-9]; a clean start ends that session, so it is published now.
+  flow.ctx.settleDelayedWill(flow.packet.clean)
   flow.ctx.attachSession(result.session)
   flow.sessionPresent = result.present && !flow.packet.clean
   return true
@@ -245,74 +310,6 @@ const storeWill: ConnectStep = {
   }
 }
 
-/** Accept: CONNACK with the broker's MQTT 5 properties. */
-const connack: ConnectStep = {
-  name: 'connack',
-  run(flow) {
-    const { ctx } = flow
-    if (ctx.protocolLevel === 5) {
-      const properties = connackProperties(flow)
-      ctx.send(
-        properties === undefined
-          ? { type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ReasonCode.Success }
-          : { type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ReasonCode.Success, properties }
-      )
-    } else {
-      ctx.send({ type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ConnectReturnCode.Accepted })
-    }
-    flow.acknowledged = true
-    return true
-  }
-}
-
-/** The MQTT 5 CONNACK properties: only values that differ from the protocol defaults. */
-export function connackProperties(flow: ConnectFlow): ConnackProperties | undefined {
-  const o = flow.ctx.options
-  const p: ConnackProperties = {}
-  let any = false
-  if (flow.assignedClientId !== undefined) {
-    p.assignedClientIdentifier = flow.assignedClientId
-    any = true
-  }
-  if (flow.serverKeepAlive !== undefined) {
-    p.serverKeepAlive = flow.serverKeepAlive
-    any = true
-  }
-  if (o.receiveMaximum !== 65535) {
-    p.receiveMaximum = o.receiveMaximum
-    any = true
-  }
-  if (o.maximumQoS !== 2) {
-    p.maximumQoS = o.maximumQoS
-    any = true
-  }
-  if (!o.retainAvailable) {
-    p.retainAvailable = false
-    any = true
-  }
-  if (o.maximumPacketSize < MAX_PACKET_SIZE) {
-    p.maximumPacketSize = o.maximumPacketSize
-    any = true
-  }
-  if (o.topicAliasMaximum > 0) {
-    p.topicAliasMaximum = o.topicAliasMaximum
-    any = true
-  }
-  if (!o.wildcardSubscriptionAvailable) {
-    p.wildcardSubscriptionAvailable = false
-    any = true
-  }
-  if (!o.subscriptionIdentifiersAvailable) {
-    p.subscriptionIdentifiersAvailable = false
-    any = true
-  }
-  if (!o.sharedSubscriptionAvailable) {
-    p.sharedSubscriptionAvailable = false
-    any = true
-  }
-  return any ? p : undefined
-}
-
 /** The connection is live: resend the resumed session's exchanges, release held deliveries. */
 const register: ConnectStep = {
   name: 'register',
@@ -340,6 +337,7 @@ export const CONNECT_STEPS: readonly ConnectStep[] = [
   setupSession,
   restoreInflight,
   storeWill,
+  responseInformation,
   connack,
   register,
   drainOffline
@@ -358,7 +356,10 @@ export function handleConnect(ctx: ConnectContext, packet: ConnectPacket): Await
     serverKeepAlive: undefined,
     sessionPresent: false,
     inflight: [],
-    acknowledged: false
+    acknowledged: false,
+    sessionExpiryInterval: undefined,
+    responseInformation: undefined,
+    authProperties: undefined
   }
   return runSteps(flow, 0)
 }

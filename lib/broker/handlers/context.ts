@@ -1,11 +1,12 @@
 import type { Backend, ClientHandle } from '../../backend/backend.js'
 import type { MqttError } from '../../packet/errors.js'
-import type { Packet, ProtocolLevel } from '../../packet/types.js'
+import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel } from '../../packet/types.js'
 import type { OutgoingRecord, Session, StoredWill } from '../../session/session.js'
 import type { BrokerClient, DisconnectReason, EventHub } from '../events.js'
 import type { Logger } from '../logger.js'
 import type { BrokerStats } from '../stats.js'
 import type { ResolvedOptions } from '../options.js'
+import type { ConnectFlow } from './connect.js'
 
 /**
  * What a packet handler may see and do: a narrow view of one connection. Handlers never reach the
@@ -47,6 +48,23 @@ export interface HandlerContext {
   disconnected(keepWill: boolean): void
   /** The broker's counters. */
   readonly stats: BrokerStats
+  /**
+   * MQTT 5 inbound topic alias: bind `alias` to a non-empty `topic`, or look up an empty one.
+   * Undefined when an empty topic names an alias never bound. The caller checks the range.
+   */
+  resolveTopicAlias(alias: number, topic: string): string | undefined
+  /** MQTT 5: the Session Expiry Interval the CONNECT asked for (0 when absent). */
+  readonly connectSessionExpiry: number
+  /** MQTT 5: the Authentication Method of the CONNECT (enhanced authentication), if any. */
+  readonly authenticationMethod: string | undefined
+  /** The CONNECT of a client using enhanced authentication (kept for re-authentication). */
+  connectPacket: ConnectPacket | undefined
+  /** A CONNECT paused in the middle of its AUTH exchange. */
+  authFlow: ConnectFlow | undefined
+  /** A re-authentication (AUTH 0x19 from the client) is in progress. */
+  reauthenticating: boolean
+  /** Close from the server side (MQTT 5: DISCONNECT `reasonCode` first); see `ClientHandle.close`. */
+  close(reasonCode?: number, reasonString?: string, serverReference?: string): void
 }
 
 /** What the CONNECT steps may do on top of `HandlerContext`. */
@@ -55,8 +73,17 @@ export interface ConnectContext extends HandlerContext {
   identify(clientId: string, protocolLevel: ProtocolLevel, username: string | undefined): void
   /** Enforce keepalive, in seconds (0: none); checked at 1.5× by the broker's timer wheel. */
   setKeepalive(seconds: number): void
-  /** The client's MQTT 5 limits: Receive Maximum (outbound window) and Maximum Packet Size. */
-  setClientLimits(receiveMaximum: number | undefined, maximumPacketSize: number | undefined): void
+  /**
+   * The client's MQTT 5 CONNECT properties: Receive Maximum (outbound window), Maximum Packet Size,
+   * Topic Alias Maximum (outbound aliases), Request Problem Information, Session Expiry Interval,
+   * Authentication Method.
+   */
+  setClientProperties(properties: ConnectProperties | undefined): void
+  /**
+   * A delayed will (MQTT 5 Will Delay Interval) of an earlier connection of this client id: cancel
+   * it (the session continues [MQTT-3.1.3-9]) or, with `clean`, publish it now (the session ended).
+   */
+  settleDelayedWill(clean: boolean): void
   /** Attach the session `Backend.setup` returned. */
   attachSession(session: Session): void
   /** Remember the will of this connection (published when it ends abnormally). */

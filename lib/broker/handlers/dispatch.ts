@@ -1,8 +1,9 @@
 import { ProtocolError } from '../../packet/errors.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
 import type { Packet } from '../../packet/types.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import { handleAuth } from './auth.js'
-import { handleConnect } from './connect.js'
+import { handleConnect, refuse } from './connect.js'
 import type { ConnectContext } from './context.js'
 import { handleDisconnect } from './disconnect.js'
 import { handlePingreq } from './pingreq.js'
@@ -33,6 +34,15 @@ export function dispatch(ctx: DispatchContext, packet: Packet): Awaitable<void> 
     if (packet.type === 'connect') return handleConnect(ctx, packet)
     // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
     ctx.fail(new ProtocolError(`expected CONNECT, got ${packet.type.toUpperCase()}`))
+    return
+  }
+  const authFlow = ctx.authFlow
+  if (authFlow !== undefined) {
+    // Enhanced authentication: only AUTH (or DISCONNECT) until CONNACK (MQTT 5.0 4.12).
+    if (packet.type === 'auth') return handleAuth(ctx, packet)
+    ctx.authFlow = undefined
+    if (packet.type === 'disconnect') ctx.close()
+    else refuse(authFlow, ReasonCode.ProtocolError, `${packet.type.toUpperCase()} during the authentication exchange`)
     return
   }
   // While CONNECT is still being handled the connection processes nothing else (its next packets

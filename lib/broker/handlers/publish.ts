@@ -1,4 +1,5 @@
-import { MqttError, TopicNameInvalidError } from '../../packet/errors.js'
+import { isUtf8 } from 'node:buffer'
+import { MqttError, ProtocolError, TopicNameInvalidError } from '../../packet/errors.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
 import type { PublishPacket, PublishProperties } from '../../packet/types.js'
@@ -19,13 +20,25 @@ import type { HandlerContext } from './context.js'
 export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Awaitable<void> {
   const options = ctx.options
   const properties = packet.properties
-  if (properties?.topicAlias !== undefined) {
-    // Topic aliases are a later feature; until then Topic Alias Maximum is 0 (MQTT 5.0 3.3.2.3.4).
-    ctx.fail(new MqttError(ReasonCode.TopicAliasInvalid, 'topic alias not supported'))
-    return
+  let topic = packet.topic
+  const alias = properties?.topicAlias
+  if (alias !== undefined) {
+    // [MQTT-3.3.2-8] [MQTT-3.3.2-9]: 0, or above the Topic Alias Maximum we told, is 0x94;
+    // within it every alias is accepted [MQTT-3.3.2-12].
+    if (alias === 0 || alias > options.topicAliasMaximum) {
+      ctx.fail(new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`))
+      return
+    }
+    const resolved = ctx.resolveTopicAlias(alias, topic)
+    if (resolved === undefined) {
+      // An empty topic with an alias never bound on this connection (MQTT 5.0 3.3.4).
+      ctx.fail(new ProtocolError(`topic alias ${alias} is not bound`))
+      return
+    }
+    topic = resolved
   }
-  if (!isValidTopicName(packet.topic)) {
-    ctx.fail(new TopicNameInvalidError(`invalid topic name in PUBLISH: ${JSON.stringify(packet.topic)}`))
+  if (!isValidTopicName(topic)) {
+    ctx.fail(new TopicNameInvalidError(`invalid topic name in PUBLISH: ${JSON.stringify(topic)}`))
     return
   }
   if (packet.qos > options.maximumQoS) {
@@ -39,8 +52,12 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Await
     return
   }
   ctx.stats.publishesReceived++
+  if (options.validatePayloadFormat && properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
+    // (MQTT 5.0 3.3.2.3.2) the payload is not the UTF-8 it claims to be: 0x99.
+    return refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
+  }
   const message: Message = {
-    topic: packet.topic,
+    topic,
     payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
@@ -53,6 +70,63 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Await
       if (forwarded.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
     }
   }
+  const authorize = ctx.backend.authorizePublish
+  if (authorize !== undefined) {
+    const verdict = authorize.call(ctx.backend, ctx.handle, message)
+    if (isPromise(verdict)) return verdict.then((v) => authorized(ctx, packet, message, v))
+    return authorized(ctx, packet, message, verdict)
+  }
+  return accepted(ctx, packet, message)
+}
+
+/** The backend's `authorizePublish` answered. */
+function authorized(ctx: HandlerContext, packet: PublishPacket, message: Message, verdict: boolean | number): Awaitable<void> {
+  const code = verdict === true ? 0 : verdict === false ? ReasonCode.NotAuthorized : verdict
+  if (code < ReasonCode.UnspecifiedError) return accepted(ctx, packet, message)
+  return refusePublish(ctx, packet, code)
+}
+
+/**
+ * A PUBLISH the broker does not route: QoS 1/2 get PUBACK/PUBREC with `code` at MQTT 5 (the
+ * exchange ends there, MQTT 5.0 4.3.3) and a plain acknowledgement at 3.1.1, which cannot say no;
+ * QoS 0 is dropped, except that an invalid payload format closes an MQTT 5 connection with 0x99.
+ */
+function refusePublish(ctx: HandlerContext, packet: PublishPacket, code: number): Awaitable<void> {
+  const v5 = ctx.protocolLevel === 5
+  if (packet.qos === 0) {
+    if (v5 && code === ReasonCode.PayloadFormatInvalid) ctx.fail(new MqttError(code, 'payload is not valid UTF-8'))
+    return
+  }
+  const packetId = packet.packetId!
+  if (v5) {
+    // A Reason String, dropped by the output stage when the client asked for no problem information.
+    const properties = { reasonString: refusalText(code) }
+    ctx.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: code, properties })
+    return
+  }
+  if (packet.qos === 1) {
+    ctx.send({ type: 'puback', packetId })
+    return
+  }
+  // 3.1.1 QoS 2: complete the exchange normally (PUBREL → PUBCOMP), without routing.
+  const saved = ctx.session.saveIncoming(packetId)
+  if (isPromise(saved)) return saved.then(() => ctx.send({ type: 'pubrec', packetId }))
+  ctx.send({ type: 'pubrec', packetId })
+}
+
+function refusalText(code: number): string {
+  switch (code) {
+    case ReasonCode.NotAuthorized:
+      return 'not authorized'
+    case ReasonCode.PayloadFormatInvalid:
+      return 'payload is not valid UTF-8'
+    default:
+      return 'refused'
+  }
+}
+
+/** Route an accepted PUBLISH and acknowledge it per its QoS. */
+function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message): Awaitable<void> {
   if (packet.qos === 0) {
     const routed = route(ctx, message)
     if (isPromise(routed)) return routed.then(ignore)

@@ -57,9 +57,42 @@ export function handleSubscribe(ctx: HandlerContext, packet: SubscribePacket): A
     accepted.push(subscription)
     positions.push(i)
   }
-  const job: SubscribeJob = { ctx, packetId: packet.packetId, codes, accepted, positions, existing: undefined }
+  const job: SubscribeJob = { ctx, packetId: packet.packetId, codes, accepted, positions, existing: undefined, needsExisting }
+  if (accepted.length > 0 && ctx.backend.authorizeSubscribe !== undefined) return authorize(job, 0)
+  return proceed(job)
+}
+
+/** Ask the backend's optional `authorizeSubscribe` about each entry, in order, from `from`. */
+function authorize(job: SubscribeJob, from: number): Awaitable<void> {
+  const { ctx } = job
+  const backend = ctx.backend
+  for (let k = from; k < job.accepted.length; k++) {
+    const verdict = backend.authorizeSubscribe!(ctx.handle, job.accepted[k]!)
+    if (isPromise(verdict)) {
+      return verdict.then((v) => {
+        if (refused(job, k, v)) return authorize(job, k)
+        return authorize(job, k + 1)
+      })
+    }
+    if (refused(job, k, verdict)) k--
+  }
+  return proceed(job)
+}
+
+/** Record a refusal of entry `k` (SUBACK code; the entry leaves the accepted list). */
+function refused(job: SubscribeJob, k: number, verdict: boolean | number): boolean {
+  const code = verdict === true ? 0 : verdict === false ? ReasonCode.NotAuthorized : verdict
+  if (code < SUBACK_FAILURE) return false
+  job.codes[job.positions[k]!] = job.ctx.protocolLevel === 5 ? code : SUBACK_FAILURE
+  job.accepted.splice(k, 1)
+  job.positions.splice(k, 1)
+  return true
+}
+
+function proceed(job: SubscribeJob): Awaitable<void> {
+  const { ctx, accepted } = job
   if (accepted.length === 0) return finish(job, [])
-  if (needsExisting) {
+  if (job.needsExisting) {
     const listed = ctx.session.listSubscriptions()
     if (isPromise(listed)) return listed.then((list) => subscribe(job, list))
     return subscribe(job, listed)
@@ -75,6 +108,8 @@ interface SubscribeJob {
   positions: number[]
   /** Filters the session had before this SUBSCRIBE (only read for Retain Handling 1). */
   existing: Set<string> | undefined
+  /** Some entry has Retain Handling 1: list the session's subscriptions first. */
+  needsExisting: boolean
 }
 
 function subscribe(job: SubscribeJob, existing: StoredSubscription[] | undefined): Awaitable<void> {
