@@ -75,9 +75,39 @@ const INDEX_THRESHOLD = 16
  * may add and remove entries: an ongoing walk then sees every entry that was stored when the walk
  * reached its node and not removed before (removing the entry being visited skips no other).
  */
+/** The matches of one topic, as parallel arrays (a snapshot: later changes replace, never edit). */
+interface CachedMatch<T> {
+  values: T[]
+  keys: string[]
+  filters: string[]
+}
+
+/** Options of a `TopicTree`. */
+export interface TopicTreeOptions {
+  /**
+   * How many topics' match results to keep (default 4096; 0 turns the cache off). Publishers mostly
+   * repeat their topics, so a hit replaces the walk (and the topic split) with one Map lookup. Any
+   * add or remove empties the cache; when it is full it is emptied and refilled.
+   */
+  cacheSize?: number
+}
+
 export class TopicTree<T> {
   #root = new FilterNode<T>()
   #size = 0
+  readonly #cache = new Map<string, CachedMatch<T>>()
+  readonly #cacheSize: number
+  #target: CachedMatch<T> | undefined = undefined
+  readonly #collect = (value: T, key: string, filter: string): void => {
+    const target = this.#target as CachedMatch<T>
+    target.values.push(value)
+    target.keys.push(key)
+    target.filters.push(filter)
+  }
+
+  constructor(options: TopicTreeOptions = {}) {
+    this.#cacheSize = options.cacheSize ?? 4096
+  }
   /** The explicit walk stack, shared by nested `match` calls (each works above the caller's top). */
   #stackNodes: (FilterNode<T> | undefined)[] = []
   #stackLevels: number[] = []
@@ -92,6 +122,7 @@ export class TopicTree<T> {
 
   /** Adds or replaces the value stored under (filter, key). Returns true if the entry is new. */
   add(filter: string, key: string, value: T): boolean {
+    if (this.#cache.size > 0) this.#cache.clear()
     const levels = filter.split('/')
     let node = this.#root
     for (let i = 0; i < levels.length; i++) {
@@ -155,6 +186,7 @@ export class TopicTree<T> {
       node.index?.delete(key)
     }
     this.#size--
+    if (this.#cache.size > 0) this.#cache.clear()
     for (let i = levels.length; i > 0 && (path[i] as FilterNode<T>).isEmpty(); i--) {
       ;(path[i - 1] as FilterNode<T>).removeChild(levels[i - 1] as string)
     }
@@ -196,16 +228,43 @@ export class TopicTree<T> {
   clear(): void {
     this.#root = new FilterNode<T>()
     this.#size = 0
+    this.#cache.clear()
   }
 
   /**
    * Calls `fn` once for each stored (filter, key) whose filter matches the topic name `topic`, as
    * `topicMatches` defines it: `+` one level, `#` the parent and any child levels, and filters
-   * starting with a wildcard never match `$` topics [MQTT-4.7.2-1]. Splits the topic once and
-   * otherwise allocates nothing. The order of the calls is unspecified. An exception from `fn`
-   * propagates and ends the walk.
+   * starting with a wildcard never match `$` topics [MQTT-4.7.2-1]. The order of the calls is
+   * unspecified. An exception from `fn` propagates and ends the calls.
+   *
+   * Results are cached per topic (see `TopicTreeOptions.cacheSize`): a repeated topic costs one Map
+   * lookup. `fn` runs over a snapshot, so it may add, remove or match again freely.
    */
   match(topic: string, fn: (value: T, key: string, filter: string) => void): void {
+    if (this.#cacheSize === 0) {
+      this.#walk(topic, fn)
+      return
+    }
+    const cache = this.#cache
+    let hit = cache.get(topic)
+    if (hit === undefined) {
+      hit = { values: [], keys: [], filters: [] }
+      const outer = this.#target
+      this.#target = hit
+      try {
+        this.#walk(topic, this.#collect)
+      } finally {
+        this.#target = outer
+      }
+      if (cache.size >= this.#cacheSize) cache.clear()
+      cache.set(topic, hit)
+    }
+    const { values, keys, filters } = hit
+    for (let i = 0; i < values.length; i++) fn(values[i] as T, keys[i] as string, filters[i] as string)
+  }
+
+  /** The walk behind `match`: splits the topic once and otherwise allocates nothing. */
+  #walk(topic: string, fn: (value: T, key: string, filter: string) => void): void {
     const levels = topic.split('/')
     const n = levels.length
     const nodes = this.#stackNodes

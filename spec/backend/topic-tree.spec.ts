@@ -257,6 +257,55 @@ describe('backend/topic-tree', () => {
         { numRuns: 300 }
       )
     })
+
+    it('cached results follow every add, replace and remove, with any cache size (property)', () => {
+      // Removals pick existing entries and topics are often made from stored filters, so that
+      // matches (and stale cache entries, were invalidation missing) are common.
+      const op = fc.tuple(fc.nat(2), filterArb, keyArb, fc.nat(9), topicArb, fc.nat(1000))
+      const topicFrom = (filter: string): string => filter.replace(/\+/g, 'x').replace(/#/g, 'x/y')
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 40 }), fc.constantFrom(0, 1, 2, 4096), (ops, cacheSize) => {
+          const tree = new TopicTree<number>({ cacheSize })
+          const model = new Map<string, [string, string, number]>()
+          for (const [kind, filter, key, value, randomTopic, pick] of ops) {
+            const entries = [...model.values()]
+            if (kind > 0 || entries.length === 0) {
+              tree.add(filter, key, value)
+              model.set(`${filter} ${key}`, [filter, key, value])
+            } else {
+              const [f, k] = entries[pick % entries.length]!
+              expect(tree.remove(f, k)).to.equal(true)
+              model.delete(`${f} ${k}`)
+            }
+            const stored = [...model.values()]
+            const topic = pick % 2 === 0 || stored.length === 0 ? randomTopic : topicFrom(stored[pick % stored.length]![0])
+            // Match after every change, twice (the second from the cache when enabled).
+            const expected = stored
+              .filter(([f]) => topicMatches(f, topic))
+              .map(([f, k, v]) => `${f} ${k} ${v}`)
+              .sort()
+            expect(matched(tree, topic)).to.deep.equal(expected)
+            expect(matched(tree, topic)).to.deep.equal(expected)
+          }
+        }),
+        { numRuns: 300 }
+      )
+    })
+
+    it('a repeated topic is answered from the cache: the walk does not run again', () => {
+      const tree = new TopicTree<number>()
+      tree.add('a/+', 'c1', 1)
+      expect(matched(tree, 'a/b')).to.deep.equal(['a/+ c1 1'])
+      // Reach into no private state: a callback that adds during the second (cached) match must
+      // see the snapshot, and the next match must see the change.
+      const seen: number[] = []
+      tree.match('a/b', (v) => {
+        seen.push(v)
+        tree.add('a/b', 'c2', 2)
+      })
+      expect(seen).to.deep.equal([1])
+      expect(matched(tree, 'a/b')).to.deep.equal(['a/+ c1 1', 'a/b c2 2'])
+    })
   })
 
   describe('RetainedTree', () => {
