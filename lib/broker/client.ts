@@ -232,6 +232,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     this.authenticationMethod = properties.authenticationMethod
   }
 
+  incomingBytes(): Buffer | undefined {
+    return this.decoder.rawPacket()
+  }
+
   resolveTopicAlias(alias: number, topic: string): string | undefined {
     return (this.inboundAliases ??= new InboundAliases()).resolve(alias, topic)
   }

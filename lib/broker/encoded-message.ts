@@ -1,5 +1,5 @@
 import { PublishTemplate } from '../packet/publish-template.js'
-import type { ProtocolLevel } from '../packet/types.js'
+import type { ProtocolLevel, QoS } from '../packet/types.js'
 import type { Message } from '../session/session.js'
 
 /**
@@ -10,6 +10,27 @@ import type { Message } from '../session/session.js'
 export class EncodedMessage {
   v4: PublishTemplate | undefined = undefined
   v5: PublishTemplate | undefined = undefined
+}
+
+/**
+ * Cache the received bytes of a PUBLISH as the template variant (qos, retain, dup) of `message` at
+ * the publisher's level, so receivers at that level get those very bytes (the packet id patched on
+ * output). Only for a message without properties; a template that refuses the bytes keeps nothing.
+ */
+export function seedEncoded(
+  message: Message,
+  level: ProtocolLevel,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  raw: Buffer
+): void {
+  const template = new PublishTemplate(message, level === 5 ? 5 : 4)
+  if (!template.seed(qos, retain, dup, raw)) return
+  const cache = new EncodedMessage()
+  if (level === 5) cache.v5 = template
+  else cache.v4 = template
+  message.encoded = cache
 }
 
 /** The template of `message` for `level`, encoded on first use and cached on the message. */

@@ -67,6 +67,9 @@ export class Decoder {
   private body: Buffer | undefined = undefined
   private bodyFilled = 0
   private firstByte = 0
+  private rawChunk: Buffer | undefined = undefined
+  private rawStart = 0
+  private rawEnd = 0
 
   constructor(onPacket: (packet: Packet) => void, options: DecoderOptions = {}) {
     this.onPacket = onPacket
@@ -101,13 +104,16 @@ export class Decoder {
         if (this.bodyFilled < body.length) return undefined
         this.state = STATE_HEADER
         this.body = undefined
-        if (!this.emit(this.firstByte, body, 0, body.length)) return this.failure
+        if (!this.emit(this.firstByte, body, 0, body.length, -1)) return this.failure
         continue
       }
       // Fixed header. Fast path: the whole header lies in this chunk and none is pending.
       let first: number
       let remaining = 0
+      // Where this packet's bytes start in the chunk; -1 when its header came in an earlier chunk.
+      let packetStart = -1
       if (this.head.length === 0) {
+        packetStart = pos
         first = chunk[pos] as number
         let multiplier = 1
         let i = pos + 1
@@ -161,7 +167,7 @@ export class Decoder {
       if (length - pos >= remaining) {
         // The whole body is here: decode in place.
         const end = pos + remaining
-        if (!this.emit(first, chunk, pos, end)) return this.failure
+        if (!this.emit(first, chunk, pos, end, packetStart)) return this.failure
         pos = end
       } else {
         this.firstByte = first
@@ -217,7 +223,7 @@ export class Decoder {
   }
 
   /** Decode one body and hand the packet on. Returns false when decoding failed. */
-  private emit(first: number, buf: Buffer, start: number, end: number): boolean {
+  private emit(first: number, buf: Buffer, start: number, end: number, packetStart: number): boolean {
     let packet: Packet
     try {
       packet = this.decodeBody(first, buf, start, end)
@@ -225,8 +231,27 @@ export class Decoder {
       this.fail(error instanceof MqttError ? error : new MalformedPacketError('undecodable packet', { cause: error }))
       return false
     }
-    this.onPacket(packet)
+    if (packetStart >= 0) {
+      this.rawChunk = buf
+      this.rawStart = packetStart
+      this.rawEnd = end
+    }
+    try {
+      this.onPacket(packet)
+    } finally {
+      this.rawChunk = undefined
+    }
     return true
+  }
+
+  /**
+   * The whole bytes (fixed header included) of the packet being handed to `onPacket`, as a view of
+   * the input chunk; only while `onPacket` runs, and only for a packet that lay wholly in one chunk
+   * (undefined otherwise). A broker forwards an unchanged PUBLISH with these bytes instead of
+   * encoding it again.
+   */
+  rawPacket(): Buffer | undefined {
+    return this.rawChunk === undefined ? undefined : this.rawChunk.subarray(this.rawStart, this.rawEnd)
   }
 
   private decodeBody(first: number, buf: Buffer, start: number, end: number): Packet {

@@ -59,6 +59,31 @@ export class PublishTemplate {
     return encoded
   }
 
+  /**
+   * Use `bytes`, a received PUBLISH as `Decoder.rawPacket()` gives it, as the variant (qos, retain,
+   * dup) instead of encoding it. The content must be the one decoded from those bytes (its payload
+   * a view of their end), which makes them exactly what the template would encode: the decoder
+   * accepts only valid UTF-8 and minimal lengths. Refused (false, nothing kept) when the length,
+   * first byte, topic length or payload position differ, or when MQTT 5 properties are involved. The packet identifier bytes of `bytes` are ignored: they are patched
+   * on output. `bytes` must not change afterwards.
+   */
+  seed(qos: QoS, retain: boolean, dup: boolean, bytes: Buffer): boolean {
+    const length = this.baseLength + (qos > 0 ? 2 : 0)
+    const headerSize = 1 + varintLength(length)
+    if (bytes.length !== headerSize + length) return false
+    if (bytes[0] !== (0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0))) return false
+    const topicAt = headerSize + 2
+    // The topic and payload are compared by position: cheap checks that the bytes are this message.
+    if (((bytes[headerSize] as number) << 8 | (bytes[headerSize + 1] as number)) !== this.topicBytes) return false
+    const payload = this.content.payload
+    const payloadAt = bytes.length - payload.length
+    if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return false
+    if (this.protocolLevel === 5 && this.propsLength !== 0) return false
+    const key = (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
+    this.variants[key] = { bytes, packetIdOffset: qos > 0 ? topicAt + this.topicBytes : -1 }
+    return true
+  }
+
   /** A new Buffer holding the variant with `packetId` written (for QoS > 0). */
   encode(qos: QoS, retain: boolean, dup: boolean, packetId?: number): Buffer {
     const variant = this.variant(qos, retain, dup)

@@ -51,6 +51,30 @@ describe('broker – PUBLISH', () => {
         sub.send({ type: 'puback', packetId: delivered.packetId! })
       })
 
+      it('forwards the received QoS 1 bytes to receivers at every level, each with its own packet id', async () => {
+        const broker = makeBroker(teardown)
+        const same = await subscriber(broker, 'f/#', 1, level, 'same')
+        const other = await subscriber(broker, 'f/+', 1, level === 4 ? 5 : 4, 'other')
+        // Move `same` to packet id 2 so that its id differs from the publisher's and from `other`'s.
+        const pub = await publisher(broker, level)
+        pub.send(publish('f/0', 'warm-up', 1, 40))
+        expect(await pub.next()).to.deep.equal({ type: 'puback', packetId: 40 })
+        for (const peer of [same, other]) {
+          const p = (await peer.next()) as PublishPacket
+          peer.send({ type: 'puback', packetId: p.packetId! })
+        }
+        pub.send(publish('f/1', 'payload', 1, 41))
+        expect(await pub.next()).to.deep.equal({ type: 'puback', packetId: 41 })
+        const a = (await same.next()) as PublishPacket
+        const b = (await other.next()) as PublishPacket
+        for (const p of [a, b]) expect(p).to.deep.include({ topic: 'f/1', qos: 1, dup: false, retain: false })
+        expect(a.payload.toString()).to.equal('payload')
+        expect(b.payload.toString()).to.equal('payload')
+        expect(a.packetId).to.not.equal(41)
+        expect(a.properties).to.equal(undefined)
+        expect(b.properties).to.equal(undefined)
+      })
+
       it('QoS 2 inbound: PUBREC, then PUBCOMP for PUBREL, delivered once [MQTT-4.3.3-2]', async () => {
         const broker = makeBroker(teardown)
         const sub = await subscriber(broker, 'q2', 0, level)

@@ -53,6 +53,11 @@ export interface HandlerContext {
    * Undefined when an empty topic names an alias never bound. The caller checks the range.
    */
   resolveTopicAlias(alias: number, topic: string): string | undefined
+  /**
+   * The received bytes of the packet being handled (`Decoder.rawPacket()`): only while a handler
+   * runs synchronously for a packet that lay wholly in one input chunk; undefined otherwise.
+   */
+  incomingBytes(): Buffer | undefined
   /** MQTT 5: the Session Expiry Interval the CONNECT asked for (0 when absent). */
   readonly connectSessionExpiry: number
   /** MQTT 5: the Authentication Method of the CONNECT (enhanced authentication), if any. */

@@ -7,6 +7,7 @@ import type { Message } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { HandlerContext } from './context.js'
+import { seedEncoded } from '../encoded-message.js'
 
 /**
  * PUBLISH from a client. Checks the topic [MQTT-3.3.2-2], QoS and RETAIN against what the broker
@@ -69,6 +70,11 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Await
       message.properties = forwarded
       if (forwarded.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
     }
+  }
+  if (message.properties === undefined) {
+    // Forward the received bytes as they are to receivers at this level (no encoding, no copy).
+    const raw = ctx.incomingBytes()
+    if (raw !== undefined) seedEncoded(message, ctx.protocolLevel, packet.qos, packet.retain, packet.dup, raw)
   }
   const authorize = ctx.backend.authorizePublish
   if (authorize !== undefined) {
