@@ -20,8 +20,8 @@ import type { StoredWill } from '../session/session.js'
 
 /** Where to listen: `broker.listen(...)`. */
 export type ListenOptions =
-  | { transport: 'tcp'; host?: string; port?: number }
-  | { transport: 'ws'; host?: string; port?: number; path?: string }
+  | { transport: 'tcp'; host?: string; port?: number; name?: string }
+  | { transport: 'ws'; host?: string; port?: number; path?: string; name?: string }
 
 /**
  * An MQTT broker: listeners, connections and their lifecycle. Every decision (authentication,
@@ -55,7 +55,7 @@ export class Broker {
   private timer: NodeJS.Timeout | undefined = undefined
   private closing: Promise<void> | undefined = undefined
   /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
-  private readonly delayedWills = new Map<string, { clientId: string; will: StoredWill; dueAt: number }>()
+  private readonly delayedWills = new Map<string, { tenant: string | undefined; clientId: string; will: StoredWill; dueAt: number }>()
 
   /** Throws `RangeError` for an option out of range. */
   constructor(options: BrokerOptions) {
@@ -76,7 +76,7 @@ export class Broker {
       remove: (client) => this.remove(client),
       track: (work) => this.track(work),
       delayWill: (tenant, clientId, will, dueAt) => {
-        this.delayedWills.set(willKey(tenant, clientId), { clientId, will, dueAt })
+        this.delayedWills.set(willKey(tenant, clientId), { tenant, clientId, will, dueAt })
         this.startTimer()
       },
       settleDelayedWill: (tenant, clientId, clean) => {
@@ -84,7 +84,7 @@ export class Broker {
         const delayed = this.delayedWills.get(key)
         if (delayed === undefined) return
         this.delayedWills.delete(key)
-        if (clean) this.fireWill(clientId, delayed.will)
+        if (clean) this.fireWill(delayed)
       }
     }
   }
@@ -123,13 +123,16 @@ export class Broker {
    */
   async listen(options: ListenOptions): Promise<ListenAddress> {
     if (this.closing !== undefined) throw new Error('broker is closed')
-    const onConnection = (connection: Connection): void => this.handle(connection)
+    // Connections carry the listener's name (default "<transport>:<port>"), e.g. for tenant resolvers.
+    let name = options.name
+    const onConnection = (connection: Connection): void => this.handle({ ...connection, listener: name })
     const listener =
       options.transport === 'tcp'
         ? await listenTcp({ host: options.host, port: options.port }, onConnection)
         : await listenWebSocket({ host: options.host, port: options.port, path: options.path }, onConnection)
+    name ??= `${listener.address.transport}:${listener.address.port}`
     this.listeners.push(listener)
-    this.log.info('listening', { ...listener.address })
+    this.log.info('listening', { ...listener.address, name })
     return listener.address
   }
 
@@ -161,7 +164,7 @@ export class Broker {
     for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
     while (this.pending.size > 0) await Promise.all([...this.pending])
     // The sessions end with the broker: delayed wills are due now.
-    for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed.clientId, delayed.will)
+    for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed)
     this.delayedWills.clear()
     while (this.pending.size > 0) await Promise.all([...this.pending])
     if (this.timer !== undefined) clearInterval(this.timer)
@@ -185,15 +188,15 @@ export class Broker {
       for (const [key, delayed] of this.delayedWills) {
         if (delayed.dueAt > now) continue
         this.delayedWills.delete(key)
-        this.fireWill(delayed.clientId, delayed.will)
+        this.fireWill(delayed)
       }
     }
     this.flushDirty(undefined)
   }
 
-  private fireWill(clientId: string, will: StoredWill): void {
+  private fireWill({ tenant, clientId, will }: { tenant: string | undefined; clientId: string; will: StoredWill }): void {
     this.track(
-      publishWill(this.core, will, clientId).catch((error: unknown) =>
+      publishWill(this.core, will, clientId, tenant).catch((error: unknown) =>
         this.log.error('delayed will failed', { clientId, error })
       )
     )

@@ -49,7 +49,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   clientId = ''
   protocolLevel: ProtocolLevel = 4
   username: string | undefined = undefined
-  readonly tenant: string | undefined = undefined
+  tenant: string | undefined = undefined
   readonly transport: TransportKind
   readonly remoteAddress: string | undefined
   /** Keepalive in ms (0: none); the broker's wheel closes the connection after 1.5× of silence. */
@@ -215,6 +215,11 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     this.protocolLevel = protocolLevel
     this.username = username
     if (this.state === NEW) this.state = CONNECTING
+  }
+
+  /** The name of the listener that accepted this connection, if any. */
+  get listener(): string | undefined {
+    return this.connection.listener
   }
 
   setKeepalive(seconds: number): void {

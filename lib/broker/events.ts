@@ -13,6 +13,10 @@ export interface BrokerClient {
   readonly clientId: string
   readonly protocolLevel: ProtocolLevel
   readonly username: string | undefined
+  /** The tenant the connection belongs to (undefined: the default tenant). */
+  readonly tenant: string | undefined
+  /** The name of the listener that accepted the connection, if any. */
+  readonly listener: string | undefined
   readonly transport: TransportKind
   readonly remoteAddress: string | undefined
   /** False once the connection has closed. */

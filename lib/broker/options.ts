@@ -1,3 +1,4 @@
+import type { TenantResolver } from '../tenancy/resolvers.js'
 import type { Backend } from '../backend/backend.js'
 import type { Logger } from './logger.js'
 
@@ -66,6 +67,13 @@ export interface BrokerOptions {
    * valid UTF-8, with reason code 0x99 (PUBACK/PUBREC for QoS 1/2, DISCONNECT for QoS 0). Default false.
    */
   validatePayloadFormat?: boolean
+  /**
+   * Multi-tenancy: finds each connection's tenant at CONNECT, before authentication (see
+   * `lib/tenancy`: `byListener`, `byUsernameDomain`, `byClientIdPrefix`, `byFunction`). Default:
+   * none, every client is in the default tenant. Pair it with a backend that separates tenants
+   * (`TenantBackend`, or `KeyvBackend`, which keys its data by `client.tenant`).
+   */
+  tenantResolver?: TenantResolver
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -93,6 +101,7 @@ export interface ResolvedOptions {
   topicAliasMaximum: number
   maxSessionExpiryInterval: number
   validatePayloadFormat: boolean
+  tenantResolver: TenantResolver | undefined
   timerInterval: number
 }
 
@@ -143,6 +152,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     topicAliasMaximum,
     maxSessionExpiryInterval: nonNegative('maxSessionExpiryInterval', options.maxSessionExpiryInterval, 0xffff_ffff),
     validatePayloadFormat: options.validatePayloadFormat ?? false,
+    tenantResolver: options.tenantResolver,
     timerInterval: positive('timerInterval', options.timerInterval, 1000)
   }
 }

@@ -27,8 +27,10 @@ export interface Leftovers {
 }
 
 /** The message a will becomes when it is published. */
-export function willMessage(will: StoredWill, clientId: string): Message {
+export function willMessage(will: StoredWill, clientId: string, tenant?: string): Message {
   const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId }
+  // The broker publishes it (no client): the tenant routes it (Message.tenant).
+  if (tenant !== undefined) message.tenant = tenant
   const properties = will.properties
   if (properties !== undefined) {
     // The Will Delay Interval belongs to the will, not to the PUBLISH.
@@ -43,8 +45,8 @@ export function willMessage(will: StoredWill, clientId: string): Message {
  * Publish a will: stored as retained first when its RETAIN flag is set (and retained messages are
  * available), then routed like any message. The publisher is the broker (`client` undefined).
  */
-export async function publishWill(core: TeardownCore, will: StoredWill, clientId: string): Promise<void> {
-  const message = willMessage(will, clientId)
+export async function publishWill(core: TeardownCore, will: StoredWill, clientId: string, tenant?: string): Promise<void> {
+  const message = willMessage(will, clientId, tenant)
   if (message.retain && core.options.retainAvailable) {
     const stored = core.backend.storeRetained(undefined, message)
     if (isPromise(stored)) await stored
@@ -96,7 +98,7 @@ export async function finishConnection(
       if (delay > 0) {
         if (!leftovers.takenOver) core.delayWill(client.tenant, client.clientId, will, Date.now() + delay * 1000)
       } else {
-        await publishWill(core, will, client.clientId)
+        await publishWill(core, will, client.clientId, client.tenant)
         if (!leftovers.takenOver) {
           const cleared = session.clearWill()
           if (isPromise(cleared)) await cleared

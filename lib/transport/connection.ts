@@ -19,6 +19,8 @@ export interface Connection {
   readonly transport: TransportKind
   /** The peer's address ("127.0.0.1:53422"), when known. */
   readonly remoteAddress: string | undefined
+  /** The name of the listener that accepted it ("tcp:1883" unless named), when it came from one. */
+  readonly listener?: string | undefined
 }
 
 /** Called by a listener for each accepted connection. Must not throw. */

@@ -25,6 +25,7 @@ describe('broker options', () => {
       topicAliasMaximum: 0,
       maxSessionExpiryInterval: 0xffffffff,
       validatePayloadFormat: false,
+      tenantResolver: undefined,
       timerInterval: 1000
     })
   })

@@ -1,3 +1,4 @@
+import { resolveTenant, TenantError } from '../../tenancy/resolvers.js'
 import { randomUUID } from 'node:crypto'
 import type { AuthenticationResult, Credentials, SetupResult } from '../../backend/backend.js'
 import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
@@ -14,7 +15,8 @@ export { connackProperties } from './connack.js'
 /** The state one CONNECT carries through its steps. */
 export interface ConnectFlow {
   readonly ctx: ConnectContext
-  readonly packet: ConnectPacket
+  /** The CONNECT; a tenant resolver may rewrite its client id and user name. */
+  packet: ConnectPacket
   /** Client identifier the broker assigned (MQTT 5 empty client id), to tell in CONNACK. */
   assignedClientId: string | undefined
   /** MQTT 5 Server Keep Alive to tell in CONNACK, when it differs from the client's. */
@@ -78,6 +80,33 @@ export function returnCodeFor(reasonCode: number): number {
       return ConnectReturnCode.ServerUnavailable
     default:
       return ConnectReturnCode.NotAuthorized
+  }
+}
+
+/**
+ * Multi-tenancy: when the broker has a `tenantResolver`, find the connection's tenant (from the
+ * listener, the user name's domain, a client id prefix...) before anything else, so that
+ * authentication, the session and every backend call happen inside that tenant. The resolver may
+ * rewrite the client id and user name (e.g. strip `@tenant`); a refusal is a CONNACK with its code.
+ */
+const resolveTenantStep: ConnectStep = {
+  name: 'resolveTenant',
+  run(flow) {
+    const { ctx, packet } = flow
+    // The connection is CONNECTING from here on (and refusals speak the client's protocol level).
+    ctx.identify(packet.clientId, packet.protocolLevel, packet.username)
+    const resolver = ctx.options.tenantResolver
+    if (resolver === undefined) return true
+    const request = { clientId: packet.clientId, username: packet.username, listener: ctx.listener, protocolLevel: packet.protocolLevel }
+    return resolveTenant(resolver, request).then((resolution) => {
+      if (resolution instanceof TenantError) return refuse(flow, resolution.reasonCode, resolution.message)
+      ctx.tenant = resolution.tenant
+      const rewritten: ConnectPacket = { ...packet, clientId: resolution.clientId }
+      if (resolution.username === undefined) delete rewritten.username
+      else rewritten.username = resolution.username
+      flow.packet = rewritten
+      return true
+    })
   }
 }
 
@@ -331,6 +360,7 @@ const drainOffline: ConnectStep = {
 
 /** The steps of CONNECT, in order. */
 export const CONNECT_STEPS: readonly ConnectStep[] = [
+  resolveTenantStep,
   checkProtocol,
   authenticate,
   keepalive,

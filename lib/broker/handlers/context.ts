@@ -76,6 +76,10 @@ export interface HandlerContext {
 export interface ConnectContext extends HandlerContext {
   /** Set the identity the CONNECT declared (client id possibly assigned by the broker). */
   identify(clientId: string, protocolLevel: ProtocolLevel, username: string | undefined): void
+  /** The tenant the connection belongs to (set once, at CONNECT, before authentication). */
+  tenant: string | undefined
+  /** The name of the listener that accepted the connection, if any. */
+  readonly listener: string | undefined
   /** Enforce keepalive, in seconds (0: none); checked at 1.5× by the broker's timer wheel. */
   setKeepalive(seconds: number): void
   /**
