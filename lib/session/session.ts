@@ -29,6 +29,12 @@ export interface Message {
   /** Client identifier of the publisher, for No Local. Absent for messages made by the broker. */
   origin?: string
   /**
+   * The tenant of a message the broker makes itself (a will, a `$SYS` message), for the calls
+   * without a client: `Backend.publish(undefined, message)` and `storeRetained(undefined, message)`
+   * route by it (undefined: the default tenant). Messages of a client are routed by `client.tenant`.
+   */
+  tenant?: string
+  /**
    * Encoded bytes the engine caches on the message so that one message is encoded once however
    * many receivers it has. Owned by the engine; a backend copies messages without it.
    */

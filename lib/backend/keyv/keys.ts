@@ -4,21 +4,12 @@
  * `<root>:<tenant>:`. See docs/redis-backend.md for the schema.
  */
 
-/** Tenant ids: lower-case letters, digits, `_` and `-`, 1..63 characters, starting alphanumeric. */
-const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/
+import { validateTenant } from '../../tenancy/tenant-id.js'
+
+export { validateTenant }
+
 /** Root prefixes: the same alphabet plus upper case and `.`. */
 const ROOT_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
-
-/**
- * Throws a TypeError unless `tenant` is a valid tenant id. No `:`, glob characters (`* ? [ ] \`)
- * or braces can reach a key name: a tenant can never name (or SCAN-match) another tenant's keys.
- */
-export function validateTenant(tenant: string): string {
-  if (!TENANT_ID.test(tenant)) {
-    throw new TypeError(`invalid tenant id ${JSON.stringify(tenant)}: expected ${TENANT_ID.source}`)
-  }
-  return tenant
-}
 
 /** Throws a TypeError unless `prefix` is a valid root prefix. */
 export function validateRootPrefix(prefix: string): string {
@@ -86,6 +77,8 @@ export class TenantKeys {
   readonly retainedIndex: string
   /** ZSET: away persistent session → expiry time (ms). */
   readonly expiry: string
+  /** ZSET: released session → when its delayed will is due (ms); the will is at `<session>:dwill`. */
+  readonly wills: string
 
   constructor(root: string, tenant: string) {
     this.tenant = validateTenant(tenant)
@@ -94,11 +87,20 @@ export class TenantKeys {
     this.retained = `${this.prefix}ret`
     this.retainedIndex = `${this.prefix}ret:idx`
     this.expiry = `${this.prefix}expiry`
+    this.wills = `${this.prefix}wills`
   }
 
   /** HASH of session `clientId`: node, epoch, online, persist, expiry, exp. */
   session(clientId: string): string {
     return `${this.prefix}s:{${clientId}}`
+  }
+
+  /**
+   * STREAM of one MQTT 5 shared subscription `$share/{group}/{filter}` (the whole filter is part of
+   * the key), read by the consumer group `SHARE_GROUP`: each entry goes to one member cluster-wide.
+   */
+  shareStream(sharedFilter: string): string {
+    return `${this.prefix}sh:${sharedFilter}`
   }
 
   /** HASH: session id → subscription JSON, for one filter, persistent sessions only. */
@@ -107,10 +109,14 @@ export class TenantKeys {
   }
 }
 
+/** The Redis consumer group name of every shared-subscription stream. */
+export const SHARE_GROUP = 'g'
+
 /** Suffixes of the keys of one session, appended to `TenantKeys.session(clientId)`. */
 export const SessionSuffix = {
   subscriptions: ':subs',
   queue: ':q',
+  taken: ':qt',
   outgoing: ':out',
   outgoingOrder: ':ord',
   incoming: ':in',

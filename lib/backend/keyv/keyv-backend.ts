@@ -16,20 +16,23 @@ import type {
 import { mergeSubscriptions } from '../merge.js'
 import { SessionTakenOverError } from '../../packet/errors.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
-import { parseSharedSubscription } from '../../packet/topic.js'
-import type { Message, Session, StoredSubscription } from '../../session/session.js'
-import { decodeMessage, encodeMessage, fromJson, toJson } from './codec.js'
+import { parseSharedSubscription, topicMatches } from '../../packet/topic.js'
+import type { Message, Session, StoredSubscription, StoredWill } from '../../session/session.js'
+import { decodeMessage, decodeWill, encodeMessage, encodeWill, fromJson, toJson } from './codec.js'
 import { KeyvSession, enqueueFor } from './keyv-session.js'
 import type { KeyvSessionContext } from './keyv-session.js'
 import { NodeKeys, SessionSuffix, TenantKeys, validateRootPrefix, validateTenant } from './keys.js'
-import { LocalEntry, TenantState, deliverLive, drainQueue } from './local-state.js'
+import { LocalEntry, LocalShareGroup, TenantState, deliverLive, drainQueue } from './local-state.js'
 import { BackendUnavailableError, RedisLink } from './redis-link.js'
 import type { LinkEvent, RedisClientLike } from './redis-link.js'
 import { KickBook } from './kick-book.js'
-import { expireSessions, reapDeadNodes } from './maintenance.js'
+import { checkDurability } from './durability.js'
+import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
-import { ALL_SCRIPTS, REINDEX, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
+import { ALL_SCRIPTS, DELAY_WILL, PUBLISH, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
+import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
+import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
 
 /** Options of a `KeyvBackend`. Give `keyv` or `url`. */
@@ -64,6 +67,15 @@ export interface KeyvBackendOptions {
   takeoverTimeout?: number
   /** Approximate bound of the broadcast stream (default 100,000 entries). */
   busMaxLength?: number
+  /**
+   * Whether `publish` of a QoS 0 message waits for Redis (default false). QoS 0 has nothing to
+   * acknowledge and nothing durable, so by default it is routed without waiting: `publish`
+   * answers undefined at once (the count is unknown) and the engine reads the connection's next
+   * packet while the command is in flight (commands stay in order on the connection). Set true
+   * for an exact count at QoS 0 (MQTT 5 metrics, tests), at the cost of a Redis round trip per
+   * QoS 0 message of each publisher.
+   */
+  awaitQos0?: boolean
   /** Called for authentication; default: allow everyone. */
   authenticate?: Backend['authenticate']
   /** Where log lines go (default: warnings and errors to `console.error`). */
@@ -87,6 +99,17 @@ export interface KeyvBackendStats {
   sessionsExpired: number
   /** Dead nodes whose sessions this node released. */
   nodesReaped: number
+  /** QoS 0 publishes routed without waiting (`awaitQos0` false) whose Redis write failed. */
+  publishFailed: number
+  /** Shared-subscription messages this node handed to a member. */
+  sharedDelivered: number
+  /** Shared-subscription messages passed on (no local member took them) / dropped after 5 hops. */
+  sharedPassed: number
+  sharedDropped: number
+  /** Shared-subscription entries taken over from dead nodes' consumers. */
+  sharedClaimed: number
+  /** Wills of sessions released by this node's reaper that it published (at once or when due). */
+  willsPublished: number
 }
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
@@ -132,7 +155,13 @@ export class KeyvBackend implements Backend {
     takeovers: 0,
     busReceived: 0,
     sessionsExpired: 0,
-    nodesReaped: 0
+    nodesReaped: 0,
+    publishFailed: 0,
+    sharedDelivered: 0,
+    sharedPassed: 0,
+    sharedDropped: 0,
+    sharedClaimed: 0,
+    willsPublished: 0
   }
   /** Redis availability events (hot; completes on `close`). */
   readonly events$: Observable<KeyvBackendEvent>
@@ -150,6 +179,7 @@ export class KeyvBackend implements Backend {
   readonly #commandTimeout: number
   readonly #connectTimeout: number
   readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #awaitQos0: boolean
   readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
   readonly #events = new Subject<KeyvBackendEvent>()
   readonly #tenants = new Map<string, TenantState>()
@@ -161,6 +191,9 @@ export class KeyvBackend implements Backend {
   #link: RedisLink | undefined = undefined
   #ctx: KeyvSessionContext | undefined = undefined
   #reader: StreamReader | undefined = undefined
+  #shares: ShareConsumer | undefined = undefined
+  /** Shared subscriptions with a member on this node, by stream key. */
+  readonly #shareGroups = new Map<string, LocalShareGroup>()
   #timer: ReturnType<typeof setInterval> | undefined = undefined
   #closed = false
   #abortStart: (() => void) | undefined = undefined
@@ -184,6 +217,7 @@ export class KeyvBackend implements Backend {
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#authenticate = options.authenticate
+    this.#awaitQos0 = options.awaitQos0 ?? false
     this.#log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
     this.events$ = this.#events.asObservable()
     this.#ready = this.#start()
@@ -194,6 +228,16 @@ export class KeyvBackend implements Backend {
   /** Resolves once connected and registered as a node; rejects if the start-up failed. */
   async ready(): Promise<void> {
     await this.#ready
+  }
+
+  /**
+   * Checks the Redis server's persistence (`CONFIG GET appendonly`, `appendfsync`, `save`) and
+   * answers a warning for the operator when acknowledged messages would not survive a Redis crash
+   * or restart, or undefined when AOF is on (`everysec` or `always`). Meant to be logged at start.
+   * Rejects with `BackendUnavailableError` while Redis is unreachable.
+   */
+  async checkDurability(): Promise<string | undefined> {
+    return await checkDurability(await this.#use())
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
@@ -240,6 +284,7 @@ export class KeyvBackend implements Backend {
         throw new SessionTakenOverError()
       }
       this.#detach(entryKey, prior)
+      this.#ackTickets(prior)
       if (prior.client.connected) {
         this.stats.takeovers++
         prior.client.close(ReasonCode.SessionTakenOver, 'another connection took the session over')
@@ -271,8 +316,6 @@ export class KeyvBackend implements Backend {
     const keys = entry.tenant.keys
     const results = await Promise.all(
       subscriptions.map(async (subscription): Promise<SubscribeResult> => {
-        // Shared subscriptions across nodes are the next milestone [MQTT-4.8.2] (0x9E meanwhile).
-        if (parseSharedSubscription(subscription.topicFilter) !== undefined) return ReasonCode.SharedSubscriptionsNotSupported
         await link.script(
           SUBSCRIBE,
           [entry.session.key],
@@ -291,12 +334,14 @@ export class KeyvBackend implements Backend {
     const keys = entry.tenant.keys
     return await Promise.all(
       topicFilters.map(async (filter) => {
+        // The local route goes first: this node's live matches never exceed its share of the
+        // counts in Redis (the PUBLISH script skips the bus on that basis).
+        if (entry.filters.delete(filter)) this.#removeRoute(entry, filter)
         const n = await link.script<number>(
           UNSUBSCRIBE,
           [entry.session.key],
           [this.nodeId, entry.session.epoch, filter, keys.prefix, client.clientId, this.#nodeKeys.routeLog, keys.tenant]
         )
-        if (entry.filters.delete(filter)) entry.tenant.local.remove(filter, client.clientId)
         return n === 1 ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted
       })
     )
@@ -304,7 +349,8 @@ export class KeyvBackend implements Backend {
 
   async storeRetained(client: ClientHandle | undefined, message: Message): Promise<void> {
     const link = await this.#use()
-    const keys = (await this.#tenant(client?.tenant)).keys
+    // Broker-made messages (client undefined) carry their tenant.
+    const keys = (await this.#tenant(client !== undefined ? client.tenant : message.tenant)).keys
     if (!(await storeRetainedMessage(link, keys, message, this.#maxRetained))) this.stats.retainedRefused++
   }
 
@@ -319,28 +365,69 @@ export class KeyvBackend implements Backend {
     }
   }
 
-  async publish(client: ClientHandle | undefined, message: Message): Promise<number> {
+  publish(client: ClientHandle | undefined, message: Message): Promise<number | undefined> | undefined {
+    const link = this.#link
+    const tenant = this.#tenants.get((client !== undefined ? client.tenant : message.tenant) ?? this.#defaultTenant)
+    // Started, Redis reachable, tenant loaded: route at once (no extra await on the hot path).
+    if (!this.#closed && link !== undefined && link.available && tenant !== undefined && tenant.loadedAt !== undefined) {
+      const routed = this.#route(link, tenant, client, message)
+      if (message.qos > 0 || this.#awaitQos0) return routed
+      // QoS 0, fire and forget: nothing to acknowledge; failures are counted (and reported once per outage).
+      routed.catch(() => {
+        this.stats.publishFailed++
+      })
+      return undefined
+    }
+    return this.#publish(client, message)
+  }
+
+  async #publish(client: ClientHandle | undefined, message: Message): Promise<number> {
     const link = await this.#use()
-    const tenant = await this.#tenant(client?.tenant)
+    const tenant = await this.#tenant(client !== undefined ? client.tenant : message.tenant)
+    return await this.#route(link, tenant, client, message)
+  }
+
+  /** Routes a message (see docs/redis-backend.md, "Publish"); resolves once every write was answered. */
+  async #route(link: RedisLink, tenant: TenantState, client: ClientHandle | undefined, message: Message): Promise<number> {
     const keys = tenant.keys
     this.stats.published++
     const filters = [message.topic]
     tenant.wildcards.match(message.topic, (_value, _key, filter) => filters.push(filter))
-    const bus = link.send(['XADD', this.#nodeKeys.bus, 'MAXLEN', '~', this.#busMax, '*', 't', keys.tenant, 'n', this.nodeId, 'm', encodeMessage(message)])
-    const counts = link.sendText<(string | null)[]>(['HMGET', keys.filterCounts, ...filters])
+    const encoded = encodeMessage(message)
+    // Live deliveries on this node first: when they are all the subscriptions there are, the
+    // message need not go to the bus (other nodes read the bus).
+    const local = deliverLive(tenant, message, this.#count)
     // QoS 0 messages never take the durable path: no need to read the persistent subscribers.
-    const persistent = message.qos === 0 ? [] : filters.map((f) => link.sendText<string[]>(['HGETALL', keys.persistentSubscribers(f)]))
-    // Live deliveries on this node now; other nodes read the bus.
-    this.#deliverLocal(tenant, message)
-    const [countReply, , ...subscriberReplies] = await Promise.all([counts, bus, ...persistent])
-    let count = 0
-    for (const c of countReply) if (c !== null) count += Number(c)
+    const routed = link.script<[number, ...Buffer[][]]>(
+      PUBLISH,
+      [this.#nodeKeys.bus, keys.filterCounts, this.#nodeKeys.nodes],
+      [this.#busMax, keys.tenant, this.nodeId, encoded, message.qos === 0 ? '0' : '1', keys.prefix, String(local), ...filters]
+    )
+    // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
+    const groups: string[] = []
+    tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
+    const shareWrites = Promise.all(
+      groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
+    )
+    const [[total, ...subscriberReplies], shareReplies] = await Promise.all([routed, shareWrites])
+    let count = total
+    // The publisher's own No Local subscriptions do not count [MQTT-3.8.3-3].
+    if (client !== undefined) {
+      const own = this.#entries.get(`${keys.tenant}\u0000${client.clientId}`)
+      if (own !== undefined && own.client === client) {
+        for (const f of own.filters) {
+          if (tenant.local.get(f, client.clientId)?.subscription.noLocal === true && topicMatches(f, message.topic)) count--
+        }
+      }
+    }
+    // A shared subscription counts once (whatever its number of members).
+    for (const id of shareReplies) if (id !== null) count++
     // Durable path: one queue entry per persistent session, its matching subscriptions merged.
     const merged = new Map<string, StoredSubscription>()
     for (const flat of subscriberReplies) {
       for (let i = 0; i + 1 < flat.length; i += 2) {
-        const clientId = flat[i] as string
-        const subscription = fromJson<StoredSubscription>(flat[i + 1] as string)
+        const clientId = (flat[i] as Buffer).toString()
+        const subscription = fromJson<StoredSubscription>(flat[i + 1] as Buffer)
         if (subscription.noLocal === true && message.origin === clientId) continue
         const previous = merged.get(clientId)
         merged.set(clientId, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
@@ -367,13 +454,67 @@ export class KeyvBackend implements Backend {
     const entry = this.#entries.get(entryKey)
     // A connection that lost its session to a takeover has nothing left to end.
     if (entry === undefined || entry.client !== client) return
+    const wasShared = [...entry.filters].some((f) => f.startsWith('$share/'))
     this.#detach(entryKey, entry)
+    // The session ends: the shared-subscription messages it did not acknowledge go to another
+    // member (MQTT 5.0 4.8.2). A persistent session keeps them (inflight records, offline queue).
+    if (entry.session.expiryInterval === 0) {
+      await this.#passSharedOn(entry, wasShared).catch((error: unknown) => {
+        this.#log('warn', `passing the shared messages of ${client.clientId} on failed: ${error instanceof Error ? error.message : String(error)}`)
+      })
+    }
+    this.#ackTickets(entry)
     try {
       await this.#endSession(entry)
     } catch (error) {
       // Redis is away: end the session in Redis once it is back (else it would stay "online" here).
       if (error instanceof BackendUnavailableError && !this.#closed) this.#unfinished.add(entry)
       throw error
+    }
+  }
+
+  /**
+   * Hands the shared-subscription messages of an ending session to the other members of their
+   * groups: those the engine queued in it (never sent) and its QoS 1 deliveries never acknowledged
+   * (outgoing records); QoS 2 deliveries that were started are not moved (MQTT 5.0 4.8.2).
+   * Appended at the end of the group's stream; the session's own entries are then acknowledged.
+   */
+  async #passSharedOn(entry: LocalEntry, wasShared: boolean): Promise<void> {
+    const session = entry.session
+    const items = session.takeSharedLeftovers()
+    if (!wasShared && items.length === 0) return
+    const link = await this.#use()
+    for (const record of await session.listOutgoing()) {
+      if (record.kind !== 'publish' || record.message.qos !== 1) continue
+      const subscription = record.subscription
+      if (subscription !== undefined && subscription.topicFilter.startsWith('$share/')) items.push({ message: record.message, subscription })
+    }
+    const keys = entry.tenant.keys
+    await Promise.all(
+      items.map((item) =>
+        link.send(['XADD', keys.shareStream(item.subscription.topicFilter), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encodeMessage(item.message)])
+      )
+    )
+  }
+
+  /**
+   * Keeps the delayed will (MQTT 5 Will Delay Interval) of `client`'s connection, which is ending,
+   * in Redis and publishes it once cluster-wide at `dueAt` (ms; the engine passes the earlier of
+   * the delay and the session's expiry) — on whichever node sweeps first, even if this node is gone
+   * by then — unless the session is resumed meanwhile, on any node [MQTT-3.1.3-9]. Call it before
+   * `terminate`, instead of keeping a timer in the engine (whose cancellation only sees
+   * reconnections to the same process). A connection that already lost its session schedules
+   * nothing (SessionTakenOverError is swallowed: the new connection cancelled the will).
+   */
+  async delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Promise<void> {
+    const link = await this.#use()
+    const entry = this.#entries.get(`${client.tenant ?? this.#defaultTenant}\u0000${client.clientId}`)
+    if (entry === undefined || entry.client !== client) return
+    const keys = entry.tenant.keys
+    try {
+      await link.script(SCHEDULE_WILL, [entry.session.key], [this.nodeId, entry.session.epoch, encodeWill(will), String(Math.round(dueAt)), keys.prefix, client.clientId])
+    } catch (error) {
+      if (!(error instanceof SessionTakenOverError)) throw error
     }
   }
 
@@ -419,6 +560,9 @@ export class KeyvBackend implements Backend {
       // nothing was started
     }
     await this.#reader?.stop()
+    // Pending shared entries of this node are claimed by the others once it left the registry.
+    await this.#shares?.stop()
+    this.#shareGroups.clear()
     const link = this.#link
     if (link !== undefined && link.available) {
       // Connections still open (the engine normally ends them first): their sessions end here,
@@ -482,7 +626,14 @@ export class KeyvBackend implements Backend {
     const link = new RedisLink(client, this.#commandTimeout, (event) => this.#onLinkEvent(event), ALL_SCRIPTS)
     this.#link = link
     await link.loadScripts()
-    this.#ctx = { link, nodeKeys: this.#nodeKeys, nodeId: this.nodeId, maxQueuedMessages: this.#maxQueued, stats: this.stats }
+    this.#ctx = {
+      link,
+      nodeKeys: this.#nodeKeys,
+      nodeId: this.nodeId,
+      maxQueuedMessages: this.#maxQueued,
+      stats: this.stats,
+      ackShare: (ticket) => this.#shares?.ack(ticket)
+    }
     const blocking = client.duplicate()
     blocking.on('error', () => undefined)
     await blocking.connect()
@@ -503,6 +654,8 @@ export class KeyvBackend implements Backend {
       () => undefined
     )
     this.#reader.start()
+    this.#shares = new ShareConsumer(link, client.duplicate(), this.nodeId, (entry) => this.#onShareEntry(entry))
+    await this.#shares.start()
     this.#timer = setInterval(() => void this.#tick(), this.#heartbeatMs)
     this.#timer.unref()
     if (this.#closed) await this.#reader.stop()
@@ -532,15 +685,55 @@ export class KeyvBackend implements Backend {
     try {
       await this.#heartbeat()
       const now = Date.now()
-      for (const { node, sessions } of await reapDeadNodes(link, this.#nodeKeys, this.#root, this.nodeId, 3 * this.#heartbeatMs, now)) {
+      for (const { node, sessions, wills } of await reapDeadNodes(link, this.#nodeKeys, this.#root, this.nodeId, 3 * this.#heartbeatMs, now)) {
         this.stats.nodesReaped++
-        this.#log('warn', `node ${node} stopped heart-beating: ${sessions} session(s) released`)
+        this.#log('warn', `node ${node} stopped heart-beating: ${sessions} session(s) released, ${wills.length} will(s)`)
+        for (const w of wills) await this.#releaseWill(w.tenant, w.clientId, w.will, w.expiry, now)
       }
       const tenants = Array.from(this.#tenants.values(), (tenant) => tenant.keys)
       this.stats.sessionsExpired += await expireSessions(link, this.#nodeKeys, tenants, now)
+      for (const due of await takeDueWills(link, tenants, now)) await this.#publishWill(due.keys.tenant, due.clientId, decodeWill(due.will))
+      if (this.#shares !== undefined && this.#shares.streams.size > 0) {
+        const live = await link.sendText<string[]>(['ZRANGEBYSCORE', this.#nodeKeys.nodes, String(now - 3 * this.#heartbeatMs), '+inf'])
+        this.stats.sharedClaimed += await this.#shares.claimDead(new Set(live))
+      }
     } catch {
       // Reported once through the availability events.
     }
+  }
+
+  /**
+   * A will the reaper took from a dead node's session (exactly once, by the ORPHAN script): published
+   * now, or, with a Will Delay Interval, when the earlier of that delay and the session's expiry
+   * has passed (unless the client connects again meanwhile) [MQTT-3.1.3-9].
+   */
+  async #releaseWill(tenantId: string, clientId: string, bytes: Buffer, expiry: number, now: number): Promise<void> {
+    try {
+      const will = decodeWill(bytes)
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, expiry)
+      const keys = (await this.#tenant(tenantId)).keys
+      if (delay > 0) {
+        const link = await this.#use()
+        await link.script(DELAY_WILL, [keys.session(clientId)], [bytes, String(now + delay * 1000), keys.prefix, clientId])
+        return
+      }
+      await this.#publishWill(tenantId, clientId, will)
+    } catch (error) {
+      this.#log('error', `the will of ${clientId} (released from a dead node) was not published: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+
+  /** Publishes a will as the engine does: stored as retained first when its RETAIN flag is set. */
+  async #publishWill(tenant: string, clientId: string, will: StoredWill): Promise<void> {
+    const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId, tenant }
+    if (will.properties !== undefined) {
+      const { willDelayInterval: _delay, ...properties } = will.properties
+      if (Object.keys(properties).length > 0) message.properties = properties
+      if (properties.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
+    }
+    if (message.retain) await this.storeRetained(undefined, message)
+    await this.#publish(undefined, message)
+    this.stats.willsPublished++
   }
 
   #onLinkEvent(event: LinkEvent): void {
@@ -592,6 +785,7 @@ export class KeyvBackend implements Backend {
     const entry = this.#entries.get(key)
     if (entry !== undefined && Number(entry.session.epoch) < epoch) {
       this.#detach(key, entry)
+      this.#ackTickets(entry)
       if (entry.client.connected) {
         this.stats.takeovers++
         entry.client.close(ReasonCode.SessionTakenOver, 'another connection took the session over')
@@ -636,7 +830,18 @@ export class KeyvBackend implements Backend {
   }
 
   #addRoute(entry: LocalEntry, subscription: StoredSubscription): void {
-    if (parseSharedSubscription(subscription.topicFilter) !== undefined) return
+    if (parseSharedSubscription(subscription.topicFilter) !== undefined) {
+      const stream = entry.tenant.keys.shareStream(subscription.topicFilter)
+      let group = this.#shareGroups.get(stream)
+      if (group === undefined) {
+        group = new LocalShareGroup(subscription.topicFilter, stream)
+        this.#shareGroups.set(stream, group)
+      }
+      group.add(entry, subscription)
+      entry.filters.add(subscription.topicFilter)
+      this.#shares?.add(stream)
+      return
+    }
     entry.tenant.local.add(subscription.topicFilter, entry.client.clientId, { entry, subscription })
     entry.filters.add(subscription.topicFilter)
     if (isWildcard(subscription.topicFilter)) entry.tenant.wildcards.add(subscription.topicFilter, '', true)
@@ -646,12 +851,67 @@ export class KeyvBackend implements Backend {
   #detach(key: string, entry: LocalEntry): void {
     entry.live = false
     if (this.#entries.get(key) === entry) this.#entries.delete(key)
+    for (const filter of entry.filters) this.#removeRoute(entry, filter)
+    entry.filters.clear()
+  }
+
+  /**
+   * The session was taken over: its unacknowledged shared-subscription deliveries stay in its
+   * inflight records, which the new connection resends; their stream entries are done.
+   */
+  #ackTickets(entry: LocalEntry): void {
+    entry.session.fence()
+    for (const ticket of entry.session.takeShareTickets()) this.#shares?.ack(ticket)
+  }
+
+  /** Removes one local route of `entry` (a plain subscription, or a shared group membership). */
+  #removeRoute(entry: LocalEntry, filter: string): void {
+    if (parseSharedSubscription(filter) !== undefined) {
+      const stream = entry.tenant.keys.shareStream(filter)
+      const group = this.#shareGroups.get(stream)
+      if (group !== undefined && group.remove(entry) && group.members.length === 0) {
+        this.#shareGroups.delete(stream)
+        this.#shares?.remove(stream)
+      }
+      return
+    }
     const local = entry.tenant.local
     const clientId = entry.client.clientId
-    for (const filter of entry.filters) {
-      if (local.get(filter, clientId)?.entry === entry) local.remove(filter, clientId)
+    if (local.get(filter, clientId)?.entry === entry) local.remove(filter, clientId)
+  }
+
+  /**
+   * An entry of a shared-subscription stream reached this node: offered to the group's live local
+   * members in turn. The member that took it keeps the entry pending until its client acknowledged
+   * (PUBACK / PUBREC, through the session's ticket), or it is acknowledged at once (QoS 0). When
+   * no local member takes it, it is put back at the end of the stream for another node.
+   */
+  #onShareEntry(entry: StreamEntry): void {
+    const shares = this.#shares
+    if (shares === undefined) return
+    const ticket: ShareTicket = { stream: entry.stream, id: entry.id }
+    const group = this.#shareGroups.get(entry.stream)
+    const bytes = entry.fields.get('m')
+    if (group !== undefined && bytes !== undefined) {
+      const message = decodeMessage(bytes) as Message & { [SHARE_TICKET]?: ShareTicket }
+      message[SHARE_TICKET] = ticket
+      const taker = group.offer(message, this.#count)
+      if (taker !== undefined) {
+        this.stats.sharedDelivered++
+        // QoS 0 is done once handed over; QoS 1/2 once the client acknowledged (or the entry is
+        // held by the session until the engine sends it).
+        if (Math.min(message.qos, taker.subscription.qos) === 0) shares.ack(ticket)
+        else taker.entry.session.holdShareTicket(ticket)
+        return
+      }
     }
-    entry.filters.clear()
+    this.stats.sharedPassed++
+    shares.requeue(ticket, entry.fields).then(
+      (kept) => {
+        if (!kept) this.stats.sharedDropped++
+      },
+      () => undefined
+    )
   }
 
   /** Counts what `deliver` answered (bound once: passed to the delivery helpers). */

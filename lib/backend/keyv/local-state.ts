@@ -6,6 +6,7 @@ import type { KeyvSession } from './keyv-session.js'
 import type { TenantKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
 import { LOAD_FILTERS } from './scripts.js'
+import { parseSharedSubscription } from '../../packet/topic.js'
 
 /**
  * What one node keeps about a connection it serves: the handle, the session it owns and the
@@ -42,6 +43,62 @@ export interface LocalRoute {
   readonly subscription: StoredSubscription
 }
 
+/**
+ * The members of one shared subscription (`$share/{group}/{filter}`) that this node serves live,
+ * with a round-robin cursor. Internal to `KeyvBackend`.
+ */
+export class LocalShareGroup {
+  /** The whole filter, `$share/{group}/{filter}`. */
+  readonly filter: string
+  /** The Redis stream of the group. */
+  readonly stream: string
+  readonly members: LocalRoute[] = []
+  #next = 0
+
+  constructor(filter: string, stream: string) {
+    this.filter = filter
+    this.stream = stream
+  }
+
+  /** Adds a member, or replaces its subscription. */
+  add(entry: LocalEntry, subscription: StoredSubscription): void {
+    const at = this.members.findIndex((m) => m.entry === entry)
+    if (at >= 0) this.members[at] = { entry, subscription }
+    else this.members.push({ entry, subscription })
+  }
+
+  /** Removes a member; true if it was one. */
+  remove(entry: LocalEntry): boolean {
+    const at = this.members.findIndex((m) => m.entry === entry)
+    if (at < 0) return false
+    this.members.splice(at, 1)
+    if (this.#next > at) this.#next--
+    return true
+  }
+
+  /**
+   * Offers `message` to the live members in round-robin order until one takes it (its `deliver`
+   * does not answer 'dropped'). Returns the member that took it, or undefined.
+   */
+  offer(message: Message, count: (result: DeliveryResult) => void): LocalRoute | undefined {
+    const n = this.members.length
+    for (let k = 0; k < n; k++) {
+      const i = (this.#next + k) % n
+      const member = this.members[i]
+      if (member === undefined) continue
+      const { entry, subscription } = member
+      if (!entry.live || !entry.client.connected) continue
+      const result = entry.client.deliver(message, subscription)
+      count(result)
+      if (result !== 'dropped') {
+        this.#next = (i + 1) % Math.max(1, this.members.length)
+        return member
+      }
+    }
+    return undefined
+  }
+}
+
 /** A route log entry waiting for the tenant's filter snapshot. */
 export interface PendingRouteChange {
   id: string
@@ -56,6 +113,8 @@ export class TenantState {
   readonly local = new TopicTree<LocalRoute>()
   /** Every wildcard filter with at least one subscriber in the tenant (any node), from the route log. */
   readonly wildcards = new TopicTree<true>()
+  /** Shared subscriptions of the tenant (any node), key = `$share/{group}/{filter}`, under the inner filter. */
+  readonly shared = new TopicTree<true>()
   /** The route log id of the snapshot the wildcard tree was built from (undefined: not loaded). */
   loadedAt: string | undefined = undefined
   /** The snapshot being loaded. */
@@ -74,8 +133,16 @@ export class TenantState {
       return
     }
     if (compareStreamIds(id, this.loadedAt) <= 0) return
-    if (present) this.wildcards.add(filter, '', true)
-    else this.wildcards.remove(filter, '')
+    this.#apply(filter, present)
+  }
+
+  #apply(filter: string, present: boolean): void {
+    const share = parseSharedSubscription(filter)
+    const tree = share === undefined ? this.wildcards : this.shared
+    const at = share === undefined ? filter : share.filter
+    const key = share === undefined ? '' : filter
+    if (present) tree.add(at, key, true)
+    else tree.remove(at, key)
   }
 
   /**
@@ -88,7 +155,8 @@ export class TenantState {
       const [id, ...flat] = reply.map((b) => b.toString())
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const filter = flat[i] as string
-        if ((filter.includes('+') || filter.includes('#')) && Number(flat[i + 1]) > 0) this.wildcards.add(filter, '', true)
+        if (Number(flat[i + 1]) <= 0) continue
+        if (filter.startsWith('$share/') || filter.includes('+') || filter.includes('#')) this.#apply(filter, true)
       }
       this.loadedAt = id ?? '0-0'
       for (const change of this.pending) this.applyRouteChange(change.id, change.filter, change.present)
@@ -104,6 +172,7 @@ export class TenantState {
     this.loading = undefined
     this.pending = []
     this.wildcards.clear()
+    this.shared.clear()
   }
 }
 
@@ -121,11 +190,14 @@ export function compareStreamIds(a: string, b: string): number {
  * Delivers `message` to the live local clients of `tenant` whose subscriptions match, once per
  * client with its matching subscriptions merged; skips No Local subscriptions of the publisher
  * [MQTT-3.8.3-3], and QoS 1/2 deliveries to persistent sessions (those go through their queue).
+ * Returns the number of local subscriptions that matched (before merging).
  */
-export function deliverLive(tenant: TenantState, message: Message, count: (result: DeliveryResult) => void): void {
-  if (tenant.local.size === 0) return
+export function deliverLive(tenant: TenantState, message: Message, count: (result: DeliveryResult) => void): number {
+  if (tenant.local.size === 0) return 0
   const merged = new Map<LocalEntry, StoredSubscription>()
+  let matched = 0
   tenant.local.match(message.topic, (route: LocalRoute) => {
+    matched++
     const { entry, subscription } = route
     if (subscription.noLocal === true && message.origin === entry.client.clientId) return
     const previous = merged.get(entry)
@@ -136,6 +208,7 @@ export function deliverLive(tenant: TenantState, message: Message, count: (resul
     if (entry.persistent && (message.qos < subscription.qos ? message.qos : subscription.qos) > 0) continue
     count(entry.client.deliver(message, subscription))
   }
+  return matched
 }
 
 /**
@@ -154,14 +227,20 @@ export async function drainQueue(entry: LocalEntry, batch: number, count: (resul
       for (;;) {
         if (!entry.live || !entry.client.connected) return
         const items = await entry.session.take(batch)
+        // Entries that need no outgoing record are settled here; the others by their record.
+        const settled: typeof items = []
         for (let i = 0; i < items.length; i++) {
           if (!entry.client.connected) {
+            await entry.session.done(settled)
             await entry.session.requeue(items.slice(i))
             return
           }
           const item = items[i] as (typeof items)[number]
-          count(entry.client.deliver(item.message, item.subscription))
+          const result = entry.client.deliver(item.message, item.subscription)
+          count(result)
+          if (result === 'dropped' || item.message.qos === 0 || item.subscription.qos === 0) settled.push(item)
         }
+        await entry.session.done(settled)
         if (items.length < batch) break
       }
     } while (entry.again)

@@ -1,12 +1,24 @@
 import { TenantKeys } from './keys.js'
 import type { NodeKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
-import { EXPIRE, ORPHAN } from './scripts.js'
+import { EXPIRE, ORPHAN, WILL_DUE } from './scripts.js'
+
+/** The stored will of a session that a dead node owned, taken by the reaper (exactly once). */
+export interface ReleasedWill {
+  tenant: string
+  clientId: string
+  /** The encoded will (`encodeWill`). */
+  will: Buffer
+  /** The session's expiry interval in seconds (0: the session was deleted). */
+  expiry: number
+}
 
 /** A dead node whose sessions were released. */
 export interface ReapedNode {
   node: string
   sessions: number
+  /** The wills of its sessions, for the caller to publish (or schedule, when delayed). */
+  wills: ReleasedWill[]
 }
 
 /**
@@ -30,16 +42,22 @@ export async function reapDeadNodes(
     const claimed = await link.sendText<string | null>(['SET', nodeKeys.reapClaim(node), me, 'NX', 'PX', '60000'])
     if (claimed === null) continue
     const members = await link.sendText<string[]>(['SMEMBERS', nodeKeys.sessions(node)])
+    const wills: ReleasedWill[] = []
     for (const member of members) {
       // `<tenant>|<client id>`: a tenant id has no `|`.
       const bar = member.indexOf('|')
       const keys = new TenantKeys(root, member.slice(0, bar))
       const clientId = member.slice(bar + 1)
-      await link.script(ORPHAN, [keys.session(clientId)], [node, String(now), keys.prefix, clientId, nodeKeys.routeLog, keys.tenant])
+      const [result, will, expiry] = await link.script<[number, Buffer, Buffer]>(
+        ORPHAN,
+        [keys.session(clientId)],
+        [node, String(now), keys.prefix, clientId, nodeKeys.routeLog, keys.tenant]
+      )
+      if (result >= 0 && will.length > 0) wills.push({ tenant: keys.tenant, clientId, will, expiry: Number(expiry.toString()) })
     }
     await link.send(['DEL', nodeKeys.sessions(node), nodeKeys.inbox(node)])
     await link.send(['ZREM', nodeKeys.nodes, node])
-    reaped.push({ node, sessions: members.length })
+    reaped.push({ node, sessions: members.length, wills })
   }
   return reaped
 }
@@ -58,4 +76,28 @@ export async function expireSessions(link: RedisLink, nodeKeys: NodeKeys, tenant
     }
   }
   return removed
+}
+
+/** A delayed will that became due. */
+export interface DueWill {
+  keys: TenantKeys
+  clientId: string
+  will: Buffer
+}
+
+/**
+ * Takes the delayed wills of released sessions that are due, in the given tenants (up to 100 per
+ * tenant per call). The WILL_DUE script removes each from the schedule, so one node gets each;
+ * a session that came back online meanwhile has none.
+ */
+export async function takeDueWills(link: RedisLink, tenants: Iterable<TenantKeys>, now: number): Promise<DueWill[]> {
+  const out: DueWill[] = []
+  for (const keys of tenants) {
+    const due = await link.sendText<string[]>(['ZRANGEBYSCORE', keys.wills, '-inf', String(now), 'LIMIT', '0', '100'])
+    for (const clientId of due) {
+      const will = await link.script<Buffer>(WILL_DUE, [keys.session(clientId)], [keys.prefix, clientId, String(now)])
+      if (will.length > 0) out.push({ keys, clientId, will })
+    }
+  }
+  return out
 }

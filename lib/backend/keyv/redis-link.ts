@@ -63,6 +63,13 @@ export class RedisLink {
   readonly #onReady = (): void => {
     if (!this.#available) this.#recover()
   }
+  /**
+   * Commands awaiting their reply, with a deadline on a coarse clock: one sweep timer for all
+   * (a per-command `timeout` of node-redis costs an AbortSignal and a timer per command).
+   */
+  readonly #pending = new Set<{ deadline: number; reject: (error: unknown) => void }>()
+  #clock = Date.now()
+  readonly #sweeper: ReturnType<typeof setInterval>
 
   /**
    * @param scripts every Lua script the backend runs: loaded at start and again after each
@@ -77,6 +84,37 @@ export class RedisLink {
     for (const source of scripts) this.#shas.set(source, createHash('sha1').update(source).digest('hex'))
     client.on('error', this.#onError)
     client.on('ready', this.#onReady)
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(10, Math.min(250, timeout / 4)))
+    this.#sweeper.unref()
+  }
+
+  /** Fails the commands whose reply is overdue (their outcome is unknown). */
+  #sweep(): void {
+    this.#clock = Date.now()
+    let overdue = false
+    for (const entry of this.#pending) {
+      if (entry.deadline > this.#clock) continue
+      this.#pending.delete(entry)
+      overdue = true
+      entry.reject(new BackendUnavailableError(`the Redis backend did not answer within ${this.timeout} ms`))
+    }
+    if (overdue) this.#onError(new Error('a Redis command timed out'))
+  }
+
+  /** Resolves with the reply of `sent`, or rejects (translated) when it fails or is overdue. */
+  #guard<T>(sent: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { deadline: this.#clock + this.timeout, reject }
+      this.#pending.add(entry)
+      sent.then(
+        (value) => {
+          if (this.#pending.delete(entry)) resolve(value)
+        },
+        (error: unknown) => {
+          if (this.#pending.delete(entry)) reject(this.#translate(error))
+        }
+      )
+    })
   }
 
   /** Loads every script (SCRIPT LOAD). */
@@ -91,6 +129,7 @@ export class RedisLink {
 
   /** Stops listening to the client's events. */
   detach(): void {
+    clearInterval(this.#sweeper)
     this.client.off('error', this.#onError)
     this.client.off('ready', this.#onReady)
   }
@@ -121,21 +160,13 @@ export class RedisLink {
   /** Sends one command; bulk strings come back as Buffers. */
   async send<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
     if (!this.#available || !this.client.isReady) throw this.#refuse()
-    try {
-      return await this.client.sendCommand<T>(args, { typeMapping: BINARY, timeout: this.timeout })
-    } catch (error) {
-      throw this.#translate(error)
-    }
+    return await this.#guard(this.client.sendCommand<T>(args, { typeMapping: BINARY }))
   }
 
   /** Sends one command; bulk strings come back as JS strings (UTF-8). */
   async sendText<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
     if (!this.#available || !this.client.isReady) throw this.#refuse()
-    try {
-      return await this.client.sendCommand<T>(args, { timeout: this.timeout })
-    } catch (error) {
-      throw this.#translate(error)
-    }
+    return await this.#guard(this.client.sendCommand<T>(args))
   }
 
   /** Runs a Lua script (EVALSHA, loading it on NOSCRIPT). Bulk replies are Buffers. */

@@ -22,10 +22,14 @@ end
 local function wildcard(f)
   return string.find(f, '[+#]') ~= nil
 end
+local function shared(f)
+  return string.sub(f, 1, 7) == '$share/'
+end
 local function index(tp, sid, f, json, persist, log, tenant)
   local n = redis.call('HINCRBY', tp .. 'fc', f, 1)
   if persist == '1' then redis.call('HSET', tp .. 'ps:' .. f, sid, json) end
-  if n == 1 and wildcard(f) then
+  if shared(f) then redis.pcall('XGROUP', 'CREATE', tp .. 'sh:' .. f, 'g', '0', 'MKSTREAM') end
+  if n == 1 and (wildcard(f) or shared(f)) then
     redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1')
   end
   return n
@@ -35,7 +39,8 @@ local function unindex(tp, sid, f, log, tenant)
   redis.call('HDEL', tp .. 'ps:' .. f, sid)
   if n <= 0 then
     redis.call('HDEL', tp .. 'fc', f)
-    if wildcard(f) then
+    if shared(f) then redis.call('DEL', tp .. 'sh:' .. f) end
+    if wildcard(f) or shared(f) then
       redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '0')
     end
   end
@@ -43,7 +48,7 @@ end
 local function wipe(tp, s, sid, log, tenant)
   local subs = redis.call('HKEYS', s .. ':subs')
   for _, f in ipairs(subs) do unindex(tp, sid, f, log, tenant) end
-  redis.call('DEL', s .. ':subs', s .. ':q', s .. ':out', s .. ':ord', s .. ':in', s .. ':will')
+  redis.call('DEL', s .. ':subs', s .. ':q', s .. ':qt', s .. ':out', s .. ':ord', s .. ':in', s .. ':will')
   redis.call('HDEL', s, 'oseq')
 end
 `
@@ -72,6 +77,13 @@ end
 local epoch = redis.call('HINCRBY', s, 'epoch', 1)
 redis.call('HSET', s, 'node', ARGV[1], 'online', '1', 'exp', '0', 'persist', ARGV[4], 'expiry', ARGV[5])
 redis.call('ZREM', ARGV[6] .. 'expiry', ARGV[7])
+-- Queue entries taken by an earlier connection and never settled go back to the head, in order.
+local taken = redis.call('LRANGE', s .. ':qt', 0, -1)
+for i = #taken, 1, -1 do redis.call('LPUSH', s .. ':q', taken[i]) end
+redis.call('DEL', s .. ':qt')
+-- A connection to the session cancels a delayed will of a released session [MQTT-3.1.3-9].
+redis.call('ZREM', ARGV[6] .. 'wills', ARGV[7])
+redis.call('DEL', s .. ':dwill')
 local member = ARGV[9] .. '|' .. ARGV[7]
 redis.call('SADD', ARGV[11] .. ARGV[1], member)
 if old ~= '' and old ~= ARGV[1] then
@@ -194,7 +206,11 @@ end
 return {r, owner}
 `
 
-/** TAKE: KEYS = session. ARGV = node, epoch, count (0 = all). Pops up to `count` queued items. */
+/**
+ * TAKE: KEYS = session. ARGV = node, epoch, count (0 = all), keep ('1': the items move to the
+ * taken list `:qt` until settled by SAVE_OUT, DONE, REQUEUE or UNTAKE; a later TAKEOVER puts
+ * unsettled ones back at the head of the queue). Pops up to `count` queued items.
+ */
 export const TAKE = `${LIB}
 local s = KEYS[1]
 if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
@@ -202,24 +218,55 @@ local n = tonumber(ARGV[3])
 local q = s .. ':q'
 local items = redis.call('LRANGE', q, 0, n - 1)
 if n <= 0 then redis.call('DEL', q) else redis.call('LTRIM', q, n, -1) end
+if ARGV[4] == '1' then
+  for _, it in ipairs(items) do redis.call('RPUSH', s .. ':qt', it) end
+end
 return items
 `
 
-/** REQUEUE: KEYS = session. ARGV = node, epoch, items… Puts taken items back at the head, in order. */
+/**
+ * REQUEUE: KEYS = session. ARGV = node, epoch, items… Puts taken items back at the head, in order
+ * (and out of the taken list).
+ */
 export const REQUEUE = `${LIB}
 local s = KEYS[1]
 if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
-for i = #ARGV, 3, -1 do redis.call('LPUSH', s .. ':q', ARGV[i]) end
+for i = #ARGV, 3, -1 do
+  redis.call('LREM', s .. ':qt', 1, ARGV[i])
+  redis.call('LPUSH', s .. ':q', ARGV[i])
+end
+return #ARGV - 2
+`
+
+/** DONE: KEYS = session. ARGV = node, epoch, items… Settles taken items (delivered at QoS 0, dropped, expired). */
+export const DONE = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+for i = 3, #ARGV do redis.call('LREM', s .. ':qt', 1, ARGV[i]) end
 return #ARGV - 2
 `
 
 /**
- * SAVE_OUT: KEYS = session. ARGV = node, epoch, packet id, encoded record. A new packet id gets the
- * next order number; a replaced record keeps its place.
+ * UNTAKE: KEYS = session. ARGV = item. A taken item the connection could not send (the engine
+ * queues it back at its end): moved from the taken list to the tail of the queue. When it is no
+ * longer taken (a takeover already put it back), nothing is done. Not fenced, like ENQUEUE.
+ */
+export const UNTAKE = `
+local s = KEYS[1]
+if redis.call('LREM', s .. ':qt', 1, ARGV[1]) == 1 then redis.call('RPUSH', s .. ':q', ARGV[1]) end
+return 1
+`
+
+/**
+ * SAVE_OUT: KEYS = session. ARGV = node, epoch, packet id, encoded record, taken queue item
+ * (optional). A new packet id gets the next order number; a replaced record keeps its place. The
+ * queue item the record was made from leaves the taken list in the same step: a crash loses
+ * neither, and never both exist.
  */
 export const SAVE_OUT = `${LIB}
 local s = KEYS[1]
 if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+if ARGV[5] then redis.call('LREM', s .. ':qt', 1, ARGV[5]) end
 if not redis.call('ZSCORE', s .. ':ord', ARGV[3]) then
   redis.call('ZADD', s .. ':ord', redis.call('HINCRBY', s, 'oseq', 1), ARGV[3])
 end
@@ -285,18 +332,21 @@ return out
 /**
  * ORPHAN: KEYS = session. ARGV = dead node, now, tenant prefix, client id, route log, tenant.
  * The reaper's step for one session of a node that stopped heart-beating: if the dead node still
- * owns it, a persistent session becomes away (its expiry starts now), any other is deleted.
- * Returns 1 when made away, 0 when deleted, -1 when another node owns it meanwhile.
+ * owns it, a persistent session becomes away (its expiry starts now), any other is deleted. The
+ * stored will is taken (read and deleted here, so exactly one caller ever gets it).
+ * Returns {1 made away | 0 deleted | -1 another node owns it meanwhile, will or '', expiry}.
  */
 export const ORPHAN = `${LIB}
 local s = KEYS[1]
 local v = redis.call('HMGET', s, 'node', 'persist', 'expiry')
-if v[1] ~= ARGV[1] then return -1 end
+if v[1] ~= ARGV[1] then return {-1, '', '0'} end
+local will = redis.call('GET', s .. ':will') or ''
+redis.call('DEL', s .. ':will')
 local expiry = tonumber(v[3] or '0') or 0
 if v[2] ~= '1' or expiry == 0 then
   wipe(ARGV[3], s, ARGV[4], ARGV[5], ARGV[6])
   redis.call('DEL', s)
-  return 0
+  return {0, will, '0'}
 end
 local exp = '0'
 if expiry < 4294967295 then
@@ -305,7 +355,74 @@ if expiry < 4294967295 then
 end
 redis.call('HSET', s, 'node', '', 'online', '0', 'exp', exp)
 redis.call('HINCRBY', s, 'epoch', 1)
+return {1, will, v[3]}
+`
+
+/**
+ * DELAY_WILL: KEYS = session. ARGV = encoded will, due time (ms), tenant prefix, client id.
+ * Keeps the will of a released session until it is due (Will Delay Interval), unless the session
+ * is back online meanwhile. Returns 1 when scheduled.
+ */
+export const DELAY_WILL = `
+local s = KEYS[1]
+if redis.call('HGET', s, 'online') == '1' then return 0 end
+redis.call('SET', s .. ':dwill', ARGV[1])
+redis.call('ZADD', ARGV[3] .. 'wills', ARGV[2], ARGV[4])
 return 1
+`
+
+/**
+ * SCHEDULE_WILL: KEYS = session. ARGV = node, epoch, encoded will, due time (ms), tenant prefix,
+ * client id. The engine's delayed will of a connection that ends (fenced: a connection that lost
+ * the session schedules nothing). Cancelled by the next TAKEOVER of the session.
+ */
+export const SCHEDULE_WILL = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+redis.call('SET', s .. ':dwill', ARGV[3])
+redis.call('ZADD', ARGV[5] .. 'wills', ARGV[4], ARGV[6])
+return 1
+`
+
+/**
+ * WILL_DUE: KEYS = session. ARGV = tenant prefix, client id, now. Takes a delayed will that is
+ * due (removed from the schedule here: exactly one node gets it); none when the session is online
+ * again. Returns the encoded will, or '' when there is none to publish.
+ */
+export const WILL_DUE = `
+local s = KEYS[1]
+local due = redis.call('ZSCORE', ARGV[1] .. 'wills', ARGV[2])
+if not due or tonumber(due) > tonumber(ARGV[3]) then return '' end
+redis.call('ZREM', ARGV[1] .. 'wills', ARGV[2])
+local will = redis.call('GET', s .. ':dwill') or ''
+redis.call('DEL', s .. ':dwill')
+if redis.call('HGET', s, 'online') == '1' then return '' end
+return will
+`
+
+/**
+ * PUBLISH: KEYS = bus, filter counts, nodes. ARGV = bus max length, tenant, node, encoded message, read
+ * persistent subscribers ('1'/'0'), tenant prefix, local matches, filters… (the topic and the
+ * matching wildcard filters). One round trip per publish: the number of matching subscriptions,
+ * the XADD to the bus unless the publishing node is the only node and every matching subscription
+ * is one of its live ones (`local matches`, which never exceeds its share of the counts: with
+ * other nodes a takeover could leave a stale local route for a moment), and, for QoS 1/2, the
+ * persistent subscribers of each filter. Returns {count, {sid, json, …}…}.
+ */
+export const PUBLISH = `
+local filters = {}
+for i = 8, #ARGV do filters[#filters + 1] = ARGV[i] end
+local counts = redis.call('HMGET', KEYS[2], unpack(filters))
+local total = 0
+for _, c in ipairs(counts) do if c then total = total + tonumber(c) end end
+if total > tonumber(ARGV[7]) or redis.call('ZCARD', KEYS[3]) > 1 then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'n', ARGV[3], 'm', ARGV[4])
+end
+local out = {total}
+if ARGV[5] == '1' then
+  for i, f in ipairs(filters) do out[i + 1] = redis.call('HGETALL', ARGV[6] .. 'ps:' .. f) end
+end
+return out
 `
 
 /** Every script, loaded by the link at start and after each reconnect. */
@@ -319,10 +436,16 @@ export const ALL_SCRIPTS: readonly string[] = [
   ENQUEUE,
   TAKE,
   REQUEUE,
+  DONE,
+  UNTAKE,
   SAVE_OUT,
   FENCED,
   RESET,
   STORE_RETAINED,
   LOAD_FILTERS,
-  ORPHAN
+  ORPHAN,
+  DELAY_WILL,
+  SCHEDULE_WILL,
+  WILL_DUE,
+  PUBLISH
 ]

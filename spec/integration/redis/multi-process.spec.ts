@@ -1,66 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
-import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt'
+import type { IPublishPacket, MqttClient } from 'mqtt'
 import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
 import { randomRoot, sleep, waitFor } from './nodes.js'
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/redis-broker.ts', import.meta.url))
-
-interface BrokerProcess {
-  child: ChildProcess
-  port: number
-  /** What the process wrote to stderr (its warnings and errors). */
-  stderr: () => string
-}
-
-/** Spawns a broker process (fixtures/redis-broker.ts) and waits for its port. */
-async function spawnBroker(url: string, nodeId: string, prefix: string): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, REDIS_URL: url, NODE_ID: nodeId, KEY_PREFIX: prefix },
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
-  let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`broker ${nodeId} did not start: ${stderr}`)), 15_000)
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /listening (\d+)/.exec(out)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`broker ${nodeId} exited with ${code}: ${stderr}`))
-    })
-  })
-  return { child, port, stderr: () => stderr }
-}
-
-async function stopBroker(b: BrokerProcess | undefined): Promise<void> {
-  if (b === undefined || b.child.exitCode !== null) return
-  const exited = new Promise((resolve) => b.child.once('exit', resolve))
-  b.child.kill('SIGTERM')
-  const timer = setTimeout(() => b.child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
-async function connectMqtt(port: number, options: IClientOptions): Promise<MqttClient> {
-  const client = mqtt.connect({ host: '127.0.0.1', port, reconnectPeriod: 0, ...options })
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve())
-    client.once('error', reject)
-  })
-  return client
-}
+import { connectMqtt, spawnBroker, stopBroker } from './processes.js'
+import type { BrokerProcess } from './processes.js'
 
 // Two real broker processes (Broker + KeyvBackend) on one redis-server, driven by MQTT.js.
 describe('KeyvBackend – two broker processes, MQTT.js clients', function () {

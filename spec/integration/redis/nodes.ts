@@ -3,15 +3,36 @@ import { FakeClient } from '../../../lib/backend/conformance/index.js'
 import { KeyvBackend } from '../../../lib/backend/keyv/index.js'
 import type { KeyvBackendOptions } from '../../../lib/backend/keyv/index.js'
 import type { ProtocolLevel } from '../../../lib/packet/types.js'
-import type { Session, StoredSubscription } from '../../../lib/session/session.js'
+import type { DeliveryResult } from '../../../lib/backend/backend.js'
+import type { Message, Session, StoredSubscription } from '../../../lib/session/session.js'
 
-/** A fake connection handle with a tenant. */
+/**
+ * A fake connection handle with a tenant. Once `session` is set it behaves like the engine for
+ * QoS 1/2: each delivery saves an outgoing record in the session (synchronously, during
+ * `deliver`), which the client acknowledges at once (`autoAck`) or when the test calls
+ * `deleteOutgoing` with one of `unacked`.
+ */
 export class TenantClient extends FakeClient {
   override readonly tenant: string | undefined
+  session: Session | undefined = undefined
+  autoAck = true
+  readonly unacked: number[] = []
 
   constructor(clientId: string, tenant: string | undefined, protocolLevel: ProtocolLevel = 5) {
     super(clientId, protocolLevel)
     this.tenant = tenant
+  }
+
+  override deliver(m: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
+    const result = super.deliver(m, subscription, isRetained)
+    const session = this.session
+    if (result === 'sent' && Math.min(m.qos, subscription.qos) > 0 && session !== undefined) {
+      const packetId = session.nextPacketId()
+      void Promise.resolve(session.saveOutgoing({ kind: 'publish', packetId, message: m, subscription })).catch(() => undefined)
+      if (this.autoAck) void Promise.resolve(session.deleteOutgoing(packetId)).catch(() => undefined)
+      else this.unacked.push(packetId)
+    }
+    return result
   }
 }
 
@@ -32,6 +53,8 @@ export async function startNode(
     prefix,
     log: (level, message) => logs?.push(`${level}: ${message}`),
     heartbeatInterval: 500,
+    // Exact publish counts at QoS 0 too (the specs assert them).
+    awaitQos0: true,
     ...options
   })
   await backend.ready()
@@ -56,6 +79,7 @@ export async function connect(
   const expiry = options.expiry ?? (clean ? 0 : 0xffff_ffff)
   const client = new TenantClient(clientId, options.tenant)
   const { session, present } = await backend.setup(client, clean, expiry)
+  client.session = session
   if (options.drain !== false) await backend.queueOffline(client, session)
   return { client, session, present, backend }
 }

@@ -223,6 +223,7 @@ describe('KeyvBackend – two nodes on one Redis', function () {
       return result
     }
     const { session } = await a.setup(client, false, 0xffff_ffff)
+    client.session = session
     await a.queueOffline(client, session)
     assert.deepEqual(client.payloads(), ['m0'])
     await a.terminate(client, session)

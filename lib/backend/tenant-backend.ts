@@ -1,0 +1,142 @@
+import type {
+  AuthenticationResult,
+  Backend,
+  ClientHandle,
+  Credentials,
+  SetupResult,
+  SubscribeResult
+} from './backend.js'
+import { ReasonCode } from '../packet/reason-codes.js'
+import type { Message, Session, StoredSubscription } from '../session/session.js'
+import { isValidTenant } from '../tenancy/tenant-id.js'
+import type { Awaitable } from '../util/awaitable.js'
+
+/** Options of a `TenantBackend`. */
+export interface TenantBackendOptions {
+  /**
+   * Makes the backend of one tenant (undefined: the default tenant): e.g. a `MemoryBackend`, or a
+   * `KeyvBackend` whose `namespace` is the tenant. Called at most once per tenant, when the tenant
+   * is first used; the backends it makes are closed by `TenantBackend.close`.
+   */
+  factory: (tenant: string | undefined) => Backend
+  /**
+   * Most tenants with a backend at once (default 10,000). A connection of a new tenant beyond it
+   * is refused at `authenticate` with 0x97 Quota exceeded; other calls for it throw.
+   */
+  maxTenants?: number
+}
+
+/** The Map key of the default tenant (a valid tenant id never starts with a space). */
+const DEFAULT = ' default'
+
+/**
+ * A multi-tenant `Backend`: one backend per tenant, made lazily by a factory, every call routed by
+ * `client.tenant` (set by the engine from a tenant resolver, see lib/tenancy), and calls without a
+ * client (`publish` / `storeRetained` of wills and `$SYS` messages) by `message.tenant`. Tenants
+ * share nothing: client ids, sessions, subscriptions, retained messages and takeovers of one tenant
+ * never meet those of another, since they live in different backends.
+ *
+ * - A tenant id that is not valid (`TENANT_ID_PATTERN` of lib/tenancy) is refused: `authenticate`
+ *   denies with 0x85 Client Identifier not valid, every other call throws a TypeError.
+ * - Calls are passed through as they are: a synchronous tenant backend stays synchronous.
+ * - `close` closes every tenant backend made; after it no new one is made.
+ */
+export class TenantBackend implements Backend {
+  readonly #factory: (tenant: string | undefined) => Backend
+  readonly #maxTenants: number
+  readonly #backends = new Map<string, Backend>()
+  #closed = false
+
+  constructor(options: TenantBackendOptions | ((tenant: string | undefined) => Backend)) {
+    const o = typeof options === 'function' ? { factory: options } : options
+    this.#factory = o.factory
+    this.#maxTenants = o.maxTenants ?? 10_000
+  }
+
+  /** The tenants that have a backend now (undefined: the default tenant). */
+  get tenants(): (string | undefined)[] {
+    return [...this.#backends.keys()].map((key) => (key === DEFAULT ? undefined : key))
+  }
+
+  /** The backend of `tenant`, made now if it has none. Throws a TypeError for an invalid id or when full. */
+  backendOf(tenant: string | undefined): Backend {
+    if (tenant !== undefined && !isValidTenant(tenant)) throw new TypeError(`invalid tenant id ${JSON.stringify(tenant)}`)
+    const key = tenant ?? DEFAULT
+    let backend = this.#backends.get(key)
+    if (backend === undefined) {
+      if (this.#closed) throw new TypeError('the TenantBackend is closed')
+      if (this.#backends.size >= this.#maxTenants) throw new RangeError(`too many tenants (maxTenants ${this.#maxTenants})`)
+      backend = this.#factory(tenant)
+      this.#backends.set(key, backend)
+    }
+    return backend
+  }
+
+  authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
+    const tenant = client.tenant
+    if (tenant !== undefined && !isValidTenant(tenant)) {
+      return { result: 'deny', reasonCode: ReasonCode.ClientIdentifierNotValid, reasonString: 'invalid tenant' }
+    }
+    if (!this.#backends.has(tenant ?? DEFAULT) && this.#backends.size >= this.#maxTenants) {
+      return { result: 'deny', reasonCode: ReasonCode.QuotaExceeded, reasonString: 'too many tenants' }
+    }
+    return this.backendOf(tenant).authenticate(client, credentials)
+  }
+
+  setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult> {
+    return this.backendOf(client.tenant).setup(client, clean, expiryInterval)
+  }
+
+  queueOffline(client: ClientHandle, session: Session): Awaitable<void> {
+    return this.backendOf(client.tenant).queueOffline(client, session)
+  }
+
+  subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
+    return this.backendOf(client.tenant).subscribe(client, session, subscriptions)
+  }
+
+  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]> {
+    return this.backendOf(client.tenant).unsubscribe(client, session, topicFilters)
+  }
+
+  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void> {
+    return this.backendOf(client !== undefined ? client.tenant : message.tenant).storeRetained(client, message)
+  }
+
+  queueRetained(client: ClientHandle, subscription: StoredSubscription): Awaitable<void> {
+    return this.backendOf(client.tenant).queueRetained(client, subscription)
+  }
+
+  publish(client: ClientHandle | undefined, message: Message): Awaitable<number | undefined> {
+    return this.backendOf(client !== undefined ? client.tenant : message.tenant).publish(client, message)
+  }
+
+  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void> {
+    return this.backendOf(client.tenant).terminate(client, session)
+  }
+
+  responseInformation(client: ClientHandle): Awaitable<string | undefined> {
+    const backend = this.backendOf(client.tenant)
+    return backend.responseInformation === undefined ? undefined : backend.responseInformation(client)
+  }
+
+  authorizePublish(client: ClientHandle, message: Message): Awaitable<boolean | number> {
+    const backend = this.backendOf(client.tenant)
+    return backend.authorizePublish === undefined ? true : backend.authorizePublish(client, message)
+  }
+
+  authorizeSubscribe(client: ClientHandle, subscription: StoredSubscription): Awaitable<boolean | number> {
+    const backend = this.backendOf(client.tenant)
+    return backend.authorizeSubscribe === undefined ? true : backend.authorizeSubscribe(client, subscription)
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    const backends = [...this.#backends.values()]
+    this.#backends.clear()
+    const results = await Promise.allSettled(backends.map(async (backend) => await backend.close()))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+  }
+}

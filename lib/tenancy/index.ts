@@ -1,0 +1,14 @@
+/**
+ * Multi-tenancy: tenant ids and the resolvers that find the tenant of a connection at CONNECT.
+ * See docs/tenancy.md; `TenantBackend` (lib/backend/tenant-backend.ts) routes by the result.
+ */
+export { TENANT_ID_PATTERN, isValidTenant, validateTenant } from './tenant-id.js'
+export { TenantError, byClientIdPrefix, byFunction, byListener, byUsernameDomain, resolveTenant } from './resolvers.js'
+export type {
+  ClientIdPrefixOptions,
+  ListenerOptions,
+  TenantRequest,
+  TenantResolution,
+  TenantResolver,
+  UsernameDomainOptions
+} from './resolvers.js'
