@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /**
- * `mqtt-broker`: an MQTT broker (3.1, 3.1.1, 5.0) with the in-memory backend.
+ * `mqtt-broker`: an MQTT broker (3.1, 3.1.1, 5.0) with the in-memory backend, or one process of a
+ * cluster over Redis (`--redis URL`).
  *
  *   mqtt-broker [--host 127.0.0.1] [--port 1883] [--ws-port N] [--max-packet-size BYTES]
- *               [--topic-alias-maximum N] [--max-session-expiry SECONDS] [--log-level info] [--help]
+ *               [--topic-alias-maximum N] [--max-session-expiry SECONDS] [--log-level info]
+ *               [--redis URL [--node-id ID] [--redis-prefix mq]] [--tenant-by username|client-id | --tenant ID]
+ *               [--help]
  *
  * Prints `mqtt-broker listening on tcp://HOST:PORT` (and `ws://HOST:PORT/mqtt`) once listening.
  * A bad flag or value, or a port in use, stops it with a message on standard error and exit code 2
@@ -15,10 +18,17 @@ import { createLogger, LOG_LEVELS } from '../lib/broker/logger.js'
 import type { LogLevel } from '../lib/broker/logger.js'
 import { MAX_PACKET_SIZE } from '../lib/broker/options.js'
 import { MemoryBackend } from '../lib/backend/memory-backend.js'
+import { KeyvBackend } from '../lib/backend/keyv/index.js'
+import { TenantBackend } from '../lib/backend/tenant-backend.js'
+import type { Backend } from '../lib/backend/backend.js'
+import type { Logger } from '../lib/broker/logger.js'
+import { byClientIdPrefix, byFunction, byUsernameDomain, isValidTenant } from '../lib/tenancy/index.js'
+import type { TenantResolver } from '../lib/tenancy/index.js'
 
 const USAGE = `Usage: mqtt-broker [options]
 
-An MQTT broker (MQTT 3.1, 3.1.1 and 5.0) with the in-memory backend.
+An MQTT broker (MQTT 3.1, 3.1.1 and 5.0): the in-memory backend, or with --redis one process of a
+cluster (run several on different ports with the same --redis URL: they form one broker).
 
 Options:
   --host HOST              interface to listen on (default 127.0.0.1)
@@ -28,6 +38,12 @@ Options:
   --topic-alias-maximum N  MQTT 5 topic aliases a client may use (default 0, at most 65535)
   --max-session-expiry S   longest MQTT 5 Session Expiry Interval granted, in seconds (default none)
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
+  --redis URL              keep sessions, queues and retained messages in Redis and share them with
+                           the other processes on the same Redis (e.g. redis://127.0.0.1:6379)
+  --node-id ID             this process's id in the cluster (default: hostname:pid:random)
+  --redis-prefix PREFIX    root of every Redis key (default mq)
+  --tenant-by WHAT         multi-tenancy: "username" (user@tenant) or "client-id" (tenant:client)
+  --tenant ID              put every client of this process in tenant ID
   -h, --help               show this help
 `
 
@@ -42,6 +58,11 @@ interface CliOptions {
   topicAliasMaximum: number | undefined
   maxSessionExpiry: number | undefined
   logLevel: LogLevel
+  redis: string | undefined
+  nodeId: string | undefined
+  redisPrefix: string | undefined
+  tenantBy: 'username' | 'client-id' | undefined
+  tenant: string | undefined
 }
 
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
@@ -67,6 +88,11 @@ function parse(argv: string[]): CliOptions | 'help' {
         'topic-alias-maximum': { type: 'string' },
         'max-session-expiry': { type: 'string' },
         'log-level': { type: 'string' },
+        redis: { type: 'string' },
+        'node-id': { type: 'string' },
+        'redis-prefix': { type: 'string' },
+        'tenant-by': { type: 'string' },
+        tenant: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -81,6 +107,25 @@ function parse(argv: string[]): CliOptions | 'help' {
   }
   const host = values.host ?? '127.0.0.1'
   if (host.length === 0) throw new UsageError('--host must not be empty')
+  const redis = values.redis
+  if (redis !== undefined && !/^rediss?:\/\/./.test(redis)) {
+    throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${redis}"`)
+  }
+  if (redis === undefined && values['node-id'] !== undefined) throw new UsageError('--node-id needs --redis')
+  if (redis === undefined && values['redis-prefix'] !== undefined) throw new UsageError('--redis-prefix needs --redis')
+  const prefix = values['redis-prefix']
+  if (prefix !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) {
+    throw new UsageError(`--redis-prefix must be 1 to 32 letters, digits, _ or -, got "${prefix}"`)
+  }
+  const tenantBy = values['tenant-by']
+  if (tenantBy !== undefined && tenantBy !== 'username' && tenantBy !== 'client-id') {
+    throw new UsageError(`--tenant-by must be "username" or "client-id", got "${tenantBy}"`)
+  }
+  const tenant = values.tenant
+  if (tenant !== undefined && !isValidTenant(tenant)) {
+    throw new UsageError(`--tenant must be 1 to 63 lowercase letters, digits, _ or - (starting with a letter or digit), got "${tenant}"`)
+  }
+  if (tenant !== undefined && tenantBy !== undefined) throw new UsageError('--tenant and --tenant-by exclude each other')
   return {
     host,
     port: integer('port', values.port, 0, 65535) ?? 1883,
@@ -88,9 +133,54 @@ function parse(argv: string[]): CliOptions | 'help' {
     maxPacketSize: integer('max-packet-size', values['max-packet-size'], 2, MAX_PACKET_SIZE),
     topicAliasMaximum: integer('topic-alias-maximum', values['topic-alias-maximum'], 0, 65535),
     maxSessionExpiry: integer('max-session-expiry', values['max-session-expiry'], 0, 0xffff_ffff),
-    logLevel: logLevel as LogLevel
+    logLevel: logLevel as LogLevel,
+    redis,
+    nodeId: values['node-id'],
+    redisPrefix: prefix,
+    tenantBy,
+    tenant
   }
 }
+
+function tenantResolver(options: CliOptions): TenantResolver | undefined {
+  if (options.tenant !== undefined) {
+    const tenant = options.tenant
+    return byFunction(() => tenant)
+  }
+  if (options.tenantBy === 'username') return byUsernameDomain()
+  if (options.tenantBy === 'client-id') return byClientIdPrefix()
+  return undefined
+}
+
+/**
+ * The backend: MemoryBackend (one per tenant when tenants are on), or one KeyvBackend, which keys
+ * its data by tenant itself. A Redis that cannot be reached stops the start with a clear message.
+ */
+async function makeBackend(options: CliOptions, logger: Logger): Promise<Backend> {
+  const tenants = options.tenant !== undefined || options.tenantBy !== undefined
+  if (options.redis === undefined) {
+    return tenants ? new TenantBackend(() => new MemoryBackend()) : new MemoryBackend()
+  }
+  const backend = new KeyvBackend({
+    url: options.redis,
+    ...(options.nodeId === undefined ? {} : { nodeId: options.nodeId }),
+    ...(options.redisPrefix === undefined ? {} : { prefix: options.redisPrefix }),
+    log: (level, message) => logger[level](message, { backend: 'redis' })
+  })
+  try {
+    await backend.ready()
+  } catch (error) {
+    await Promise.resolve(backend.close()).catch(() => undefined)
+    throw new StartError(`cannot use Redis at ${options.redis}: ${(error as Error).message}`)
+  }
+  const warning = await backend.checkDurability().catch(() => undefined)
+  if (warning !== undefined) logger.warn(warning)
+  logger.info('using Redis', { url: options.redis })
+  return backend
+}
+
+/** A start-up failure with a message for the operator (exit code 1). */
+class StartError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   let options: CliOptions | 'help'
@@ -106,9 +196,19 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   const logger = createLogger(options.logLevel)
+  let backend: Backend
+  try {
+    backend = await makeBackend(options, logger)
+  } catch (error) {
+    if (!(error instanceof StartError)) throw error
+    process.stderr.write(`mqtt-broker: ${error.message}\n`)
+    return 1
+  }
+  const resolver = tenantResolver(options)
   const broker = new Broker({
-    backend: new MemoryBackend(),
+    backend,
     logger,
+    ...(resolver === undefined ? {} : { tenantResolver: resolver }),
     ...(options.maxPacketSize === undefined ? {} : { maximumPacketSize: options.maxPacketSize }),
     ...(options.topicAliasMaximum === undefined ? {} : { topicAliasMaximum: options.topicAliasMaximum }),
     ...(options.maxSessionExpiry === undefined ? {} : { maxSessionExpiryInterval: options.maxSessionExpiry })

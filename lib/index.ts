@@ -1,6 +1,7 @@
 /**
  * The public entry of the MQTT broker framework: the engine (`Broker`), its options and events,
- * the embedded backend (`MemoryBackend`, `MemorySession`), the Backend and Session contracts, the
+ * the embedded backend (`MemoryBackend`, `MemorySession`), the Redis backend (`KeyvBackend`),
+ * multi-tenancy (`TenantBackend`, tenant resolvers), the Backend and Session contracts, the
  * backend conformance suite, the transports and the wire codec.
  *
  * ```ts
@@ -54,6 +55,33 @@ export {
   MIN_SCRAM_ITERATIONS
 } from './auth/scram.js'
 export type { ScramCredentials, ScramAuthenticatorOptions } from './auth/scram.js'
+
+// The Redis backend (several broker processes and tenants over one Redis).
+export { KeyvBackend, KeyvSession, BackendUnavailableError } from './backend/keyv/index.js'
+export type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './backend/keyv/index.js'
+
+// Multi-tenancy.
+export { TenantBackend } from './backend/tenant-backend.js'
+export type { TenantBackendOptions } from './backend/tenant-backend.js'
+export {
+  TENANT_ID_PATTERN,
+  isValidTenant,
+  validateTenant,
+  TenantError,
+  byClientIdPrefix,
+  byFunction,
+  byListener,
+  byUsernameDomain,
+  resolveTenant
+} from './tenancy/index.js'
+export type {
+  ClientIdPrefixOptions,
+  ListenerOptions,
+  TenantRequest,
+  TenantResolution,
+  TenantResolver,
+  UsernameDomainOptions
+} from './tenancy/index.js'
 
 // The contracts.
 export type {
@@ -113,7 +141,9 @@ export {
   isValidTopicFilter,
   topicMatches,
   parseSharedSubscription,
-  isSystemTopic
+  isSystemTopic,
+  SharedSubscriptionsNotSupportedError,
+  WildcardSubscriptionsNotSupportedError
 } from './packet/topic.js'
 export type { TopicFilterOptions, SharedSubscription } from './packet/topic.js'
 export type {
