@@ -1,6 +1,6 @@
 import type { ProtocolLevel, QoS, ConnectPacket, AuthProperties } from '../packet/types.js'
 import type { Awaitable } from '../util/awaitable.js'
-import type { Message, Session, StoredSubscription } from '../session/session.js'
+import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
 
 /** What `ClientHandle.deliver` did with a message. */
 export type DeliveryResult =
@@ -168,6 +168,16 @@ export interface Backend {
 
   /** Release every resource; the engine calls it once, after the last connection closed. */
   close(): Awaitable<void>
+
+  /**
+   * Optional (MQTT 5 Will Delay Interval): keep the will of `client`'s ending connection and
+   * publish it once at `dueAt` (ms since the epoch; the engine passes the earlier of the delay and
+   * the session's expiry) unless the session is resumed before, on any process [MQTT-3.1.3-9].
+   * Called before `terminate`. Answers true when the backend keeps the will; false (or no such
+   * method) and the engine keeps it in a timer of its own, which only a reconnection to the same
+   * process cancels: a backend shared by several processes should keep it.
+   */
+  delayWill?(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean>
 
   /**
    * Optional (MQTT 5 Request/Response, MQTT 5.0 4.10): the Response Information for a client whose

@@ -7,7 +7,7 @@ import type {
   SubscribeResult
 } from './backend.js'
 import { ReasonCode } from '../packet/reason-codes.js'
-import type { Message, Session, StoredSubscription } from '../session/session.js'
+import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
 import { isValidTenant } from '../tenancy/tenant-id.js'
 import type { Awaitable } from '../util/awaitable.js'
 
@@ -113,6 +113,11 @@ export class TenantBackend implements Backend {
 
   terminate(client: ClientHandle, session: Session | undefined): Awaitable<void> {
     return this.backendOf(client.tenant).terminate(client, session)
+  }
+
+  delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {
+    const backend = this.backendOf(client.tenant)
+    return backend.delayWill === undefined ? false : backend.delayWill(client, will, dueAt)
   }
 
   responseInformation(client: ClientHandle): Awaitable<string | undefined> {

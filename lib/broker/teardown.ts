@@ -1,6 +1,7 @@
 import type { ClientHandle } from '../backend/backend.js'
 import type { Message, QueuedMessage, Session, StoredWill } from '../session/session.js'
 import { isPromise } from '../util/awaitable.js'
+import type { Awaitable } from '../util/awaitable.js'
 import type { Backend } from '../backend/backend.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
@@ -96,7 +97,15 @@ export async function finishConnection(
       // [MQTT-3.1.3-9], which a takeover is.
       const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval)
       if (delay > 0) {
-        if (!leftovers.takenOver) core.delayWill(client.tenant, client.clientId, will, Date.now() + delay * 1000)
+        if (!leftovers.takenOver) {
+          const dueAt = Date.now() + delay * 1000
+          // A distributed backend keeps it itself, so that a reconnect on any process cancels it.
+          const backend = core.backend
+          let kept: Awaitable<boolean> = false
+          if (backend.delayWill !== undefined) kept = backend.delayWill(client, will, dueAt)
+          if (isPromise(kept)) kept = await kept
+          if (!kept) core.delayWill(client.tenant, client.clientId, will, dueAt)
+        }
       } else {
         await publishWill(core, will, client.clientId, client.tenant)
         if (!leftovers.takenOver) {

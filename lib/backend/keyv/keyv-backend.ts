@@ -506,16 +506,17 @@ export class KeyvBackend implements Backend {
    * reconnections to the same process). A connection that already lost its session schedules
    * nothing (SessionTakenOverError is swallowed: the new connection cancelled the will).
    */
-  async delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Promise<void> {
+  async delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Promise<boolean> {
     const link = await this.#use()
     const entry = this.#entries.get(`${client.tenant ?? this.#defaultTenant}\u0000${client.clientId}`)
-    if (entry === undefined || entry.client !== client) return
+    if (entry === undefined || entry.client !== client) return true
     const keys = entry.tenant.keys
     try {
       await link.script(SCHEDULE_WILL, [entry.session.key], [this.nodeId, entry.session.epoch, encodeWill(will), String(Math.round(dueAt)), keys.prefix, client.clientId])
     } catch (error) {
       if (!(error instanceof SessionTakenOverError)) throw error
     }
+    return true
   }
 
   /** Marks the session of a gone connection away (or deletes it), fenced. */
