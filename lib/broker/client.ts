@@ -12,7 +12,7 @@ import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import type { BrokerClient, DisconnectReason, DropReason, EventHub } from './events.js'
 import { dispatch } from './handlers/dispatch.js'
-import type { ConnectContext } from './handlers/context.js'
+import type { ConnectContext, PublishStep } from './handlers/context.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { OutputBatch } from './output-batch.js'
@@ -37,10 +37,35 @@ const PAUSE_BACKPRESSURE = 2
 const BACKPRESSURE_BYTES = 256 * 1024
 
 /**
+ * PUBLISH packets of one connection that may be in progress at once with an asynchronous backend;
+ * beyond it, the connection stops reading until they finish. A constant for now (a candidate for
+ * a broker option).
+ */
+export const PIPELINE_DEPTH = 64
+
+/** One PUBLISH in progress with an asynchronous backend; finished in arrival order. */
+interface PublishSlot {
+  /** Its handler and asynchronous rest are done: the slot may finish when it reaches the head. */
+  settled: boolean
+  /** Packets its handler sent while earlier PUBLISH packets were in progress. */
+  sent: Packet[] | undefined
+  /** The last step (the acknowledgement). */
+  step: PublishStep | undefined
+  /** It failed: closes the connection when its turn comes. */
+  failure: (() => void) | undefined
+}
+
+/**
  * One connection's state machine. Reads bytes, decodes packets, hands them one at a time to the
  * dispatcher (a packet whose handler returned a promise holds back the next one, so Backend calls
- * of one connection never overlap), gathers everything it must send into one output batch per
- * input chunk, and tears down (will, terminate) when the connection ends.
+ * of one connection are issued in arrival order), gathers everything it must send into one output
+ * batch per input chunk, and tears down (will, terminate) when the connection ends.
+ *
+ * PUBLISH is pipelined: a PUBLISH whose Backend calls were all issued but answered with promises
+ * (`finishPublish` with `issued`) lets the next PUBLISH start, up to `PIPELINE_DEPTH` in progress.
+ * Their last steps (acknowledgements) run in arrival order through a completion queue
+ * [MQTT-4.6.0-2] [MQTT-4.6.0-3]; any other packet waits until every earlier PUBLISH finished. A
+ * synchronous backend never creates a slot.
  *
  * It is the `ClientHandle` backends deliver through, the `BrokerClient` events carry and the
  * `ConnectContext` handlers see; handlers only get the context interface.
@@ -88,7 +113,14 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   private inboundUnacked = 0
   private inboundAliases: InboundAliases | undefined = undefined
   private backlog: Packet[] | undefined = undefined
+  /** A handler's promise holds back every further packet. */
   private busy = false
+  /** PUBLISH packets in progress, oldest first (created at the first asynchronous PUBLISH). */
+  private slots: PublishSlot[] | undefined = undefined
+  /** The slot whose handler runs now while earlier ones are in progress: its sends wait. */
+  private capture: PublishSlot | undefined = undefined
+  /** A PUBLISH in progress failed: nothing more is handled, the connection closes at its turn. */
+  private halted = false
   private pauseFlags = 0
   private deferredError: MqttError | undefined = undefined
   /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
@@ -164,11 +196,23 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   }
 
   send(packet: Packet): void {
+    const capture = this.capture
+    if (capture !== undefined) {
+      ;(capture.sent ??= []).push(packet)
+      return
+    }
     this.sendAt(packet, this.protocolLevel)
   }
 
   fail(error: MqttError, reason: DisconnectReason = 'protocol-error'): void {
     if (this.state === CLOSED) return
+    const capture = this.capture
+    if (capture !== undefined) {
+      // A PUBLISH failed while earlier ones are in progress: close once they finished.
+      capture.failure ??= () => this.fail(error, reason)
+      this.halted = true
+      return
+    }
     if (reason === 'protocol-error') this.core.stats.protocolErrors++
     this.log.info('closing connection', { clientId: this.clientId, reason, error })
     if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error })
@@ -414,6 +458,107 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     if (this.pauseFlags === 0 && this.state !== CLOSED) this.connection.stream.resume()
   }
 
+  finishPublish(rest: Promise<PublishStep | undefined>, issued: boolean): void {
+    if (this.state === CLOSED) {
+      rest.catch(() => undefined)
+      return
+    }
+    let slot = this.capture
+    if (slot === undefined) {
+      // Nothing else in progress: this PUBLISH heads the queue.
+      slot = { settled: false, sent: undefined, step: undefined, failure: undefined }
+      ;(this.slots ??= []).push(slot)
+    } else {
+      slot.settled = false
+    }
+    if (!issued) {
+      this.busy = true
+      this.pause(PAUSE_BUSY)
+    }
+    const done = slot
+    rest.then(
+      (step) => this.publishSettled(done, step, issued, undefined),
+      (error: unknown) => this.publishSettled(done, undefined, issued, error ?? new Error('handler failed'))
+    )
+  }
+
+  private publishSettled(slot: PublishSlot, step: PublishStep | undefined, issued: boolean, error: unknown): void {
+    if (this.state === CLOSED) return
+    const core = this.core
+    core.depth++
+    slot.settled = true
+    if (error !== undefined) {
+      slot.failure ??= () => this.internalError(error)
+      this.halted = true
+    } else {
+      slot.step = step
+    }
+    if (!issued) this.busy = false
+    this.finishSlots()
+    this.pump()
+    core.depth--
+    core.flushDirty(this)
+  }
+
+  /** Finish the settled PUBLISH packets at the head of the queue, in arrival order. */
+  private finishSlots(): void {
+    const slots = this.slots
+    if (slots === undefined) return
+    while (slots.length > 0 && slots[0]!.settled && this.state !== CLOSED) {
+      const slot = slots.shift()!
+      const sent = slot.sent
+      if (sent !== undefined) for (const packet of sent) this.sendAt(packet, this.protocolLevel)
+      if (slot.failure !== undefined) {
+        slot.failure()
+        return
+      }
+      const step = slot.step
+      if (step === undefined) continue
+      try {
+        step()
+      } catch (error) {
+        this.internalError(error)
+        return
+      }
+    }
+  }
+
+  /** Whether `packet` must wait in the backlog for the packets in progress. */
+  private holdsBack(packet: Packet): boolean {
+    if (this.busy || this.halted) return true
+    const slots = this.slots
+    if (slots === undefined || slots.length === 0) return false
+    // Only PUBLISH overlaps PUBLISH; everything else waits until they all finished.
+    return packet.type !== 'publish' || slots.length >= PIPELINE_DEPTH
+  }
+
+  /** Nothing is in progress or waiting. */
+  private idle(): boolean {
+    return (
+      !this.busy &&
+      !this.halted &&
+      (this.slots === undefined || this.slots.length === 0) &&
+      (this.backlog === undefined || this.backlog.length === 0)
+    )
+  }
+
+  /** Handle the waiting packets that may go now; read again once none waits. */
+  private pump(): void {
+    const backlog = this.backlog
+    while (backlog !== undefined && backlog.length > 0 && this.state !== CLOSED && !this.holdsBack(backlog[0]!)) {
+      this.handle1(backlog.shift()!)
+    }
+    if (this.state === CLOSED || this.busy || this.halted) return
+    if (backlog !== undefined && backlog.length > 0) return
+    const deferred = this.deferredError
+    if (deferred === undefined) {
+      this.resume(PAUSE_BUSY)
+    } else if (this.idle()) {
+      this.deferredError = undefined
+      this.onDecodeError(deferred)
+    }
+  }
+
   private onData(chunk: Buffer): void {
     if (this.state === CLOSED) return
     this.lastActivity = Date.now()
@@ -422,7 +567,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     if (this.state === NEW && this.connectLevel === 0) this.connectLevel = sniffConnectLevel(chunk)
     const error = this.decoder.push(chunk)
     if (error !== undefined) {
-      if (this.busy) this.deferredError = error
+      if (this.busy || (this.slots !== undefined && !this.idle())) this.deferredError = error
       else this.onDecodeError(error)
     }
     core.depth--
@@ -431,23 +576,42 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
 
   private onPacket(packet: Packet): void {
     if (this.state === CLOSED) return
-    if (this.busy) {
+    if (this.busy || (this.slots !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
       ;(this.backlog ??= []).push(packet)
+      this.pause(PAUSE_BUSY)
       return
     }
     this.handle1(packet)
   }
 
-  /** Dispatch one packet; a promise result holds back the next packets until it settles. */
+  /**
+   * Dispatch one packet; a promise result holds back the next packets until it settles. A PUBLISH
+   * dispatched while earlier ones are in progress gets a slot that holds back what it sends.
+   */
   private handle1(packet: Packet): void {
     if (this.incoming?.observed === true) this.incoming.next(packet)
+    const slots = this.slots
+    let slot: PublishSlot | undefined = undefined
+    if (slots !== undefined && slots.length > 0) {
+      // Only a PUBLISH gets here (`holdsBack`).
+      slot = { settled: true, sent: undefined, step: undefined, failure: undefined }
+      slots.push(slot)
+      this.capture = slot
+    }
     let result: Awaitable<void>
     try {
       result = dispatch(this, packet)
     } catch (error) {
-      this.internalError(error)
+      this.capture = undefined
+      if (slot === undefined) {
+        this.internalError(error)
+      } else {
+        slot.failure ??= () => this.internalError(error)
+        this.halted = true
+      }
       return
     }
+    this.capture = undefined
     if (isPromise(result)) {
       this.busy = true
       this.pause(PAUSE_BUSY)
@@ -462,20 +626,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     this.busy = false
     const core = this.core
     core.depth++
-    if (error !== undefined) {
-      this.internalError(error)
-    } else {
-      const backlog = this.backlog
-      while (backlog !== undefined && backlog.length > 0 && !this.busy && this.state !== CLOSED) {
-        this.handle1(backlog.shift()!)
-      }
-      if (!this.busy) {
-        const deferred = this.deferredError
-        this.deferredError = undefined
-        if (deferred !== undefined) this.onDecodeError(deferred)
-        else this.resume(PAUSE_BUSY)
-      }
-    }
+    if (error !== undefined) this.internalError(error)
+    else this.pump()
     core.depth--
     core.flushDirty(this)
   }
@@ -557,6 +709,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     }
     this.releaseWaiters()
     this.backlog = undefined
+    this.slots = undefined
+    this.capture = undefined
     this.core.remove(this)
     this.log.debug('connection closed', { clientId: this.clientId, reason, error })
     const session = this.currentSession

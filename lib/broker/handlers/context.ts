@@ -9,6 +9,12 @@ import type { ResolvedOptions } from '../options.js'
 import type { ConnectFlow } from './connect.js'
 
 /**
+ * The last step of a PUBLISH whose handling went asynchronous: it sends the acknowledgement (or
+ * closes the connection). The connection runs these steps in the order the PUBLISH packets arrived.
+ */
+export type PublishStep = () => void
+
+/**
  * What a packet handler may see and do: a narrow view of one connection. Handlers never reach the
  * connection's socket, decoder or output buffers.
  */
@@ -70,6 +76,19 @@ export interface HandlerContext {
   reauthenticating: boolean
   /** Close from the server side (MQTT 5: DISCONNECT `reasonCode` first); see `ClientHandle.close`. */
   close(reasonCode?: number, reasonString?: string, serverReference?: string): void
+  /**
+   * PUBLISH handlers only, instead of returning a promise: this PUBLISH finishes asynchronously.
+   * `rest` settles to its last step (undefined: nothing left), which the connection runs once every
+   * earlier PUBLISH of the connection finished, so acknowledgements leave in arrival order
+   * [MQTT-4.6.0-2] [MQTT-4.6.0-3]; the code of `rest` must not send or fail itself, only its step may.
+   * With `issued`, every Backend and Session call of this PUBLISH has already been made: the
+   * connection may start its next PUBLISH before `rest` settles (up to a bound). Without it, the
+   * connection handles no further packet until `rest` settled, so Backend calls stay in arrival
+   * order. A rejection of `rest` closes the connection once the earlier PUBLISH packets finished;
+   * nothing after it is acknowledged. While earlier PUBLISH packets are in progress, what the
+   * handler sends or fails synchronously is likewise held back until its turn.
+   */
+  finishPublish(rest: Promise<PublishStep | undefined>, issued: boolean): void
 }
 
 /** What the CONNECT steps may do on top of `HandlerContext`. */

@@ -27,7 +27,9 @@ export interface DispatchContext extends ConnectContext {
  * Route one decoded packet to its handler after checking the connection state: the first packet
  * must be CONNECT [MQTT-3.1.0-1], a second CONNECT is a protocol violation [MQTT-3.1.0-2]; both
  * close the connection. Packets only a server sends never get here (the decoder refuses them).
- * Returns what the handler returns: a promise holds back the connection's next packet.
+ * Returns what the handler returns: a promise holds back the connection's next packet. PUBLISH
+ * never returns one: its asynchronous rest goes to `finishPublish`, which lets the connection
+ * pipeline PUBLISH packets while acknowledging them in order.
  */
 export function dispatch(ctx: DispatchContext, packet: Packet): Awaitable<void> {
   if (ctx.awaitingConnect) {

@@ -6,7 +6,7 @@ import type { PublishPacket, PublishProperties } from '../../packet/types.js'
 import type { Message } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
-import type { HandlerContext } from './context.js'
+import type { HandlerContext, PublishStep } from './context.js'
 import { seedEncoded } from '../encoded-message.js'
 
 /**
@@ -17,8 +17,15 @@ import { seedEncoded } from '../encoded-message.js'
  * - QoS 1: PUBACK once the backend accepted the message [MQTT-4.3.2-2].
  * - QoS 2: delivered once, at receipt (method A): a PUBLISH whose id awaits PUBREL is a resend and is
  *   not routed again [MQTT-4.3.3-2]; PUBREC after the id is stored.
+ *
+ * When a Backend or Session call answers with a promise, the rest goes to `ctx.finishPublish`: the
+ * functions named `...Later` below run inside that promise and return the last step (the
+ * acknowledgement) instead of sending it, so the connection can send acknowledgements in arrival
+ * order while several PUBLISH packets are in progress. Only a non-retained QoS 0/1 PUBLISH whose
+ * `publish` call was made synchronously lets the next PUBLISH start early (`issued`); a QoS 2
+ * exchange, a retained message and an asynchronous `authorizePublish` hold the connection back.
  */
-export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Awaitable<void> {
+export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void {
   const options = ctx.options
   const properties = packet.properties
   let topic = packet.topic
@@ -55,7 +62,8 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Await
   ctx.stats.publishesReceived++
   if (options.validatePayloadFormat && properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
     // (MQTT 5.0 3.3.2.3.2) the payload is not the UTF-8 it claims to be: 0x99.
-    return refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
+    refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
+    return
   }
   const message: Message = {
     topic,
@@ -79,17 +87,39 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): Await
   const authorize = ctx.backend.authorizePublish
   if (authorize !== undefined) {
     const verdict = authorize.call(ctx.backend, ctx.handle, message)
-    if (isPromise(verdict)) return verdict.then((v) => authorized(ctx, packet, message, v))
-    return authorized(ctx, packet, message, verdict)
+    if (isPromise(verdict)) {
+      ctx.finishPublish(verdict.then((v) => authorizedLater(ctx, packet, message, v)), false)
+      return
+    }
+    const code = refusalCode(verdict)
+    if (code < ReasonCode.UnspecifiedError) accepted(ctx, packet, message)
+    else refusePublish(ctx, packet, code)
+    return
   }
-  return accepted(ctx, packet, message)
+  accepted(ctx, packet, message)
 }
 
-/** The backend's `authorizePublish` answered. */
-function authorized(ctx: HandlerContext, packet: PublishPacket, message: Message, verdict: boolean | number): Awaitable<void> {
-  const code = verdict === true ? 0 : verdict === false ? ReasonCode.NotAuthorized : verdict
-  if (code < ReasonCode.UnspecifiedError) return accepted(ctx, packet, message)
-  return refusePublish(ctx, packet, code)
+/** The reason code of an `authorizePublish` verdict (below 0x80: allowed). */
+function refusalCode(verdict: boolean | number): number {
+  return verdict === true ? 0 : verdict === false ? ReasonCode.NotAuthorized : verdict
+}
+
+/** An asynchronous `authorizePublish` answered. */
+function authorizedLater(
+  ctx: HandlerContext,
+  packet: PublishPacket,
+  message: Message,
+  verdict: boolean | number
+): Awaitable<PublishStep | undefined> {
+  const code = refusalCode(verdict)
+  if (code < ReasonCode.UnspecifiedError) return acceptedLater(ctx, packet, message)
+  if (packet.qos === 2 && ctx.protocolLevel !== 5) {
+    const packetId = packet.packetId!
+    const saved = ctx.session.saveIncoming(packetId)
+    const step = (): void => ctx.send({ type: 'pubrec', packetId })
+    return isPromise(saved) ? saved.then(() => step) : step
+  }
+  return () => refusePublish(ctx, packet, code)
 }
 
 /**
@@ -97,7 +127,7 @@ function authorized(ctx: HandlerContext, packet: PublishPacket, message: Message
  * exchange ends there, MQTT 5.0 4.3.3) and a plain acknowledgement at 3.1.1, which cannot say no;
  * QoS 0 is dropped, except that an invalid payload format closes an MQTT 5 connection with 0x99.
  */
-function refusePublish(ctx: HandlerContext, packet: PublishPacket, code: number): Awaitable<void> {
+function refusePublish(ctx: HandlerContext, packet: PublishPacket, code: number): void {
   const v5 = ctx.protocolLevel === 5
   if (packet.qos === 0) {
     if (v5 && code === ReasonCode.PayloadFormatInvalid) ctx.fail(new MqttError(code, 'payload is not valid UTF-8'))
@@ -116,7 +146,13 @@ function refusePublish(ctx: HandlerContext, packet: PublishPacket, code: number)
   }
   // 3.1.1 QoS 2: complete the exchange normally (PUBREL → PUBCOMP), without routing.
   const saved = ctx.session.saveIncoming(packetId)
-  if (isPromise(saved)) return saved.then(() => ctx.send({ type: 'pubrec', packetId }))
+  if (isPromise(saved)) {
+    ctx.finishPublish(
+      saved.then(() => () => ctx.send({ type: 'pubrec', packetId })),
+      false
+    )
+    return
+  }
   ctx.send({ type: 'pubrec', packetId })
 }
 
@@ -132,26 +168,86 @@ function refusalText(code: number): string {
 }
 
 /** Route an accepted PUBLISH and acknowledge it per its QoS. */
-function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message): Awaitable<void> {
+function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message): void {
   if (packet.qos === 0) {
     const routed = route(ctx, message)
-    if (isPromise(routed)) return routed.then(ignore)
+    if (isPromise(routed)) ctx.finishPublish(routed.then(nothingLeft), !message.retain)
     return
   }
   const packetId = packet.packetId!
   if (packet.qos === 1) {
-    if (!ctx.acquireInbound()) return receiveMaximumExceeded(ctx)
+    if (!ctx.acquireInbound()) {
+      receiveMaximumExceeded(ctx)
+      return
+    }
     const routed = route(ctx, message)
-    if (isPromise(routed)) return routed.then((count) => puback(ctx, packetId, count))
+    if (isPromise(routed)) {
+      ctx.finishPublish(
+        routed.then((count) => () => puback(ctx, packetId, count)),
+        !message.retain
+      )
+      return
+    }
     puback(ctx, packetId, routed)
     return
   }
   const duplicate = ctx.session.hasIncoming(packetId)
-  if (isPromise(duplicate)) return duplicate.then((known) => exactlyOnce(ctx, packetId, message, known))
-  return exactlyOnce(ctx, packetId, message, duplicate)
+  if (isPromise(duplicate)) {
+    ctx.finishPublish(
+      duplicate.then((known) => exactlyOnceLater(ctx, packetId, message, known)),
+      false
+    )
+    return
+  }
+  if (duplicate) {
+    // Already routed: acknowledge again, do not deliver twice [MQTT-4.3.3-2].
+    ctx.send({ type: 'pubrec', packetId })
+    return
+  }
+  if (!ctx.acquireInbound()) {
+    receiveMaximumExceeded(ctx)
+    return
+  }
+  const routed = route(ctx, message)
+  if (isPromise(routed)) {
+    ctx.finishPublish(
+      routed.then((count) => storeIncomingLater(ctx, packetId, count)),
+      false
+    )
+    return
+  }
+  const saved = ctx.session.saveIncoming(packetId)
+  if (isPromise(saved)) {
+    ctx.finishPublish(
+      saved.then(() => () => pubrec(ctx, packetId, routed)),
+      false
+    )
+    return
+  }
+  pubrec(ctx, packetId, routed)
 }
 
-function ignore(): void {}
+/** `accepted`, inside an earlier promise: Backend calls now, acknowledgement as the last step. */
+function acceptedLater(ctx: HandlerContext, packet: PublishPacket, message: Message): Awaitable<PublishStep | undefined> {
+  if (packet.qos === 0) {
+    const routed = route(ctx, message)
+    return isPromise(routed) ? routed.then(nothingLeft) : undefined
+  }
+  const packetId = packet.packetId!
+  if (packet.qos === 1) {
+    if (!ctx.acquireInbound()) return () => receiveMaximumExceeded(ctx)
+    const routed = route(ctx, message)
+    if (isPromise(routed)) return routed.then((count) => () => puback(ctx, packetId, count))
+    return () => puback(ctx, packetId, routed)
+  }
+  const duplicate = ctx.session.hasIncoming(packetId)
+  if (isPromise(duplicate)) return duplicate.then((known) => exactlyOnceLater(ctx, packetId, message, known))
+  return exactlyOnceLater(ctx, packetId, message, duplicate)
+}
+
+function nothingLeft(): undefined {
+  return undefined
+}
 
 /** Route through the backend: the retained store first (empty payload deletes [MQTT-3.3.1-10]). */
 function route(ctx: HandlerContext, message: Message): Awaitable<number | undefined> {
@@ -174,22 +270,28 @@ function puback(ctx: HandlerContext, packetId: number, count: number | undefined
   }
 }
 
-function exactlyOnce(ctx: HandlerContext, packetId: number, message: Message, duplicate: boolean): Awaitable<void> {
+/** QoS 2 once `hasIncoming` answered, inside an earlier promise. */
+function exactlyOnceLater(
+  ctx: HandlerContext,
+  packetId: number,
+  message: Message,
+  duplicate: boolean
+): Awaitable<PublishStep | undefined> {
   if (duplicate) {
     // Already routed: acknowledge again, do not deliver twice [MQTT-4.3.3-2].
-    ctx.send({ type: 'pubrec', packetId })
-    return
+    return () => ctx.send({ type: 'pubrec', packetId })
   }
-  if (!ctx.acquireInbound()) return receiveMaximumExceeded(ctx)
+  if (!ctx.acquireInbound()) return () => receiveMaximumExceeded(ctx)
   const routed = route(ctx, message)
-  if (isPromise(routed)) return routed.then((count) => storeIncoming(ctx, packetId, count))
-  return storeIncoming(ctx, packetId, routed)
+  if (isPromise(routed)) return routed.then((count) => storeIncomingLater(ctx, packetId, count))
+  return storeIncomingLater(ctx, packetId, routed)
 }
 
-function storeIncoming(ctx: HandlerContext, packetId: number, count: number | undefined): Awaitable<void> {
+/** QoS 2 once routed, inside an earlier promise: store the id, then PUBREC as the last step. */
+function storeIncomingLater(ctx: HandlerContext, packetId: number, count: number | undefined): Awaitable<PublishStep> {
   const saved = ctx.session.saveIncoming(packetId)
-  if (isPromise(saved)) return saved.then(() => pubrec(ctx, packetId, count))
-  pubrec(ctx, packetId, count)
+  const step = (): void => pubrec(ctx, packetId, count)
+  return isPromise(saved) ? saved.then(() => step) : step
 }
 
 function pubrec(ctx: HandlerContext, packetId: number, count: number | undefined): void {
