@@ -50,12 +50,14 @@ export function fromJson<T>(text: string | Buffer): T {
 }
 
 function pack(tag: number, header: Header, payload: Buffer): Buffer {
-  const json = Buffer.from(toJson(header), 'utf8')
-  const out = Buffer.allocUnsafe(5 + json.length + payload.length)
+  // Only properties and subscriptions can hold Buffers: without them, no replacer (much faster).
+  const json = header.p === undefined && header.s === undefined ? JSON.stringify(header) : toJson(header)
+  const length = Buffer.byteLength(json, 'utf8')
+  const out = Buffer.allocUnsafe(5 + length + payload.length)
   out[0] = tag
-  out.writeUInt32BE(json.length, 1)
-  json.copy(out, 5)
-  payload.copy(out, 5 + json.length)
+  out.writeUInt32BE(length, 1)
+  out.write(json, 5, 'utf8')
+  payload.copy(out, 5 + length)
   return out
 }
 

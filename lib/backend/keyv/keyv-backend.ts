@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { createKeyv } from '@keyv/redis'
+import type { RedisArgument } from '@redis/client'
 import type Keyv from 'keyv'
 import { Subject } from 'rxjs'
 import type { Observable } from 'rxjs'
@@ -29,7 +30,7 @@ import { KickBook } from './kick-book.js'
 import { checkDurability } from './durability.js'
 import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
-import { ALL_SCRIPTS, DELAY_WILL, PUBLISH, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
+import { ALL_SCRIPTS, DELAY_WILL, PUBLISH_BATCH, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
@@ -176,6 +177,9 @@ export class KeyvBackend implements Backend {
   readonly #heartbeatMs: number
   readonly #takeoverTimeout: number
   readonly #busMax: string
+  /** KEYS and leading ARGV of `PUBLISH_BATCH` (the same arrays every time: one batch per turn). */
+  readonly #publishKeys: readonly string[]
+  readonly #publishHead: readonly string[]
   readonly #commandTimeout: number
   readonly #connectTimeout: number
   readonly #authenticate: Backend['authenticate'] | undefined
@@ -214,6 +218,8 @@ export class KeyvBackend implements Backend {
     this.#heartbeatMs = options.heartbeatInterval ?? 2000
     this.#takeoverTimeout = options.takeoverTimeout ?? 3000
     this.#busMax = String(options.busMaxLength ?? 100_000)
+    this.#publishKeys = [this.#nodeKeys.bus, this.#nodeKeys.nodes]
+    this.#publishHead = [this.#busMax, this.nodeId]
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#authenticate = options.authenticate
@@ -335,7 +341,7 @@ export class KeyvBackend implements Backend {
     return await Promise.all(
       topicFilters.map(async (filter) => {
         // The local route goes first: this node's live matches never exceed its share of the
-        // counts in Redis (the PUBLISH script skips the bus on that basis).
+        // counts in Redis (the PUBLISH_BATCH script skips the bus on that basis).
         if (entry.filters.delete(filter)) this.#removeRoute(entry, filter)
         const n = await link.script<number>(
           UNSUBSCRIBE,
@@ -391,26 +397,33 @@ export class KeyvBackend implements Backend {
   async #route(link: RedisLink, tenant: TenantState, client: ClientHandle | undefined, message: Message): Promise<number> {
     const keys = tenant.keys
     this.stats.published++
-    const filters = [message.topic]
-    tenant.wildcards.match(message.topic, (_value, _key, filter) => filters.push(filter))
     const encoded = encodeMessage(message)
     // Live deliveries on this node first: when they are all the subscriptions there are, the
     // message need not go to the bus (other nodes read the bus).
     const local = deliverLive(tenant, message, this.#count)
     // QoS 0 messages never take the durable path: no need to read the persistent subscribers.
-    const routed = link.script<[number, ...Buffer[][]]>(
-      PUBLISH,
-      [this.#nodeKeys.bus, keys.filterCounts, this.#nodeKeys.nodes],
-      [this.#busMax, keys.tenant, this.nodeId, encoded, message.qos === 0 ? '0' : '1', keys.prefix, String(local), ...filters]
-    )
+    // The PUBLISH_BATCH item of every publish routed in this event-loop turn goes in one call, in order.
+    // Its filters: the topic itself (exact) and the matching wildcard filters.
+    const item: RedisArgument[] = [keys.tenant, keys.filterCounts, keys.prefix, encoded, message.qos === 0 ? '0' : '1', String(local), message.topic]
+    tenant.wildcards.match(message.topic, (_value, _key, filter) => item.push(filter))
+    const routed = link.batched<[number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
     // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
-    const groups: string[] = []
-    tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
-    const shareWrites = Promise.all(
-      groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
-    )
-    const [[total, ...subscriberReplies], shareReplies] = await Promise.all([routed, shareWrites])
-    let count = total
+    let shareWrites: Promise<(Buffer | null)[]> | undefined
+    if (tenant.shared.size > 0) {
+      const groups: string[] = []
+      tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
+      if (groups.length > 0) {
+        shareWrites = Promise.all(
+          groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
+        )
+      }
+    }
+    // The reply: the count, then the persistent subscribers of each filter (QoS 1/2).
+    let reply: [number, ...Buffer[][]]
+    let shareReplies: (Buffer | null)[] | undefined
+    if (shareWrites === undefined) reply = await routed
+    else [reply, shareReplies] = await Promise.all([routed, shareWrites])
+    let count = reply[0]
     // The publisher's own No Local subscriptions do not count [MQTT-3.8.3-3].
     if (client !== undefined) {
       const own = this.#entries.get(`${keys.tenant}\u0000${client.clientId}`)
@@ -421,18 +434,21 @@ export class KeyvBackend implements Backend {
       }
     }
     // A shared subscription counts once (whatever its number of members).
-    for (const id of shareReplies) if (id !== null) count++
+    if (shareReplies !== undefined) for (const id of shareReplies) if (id !== null) count++
     // Durable path: one queue entry per persistent session, its matching subscriptions merged.
-    const merged = new Map<string, StoredSubscription>()
-    for (const flat of subscriberReplies) {
+    let merged: Map<string, StoredSubscription> | undefined
+    for (let r = 1; r < reply.length; r++) {
+      const flat = reply[r] as Buffer[]
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const clientId = (flat[i] as Buffer).toString()
         const subscription = fromJson<StoredSubscription>(flat[i + 1] as Buffer)
         if (subscription.noLocal === true && message.origin === clientId) continue
+        merged ??= new Map()
         const previous = merged.get(clientId)
         merged.set(clientId, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
       }
     }
+    if (merged === undefined) return count
     const ctx = this.#ctx as KeyvSessionContext
     const enqueues: Promise<void>[] = []
     for (const [clientId, subscription] of merged) {

@@ -34,6 +34,23 @@ export class BackendUnavailableError extends MqttError {
   }
 }
 
+/** The most items of one batched script call (bounds how long Redis runs one script). */
+export const BATCH_MAX = 128
+
+interface Waiter {
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+interface Batch {
+  source: string
+  keys: readonly RedisArgument[]
+  head: readonly RedisArgument[]
+  args: RedisArgument[]
+  waiters: Waiter[]
+  timer: ReturnType<typeof setImmediate>
+}
+
 /** Events a `RedisLink` reports. */
 export type LinkEvent = { type: 'unavailable'; error: unknown } | { type: 'available' }
 
@@ -70,6 +87,8 @@ export class RedisLink {
   readonly #pending = new Set<{ deadline: number; reject: (error: unknown) => void }>()
   #clock = Date.now()
   readonly #sweeper: ReturnType<typeof setInterval>
+  /** The script calls being gathered into one (see `batched`), sent before any other command. */
+  #batch: Batch | undefined = undefined
 
   /**
    * @param scripts every Lua script the backend runs: loaded at start and again after each
@@ -129,6 +148,7 @@ export class RedisLink {
 
   /** Stops listening to the client's events. */
   detach(): void {
+    this.flush()
     clearInterval(this.#sweeper)
     this.client.off('error', this.#onError)
     this.client.off('ready', this.#onReady)
@@ -159,12 +179,14 @@ export class RedisLink {
 
   /** Sends one command; bulk strings come back as Buffers. */
   async send<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
+    if (this.#batch !== undefined) this.flush()
     if (!this.#available || !this.client.isReady) throw this.#refuse()
     return await this.#guard(this.client.sendCommand<T>(args, { typeMapping: BINARY }))
   }
 
   /** Sends one command; bulk strings come back as JS strings (UTF-8). */
   async sendText<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
+    if (this.#batch !== undefined) this.flush()
     if (!this.#available || !this.client.isReady) throw this.#refuse()
     return await this.#guard(this.client.sendCommand<T>(args))
   }
@@ -183,6 +205,52 @@ export class RedisLink {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
       return await this.send<T>(['EVAL', source, ...tail])
     }
+  }
+
+  /**
+   * Adds one item to a batched call of the script `source`, which takes `keys` and the arguments
+   * `head`, the number of items, then each item as its length followed by its arguments, and
+   * answers one reply per item, in order. Items added in one event-loop turn go in one call (at
+   * most `BATCH_MAX`), sent at the end of the turn (when node-redis writes) or as soon as any other
+   * command is sent through this link, so commands reach Redis in the order they were issued.
+   * Resolves with the item's reply; every item of a call fails with it (a failed call is atomic
+   * as a whole only for what Redis applies: use scripts that cannot fail midway).
+   */
+  batched<T = unknown>(source: string, keys: readonly RedisArgument[], head: readonly RedisArgument[], item: readonly RedisArgument[]): Promise<T> {
+    let batch = this.#batch
+    if (batch !== undefined && (batch.source !== source || batch.keys !== keys || batch.head !== head)) {
+      this.flush()
+      batch = undefined
+    }
+    if (batch === undefined) {
+      batch = { source, keys, head, args: [], waiters: [], timer: setImmediate(() => this.flush()) }
+      this.#batch = batch
+    }
+    const args = batch.args
+    args.push(String(item.length))
+    for (let i = 0; i < item.length; i++) args.push(item[i] as RedisArgument)
+    const promise = new Promise<T>((resolve, reject) => {
+      ;(batch as Batch).waiters.push({ resolve: resolve as (value: unknown) => void, reject })
+    })
+    if (batch.waiters.length >= BATCH_MAX) this.flush()
+    return promise
+  }
+
+  /** Sends the batched call being gathered, if any (see `batched`). */
+  flush(): void {
+    const batch = this.#batch
+    if (batch === undefined) return
+    this.#batch = undefined
+    clearImmediate(batch.timer)
+    const { waiters } = batch
+    this.script<unknown[]>(batch.source, batch.keys, [...batch.head, String(waiters.length), ...batch.args]).then(
+      (replies) => {
+        for (let i = 0; i < waiters.length; i++) (waiters[i] as Waiter).resolve(replies[i])
+      },
+      (error: unknown) => {
+        for (const waiter of waiters) waiter.reject(error)
+      }
+    )
   }
 
   #translate(error: unknown): unknown {

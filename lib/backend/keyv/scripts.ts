@@ -401,26 +401,37 @@ return will
 `
 
 /**
- * PUBLISH: KEYS = bus, filter counts, nodes. ARGV = bus max length, tenant, node, encoded message, read
- * persistent subscribers ('1'/'0'), tenant prefix, local matches, filters… (the topic and the
- * matching wildcard filters). One round trip per publish: the number of matching subscriptions,
- * the XADD to the bus unless the publishing node is the only node and every matching subscription
- * is one of its live ones (`local matches`, which never exceeds its share of the counts: with
- * other nodes a takeover could leave a stale local route for a moment), and, for QoS 1/2, the
- * persistent subscribers of each filter. Returns {count, {sid, json, …}…}.
+ * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
+ * call. KEYS = bus, nodes. ARGV = bus max length, node, number of items, then per item: its length
+ * (the number of arguments after it), tenant, filter-counts key, tenant prefix, encoded message,
+ * read persistent subscribers ('1'/'0'), local matches, filters… (the topic and the matching
+ * wildcard filters). For each item: the number of matching subscriptions, the XADD to the bus
+ * unless the publishing node is the only node and every matching subscription is one of its live
+ * ones (`local matches`, which never exceeds its share of the counts: with other nodes a takeover
+ * could leave a stale local route for a moment), and, for QoS 1/2, the persistent subscribers of
+ * each filter. No command of it can fail on well-typed keys, so no item is half done. Returns one
+ * {count, {sid, json, …}…} per item.
  */
-export const PUBLISH = `
-local filters = {}
-for i = 8, #ARGV do filters[#filters + 1] = ARGV[i] end
-local counts = redis.call('HMGET', KEYS[2], unpack(filters))
-local total = 0
-for _, c in ipairs(counts) do if c then total = total + tonumber(c) end end
-if total > tonumber(ARGV[7]) or redis.call('ZCARD', KEYS[3]) > 1 then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'n', ARGV[3], 'm', ARGV[4])
-end
-local out = {total}
-if ARGV[5] == '1' then
-  for i, f in ipairs(filters) do out[i + 1] = redis.call('HGETALL', ARGV[6] .. 'ps:' .. f) end
+export const PUBLISH_BATCH = `
+local many = redis.call('ZCARD', KEYS[2]) > 1
+local out = {}
+local i = 4
+for k = 1, tonumber(ARGV[3]) do
+  local len = tonumber(ARGV[i])
+  local filters = {}
+  for j = i + 7, i + len do filters[#filters + 1] = ARGV[j] end
+  local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
+  local total = 0
+  for _, c in ipairs(counts) do if c then total = total + tonumber(c) end end
+  if many or total > tonumber(ARGV[i + 6]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[i + 1], 'n', ARGV[2], 'm', ARGV[i + 4])
+  end
+  local r = {total}
+  if ARGV[i + 5] == '1' then
+    for f = 1, #filters do r[f + 1] = redis.call('HGETALL', ARGV[i + 3] .. 'ps:' .. filters[f]) end
+  end
+  out[k] = r
+  i = i + len + 1
 end
 return out
 `
@@ -447,5 +458,5 @@ export const ALL_SCRIPTS: readonly string[] = [
   DELAY_WILL,
   SCHEDULE_WILL,
   WILL_DUE,
-  PUBLISH
+  PUBLISH_BATCH
 ]
