@@ -24,6 +24,10 @@ import { refusalFor, sniffConnectLevel } from './refusals.js'
 import { InboundAliases, OutboundAliases } from './topic-aliases.js'
 import type { ConnectFlow } from './handlers/connect.js'
 import { fitPacket } from './fit-packet.js'
+import { PublishPipeline } from './publish-pipeline.js'
+import type { PublishPipelineHost } from './publish-pipeline.js'
+
+export { PIPELINE_DEPTH } from './publish-pipeline.js'
 
 const NEW = 0
 const CONNECTING = 1
@@ -37,25 +41,6 @@ const PAUSE_BACKPRESSURE = 2
 const BACKPRESSURE_BYTES = 256 * 1024
 
 /**
- * PUBLISH packets of one connection that may be in progress at once with an asynchronous backend;
- * beyond it, the connection stops reading until they finish. A constant for now (a candidate for
- * a broker option).
- */
-export const PIPELINE_DEPTH = 64
-
-/** One PUBLISH in progress with an asynchronous backend; finished in arrival order. */
-interface PublishSlot {
-  /** Its handler and asynchronous rest are done: the slot may finish when it reaches the head. */
-  settled: boolean
-  /** Packets its handler sent while earlier PUBLISH packets were in progress. */
-  sent: Packet[] | undefined
-  /** The last step (the acknowledgement). */
-  step: PublishStep | undefined
-  /** It failed: closes the connection when its turn comes. */
-  failure: (() => void) | undefined
-}
-
-/**
  * One connection's state machine. Reads bytes, decodes packets, hands them one at a time to the
  * dispatcher (a packet whose handler returned a promise holds back the next one, so Backend calls
  * of one connection are issued in arrival order), gathers everything it must send into one output
@@ -63,14 +48,14 @@ interface PublishSlot {
  *
  * PUBLISH is pipelined: a PUBLISH whose Backend calls were all issued but answered with promises
  * (`finishPublish` with `issued`) lets the next PUBLISH start, up to `PIPELINE_DEPTH` in progress.
- * Their last steps (acknowledgements) run in arrival order through a completion queue
+ * Their last steps (acknowledgements) run in arrival order through the `PublishPipeline`
  * [MQTT-4.6.0-2] [MQTT-4.6.0-3]; any other packet waits until every earlier PUBLISH finished. A
- * synchronous backend never creates a slot.
+ * synchronous backend never creates the pipeline.
  *
  * It is the `ClientHandle` backends deliver through, the `BrokerClient` events carry and the
  * `ConnectContext` handlers see; handlers only get the context interface.
  */
-export class Client implements ClientHandle, BrokerClient, ConnectContext {
+export class Client implements ClientHandle, BrokerClient, ConnectContext, PublishPipelineHost {
   clientId = ''
   protocolLevel: ProtocolLevel = 4
   username: string | undefined = undefined
@@ -115,12 +100,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   private backlog: Packet[] | undefined = undefined
   /** A handler's promise holds back every further packet. */
   private busy = false
-  /** PUBLISH packets in progress, oldest first (created at the first asynchronous PUBLISH). */
-  private slots: PublishSlot[] | undefined = undefined
-  /** The slot whose handler runs now while earlier ones are in progress: its sends wait. */
-  private capture: PublishSlot | undefined = undefined
-  /** A PUBLISH in progress failed: nothing more is handled, the connection closes at its turn. */
-  private halted = false
+  /** The ordered PUBLISH completion queue (created at the first asynchronous PUBLISH). */
+  private pipeline: PublishPipeline | undefined = undefined
   private pauseFlags = 0
   private deferredError: MqttError | undefined = undefined
   /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
@@ -196,9 +177,9 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
   }
 
   send(packet: Packet): void {
-    const capture = this.capture
-    if (capture !== undefined) {
-      ;(capture.sent ??= []).push(packet)
+    const pipeline = this.pipeline
+    if (pipeline !== undefined && pipeline.capturing) {
+      pipeline.hold(packet)
       return
     }
     this.sendAt(packet, this.protocolLevel)
@@ -206,11 +187,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
 
   fail(error: MqttError, reason: DisconnectReason = 'protocol-error'): void {
     if (this.state === CLOSED) return
-    const capture = this.capture
-    if (capture !== undefined) {
+    const pipeline = this.pipeline
+    if (pipeline !== undefined && pipeline.capturing) {
       // A PUBLISH failed while earlier ones are in progress: close once they finished.
-      capture.failure ??= () => this.fail(error, reason)
-      this.halted = true
+      pipeline.failLater(() => this.fail(error, reason))
       return
     }
     if (reason === 'protocol-error') this.core.stats.protocolErrors++
@@ -463,81 +443,42 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
       rest.catch(() => undefined)
       return
     }
-    let slot = this.capture
-    if (slot === undefined) {
-      // Nothing else in progress: this PUBLISH heads the queue.
-      slot = { settled: false, sent: undefined, step: undefined, failure: undefined }
-      ;(this.slots ??= []).push(slot)
-    } else {
-      slot.settled = false
-    }
+    const pipeline = (this.pipeline ??= new PublishPipeline(this))
     if (!issued) {
       this.busy = true
       this.pause(PAUSE_BUSY)
     }
-    const done = slot
-    rest.then(
-      (step) => this.publishSettled(done, step, issued, undefined),
-      (error: unknown) => this.publishSettled(done, undefined, issued, error ?? new Error('handler failed'))
-    )
+    pipeline.track(rest, issued)
   }
 
-  private publishSettled(slot: PublishSlot, step: PublishStep | undefined, issued: boolean, error: unknown): void {
-    if (this.state === CLOSED) return
+  /** The connection is closed (`PublishPipelineHost`). */
+  get closed(): boolean {
+    return this.state === CLOSED
+  }
+
+  /** A PUBLISH of the pipeline settled: finish what may finish, then handle what may go now. */
+  publishSettled(issued: boolean): void {
     const core = this.core
     core.depth++
-    slot.settled = true
-    if (error !== undefined) {
-      slot.failure ??= () => this.internalError(error)
-      this.halted = true
-    } else {
-      slot.step = step
-    }
     if (!issued) this.busy = false
-    this.finishSlots()
+    this.pipeline!.finishSettled()
     this.pump()
     core.depth--
     core.flushDirty(this)
   }
 
-  /** Finish the settled PUBLISH packets at the head of the queue, in arrival order. */
-  private finishSlots(): void {
-    const slots = this.slots
-    if (slots === undefined) return
-    while (slots.length > 0 && slots[0]!.settled && this.state !== CLOSED) {
-      const slot = slots.shift()!
-      const sent = slot.sent
-      if (sent !== undefined) for (const packet of sent) this.sendAt(packet, this.protocolLevel)
-      if (slot.failure !== undefined) {
-        slot.failure()
-        return
-      }
-      const step = slot.step
-      if (step === undefined) continue
-      try {
-        step()
-      } catch (error) {
-        this.internalError(error)
-        return
-      }
-    }
-  }
-
   /** Whether `packet` must wait in the backlog for the packets in progress. */
   private holdsBack(packet: Packet): boolean {
-    if (this.busy || this.halted) return true
-    const slots = this.slots
-    if (slots === undefined || slots.length === 0) return false
-    // Only PUBLISH overlaps PUBLISH; everything else waits until they all finished.
-    return packet.type !== 'publish' || slots.length >= PIPELINE_DEPTH
+    if (this.busy) return true
+    const pipeline = this.pipeline
+    return pipeline !== undefined && pipeline.holdsBack(packet)
   }
 
   /** Nothing is in progress or waiting. */
   private idle(): boolean {
     return (
       !this.busy &&
-      !this.halted &&
-      (this.slots === undefined || this.slots.length === 0) &&
+      (this.pipeline === undefined || this.pipeline.idle) &&
       (this.backlog === undefined || this.backlog.length === 0)
     )
   }
@@ -548,7 +489,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     while (backlog !== undefined && backlog.length > 0 && this.state !== CLOSED && !this.holdsBack(backlog[0]!)) {
       this.handle1(backlog.shift()!)
     }
-    if (this.state === CLOSED || this.busy || this.halted) return
+    if (this.state === CLOSED || this.busy || this.pipeline?.halted === true) return
     if (backlog !== undefined && backlog.length > 0) return
     const deferred = this.deferredError
     if (deferred === undefined) {
@@ -567,7 +508,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     if (this.state === NEW && this.connectLevel === 0) this.connectLevel = sniffConnectLevel(chunk)
     const error = this.decoder.push(chunk)
     if (error !== undefined) {
-      if (this.busy || (this.slots !== undefined && !this.idle())) this.deferredError = error
+      if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
       else this.onDecodeError(error)
     }
     core.depth--
@@ -576,7 +517,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
 
   private onPacket(packet: Packet): void {
     if (this.state === CLOSED) return
-    if (this.busy || (this.slots !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
+    if (this.busy || (this.pipeline !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
       ;(this.backlog ??= []).push(packet)
       this.pause(PAUSE_BUSY)
       return
@@ -590,28 +531,17 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
    */
   private handle1(packet: Packet): void {
     if (this.incoming?.observed === true) this.incoming.next(packet)
-    const slots = this.slots
-    let slot: PublishSlot | undefined = undefined
-    if (slots !== undefined && slots.length > 0) {
-      // Only a PUBLISH gets here (`holdsBack`).
-      slot = { settled: true, sent: undefined, step: undefined, failure: undefined }
-      slots.push(slot)
-      this.capture = slot
-    }
+    // With PUBLISH packets in progress only a PUBLISH gets here (`holdsBack`): it gets a slot.
+    const pipeline = this.pipeline
+    if (pipeline !== undefined) pipeline.beginDispatch()
     let result: Awaitable<void>
     try {
       result = dispatch(this, packet)
     } catch (error) {
-      this.capture = undefined
-      if (slot === undefined) {
-        this.internalError(error)
-      } else {
-        slot.failure ??= () => this.internalError(error)
-        this.halted = true
-      }
+      if (pipeline === undefined || !pipeline.endDispatch(() => this.internalError(error))) this.internalError(error)
       return
     }
-    this.capture = undefined
+    if (pipeline !== undefined) pipeline.endDispatch(undefined)
     if (isPromise(result)) {
       this.busy = true
       this.pause(PAUSE_BUSY)
@@ -632,7 +562,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     core.flushDirty(this)
   }
 
-  private internalError(error: unknown): void {
+  /** Close the connection for an unexpected error of a handler (an `MqttError` is a protocol error). */
+  internalError(error: unknown): void {
     if (error instanceof MqttError) {
       this.fail(error, 'protocol-error')
       return
@@ -709,8 +640,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext {
     }
     this.releaseWaiters()
     this.backlog = undefined
-    this.slots = undefined
-    this.capture = undefined
+    this.pipeline = undefined
     this.core.remove(this)
     this.log.debug('connection closed', { clientId: this.clientId, reason, error })
     const session = this.currentSession
