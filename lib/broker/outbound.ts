@@ -218,7 +218,8 @@ export class Outbound {
     const session = this.host.session
     const packetId = session.nextPacketId()
     if (packetId === 0) return this.drop(message, 'no-packet-id') // all 65,535 in use [MQTT-2.2.1-3]
-    if (!this.write(message, subscription, qos, retain, false, packetId)) return this.drop(message, 'too-large')
+    // DUP only for a message that may have been sent before (a backend's recovery) [MQTT-3.3.1-1].
+    if (!this.write(message, subscription, qos, retain, message.redelivery === true, packetId)) return this.drop(message, 'too-large')
     // The session keeps the message as it is delivered (downgraded QoS), for redelivery.
     const stored: Message = message.qos === qos ? message : { ...message, qos }
     this.settle(session.saveOutgoing({ kind: 'publish', packetId, message: stored, subscription }))

@@ -26,6 +26,12 @@ export interface Message {
   properties?: PublishProperties
   /** When the broker received the message (ms since the epoch), for message expiry. */
   receivedAt?: number
+  /**
+   * This message may already have been sent to this receiver (a backend recovering what a crashed
+   * process had handed to a connection): its first QoS 1/2 sending carries DUP=1 [MQTT-3.3.1-1].
+   * Set by a backend on a per-receiver copy only.
+   */
+  redelivery?: boolean
   /** Client identifier of the publisher, for No Local. Absent for messages made by the broker. */
   origin?: string
   /**

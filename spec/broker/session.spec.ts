@@ -1,4 +1,5 @@
 import { expect } from 'chai'
+import type { ClientHandle } from '../../lib/backend/backend.js'
 import { ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
@@ -129,4 +130,18 @@ describe('broker – sessions', () => {
     }
     expect(got).to.deep.equal(['m1*', 'm2*', 'm3', 'm4', 'm5'])
   })
+
+  it('a message a backend marks as possibly sent before goes out with DUP=1 [MQTT-3.3.1-1]', async () => {
+    const broker = makeBroker(teardown)
+    const sub = await connected(broker, { clientId: 's', clean: false })
+    await subscribe(sub, [{ topicFilter: 'q', qos: 1 }])
+    const handle = broker.connectedClients.find((c) => c.clientId === 's') as unknown as ClientHandle
+    const message = { topic: 'q', payload: Buffer.from('again'), qos: 1 as const, retain: false, redelivery: true }
+    expect(handle.deliver(message, { topicFilter: 'q', qos: 1 })).to.equal('sent')
+    expect(handle.deliver({ ...message, redelivery: false }, { topicFilter: 'q', qos: 1 })).to.equal('sent')
+    const [first, second] = [(await sub.next()) as PublishPacket, (await sub.next()) as PublishPacket]
+    expect(first).to.deep.include({ topic: 'q', qos: 1, dup: true })
+    expect(second).to.deep.include({ topic: 'q', qos: 1, dup: false })
+  })
 })
+

@@ -7,7 +7,8 @@ import type { Message, OutgoingRecord, QueuedMessage, StoredSubscription, Stored
  * the rest goes in a small JSON header in which Buffers (correlation data) are tagged.
  *
  * Layout: `[tag u8][header length u32 BE][header JSON, UTF-8][payload bytes]`. For queued messages
- * `tag` is the delivered QoS (0, 1, 2): the enqueue script reads it to evict QoS 0 messages first.
+ * `tag` is the delivered QoS (0, 1, 2): the enqueue script reads it to evict QoS 0 messages first;
+ * its high bit (128) marks an entry put back after a connection had taken it (sent again with DUP).
  */
 
 interface Header {
@@ -111,8 +112,11 @@ export function encodeQueued(item: QueuedMessage): Buffer {
 
 /** Decodes `encodeQueued` output. */
 export function decodeQueued(bytes: Buffer): QueuedMessage {
-  const { header, payload } = unpack(bytes)
-  return { message: messageOf(header, payload), subscription: header.s ?? { topicFilter: header.t, qos: header.q } }
+  const { tag, header, payload } = unpack(bytes)
+  const message = messageOf(header, payload)
+  // High bit: taken by a connection that may have sent it (see TAKEOVER): DUP on the next sending.
+  if (tag >= 128) message.redelivery = true
+  return { message, subscription: header.s ?? { topicFilter: header.t, qos: header.q } }
 }
 
 /** Encodes an outgoing record. */

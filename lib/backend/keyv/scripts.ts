@@ -78,8 +78,15 @@ local epoch = redis.call('HINCRBY', s, 'epoch', 1)
 redis.call('HSET', s, 'node', ARGV[1], 'online', '1', 'exp', '0', 'persist', ARGV[4], 'expiry', ARGV[5])
 redis.call('ZREM', ARGV[6] .. 'expiry', ARGV[7])
 -- Queue entries taken by an earlier connection and never settled go back to the head, in order.
+-- That connection may have sent them (its node crashed before saving the outgoing record): the
+-- tag's high bit marks them, and they are sent again with DUP=1 [MQTT-3.3.1-1].
 local taken = redis.call('LRANGE', s .. ':qt', 0, -1)
-for i = #taken, 1, -1 do redis.call('LPUSH', s .. ':q', taken[i]) end
+for i = #taken, 1, -1 do
+  local it = taken[i]
+  local tag = string.byte(it, 1)
+  if tag < 128 then it = string.char(tag + 128) .. string.sub(it, 2) end
+  redis.call('LPUSH', s .. ':q', it)
+end
 redis.call('DEL', s .. ':qt')
 -- A connection to the session cancels a delayed will of a released session [MQTT-3.1.3-9].
 redis.call('ZREM', ARGV[6] .. 'wills', ARGV[7])
@@ -191,7 +198,7 @@ if redis.call('LLEN', q) >= tonumber(ARGV[2]) then
   local items = redis.call('LRANGE', q, 0, -1)
   local victim = nil
   for _, it in ipairs(items) do
-    if string.byte(it, 1) == 0 then victim = it; break end
+    if string.byte(it, 1) % 128 == 0 then victim = it; break end
   end
   if not victim then return {0, ''} end
   redis.call('LREM', q, 1, victim)
