@@ -18,8 +18,18 @@ export type Topology = 'fanin' | 'fanout' | 'pairs'
 /** Options of one throughput run. */
 export interface ThroughputOptions {
   target: ConnTarget
+  /**
+   * Several broker processes forming one broker (benchmarks/cluster): client k of a role connects
+   * to process k mod N, subscribers starting at process 1 and publishers at process 0, as a load
+   * balancer would spread them. Default: every client on `target`.
+   */
+  targets?: ConnTarget[]
   /** Broker process id, for CPU and RSS (optional: without it those figures are 0). */
   brokerPid?: number
+  /** More broker process ids whose CPU counts too (a cluster: CPU is the sum over processes). */
+  otherPids?: number[]
+  /** Wait this long after the last SUBACK before publishing (subscriptions crossing processes). */
+  settleMs?: number
   topology: Topology
   qos: 0 | 1
   /** fanin: publishers; fanout: subscribers; pairs: pairs. */
@@ -101,8 +111,9 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
   }
 
   try {
+    const targets = o.targets ?? [o.target]
     const subs = await mapLimit(Array.from({ length: nSub }, (_, i) => i), 50, async (j) => {
-      const c = await Conn.open(o.target, `${o.runId}-s${j}`)
+      const c = await Conn.open(targets[(j + 1) % targets.length] as ConnTarget, `${o.runId}-s${j}`)
       conns.push(c)
       const slots = new Int32Array(nPub).fill(-1)
       let nSlots = 0
@@ -114,8 +125,9 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
       c.onClose = onClose
       return s
     })
+    if (o.settleMs !== undefined && o.settleMs > 0) await new Promise((resolve) => setTimeout(resolve, o.settleMs))
     const pubs = await mapLimit(Array.from({ length: nPub }, (_, i) => i), 50, async (i) => {
-      const c = await Conn.open(o.target, `${o.runId}-p${i}`)
+      const c = await Conn.open(targets[i % targets.length] as ConnTarget, `${o.runId}-p${i}`)
       conns.push(c)
       c.onClose = onClose
       return new Publisher(c, i, topicOf(i), o.payload, o.qos, o.count, o.batch, o.window, tally)
@@ -124,6 +136,7 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
 
     const pid = o.brokerPid
     const cpu0 = pid !== undefined ? cpuTimes(pid) : undefined
+    const others0 = (o.otherPids ?? []).map((other) => cpuTimes(other))
     const gen0 = process.cpuUsage()
     const t0 = performance.now()
     tally.lastDeliveryAt = t0
@@ -142,6 +155,7 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
     clearInterval(watchdog)
     const tEnd = performance.now()
     const cpu1 = pid !== undefined ? cpuTimes(pid) : undefined
+    const others1 = (o.otherPids ?? []).map((other) => cpuTimes(other))
     const gen = process.cpuUsage(gen0)
     const rss = pid !== undefined ? (rssBytes(pid) ?? 0) : 0
 
@@ -149,6 +163,11 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
     // at its last delivery, so that the stall wait does not count.
     const seconds = Math.max((problem === undefined ? tEnd : tally.lastDeliveryAt) - t0, 1e-3) / 1000
     const brokerCpu = cpuDelta(cpu0, cpu1)
+    for (let k = 0; k < others0.length; k++) {
+      const d = cpuDelta(others0[k], others1[k])
+      brokerCpu.user += d.user
+      brokerCpu.sys += d.sys
+    }
     const cpuSec = brokerCpu.user + brokerCpu.sys
     const errors = pubs.reduce((n, p) => n + p.errors, 0) + subs.reduce((n, s) => n + s.errors, 0)
     const lost = expected - tally.deliveries
