@@ -52,6 +52,8 @@ export class Broker {
   private readonly pending = new Set<Promise<void>>()
   private dirty: Client[] = []
   private flushScheduled = false
+  /** Publishers whose completions wait for the scheduled flush (back-pressure applies to them). */
+  private deferredSources: Client[] = []
   private timer: NodeJS.Timeout | undefined = undefined
   private closing: Promise<void> | undefined = undefined
   /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
@@ -73,6 +75,7 @@ export class Broker {
       depth: 0,
       markDirty: (client) => this.markDirty(client),
       flushDirty: (source) => this.flushDirty(source),
+      flushSoon: (source) => this.flushSoon(source),
       remove: (client) => this.remove(client),
       track: (work) => this.track(work),
       delayWill: (tenant, clientId, will, dueAt) => {
@@ -205,13 +208,29 @@ export class Broker {
   private markDirty(client: Client): void {
     client.dirty = true
     this.dirty.push(client)
-    if (this.core.depth === 0 && !this.flushScheduled) {
-      this.flushScheduled = true
-      queueMicrotask(() => {
-        this.flushScheduled = false
-        this.flushDirty(undefined)
-      })
-    }
+    if (this.core.depth === 0) this.scheduleFlush()
+  }
+
+  /**
+   * Output produced outside input processing (backend completions, deliveries from another
+   * process) is flushed once the promise jobs of this turn have run: a `nextTick` queued from a
+   * promise job runs after the microtask queue drained, so the acknowledgements of a whole batch
+   * of completions leave in one write per connection rather than one each.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    process.nextTick(() => {
+      this.flushScheduled = false
+      this.flushDirty(undefined)
+    })
+  }
+
+  private flushSoon(source: Client): void {
+    if (this.core.depth > 0) return
+    if (this.dirty.length === 0) return
+    this.deferredSources.push(source)
+    this.scheduleFlush()
   }
 
   private flushDirty(source: Client | undefined): void {
@@ -219,11 +238,16 @@ export class Broker {
     const dirty = this.dirty
     if (dirty.length === 0) return
     this.dirty = []
+    const sources = this.deferredSources
+    if (sources.length > 0) this.deferredSources = []
     for (const client of dirty) {
       client.dirty = false
       client.flush()
-      // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it.
-      if (source !== undefined && source !== client && client.congested()) source.waitFor(client)
+      // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
+      // deferred flush: the publishers whose completions it gathered).
+      if (!client.congested()) continue
+      if (source !== undefined && source !== client) source.waitFor(client)
+      for (const s of sources) if (s !== client && !s.closed) s.waitFor(client)
     }
   }
 

@@ -464,7 +464,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.pipeline!.finishSettled()
     this.pump()
     core.depth--
-    core.flushDirty(this)
+    core.flushSoon(this)
   }
 
   /** Whether `packet` must wait in the backlog for the packets in progress. */
@@ -559,7 +559,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (error !== undefined) this.internalError(error)
     else this.pump()
     core.depth--
-    core.flushDirty(this)
+    core.flushSoon(this)
   }
 
   /** Close the connection for an unexpected error of a handler (an `MqttError` is a protocol error). */

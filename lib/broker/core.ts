@@ -13,10 +13,15 @@ export interface BrokerCore {
   readonly log: Logger
   readonly events: EventHub
   readonly stats: BrokerStats
-  /** `client` has output to flush: at the end of the current input chunk, or in a microtask. */
+  /** `client` has output to flush: at the end of the current input chunk, or once this turn's promise jobs ran. */
   markDirty(client: Client): void
   /** Flush every connection with output; pause `source` if a receiver is congested. */
   flushDirty(source: Client | undefined): void
+  /**
+   * Like `flushDirty`, once this turn's promise jobs have run (for completions of asynchronous
+   * backend work, which come one promise job each: flushing at each would write once per packet).
+   */
+  flushSoon(source: Client): void
   /** The connection closed: forget it. */
   remove(client: Client): void
   /** Keep track of a connection's asynchronous teardown (will, terminate) so `close()` can await it. */
