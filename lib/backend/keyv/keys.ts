@@ -23,8 +23,8 @@ export function validateRootPrefix(prefix: string): string {
 export class NodeKeys {
   /** `<root>:_:` */
   readonly base: string
-  /** STREAM: every live message, read by every node (broadcast mode). */
-  readonly bus: string
+  /** Prefix of the node message streams; node `n` reads the live messages routed to it from `busPrefix + n`. */
+  readonly busPrefix: string
   /** STREAM: changes of the wildcard filter set (`t`, `f`, `c` = 0 or 1). */
   readonly routeLog: string
   /** ZSET: node id → last heartbeat (ms). */
@@ -36,7 +36,7 @@ export class NodeKeys {
 
   constructor(root: string) {
     this.base = `${validateRootPrefix(root)}:_:`
-    this.bus = `${this.base}bus`
+    this.busPrefix = `${this.base}bus:`
     this.routeLog = `${this.base}rt`
     this.nodes = `${this.base}nodes`
     this.inboxPrefix = `${this.base}inbox:`
@@ -46,6 +46,16 @@ export class NodeKeys {
   /** STREAM: kicks, wakes and kick acknowledgements addressed to node `node`. */
   inbox(node: string): string {
     return this.inboxPrefix + node
+  }
+
+  /** STREAM: the live messages routed to node `node` (`t` tenant, `m` encoded message). */
+  bus(node: string): string {
+    return this.busPrefix + node
+  }
+
+  /** SET: the route keys (`TenantKeys.nodeRoutes`) in which node `node` has its field. */
+  routes(node: string): string {
+    return `${this.base}routes:${node}`
   }
 
   /** SET: the sessions node `node` owns. */
@@ -101,6 +111,14 @@ export class TenantKeys {
    */
   shareStream(sharedFilter: string): string {
     return `${this.prefix}sh:${sharedFilter}`
+  }
+
+  /**
+   * HASH: node id → '1' for each node with a live subscription to `filter` (the route table of
+   * routed fan-out; maintained by each node for itself, see `NodeRoutes`).
+   */
+  nodeRoutes(filter: string): string {
+    return `${this.prefix}nr:${filter}`
   }
 
   /** HASH: session id → subscription JSON, for one filter, persistent sessions only. */

@@ -27,6 +27,7 @@ import { LocalEntry, LocalShareGroup, TenantState, deliverLive, drainQueue } fro
 import { BackendUnavailableError, RedisLink } from './redis-link.js'
 import type { LinkEvent, RedisClientLike } from './redis-link.js'
 import { KickBook } from './kick-book.js'
+import { NodeRoutes } from './node-routes.js'
 import { checkDurability } from './durability.js'
 import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
@@ -66,7 +67,7 @@ export interface KeyvBackendOptions {
   heartbeatInterval?: number
   /** How long `setup` waits for a remote node to close a taken-over connection (default 3000 ms). */
   takeoverTimeout?: number
-  /** Approximate bound of the broadcast stream (default 100,000 entries). */
+  /** Approximate bound of each node's message stream and of each shared-subscription stream (default 100,000 entries). */
   busMaxLength?: number
   /**
    * Whether `publish` of a QoS 0 message waits for Redis (default false). QoS 0 has nothing to
@@ -96,6 +97,7 @@ export interface KeyvBackendStats {
   queueExpired: number
   retainedRefused: number
   takeovers: number
+  /** Messages other nodes routed to this node (entries read from its message stream). */
   busReceived: number
   sessionsExpired: number
   /** Dead nodes whose sessions this node released. */
@@ -129,8 +131,9 @@ function isWildcard(filter: string): boolean {
  * - Sessions are `KeyvSession`s; `setup` takes a session over with a Lua script that increments its
  *   ownership epoch, records this node and sends a `kick` to the previous node's inbox stream; that
  *   node closes its connection with 0x8E and acknowledges. Writes of a stale owner are refused.
- * - Live messages are broadcast: one XADD per publish to a shared stream that every node reads with
- *   XREAD BLOCK on its own connection, delivering to its own clients.
+ * - Live messages are routed: the publish script XADDs a message to the stream of each other node
+ *   with a live subscription to a matching filter (the route table, `NodeRoutes`); each node reads
+ *   its stream with XREAD BLOCK on its own connection and delivers to its own clients.
  * - Persistent sessions get their QoS 1/2 messages through their Redis queue, whether online or
  *   not (the publisher enqueues, the owner node is woken through its inbox), and everything else
  *   live: a message reaches each subscription once, never through both paths.
@@ -177,6 +180,8 @@ export class KeyvBackend implements Backend {
   readonly #heartbeatMs: number
   readonly #takeoverTimeout: number
   readonly #busMax: string
+  /** The stream of the live messages routed to this node. */
+  readonly #ownBus: string
   /** KEYS and leading ARGV of `PUBLISH_BATCH` (the same arrays every time: one batch per turn). */
   readonly #publishKeys: readonly string[]
   readonly #publishHead: readonly string[]
@@ -189,6 +194,8 @@ export class KeyvBackend implements Backend {
   readonly #tenants = new Map<string, TenantState>()
   readonly #entries = new Map<string, LocalEntry>()
   readonly #kicks = new KickBook()
+  /** This node's fields in the route table (which filters have live subscriptions here). */
+  readonly #routes: NodeRoutes
   /** Sessions whose connection ended while Redis was away: ended in Redis once it is back. */
   readonly #unfinished = new Set<LocalEntry>()
   readonly #ready: Promise<void>
@@ -218,8 +225,10 @@ export class KeyvBackend implements Backend {
     this.#heartbeatMs = options.heartbeatInterval ?? 2000
     this.#takeoverTimeout = options.takeoverTimeout ?? 3000
     this.#busMax = String(options.busMaxLength ?? 100_000)
-    this.#publishKeys = [this.#nodeKeys.bus, this.#nodeKeys.nodes]
-    this.#publishHead = [this.#busMax, this.nodeId]
+    this.#ownBus = this.#nodeKeys.bus(this.nodeId)
+    this.#publishKeys = []
+    this.#publishHead = [this.#nodeKeys.busPrefix, this.#busMax, this.nodeId]
+    this.#routes = new NodeRoutes(this.nodeId, this.#nodeKeys.routes(this.nodeId))
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#authenticate = options.authenticate
@@ -311,7 +320,13 @@ export class KeyvBackend implements Backend {
   async queueOffline(client: ClientHandle, _session: Session): Promise<void> {
     await this.#use()
     const entry = this.#owned(client)
-    for (const subscription of await entry.session.listSubscriptions()) this.#addRoute(entry, subscription)
+    // Routed here before anything is delivered (restored subscriptions, MQTT-3.1.2-4 / 4.1).
+    const routed: Promise<void>[] = []
+    for (const subscription of await entry.session.listSubscriptions()) {
+      const write = this.#addRoute(entry, subscription)
+      if (write !== undefined) routed.push(write)
+    }
+    if (routed.length > 0) await Promise.all(routed)
     entry.live = true
     await this.#drain(entry)
   }
@@ -327,7 +342,8 @@ export class KeyvBackend implements Backend {
           [entry.session.key],
           [this.nodeId, entry.session.epoch, subscription.topicFilter, toJson(subscription), keys.prefix, client.clientId, this.#nodeKeys.routeLog, keys.tenant]
         )
-        this.#addRoute(entry, subscription)
+        // The SUBACK waits until messages published on any node are routed here.
+        await this.#addRoute(entry, subscription)
         return subscription.qos
       })
     )
@@ -340,8 +356,7 @@ export class KeyvBackend implements Backend {
     const keys = entry.tenant.keys
     return await Promise.all(
       topicFilters.map(async (filter) => {
-        // The local route goes first: this node's live matches never exceed its share of the
-        // counts in Redis (the PUBLISH_BATCH script skips the bus on that basis).
+        // The local route goes first: no delivery after the UNSUBACK [MQTT-3.10.4-2].
         if (entry.filters.delete(filter)) this.#removeRoute(entry, filter)
         const n = await link.script<number>(
           UNSUBSCRIBE,
@@ -398,13 +413,13 @@ export class KeyvBackend implements Backend {
     const keys = tenant.keys
     this.stats.published++
     const encoded = encodeMessage(message)
-    // Live deliveries on this node first: when they are all the subscriptions there are, the
-    // message need not go to the bus (other nodes read the bus).
-    const local = deliverLive(tenant, message, this.#count)
+    // Live deliveries on this node (in-process); the script sends the message to the other nodes
+    // with live subscriptions that match.
+    deliverLive(tenant, message, this.#count)
     // QoS 0 messages never take the durable path: no need to read the persistent subscribers.
     // The PUBLISH_BATCH item of every publish routed in this event-loop turn goes in one call, in order.
     // Its filters: the topic itself (exact) and the matching wildcard filters.
-    const item: RedisArgument[] = [keys.tenant, keys.filterCounts, keys.prefix, encoded, message.qos === 0 ? '0' : '1', String(local), message.topic]
+    const item: RedisArgument[] = [keys.tenant, keys.filterCounts, keys.prefix, encoded, message.qos === 0 ? '0' : '1', message.topic]
     tenant.wildcards.match(message.topic, (_value, _key, filter) => item.push(filter))
     const routed = link.batched<[number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
     // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
@@ -588,9 +603,10 @@ export class KeyvBackend implements Backend {
       for (const entry of open) entry.live = false
       await Promise.allSettled(open.map((entry) => this.#endSession(entry, true)))
       try {
+        await this.#routes.clear(link)
         await Promise.all([
           link.send(['ZREM', this.#nodeKeys.nodes, this.nodeId]),
-          link.send(['DEL', this.#nodeKeys.inbox(this.nodeId)]),
+          link.send(['DEL', this.#nodeKeys.inbox(this.nodeId), this.#nodeKeys.bus(this.nodeId)]),
           this.keyv.delete(this.#nodeKeys.nodeRecord(this.nodeId))
         ])
       } catch {
@@ -658,12 +674,14 @@ export class KeyvBackend implements Backend {
       const reply = await link.sendText<[string, unknown][]>(['XREVRANGE', key, '+', '-', 'COUNT', '1'])
       return reply[0]?.[0] ?? '0-0'
     }
-    const [busId, logId] = await Promise.all([last(this.#nodeKeys.bus), last(this.#nodeKeys.routeLog)])
+    const [busId, logId] = await Promise.all([last(this.#nodeKeys.bus(this.nodeId)), last(this.#nodeKeys.routeLog)])
+    // No routes yet: fields left by an earlier process with this node id go.
+    await this.#routes.resync(link)
     await this.#heartbeat()
     this.#reader = new StreamReader(
       blocking,
       [
-        [this.#nodeKeys.bus, busId],
+        [this.#nodeKeys.bus(this.nodeId), busId],
         [this.#nodeKeys.routeLog, logId],
         [this.#nodeKeys.inbox(this.nodeId), '0-0']
       ],
@@ -763,6 +781,8 @@ export class KeyvBackend implements Backend {
       // Redis may have restarted without persistence: reload the filter snapshots.
       for (const tenant of this.#tenants.values()) tenant.unload()
       void this.#heartbeat().catch(() => undefined)
+      // Removals that failed while Redis was away; all of it if Redis restarted empty.
+      void this.#routes.resync(this.#link as RedisLink).catch(() => undefined)
       const unfinished = [...this.#unfinished]
       this.#unfinished.clear()
       for (const entry of unfinished) {
@@ -777,8 +797,7 @@ export class KeyvBackend implements Backend {
   #onStreamEntry(entry: StreamEntry): void {
     const f = entry.fields
     const text = (name: string): string => f.get(name)?.toString() ?? ''
-    if (entry.stream === this.#nodeKeys.bus) {
-      if (text('n') === this.nodeId) return
+    if (entry.stream === this.#ownBus) {
       const tenant = this.#tenants.get(text('t'))
       if (tenant === undefined) return
       const bytes = f.get('m')
@@ -846,7 +865,11 @@ export class KeyvBackend implements Backend {
     await drainQueue(entry, DRAIN_BATCH, this.#count)
   }
 
-  #addRoute(entry: LocalEntry, subscription: StoredSubscription): void {
+  /**
+   * Adds a local route for `entry`'s subscription; a new one on a filter without local routes is
+   * recorded in the route table: the promise resolves once it is.
+   */
+  #addRoute(entry: LocalEntry, subscription: StoredSubscription): Promise<void> | undefined {
     if (parseSharedSubscription(subscription.topicFilter) !== undefined) {
       const stream = entry.tenant.keys.shareStream(subscription.topicFilter)
       let group = this.#shareGroups.get(stream)
@@ -857,11 +880,15 @@ export class KeyvBackend implements Backend {
       group.add(entry, subscription)
       entry.filters.add(subscription.topicFilter)
       this.#shares?.add(stream)
-      return
+      return undefined
     }
-    entry.tenant.local.add(subscription.topicFilter, entry.client.clientId, { entry, subscription })
-    entry.filters.add(subscription.topicFilter)
-    if (isWildcard(subscription.topicFilter)) entry.tenant.wildcards.add(subscription.topicFilter, '', true)
+    const filter = subscription.topicFilter
+    const tenant = entry.tenant
+    const added = tenant.local.add(filter, entry.client.clientId, { entry, subscription })
+    entry.filters.add(filter)
+    if (isWildcard(filter)) tenant.wildcards.add(filter, '', true)
+    // A replaced subscription (same filter, same client id) keeps its route.
+    return added ? this.#routes.add(this.#link as RedisLink, tenant.keys.nodeRoutes(filter)) : undefined
   }
 
   /** Removes `entry` from this node: no more deliveries, no local routes. */
@@ -894,7 +921,9 @@ export class KeyvBackend implements Backend {
     }
     const local = entry.tenant.local
     const clientId = entry.client.clientId
-    if (local.get(filter, clientId)?.entry === entry) local.remove(filter, clientId)
+    if (local.get(filter, clientId)?.entry === entry && local.remove(filter, clientId)) {
+      this.#routes.remove(this.#link, entry.tenant.keys.nodeRoutes(filter))
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 import { TenantKeys } from './keys.js'
 import type { NodeKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
+import { forgetNodeRoutes } from './node-routes.js'
 import { EXPIRE, ORPHAN, WILL_DUE } from './scripts.js'
 
 /** The stored will of a session that a dead node owned, taken by the reaper (exactly once). */
@@ -24,8 +25,8 @@ export interface ReapedNode {
 /**
  * Nodes silent for longer than `deadAfterMs` are dead. For each, the first live node that claims it
  * (`SET reap:<node> NX`) releases its sessions with the ORPHAN script (persistent ones become away,
- * their expiry starting now; others are deleted with their subscriptions) and removes its inbox,
- * session set and registration. Returns the nodes this call released.
+ * their expiry starting now; others are deleted with their subscriptions) and removes its routes,
+ * message stream, inbox, session set and registration. Returns the nodes this call released.
  */
 export async function reapDeadNodes(
   link: RedisLink,
@@ -55,7 +56,8 @@ export async function reapDeadNodes(
       )
       if (result >= 0 && will.length > 0) wills.push({ tenant: keys.tenant, clientId, will, expiry: Number(expiry.toString()) })
     }
-    await link.send(['DEL', nodeKeys.sessions(node), nodeKeys.inbox(node)])
+    await forgetNodeRoutes(link, node, nodeKeys.routes(node))
+    await link.send(['DEL', nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node)])
     await link.send(['ZREM', nodeKeys.nodes, node])
     reaped.push({ node, sessions: members.length, wills })
   }

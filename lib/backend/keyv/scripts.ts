@@ -409,33 +409,45 @@ return will
 
 /**
  * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
- * call. KEYS = bus, nodes. ARGV = bus max length, node, number of items, then per item: its length
- * (the number of arguments after it), tenant, filter-counts key, tenant prefix, encoded message,
- * read persistent subscribers ('1'/'0'), local matches, filters… (the topic and the matching
- * wildcard filters). For each item: the number of matching subscriptions, the XADD to the bus
- * unless the publishing node is the only node and every matching subscription is one of its live
- * ones (`local matches`, which never exceeds its share of the counts: with other nodes a takeover
- * could leave a stale local route for a moment), and, for QoS 1/2, the persistent subscribers of
- * each filter. No command of it can fail on well-typed keys, so no item is half done. Returns one
- * {count, {sid, json, …}…} per item.
+ * call. No KEYS (the keys are built from the prefixes given). ARGV = node stream prefix, stream max
+ * length, publishing node, number of items, then per item: its length (the number of arguments
+ * after it), tenant, filter-counts key, tenant prefix, encoded message, read persistent
+ * subscribers ('1'/'0'), filters… (the topic and the matching wildcard filters).
+ *
+ * For each item: the number of matching subscriptions (`fc`); one XADD to the stream of each other
+ * node that has a live subscription to a matching filter (the route table `nr:<filter>`, whose
+ * fields are node ids; the publishing node delivers to its own clients itself); and, for QoS 1/2,
+ * the persistent subscribers of each matching filter (`ps:<filter>`). No command of it can fail on
+ * well-typed keys, so no item is half done.
+ * Returns one {count, {sid, json, …}…} per item (an empty list for a filter without subscribers).
  */
 export const PUBLISH_BATCH = `
-local many = redis.call('ZCARD', KEYS[2]) > 1
 local out = {}
-local i = 4
-for k = 1, tonumber(ARGV[3]) do
+local i = 5
+for k = 1, tonumber(ARGV[4]) do
   local len = tonumber(ARGV[i])
+  local tp = ARGV[i + 3]
   local filters = {}
-  for j = i + 7, i + len do filters[#filters + 1] = ARGV[j] end
+  for j = i + 6, i + len do filters[#filters + 1] = ARGV[j] end
   local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
   local total = 0
-  for _, c in ipairs(counts) do if c then total = total + tonumber(c) end end
-  if many or total > tonumber(ARGV[i + 6]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[i + 1], 'n', ARGV[2], 'm', ARGV[i + 4])
+  local sent = {}
+  for f = 1, #filters do
+    if counts[f] then total = total + tonumber(counts[f]) end
+    -- Not gated by the count: after a Redis restart that lost the data, nodes re-add their routes.
+    local nodes = redis.call('HKEYS', tp .. 'nr:' .. filters[f])
+    for _, n in ipairs(nodes) do
+      if n ~= ARGV[3] and not sent[n] then
+        sent[n] = true
+        redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[i + 1], 'm', ARGV[i + 4])
+      end
+    end
   end
   local r = {total}
   if ARGV[i + 5] == '1' then
-    for f = 1, #filters do r[f + 1] = redis.call('HGETALL', ARGV[i + 3] .. 'ps:' .. filters[f]) end
+    for f = 1, #filters do
+      if counts[f] then r[f + 1] = redis.call('HGETALL', tp .. 'ps:' .. filters[f]) else r[f + 1] = {} end
+    end
   end
   out[k] = r
   i = i + len + 1

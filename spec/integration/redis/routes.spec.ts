@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict'
+import { message, sub } from '../../../lib/backend/conformance/index.js'
+import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import { startRedisServer } from '../../helpers/redis-server.js'
+import type { RedisServer } from '../../helpers/redis-server.js'
+import { connect, disconnect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+
+type Raw = { sendCommand<T>(args: string[]): Promise<T> }
+
+// Routed fan-out: a published message goes only to the streams of the nodes with a live
+// subscription that matches (the route table P:t:nr:<filter>), never to the others.
+describe('KeyvBackend – routed fan-out between nodes', function () {
+  this.timeout(20_000)
+  let server: RedisServer
+  let root: string
+  let nodes: KeyvBackend[]
+  let raw: Raw
+
+  before(async () => {
+    server = await startRedisServer()
+  })
+
+  after(async () => {
+    await server.dispose()
+  })
+
+  beforeEach(async () => {
+    root = randomRoot()
+    nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((nodeId) => startNode(server.url, root, { nodeId })))
+    raw = (nodes[0]!.keyv.store as { client: Raw }).client
+  })
+
+  afterEach(async () => {
+    await Promise.all(nodes.map((n) => n.close()))
+  })
+
+  const routesOf = async (filter: string, tenant = 'default'): Promise<string[]> =>
+    (await raw.sendCommand<string[]>(['HKEYS', `${root}:${tenant}:nr:${filter}`])).sort()
+  const streamLength = async (node: string): Promise<number> => await raw.sendCommand<number>(['XLEN', `${root}:_:bus:${node}`])
+
+  it('sends each message to the nodes with a matching live subscription only, once per node', async () => {
+    const [a, b, c] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    // Two subscribers on node b whose filters overlap, none on a or c.
+    const s1 = await connect(b, 's1')
+    await subscribe(s1, sub('r/+', 1))
+    const s2 = await connect(b, 's2')
+    await subscribe(s2, sub('r/#', 0), sub('r/1', 0))
+    for (let i = 0; i < 20; i++) assert.equal(await a.publish(undefined, message('r/1', `a${i}`, 1)), 3)
+    for (let i = 0; i < 20; i++) assert.equal(await b.publish(undefined, message('r/1', `b${i}`, 0)), 3)
+    // A topic no one subscribed to goes nowhere.
+    assert.equal(await c.publish(undefined, message('q/1', 'none', 1)), 0)
+    await waitFor(() => s1.client.deliveries.length >= 40 && s2.client.deliveries.length >= 40, 5000, 'deliveries')
+    await sleep(100)
+    // Node b got a's messages once each (three matching filters, one entry); its own it delivered itself.
+    assert.equal(b.stats.busReceived, 20)
+    assert.equal(a.stats.busReceived, 0)
+    assert.equal(c.stats.busReceived, 0)
+    assert.deepEqual([await streamLength('node-a'), await streamLength('node-b'), await streamLength('node-c')], [0, 20, 0])
+    const expected = [...Array.from({ length: 20 }, (_, i) => `a${i}`), ...Array.from({ length: 20 }, (_, i) => `b${i}`)]
+    assert.deepEqual(s1.client.payloads(), expected)
+    assert.deepEqual(s2.client.payloads(), expected)
+  })
+
+  it('routes a message published on another node right after the subscribe resolved (no settling delay)', async () => {
+    const [a, b, c] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    for (let i = 0; i < 25; i++) {
+      const s = await connect(b, `quick-${i}`)
+      await subscribe(s, sub(i % 2 === 0 ? `quick/${i}` : `quick/${i}/+`, 0))
+      const topic = i % 2 === 0 ? `quick/${i}` : `quick/${i}/x`
+      assert.equal(await (i % 3 === 0 ? c : a).publish(undefined, message(topic, `m${i}`, 0)), 1)
+      await waitFor(() => s.client.deliveries.length === 1, 3000, `delivery ${i}`)
+    }
+  })
+
+  it('keeps a node in the route table while it has a live subscription to the filter, and only then', async () => {
+    const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const x1 = await connect(b, 'x1')
+    const x2 = await connect(b, 'x2')
+    await subscribe(x1, sub('k/+', 0))
+    await subscribe(x2, sub('k/+', 1))
+    // A replaced subscription (same filter, other options) keeps its one route.
+    await subscribe(x2, sub('k/+', 0))
+    assert.deepEqual(await routesOf('k/+'), ['node-b'])
+    await b.unsubscribe(x1.client, x1.session, ['k/+'])
+    assert.deepEqual(await routesOf('k/+'), ['node-b'])
+    await disconnect(x2)
+    await sleep(50) // removals are not awaited by anyone
+    assert.deepEqual(await routesOf('k/+'), [])
+    // A persistent session taken over by another node moves its routes there.
+    const p = await connect(a, 'p', { clean: false })
+    await subscribe(p, sub('k/p', 1))
+    assert.deepEqual(await routesOf('k/p'), ['node-a'])
+    const again = await connect(b, 'p', { clean: false })
+    assert.equal(again.present, true)
+    await sleep(50)
+    assert.deepEqual(await routesOf('k/p'), ['node-b'])
+    assert.equal(await a.publish(undefined, message('k/p', 'live', 0)), 1)
+    await waitFor(() => again.client.deliveries.length === 1)
+    // An away persistent session has no route (its QoS 1/2 messages go to its queue).
+    await disconnect(again)
+    await sleep(50)
+    assert.deepEqual(await routesOf('k/p'), [])
+    assert.deepEqual(await raw.sendCommand<string[]>(['SMEMBERS', `${root}:_:routes:node-b`]), [])
+  })
+
+  it('keeps tenants apart in the route table', async () => {
+    const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const t1 = await connect(b, 'same', { tenant: 'one' })
+    await subscribe(t1, sub('t/x', 0))
+    const t2 = await connect(a, 'same', { tenant: 'two' })
+    await subscribe(t2, sub('t/x', 0))
+    assert.deepEqual(await routesOf('t/x', 'one'), ['node-b'])
+    assert.deepEqual(await routesOf('t/x', 'two'), ['node-a'])
+    // A broker-made message (no client) carries its tenant.
+    assert.equal(await a.publish(undefined, { ...message('t/x', 'for-one', 0), tenant: 'one' }), 1)
+    await waitFor(() => t1.client.deliveries.length === 1)
+    await sleep(100)
+    assert.deepEqual(t2.client.payloads(), [])
+  })
+
+  it('removes the routes of a node that stopped heart-beating, and stale ones of an earlier process with the same id', async () => {
+    const [a] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const d = await startNode(server.url, root, { nodeId: 'node-d', heartbeatInterval: 200 })
+    try {
+      const s = await connect(d, 'on-d')
+      await subscribe(s, sub('dead/#', 0))
+      assert.deepEqual(await routesOf('dead/#'), ['node-d'])
+      ;(d.keyv.store as { client: { destroy(): void } }).client.destroy()
+      await waitFor(() => nodes.some((n) => n.stats.nodesReaped > 0), 8000, 'the reaper')
+      assert.deepEqual(await routesOf('dead/#'), [])
+      assert.equal(await raw.sendCommand<number>(['EXISTS', `${root}:_:routes:node-d`, `${root}:_:bus:node-d`]), 0)
+      assert.equal(await a.publish(undefined, message('dead/1', 'nobody', 0)), 0)
+    } finally {
+      await d.close()
+    }
+    // A process that died with routes and comes back under its node id before any reaper ran.
+    await raw.sendCommand(['HSET', `${root}:default:nr:ghost/#`, 'node-e', '1'])
+    await raw.sendCommand(['SADD', `${root}:_:routes:node-e`, `${root}:default:nr:ghost/#`])
+    const e = await startNode(server.url, root, { nodeId: 'node-e' })
+    try {
+      assert.deepEqual(await routesOf('ghost/#'), [])
+    } finally {
+      await e.close()
+    }
+  })
+
+  it('leaves no route, stream or route set behind when a node closes', async () => {
+    const [, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const s = await connect(b, 'leaver')
+    await subscribe(s, sub('bye/+', 0), sub('bye/x', 0))
+    // One delivery: the client's matching subscriptions are merged.
+    assert.equal(await nodes[0]!.publish(undefined, message('bye/x', 'one', 0)), 2)
+    await waitFor(() => s.client.deliveries.length === 1)
+    await b.close()
+    assert.deepEqual(await routesOf('bye/+'), [])
+    assert.deepEqual(await routesOf('bye/x'), [])
+    assert.equal(await raw.sendCommand<number>(['EXISTS', `${root}:_:routes:node-b`, `${root}:_:bus:node-b`]), 0)
+  })
+})
