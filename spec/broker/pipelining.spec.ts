@@ -105,6 +105,20 @@ describe('broker – pipelined PUBLISH with an asynchronous backend', () => {
     expect(backend.maxInProgress).to.equal(10)
   })
 
+  it('sends the acknowledgements of publishes the backend answers together in one write', async () => {
+    const backend = new GatedBackend()
+    const broker = makeBroker(teardown, { backend })
+    const pub = await connected(broker, { clientId: 'pub' })
+    let writes = 0
+    pub.stream.on('data', () => writes++)
+    for (const id of range(1, 20)) pub.send(publish('w', `m${id}`, 1, id))
+    await backend.holding(20)
+    // Answered in one go, as a batched Redis reply is: one promise job per call.
+    for (const call of backend.held.splice(0)) call.settle()
+    expect(await packets(pub, 20)).to.deep.equal(pubacks(range(1, 20)))
+    expect(writes).to.equal(1)
+  })
+
   for (const level of [4, 5] as const) {
     it(`level ${level}: QoS 0, 1 and 2 mixed, random settling: acknowledgements and deliveries in order [MQTT-4.6.0-3]`, async () => {
       const backend = new GatedBackend()
