@@ -91,7 +91,11 @@ describe('KeyvBackend – shared subscriptions across nodes', function () {
     back.session = session
     await b.queueOffline(back, session)
     await waitFor(() => back.deliveries.length >= 10, 5000, 'the kept messages')
-    assert.deepEqual(back.payloads(), Array.from({ length: 10 }, (_, i) => `m${i}`))
+    const expected = Array.from({ length: 10 }, (_, i) => `m${i}`)
+    // Node a may still have been reading the stream when its member left: an entry it read then
+    // went back to the end of the stream (counted as passed on), which reorders that one entry.
+    if (a.stats.sharedPassed === 0) assert.deepEqual(back.payloads(), expected)
+    else assert.deepEqual([...back.payloads()].sort(), [...expected].sort())
   })
 
   it("gives a member's unacknowledged messages to another member when it leaves (MQTT 5.0 4.8.2)", async () => {
