@@ -111,6 +111,8 @@ export interface KeyvBackendStats {
   sharedDropped: number
   /** Shared-subscription entries taken over from dead nodes' consumers. */
   sharedClaimed: number
+  /** Times this node found it had been released by the cluster while alive (its connections closed). */
+  nodeReleased: number
   /** Wills of sessions released by this node's reaper that it published (at once or when due). */
   willsPublished: number
 }
@@ -160,6 +162,7 @@ export class KeyvBackend implements Backend {
     busReceived: 0,
     sessionsExpired: 0,
     nodesReaped: 0,
+    nodeReleased: 0,
     publishFailed: 0,
     sharedDelivered: 0,
     sharedPassed: 0,
@@ -207,6 +210,10 @@ export class KeyvBackend implements Backend {
   readonly #shareGroups = new Map<string, LocalShareGroup>()
   #timer: ReturnType<typeof setInterval> | undefined = undefined
   #closed = false
+  /** The first heartbeat registered this node. */
+  #registered = false
+  /** No reaping before (ms): set after each outage, when every node was silent for a while. */
+  #reapAfter = 0
   #abortStart: (() => void) | undefined = undefined
 
   constructor(options: KeyvBackendOptions) {
@@ -709,7 +716,10 @@ export class KeyvBackend implements Backend {
   async #heartbeat(): Promise<void> {
     const link = this.#link as RedisLink
     const now = Date.now()
-    await link.send(['ZADD', this.#nodeKeys.nodes, String(now), this.nodeId])
+    const added = await link.send<number>(['ZADD', this.#nodeKeys.nodes, String(now), this.nodeId])
+    // Registered before and no longer: released by the cluster (or Redis lost its data).
+    if (added === 1 && this.#registered && !this.#closed) this.#released()
+    this.#registered = true
     // Only after the link answered: @keyv/redis would silently reopen a client someone closed.
     await this.keyv.set(this.#nodeKeys.nodeRecord(this.nodeId), { nodeId: this.nodeId, pid: process.pid, seen: now }, this.#heartbeatMs * 5)
   }
@@ -720,7 +730,9 @@ export class KeyvBackend implements Backend {
     try {
       await this.#heartbeat()
       const now = Date.now()
-      for (const { node, sessions, wills } of await reapDeadNodes(link, this.#nodeKeys, this.#root, this.nodeId, 3 * this.#heartbeatMs, now)) {
+      // After an outage every node was silent: reap only once the others had time to come back.
+      const reaped = now >= this.#reapAfter ? await reapDeadNodes(link, this.#nodeKeys, this.#root, this.nodeId, 3 * this.#heartbeatMs, now) : []
+      for (const { node, sessions, wills } of reaped) {
         this.stats.nodesReaped++
         this.#log('warn', `node ${node} stopped heart-beating: ${sessions} session(s) released, ${wills.length} will(s)`)
         for (const w of wills) await this.#releaseWill(w.tenant, w.clientId, w.will, w.expiry, now)
@@ -734,6 +746,23 @@ export class KeyvBackend implements Backend {
       }
     } catch {
       // Reported once through the availability events.
+    }
+  }
+
+  /**
+   * This node was released while it was alive: it stayed silent for 3 heartbeats (a long pause, or
+   * cut off from Redis) and another node's reaper released its sessions, routes and stream (or
+   * Redis restarted without its data). Its connections have no session any more: they are closed
+   * (0x80, with a reason string) so that their clients connect again and set a session up anew.
+   */
+  #released(): void {
+    const entries = [...this.#entries]
+    this.stats.nodeReleased++
+    this.#log('warn', `node ${this.nodeId} was released by the cluster (silent for 3 heartbeats, or Redis lost its data): closing its ${entries.length} connection(s)`)
+    for (const [key, entry] of entries) {
+      this.#detach(key, entry)
+      this.#ackTickets(entry)
+      if (entry.client.connected) entry.client.close(ReasonCode.UnspecifiedError, 'the broker process lost its sessions; connect again')
     }
   }
 
@@ -778,6 +807,7 @@ export class KeyvBackend implements Backend {
       this.#log('error', `Redis unavailable (node ${this.nodeId}): ${reason}; publishes and new sessions are refused until it is back`)
     } else {
       this.#log('info', `Redis available again (node ${this.nodeId})`)
+      this.#reapAfter = Date.now() + 3 * this.#heartbeatMs
       // Redis may have restarted without persistence: reload the filter snapshots.
       for (const tenant of this.#tenants.values()) tenant.unload()
       void this.#heartbeat().catch(() => undefined)

@@ -119,3 +119,40 @@ describe('KeyvBackend – Redis stopped and restarted', function () {
     assert.equal(unhandled.length, 0)
   })
 })
+
+// Redis without persistence restarts empty: every node finds it is no longer registered and
+// closes its connections (their sessions are gone), and the cluster works again for new ones.
+describe('KeyvBackend – Redis restarted without its data', function () {
+  this.timeout(25_000)
+  let server: RedisServer
+  let a: KeyvBackend
+  let b: KeyvBackend
+
+  before(async () => {
+    server = await startRedisServer()
+    const root = randomRoot()
+    a = await startNode(server.url, root, { nodeId: 'node-a', commandTimeout: 1000 })
+    b = await startNode(server.url, root, { nodeId: 'node-b', commandTimeout: 1000 })
+  })
+
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()])
+    await server?.dispose()
+  })
+
+  it('closes the connections whose sessions were lost, then serves new ones across nodes', async () => {
+    const onA = await connect(a, 'on-a')
+    await subscribe(onA, sub('e/#', 0))
+    const onB = await connect(b, 'on-b', { clean: false })
+    await subscribe(onB, sub('e/#', 1))
+    await server.restart()
+    await waitFor(() => a.stats.nodeReleased === 1 && b.stats.nodeReleased === 1, 10_000, 'both nodes noticing')
+    for (const c of [onA, onB]) assert.deepEqual(c.client.closes.map((x) => x.reasonCode), [ReasonCode.UnspecifiedError])
+    const again = await connect(a, 'on-b', { clean: false })
+    assert.equal(again.present, false)
+    await subscribe(again, sub('e/#', 1))
+    assert.equal(await b.publish(undefined, message('e/1', 'fresh', 1)), 1)
+    await waitFor(() => again.client.deliveries.length === 1)
+    assert.deepEqual(again.client.payloads(), ['fresh'])
+  })
+})

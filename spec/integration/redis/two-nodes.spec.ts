@@ -209,6 +209,29 @@ describe('KeyvBackend – two nodes on one Redis', function () {
     }
   })
 
+  it('closes the connections of a node that finds it was released while alive (a long pause), which then connect anew', async () => {
+    // Heart-beats rarely: the others reap it before it notices.
+    const c = await startNode(server.url, root, { nodeId: 'node-c', heartbeatInterval: 1500 })
+    try {
+      const victim = await connect(c, 'victim', { clean: false })
+      await subscribe(victim, sub('paused/#', 1))
+      const raw = (a.keyv.store as { client: { sendCommand(args: string[]): Promise<unknown> } }).client
+      // As if node-c had been silent for long: its heartbeat is old.
+      await raw.sendCommand(['ZADD', `${root}:_:nodes`, '1', 'node-c'])
+      await waitFor(() => a.stats.nodesReaped + b.stats.nodesReaped === 1, 3000, 'the reaper')
+      await waitFor(() => c.stats.nodeReleased === 1, 4000, 'node-c noticing')
+      assert.deepEqual(victim.client.closes, [{ reasonCode: ReasonCode.UnspecifiedError, reasonString: 'the broker process lost its sessions; connect again' }])
+      // Its session was made away by the reaper: the client finds it on reconnecting (here: to node-c again).
+      assert.equal(await a.publish(undefined, message('paused/1', 'kept', 1)), 1)
+      const back = await connect(c, 'victim', { clean: false })
+      assert.equal(back.present, true)
+      await waitFor(() => back.client.deliveries.length === 1)
+      assert.deepEqual(back.client.payloads(), ['kept'])
+    } finally {
+      await c.close()
+    }
+  })
+
   it('puts queued messages back when the connection closes in the middle of a drain', async () => {
     const first = await connect(a, 'half', { clean: false })
     await subscribe(first, sub('h', 1))
