@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import { KeyvBackend, validateTenant } from '../../../lib/backend/keyv/index.js'
 import type { Message } from '../../../lib/session/session.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
-import { connect, disconnect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+import { connect, disconnect, sleep, subscribe, useRedisNodes, waitFor } from './nodes.js'
 
 /** Every byte value, twice, in a scrambled order (invalid UTF-8 included). */
 const ALL_BYTES = Buffer.concat([
@@ -26,27 +25,15 @@ function binary(topic: string, payload: Buffer, qos: 0 | 1 | 2 = 1): Message {
 
 describe('KeyvBackend – stored data across nodes', function () {
   this.timeout(20_000)
+  const redis = useRedisNodes(['node-a', 'node-b'])
   let server: RedisServer
+  let root: string
   let a: KeyvBackend
   let b: KeyvBackend
-  let root: string
 
-  before(async () => {
-    server = await startRedisServer()
-  })
-
-  after(async () => {
-    await server.dispose()
-  })
-
-  beforeEach(async () => {
-    root = randomRoot()
-    a = await startNode(server.url, root, { nodeId: 'node-a' })
-    b = await startNode(server.url, root, { nodeId: 'node-b' })
-  })
-
-  afterEach(async () => {
-    await Promise.all([a.close(), b.close()])
+  beforeEach(() => {
+    ;({ server, root } = redis)
+    ;[a, b] = redis.nodes as [KeyvBackend, KeyvBackend]
   })
 
   describe('binary fidelity', () => {

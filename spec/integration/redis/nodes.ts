@@ -5,6 +5,8 @@ import type { KeyvBackendOptions } from '../../../lib/backend/keyv/index.js'
 import type { ProtocolLevel } from '../../../lib/packet/types.js'
 import type { DeliveryResult } from '../../../lib/backend/backend.js'
 import type { Message, Session, StoredSubscription } from '../../../lib/session/session.js'
+import { startRedisServer } from '../../helpers/redis-server.js'
+import type { RedisServer } from '../../helpers/redis-server.js'
 
 /**
  * A fake connection handle with a tenant. Once `session` is set it behaves like the engine for
@@ -103,5 +105,51 @@ export async function waitFor(condition: () => boolean, timeoutMs = 3000, what =
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await sleep(5)
+  }
+}
+
+/** What `useRedisNodes` provides to the tests of a describe block (valid inside tests and hooks). */
+export interface RedisNodes {
+  /** The block's redis-server. */
+  readonly server: RedisServer
+  /** The key root of the current test (new for each test). */
+  readonly root: string
+  /** The current test's nodes, started on `root` before it and closed after it. */
+  readonly nodes: KeyvBackend[]
+}
+
+/**
+ * Mocha hooks for a describe block: one redis-server for the block, and for each test a fresh key
+ * root with the nodes `nodeIds` started on it (`startNode`, with `options`) and closed afterwards.
+ * Hooks the caller registers after this call run after these.
+ */
+export function useRedisNodes(nodeIds: string[], options: Partial<KeyvBackendOptions> = {}): RedisNodes {
+  let server: RedisServer | undefined
+  let root = ''
+  let nodes: KeyvBackend[] = []
+  before(async () => {
+    server = await startRedisServer()
+  })
+  after(async () => {
+    await server?.dispose()
+  })
+  beforeEach(async () => {
+    root = randomRoot()
+    nodes = await Promise.all(nodeIds.map((nodeId) => startNode((server as RedisServer).url, root, { ...options, nodeId })))
+  })
+  afterEach(async () => {
+    await Promise.all(nodes.map((n) => n.close()))
+  })
+  return {
+    get server() {
+      if (server === undefined) throw new Error('redis-server not started (use it inside a test or hook)')
+      return server
+    },
+    get root() {
+      return root
+    },
+    get nodes() {
+      return nodes
+    }
   }
 }

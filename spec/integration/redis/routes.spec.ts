@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
-import { connect, disconnect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+import { connect, disconnect, sleep, startNode, subscribe, useRedisNodes, waitFor } from './nodes.js'
 
 type Raw = { sendCommand<T>(args: string[]): Promise<T> }
 
@@ -11,27 +10,15 @@ type Raw = { sendCommand<T>(args: string[]): Promise<T> }
 // subscription that matches (the route table P:t:nr:<filter>), never to the others.
 describe('KeyvBackend – routed fan-out between nodes', function () {
   this.timeout(20_000)
+  const redis = useRedisNodes(['node-a', 'node-b', 'node-c'])
   let server: RedisServer
   let root: string
   let nodes: KeyvBackend[]
   let raw: Raw
 
-  before(async () => {
-    server = await startRedisServer()
-  })
-
-  after(async () => {
-    await server.dispose()
-  })
-
-  beforeEach(async () => {
-    root = randomRoot()
-    nodes = await Promise.all(['node-a', 'node-b', 'node-c'].map((nodeId) => startNode(server.url, root, { nodeId })))
+  beforeEach(() => {
+    ;({ server, root, nodes } = redis)
     raw = (nodes[0]!.keyv.store as { client: Raw }).client
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.map((n) => n.close()))
   })
 
   const routesOf = async (filter: string, tenant = 'default'): Promise<string[]> =>

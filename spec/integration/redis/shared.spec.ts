@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
-import type { RedisServer } from '../../helpers/redis-server.js'
-import { TenantClient, connect, disconnect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+import { TenantClient, connect, disconnect, sleep, subscribe, useRedisNodes, waitFor } from './nodes.js'
 import type { TestConnection } from './nodes.js'
 
 async function member(backend: KeyvBackend, clientId: string, filter: string, options: { clean?: boolean; autoAck?: boolean } = {}): Promise<TestConnection> {
@@ -25,25 +23,11 @@ function payloads(...connections: TestConnection[]): string[] {
 // MQTT 5 shared subscriptions across KeyvBackend nodes: one stream + consumer group per share group.
 describe('KeyvBackend – shared subscriptions across nodes', function () {
   this.timeout(20_000)
-  let server: RedisServer
+  const redis = useRedisNodes(['node-a', 'node-b', 'node-c'], { heartbeatInterval: 200 })
   let nodes: KeyvBackend[]
-  let root: string
 
-  before(async () => {
-    server = await startRedisServer()
-  })
-
-  after(async () => {
-    await server.dispose()
-  })
-
-  beforeEach(async () => {
-    root = randomRoot()
-    nodes = await Promise.all(['a', 'b', 'c'].map((n) => startNode(server.url, root, { nodeId: `node-${n}`, heartbeatInterval: 200 })))
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.map((n) => n.close()))
+  beforeEach(() => {
+    nodes = redis.nodes
   })
 
   it('delivers each message once per group cluster-wide, with exact publish counts [MQTT-4.8.2-3]', async () => {

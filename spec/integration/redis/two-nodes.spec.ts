@@ -3,34 +3,21 @@ import { message, sub } from '../../../lib/backend/conformance/index.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
 import { SessionTakenOverError } from '../../../lib/packet/errors.js'
 import { ReasonCode } from '../../../lib/packet/reason-codes.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
-import { TenantClient, connect, disconnect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+import { TenantClient, connect, disconnect, sleep, startNode, subscribe, useRedisNodes, waitFor } from './nodes.js'
 
 // Two KeyvBackend instances ("nodes") on one redis-server, in this process.
 describe('KeyvBackend – two nodes on one Redis', function () {
   this.timeout(15_000)
+  const redis = useRedisNodes(['node-a', 'node-b'])
   let server: RedisServer
+  let root: string
   let a: KeyvBackend
   let b: KeyvBackend
-  let root: string
 
-  before(async () => {
-    server = await startRedisServer()
-  })
-
-  after(async () => {
-    await server.dispose()
-  })
-
-  beforeEach(async () => {
-    root = randomRoot()
-    a = await startNode(server.url, root, { nodeId: 'node-a' })
-    b = await startNode(server.url, root, { nodeId: 'node-b' })
-  })
-
-  afterEach(async () => {
-    await Promise.all([a.close(), b.close()])
+  beforeEach(() => {
+    ;({ server, root } = redis)
+    ;[a, b] = redis.nodes as [KeyvBackend, KeyvBackend]
   })
 
   it('fans out across nodes with exact counts, no duplicate between the live and the queue path', async () => {

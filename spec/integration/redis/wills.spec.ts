@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
-import type { RedisServer } from '../../helpers/redis-server.js'
-import { connect, randomRoot, sleep, startNode, subscribe, waitFor } from './nodes.js'
+import { connect, sleep, subscribe, useRedisNodes, waitFor } from './nodes.js'
 import type { TestConnection } from './nodes.js'
 
 /** A crash: the node's command connection is gone, it stops heart-beating (and answers nothing). */
@@ -14,27 +12,13 @@ function crash(node: KeyvBackend): void {
 // The wills of sessions a crashed node owned: published once cluster-wide by the reaper.
 describe('KeyvBackend – crashed nodes: wills and taken queue entries', function () {
   this.timeout(20_000)
-  let server: RedisServer
-  let root: string
+  const redis = useRedisNodes(['node-a', 'node-b', 'node-dead'], { heartbeatInterval: 150 })
   let survivors: KeyvBackend[]
   let dead: KeyvBackend
 
-  before(async () => {
-    server = await startRedisServer()
-  })
-
-  after(async () => {
-    await server.dispose()
-  })
-
-  beforeEach(async () => {
-    root = randomRoot()
-    survivors = await Promise.all(['a', 'b'].map((n) => startNode(server.url, root, { nodeId: `node-${n}`, heartbeatInterval: 150 })))
-    dead = await startNode(server.url, root, { nodeId: 'node-dead', heartbeatInterval: 150 })
-  })
-
-  afterEach(async () => {
-    await Promise.all([...survivors, dead].map((n) => n.close()))
+  beforeEach(() => {
+    survivors = redis.nodes.slice(0, 2)
+    dead = redis.nodes[2] as KeyvBackend
   })
 
   async function watcher(node: KeyvBackend, id: string, filter: string): Promise<TestConnection> {
