@@ -98,14 +98,24 @@ export class Broker {
   }
 
   /**
-   * Disconnect the live client `clientId` from the server side: MQTT 5 clients get DISCONNECT with
-   * `reasonCode` (default 0x98 Administrative action), `reasonString` and, for 0x9C Use another
-   * server / 0x9D Server moved, `serverReference`. The will is published unless `reasonCode` is 0x00.
-   * Returns false when no such client is connected.
+   * Disconnect a live client from the server side: MQTT 5 clients get DISCONNECT with `reasonCode`
+   * (default 0x98 Administrative action), `reasonString` and, for 0x9C Use another server / 0x9D
+   * Server moved, `serverReference`. The will is published unless `reasonCode` is 0x00.
+   *
+   * `target` is a client id of the default tenant (connections without a tenant), or
+   * `{ clientId, tenant }`: client ids are unique per tenant only, so a client of another tenant
+   * with the same id is never touched. Returns false when no such client is connected.
    */
-  disconnect(clientId: string, reasonCode: number = ReasonCode.AdministrativeAction, reasonString?: string, serverReference?: string): boolean {
+  disconnect(
+    target: string | { clientId: string; tenant?: string },
+    reasonCode: number = ReasonCode.AdministrativeAction,
+    reasonString?: string,
+    serverReference?: string
+  ): boolean {
+    const clientId = typeof target === 'string' ? target : target.clientId
+    const tenant = typeof target === 'string' ? undefined : target.tenant
     for (const client of this.clients) {
-      if (client.live && client.clientId === clientId) {
+      if (client.live && client.clientId === clientId && client.tenant === tenant) {
         client.close(reasonCode, reasonString, serverReference)
         return true
       }

@@ -38,6 +38,21 @@ describe('broker – tenants', () => {
     expect(clients.map((c) => c.tenant).sort()).to.deep.equal(['acme', 'beta'])
   })
 
+  it('broker.disconnect() closes the client of the tenant it names, never a namesake in another tenant', async () => {
+    const { broker } = tenantBroker(byUsernameDomain())
+    const acme = await connected(broker, { clientId: 'dev', username: 'alice@acme', protocolLevel: 5 })
+    const beta = await connected(broker, { clientId: 'dev', username: 'alice@beta', protocolLevel: 5 })
+    // A bare client id names the default tenant: here nobody.
+    expect(broker.disconnect('dev')).to.equal(false)
+    expect(broker.disconnect({ clientId: 'dev', tenant: 'gamma' })).to.equal(false)
+    expect(broker.disconnect({ clientId: 'dev', tenant: 'beta' }, ReasonCode.AdministrativeAction, 'bye')).to.equal(true)
+    expect(await beta.next()).to.deep.include({ type: 'disconnect', reasonCode: ReasonCode.AdministrativeAction })
+    await beta.closed
+    expect(await acme.drain(50)).to.deep.equal([])
+    expect(acme.isConnectionClosed).to.equal(false)
+    expect(broker.connectedClients.map((c) => `${c.tenant}/${c.clientId}`)).to.deep.equal(['acme/dev'])
+  })
+
   it('retained messages and wills stay in their tenant', async () => {
     const { broker } = tenantBroker(byClientIdPrefix())
     const a = await connected(broker, { clientId: 'acme:pub' })
