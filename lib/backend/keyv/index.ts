@@ -3,7 +3,7 @@
  * the error it raises while Redis is unreachable. See docs/redis-backend.md.
  */
 export { KeyvBackend } from './keyv-backend.js'
-export type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './keyv-backend.js'
+export type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './options.js'
 export { KeyvSession } from './keyv-session.js'
 export { BackendUnavailableError } from './redis-link.js'
 export { validateTenant } from './keys.js'

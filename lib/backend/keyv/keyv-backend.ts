@@ -27,6 +27,8 @@ import { LocalEntry, LocalShareGroup, TenantState, deliverLive, drainQueue } fro
 import { BackendUnavailableError, RedisLink } from './redis-link.js'
 import type { LinkEvent, RedisClientLike } from './redis-link.js'
 import { KickBook } from './kick-book.js'
+import { newStats } from './options.js'
+import type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './options.js'
 import { NodeRoutes } from './node-routes.js'
 import { checkDurability } from './durability.js'
 import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
@@ -37,92 +39,33 @@ import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
 
-/** Options of a `KeyvBackend`. Give `keyv` or `url`. */
-export interface KeyvBackendOptions {
-  /**
-   * A Keyv whose store is a `@keyv/redis` 5 adapter (`createKeyv(url)`); its `store.client` becomes
-   * the command connection. The backend never subscribes or blocks on it and never closes it.
-   */
-  keyv?: Keyv
-  /** A Redis URL (`redis://127.0.0.1:6379`): the backend creates (and closes) its own Keyv. */
-  url?: string
-  /** This process's node id (default `hostname:pid:random`); unique per process start. */
-  nodeId?: string
-  /** Root of every key (default `mq`). */
-  prefix?: string
-  /** Tenant of connections whose handle has none, and of broker-made messages (default `default`). */
-  namespace?: string
-  /** Most messages per offline queue (default 1000); the oldest QoS 0 message is evicted first. */
-  maxQueuedMessages?: number
-  /** Most retained messages per tenant (default 100,000). */
-  maxRetainedMessages?: number
-  /** Per-command timeout in ms (default 5000): a command without answer fails the operation. */
-  commandTimeout?: number
-  /**
-   * How long the start-up may take to reach Redis (default 10,000 ms). After it `ready()` and every
-   * method reject with `BackendUnavailableError`; the backend must be made again.
-   */
-  connectTimeout?: number
-  /** Heartbeat period in ms (default 2000); a node silent for 3 periods counts as dead. */
-  heartbeatInterval?: number
-  /** How long `setup` waits for a remote node to close a taken-over connection (default 3000 ms). */
-  takeoverTimeout?: number
-  /** Approximate bound of each node's message stream and of each shared-subscription stream (default 100,000 entries). */
-  busMaxLength?: number
-  /**
-   * Whether `publish` of a QoS 0 message waits for Redis (default false). QoS 0 has nothing to
-   * acknowledge and nothing durable, so by default it is routed without waiting: `publish`
-   * answers undefined at once (the count is unknown) and the engine reads the connection's next
-   * packet while the command is in flight (commands stay in order on the connection). Set true
-   * for an exact count at QoS 0 (MQTT 5 metrics, tests), at the cost of a Redis round trip per
-   * QoS 0 message of each publisher.
-   */
-  awaitQos0?: boolean
-  /** Called for authentication; default: allow everyone. */
-  authenticate?: Backend['authenticate']
-  /** Where log lines go (default: warnings and errors to `console.error`). */
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void
-}
-
-/** Events of a `KeyvBackend`: Redis became unreachable (once per outage) or reachable again. */
-export type KeyvBackendEvent = { type: 'unavailable'; error: unknown } | { type: 'available' }
-
-/** Counters of a `KeyvBackend` (this node only). They only grow. */
-export interface KeyvBackendStats {
-  published: number
-  delivered: number
-  deliveryDropped: number
-  queued: number
-  queueDropped: number
-  queueExpired: number
-  retainedRefused: number
-  takeovers: number
-  /** Messages other nodes routed to this node (entries read from its message stream). */
-  busReceived: number
-  sessionsExpired: number
-  /** Dead nodes whose sessions this node released. */
-  nodesReaped: number
-  /** QoS 0 publishes routed without waiting (`awaitQos0` false) whose Redis write failed. */
-  publishFailed: number
-  /** Shared-subscription messages this node handed to a member. */
-  sharedDelivered: number
-  /** Shared-subscription messages passed on (no local member took them) / dropped after 5 hops. */
-  sharedPassed: number
-  sharedDropped: number
-  /** Shared-subscription entries taken over from dead nodes' consumers. */
-  sharedClaimed: number
-  /** Times this node found it had been released by the cluster while alive (its connections closed). */
-  nodeReleased: number
-  /** Wills of sessions released by this node's reaper that it published (at once or when due). */
-  willsPublished: number
-}
-
 const ALLOW: AuthenticationResult = { result: 'allow' }
 const NEVER_EXPIRES = 0xffff_ffff
 const DRAIN_BATCH = 100
 
 function isWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#')
+}
+
+/**
+ * The persistent sessions a `PUBLISH_BATCH` item's reply names (after the count: per filter, a flat
+ * list of client id, subscription JSON), each with its matching subscriptions merged; No Local
+ * subscriptions of the publisher left out [MQTT-3.8.3-3]. Undefined when there are none.
+ */
+function persistentSubscribers(reply: readonly unknown[], message: Message): Map<string, StoredSubscription> | undefined {
+  let merged: Map<string, StoredSubscription> | undefined
+  for (let r = 1; r < reply.length; r++) {
+    const flat = reply[r] as Buffer[]
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const clientId = (flat[i] as Buffer).toString()
+      const subscription = fromJson<StoredSubscription>(flat[i + 1] as Buffer)
+      if (subscription.noLocal === true && message.origin === clientId) continue
+      merged ??= new Map()
+      const previous = merged.get(clientId)
+      merged.set(clientId, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
+    }
+  }
+  return merged
 }
 
 /**
@@ -150,26 +93,7 @@ function isWildcard(filter: string): boolean {
  */
 export class KeyvBackend implements Backend {
   readonly nodeId: string
-  readonly stats: KeyvBackendStats = {
-    published: 0,
-    delivered: 0,
-    deliveryDropped: 0,
-    queued: 0,
-    queueDropped: 0,
-    queueExpired: 0,
-    retainedRefused: 0,
-    takeovers: 0,
-    busReceived: 0,
-    sessionsExpired: 0,
-    nodesReaped: 0,
-    nodeReleased: 0,
-    publishFailed: 0,
-    sharedDelivered: 0,
-    sharedPassed: 0,
-    sharedDropped: 0,
-    sharedClaimed: 0,
-    willsPublished: 0
-  }
+  readonly stats: KeyvBackendStats = newStats()
   /** Redis availability events (hot; completes on `close`). */
   readonly events$: Observable<KeyvBackendEvent>
 
@@ -458,18 +382,7 @@ export class KeyvBackend implements Backend {
     // A shared subscription counts once (whatever its number of members).
     if (shareReplies !== undefined) for (const id of shareReplies) if (id !== null) count++
     // Durable path: one queue entry per persistent session, its matching subscriptions merged.
-    let merged: Map<string, StoredSubscription> | undefined
-    for (let r = 1; r < reply.length; r++) {
-      const flat = reply[r] as Buffer[]
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const clientId = (flat[i] as Buffer).toString()
-        const subscription = fromJson<StoredSubscription>(flat[i + 1] as Buffer)
-        if (subscription.noLocal === true && message.origin === clientId) continue
-        merged ??= new Map()
-        const previous = merged.get(clientId)
-        merged.set(clientId, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
-      }
-    }
+    const merged = persistentSubscribers(reply, message)
     if (merged === undefined) return count
     const ctx = this.#ctx as KeyvSessionContext
     const enqueues: Promise<void>[] = []
