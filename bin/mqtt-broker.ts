@@ -4,7 +4,7 @@
  * cluster over Redis (`--redis URL`).
  *
  *   mqtt-broker [--host 127.0.0.1] [--port 1883] [--ws-port N] [--max-packet-size BYTES]
- *               [--topic-alias-maximum N] [--max-session-expiry SECONDS] [--log-level info]
+ *               [--topic-alias-maximum N] [--max-session-expiry SECONDS] [--sys-interval SECONDS] [--log-level info]
  *               [--redis URL [--node-id ID] [--redis-prefix mq]] [--tenant-by username|client-id | --tenant ID]
  *               [--help]
  *
@@ -37,6 +37,8 @@ Options:
   --max-packet-size BYTES  largest packet accepted (default ${MAX_PACKET_SIZE})
   --topic-alias-maximum N  MQTT 5 topic aliases a client may use (default 0, at most 65535)
   --max-session-expiry S   longest MQTT 5 Session Expiry Interval granted, in seconds (default none)
+  --sys-interval S         seconds between two publications of the $SYS topics (default 10; 0: none);
+                           under $SYS/broker/, or $SYS/brokers/<node id>/ with --redis
   --log-level LEVEL        ${LOG_LEVELS.join(', ')} (default info)
   --redis URL              keep sessions, queues and retained messages in Redis and share them with
                            the other processes on the same Redis (e.g. redis://127.0.0.1:6379)
@@ -57,6 +59,7 @@ interface CliOptions {
   maxPacketSize: number | undefined
   topicAliasMaximum: number | undefined
   maxSessionExpiry: number | undefined
+  sysInterval: number | undefined
   logLevel: LogLevel
   redis: string | undefined
   nodeId: string | undefined
@@ -87,6 +90,7 @@ function parse(argv: string[]): CliOptions | 'help' {
         'max-packet-size': { type: 'string' },
         'topic-alias-maximum': { type: 'string' },
         'max-session-expiry': { type: 'string' },
+        'sys-interval': { type: 'string' },
         'log-level': { type: 'string' },
         redis: { type: 'string' },
         'node-id': { type: 'string' },
@@ -133,6 +137,7 @@ function parse(argv: string[]): CliOptions | 'help' {
     maxPacketSize: integer('max-packet-size', values['max-packet-size'], 2, MAX_PACKET_SIZE),
     topicAliasMaximum: integer('topic-alias-maximum', values['topic-alias-maximum'], 0, 65535),
     maxSessionExpiry: integer('max-session-expiry', values['max-session-expiry'], 0, 0xffff_ffff),
+    sysInterval: integer('sys-interval', values['sys-interval'], 0, 86_400),
     logLevel: logLevel as LogLevel,
     redis,
     nodeId: values['node-id'],
@@ -211,7 +216,10 @@ async function main(argv: string[]): Promise<number> {
     ...(resolver === undefined ? {} : { tenantResolver: resolver }),
     ...(options.maxPacketSize === undefined ? {} : { maximumPacketSize: options.maxPacketSize }),
     ...(options.topicAliasMaximum === undefined ? {} : { topicAliasMaximum: options.topicAliasMaximum }),
-    ...(options.maxSessionExpiry === undefined ? {} : { maxSessionExpiryInterval: options.maxSessionExpiry })
+    ...(options.maxSessionExpiry === undefined ? {} : { maxSessionExpiryInterval: options.maxSessionExpiry }),
+    ...(options.sysInterval === undefined ? {} : { sysInterval: options.sysInterval }),
+    // Each process of a cluster publishes its own figures: under its node id.
+    ...(backend instanceof KeyvBackend ? { sysTopicPrefix: `$SYS/brokers/${backend.nodeId.replace(/[+#/]/g, '_').split('\u0000').join('_')}` } : {})
   })
   try {
     const tcp = await broker.listen({ transport: 'tcp', host: options.host, port: options.port })

@@ -16,8 +16,13 @@ import type { BrokerOptions, ResolvedOptions } from './options.js'
 import { createStats } from './stats.js'
 import type { BrokerStats } from './stats.js'
 import { publishWill } from './teardown.js'
+import { SysPublisher } from './sys.js'
+import type { TenantCounters } from './sys.js'
 import type { StoredWill } from '../session/session.js'
 
+
+/** The counters every connection shares while `$SYS` is off (never read). */
+const DISCARDED: TenantCounters = { received: 0, sent: 0 }
 /** Where to listen: `broker.listen(...)`. */
 export type ListenOptions =
   | { transport: 'tcp'; host?: string; port?: number; name?: string }
@@ -55,6 +60,8 @@ export class Broker {
   /** Publishers whose completions wait for the scheduled flush (back-pressure applies to them). */
   private deferredSources: Client[] = []
   private timer: NodeJS.Timeout | undefined = undefined
+  /** The `$SYS` publisher (undefined when `sysInterval` is 0). */
+  private readonly sys: SysPublisher | undefined
   private closing: Promise<void> | undefined = undefined
   /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
   private readonly delayedWills = new Map<string, { tenant: string | undefined; clientId: string; will: StoredWill; dueAt: number }>()
@@ -66,12 +73,17 @@ export class Broker {
     this.log = options.logger ?? createLogger('warn')
     this.stats = createStats()
     this.events$ = this.hub.events$
+    this.sys =
+      this.options.sysInterval > 0
+        ? new SysPublisher({ backend: this.backend, log: this.log, connectedPerTenant: () => this.connectedPerTenant() }, this.options.sysInterval, this.options.sysTopicPrefix)
+        : undefined
     this.core = {
       backend: this.backend,
       options: this.options,
       log: this.log,
       events: this.hub,
       stats: this.stats,
+      tenantCounters: (tenant) => (this.sys === undefined ? DISCARDED : this.sys.counters(tenant)),
       depth: 0,
       markDirty: (client) => this.markDirty(client),
       flushDirty: (source) => this.flushDirty(source),
@@ -121,6 +133,21 @@ export class Broker {
       }
     }
     return false
+  }
+
+  /** Live clients per tenant (`undefined`: the default tenant). */
+  private connectedPerTenant(): Map<string | undefined, number> {
+    const out = new Map<string | undefined, number>()
+    for (const client of this.clients) if (client.live) out.set(client.tenant, (out.get(client.tenant) ?? 0) + 1)
+    return out
+  }
+
+  /**
+   * Publishes the `$SYS` topics now (each tenant's, those whose value changed) instead of waiting
+   * for the next `sysInterval`. Resolves when done; does nothing when `$SYS` is off.
+   */
+  async publishSys(): Promise<void> {
+    await this.sys?.publish()
   }
 
   /** Connected clients (CONNECT accepted and not closed). */
@@ -182,6 +209,7 @@ export class Broker {
     while (this.pending.size > 0) await Promise.all([...this.pending])
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    await this.sys?.stop()
     const closed = this.backend.close()
     if (isPromise(closed)) await closed
     this.hub.complete()

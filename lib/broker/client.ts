@@ -26,6 +26,10 @@ import type { ConnectFlow } from './handlers/connect.js'
 import { fitPacket } from './fit-packet.js'
 import { PublishPipeline } from './publish-pipeline.js'
 import type { PublishPipelineHost } from './publish-pipeline.js'
+import type { TenantCounters } from './sys.js'
+
+/** The counters of a connection before CONNECT (and of every one while `$SYS` is off): never read. */
+const UNCOUNTED: TenantCounters = { received: 0, sent: 0 }
 
 export { PIPELINE_DEPTH } from './publish-pipeline.js'
 
@@ -71,6 +75,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   maxOutgoingPacketSize = Number.MAX_SAFE_INTEGER
   /** In the broker's dirty list. */
   dirty = false
+  /** The counters of the client's tenant, from CONNECT on (for `$SYS`). */
+  counters: TenantCounters = UNCOUNTED
   /** MQTT 5 topic aliases towards the client (its Topic Alias Maximum > 0). */
   aliases: OutboundAliases | undefined = undefined
   /** The Session Expiry Interval the CONNECT asked for (MQTT 5; DISCONNECT may not raise it from 0). */
@@ -296,6 +302,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (this.state !== CONNECTING) return
     this.state = CONNECTED
     this.core.stats.clientsConnected++
+    this.counters = this.core.tenantCounters(this.tenant)
     this.outbound?.resume(inflight)
     if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent })
   }
@@ -344,6 +351,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   sent(message: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, ids: number[] | undefined): void {
     this.core.stats.publishesSent++
+    this.counters.sent++
     if (this.outgoing?.observed === true) {
       const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup }
       if (qos > 0) packet.packetId = packetId

@@ -5,6 +5,7 @@ import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import type { StoredWill } from '../session/session.js'
 import type { BrokerStats } from './stats.js'
+import type { TenantCounters } from './sys.js'
 
 /** What a `Client` needs of its broker (the engine's internals, not public API). */
 export interface BrokerCore {
@@ -33,6 +34,8 @@ export interface BrokerCore {
   delayWill(tenant: string | undefined, clientId: string, will: StoredWill, dueAt: number): void
   /** A new connection of `clientId` set up its session: cancel its delayed will, or publish it now if `clean`. */
   settleDelayedWill(tenant: string | undefined, clientId: string, clean: boolean): void
+  /** The `$SYS` counters of `tenant` (a shared throwaway object when `$SYS` is off). */
+  tenantCounters(tenant: string | undefined): TenantCounters
   /** Nesting depth of input processing (deliveries during it are flushed at its end). */
   depth: number
 }

@@ -74,6 +74,13 @@ export interface BrokerOptions {
    * (`TenantBackend`, or `KeyvBackend`, which keys its data by `client.tenant`).
    */
   tenantResolver?: TenantResolver
+  /**
+   * Seconds between two publications of the `$SYS` topics (default 10; 0: none). Each tenant gets
+   * its own values (clients, traffic) under the same topics; see `docs/broker.md`.
+   */
+  sysInterval?: number
+  /** Where the `$SYS` topics go (default `$SYS/broker`); must start with `$SYS/`. */
+  sysTopicPrefix?: string
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -103,6 +110,9 @@ export interface ResolvedOptions {
   validatePayloadFormat: boolean
   tenantResolver: TenantResolver | undefined
   timerInterval: number
+  /** Milliseconds; 0: no `$SYS` topics. */
+  sysInterval: number
+  sysTopicPrefix: string
 }
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
@@ -122,6 +132,24 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
     throw new RangeError(`${name} must be an integer from 0 to 4294967295, got ${value}`)
   }
   return value
+}
+
+function sysInterval(seconds: number | undefined): number {
+  if (seconds === undefined) return 10_000
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) {
+    throw new RangeError(`sysInterval must be a number of seconds from 0 to 86400, got ${String(seconds)}`)
+  }
+  const ms = Math.round(seconds * 1000)
+  if (seconds > 0 && ms < 10) throw new RangeError(`sysInterval must be 0 or at least 0.01 seconds, got ${seconds}`)
+  return ms
+}
+
+function sysTopicPrefix(prefix: string | undefined): string {
+  if (prefix === undefined) return '$SYS/broker'
+  if (typeof prefix !== 'string' || !prefix.startsWith('$SYS/') || prefix.endsWith('/') || /[+#]/.test(prefix) || prefix.includes('\u0000')) {
+    throw new RangeError(`sysTopicPrefix must be a topic name under $SYS/ without wildcards or a trailing /, got ${JSON.stringify(prefix)}`)
+  }
+  return prefix
 }
 
 /** Fill in defaults and check ranges. Throws `RangeError` for a value out of range. */
@@ -153,6 +181,8 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     maxSessionExpiryInterval: nonNegative('maxSessionExpiryInterval', options.maxSessionExpiryInterval, 0xffff_ffff),
     validatePayloadFormat: options.validatePayloadFormat ?? false,
     tenantResolver: options.tenantResolver,
-    timerInterval: positive('timerInterval', options.timerInterval, 1000)
+    timerInterval: positive('timerInterval', options.timerInterval, 1000),
+    sysInterval: sysInterval(options.sysInterval),
+    sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix)
   }
 }

@@ -92,6 +92,28 @@ describe('bin/mqtt-broker', function () {
     expect(bad.stderr).to.match(/--topic-alias-maximum/)
   })
 
+  it('--sys-interval: the $SYS topics every N seconds; a bad value exits 2', async () => {
+    const run = track(start(['--port', '0', '--sys-interval', '1']))
+    const match = await waitFor(run, /mqtt-broker listening on tcp:\/\/127\.0\.0\.1:(\d+)/)
+    const stream = await new Promise<Duplex>((resolve, reject) => {
+      const socket = tcpConnect({ host: '127.0.0.1', port: Number(match[1]) }, () => resolve(socket))
+      socket.once('error', reject)
+    })
+    const peer = new Peer({ stream })
+    await peer.connect({ clientId: 'sys' })
+    peer.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$SYS/broker/clients/connected', qos: 0 }] })
+    expect(await peer.next()).to.deep.include({ type: 'suback' })
+    const p = await peer.next(3000)
+    expect(p).to.deep.include({ type: 'publish', topic: '$SYS/broker/clients/connected' })
+    expect((p as { payload: Buffer }).payload.toString()).to.equal('1')
+    peer.destroy()
+    run.child.kill('SIGTERM')
+    expect(await run.exit).to.equal(0)
+    const bad = track(start(['--sys-interval', 'often']))
+    expect(await bad.exit).to.equal(2)
+    expect(bad.stderr).to.match(/--sys-interval/)
+  })
+
   it('also listens for WebSocket with --ws-port, and exits 0 on SIGINT', async () => {
     const run = track(start(['--port', '0', '--ws-port', '0']))
     await waitFor(run, /listening on ws:\/\/127\.0\.0\.1:\d+\/mqtt/)

@@ -26,7 +26,9 @@ describe('broker options', () => {
       maxSessionExpiryInterval: 0xffffffff,
       validatePayloadFormat: false,
       tenantResolver: undefined,
-      timerInterval: 1000
+      timerInterval: 1000,
+      sysInterval: 10_000,
+      sysTopicPrefix: '$SYS/broker'
     })
   })
 

@@ -137,6 +137,8 @@ const checkProtocol: ConnectStep = {
     const will = packet.will
     if (will !== undefined) {
       if (!isValidTopicName(will.topic)) return refuse(flow, ReasonCode.TopicNameInvalid)
+      // $SYS/ is the broker's: a client may not publish there, by PUBLISH or by will.
+      if (will.topic.startsWith('$SYS/')) return refuse(flow, ReasonCode.NotAuthorized, 'a will topic under $SYS/ is not allowed')
       const options = ctx.options
       if (level === 5 && will.qos > options.maximumQoS) return refuse(flow, ReasonCode.QoSNotSupported) // (MQTT 5.0 3.2.2.3.4)
       if (level === 5 && will.retain && !options.retainAvailable) return refuse(flow, ReasonCode.RetainNotSupported) // (MQTT 5.0 3.2.2.3.5)

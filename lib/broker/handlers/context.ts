@@ -5,6 +5,7 @@ import type { OutgoingRecord, Session, StoredWill } from '../../session/session.
 import type { BrokerClient, DisconnectReason, EventHub } from '../events.js'
 import type { Logger } from '../logger.js'
 import type { BrokerStats } from '../stats.js'
+import type { TenantCounters } from '../sys.js'
 import type { ResolvedOptions } from '../options.js'
 import type { ConnectFlow } from './connect.js'
 
@@ -54,6 +55,8 @@ export interface HandlerContext {
   disconnected(keepWill: boolean): void
   /** The broker's counters. */
   readonly stats: BrokerStats
+  /** The counters of the client's tenant (for `$SYS`). */
+  readonly counters: TenantCounters
   /**
    * MQTT 5 inbound topic alias: bind `alias` to a non-empty `topic`, or look up an empty one.
    * Undefined when an empty topic names an alias never bound. The caller checks the range.

@@ -60,9 +60,16 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     return
   }
   ctx.stats.publishesReceived++
+  ctx.counters.received++
   if (options.validatePayloadFormat && properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
     // (MQTT 5.0 3.3.2.3.2) the payload is not the UTF-8 it claims to be: 0x99.
     refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
+    return
+  }
+  if (topic.startsWith('$SYS/')) {
+    // The broker's own topics: clients read them, never write them (a retained value written by a
+    // client would pass for the broker's). MQTT 5: 0x87; 3.1.1 cannot refuse: acknowledged, dropped.
+    refusePublish(ctx, packet, ReasonCode.NotAuthorized)
     return
   }
   const message: Message = {
