@@ -81,6 +81,8 @@ export class TenantKeys {
   readonly prefix: string
   /** HASH: topic filter → number of subscriptions (all sessions). */
   readonly filterCounts: string
+  /** STRING: counter bumped with each new wildcard filter (its route log entry carries the value). */
+  readonly wildcardVersion: string
   /** HASH: topic → encoded retained message. */
   readonly retained: string
   /** ZSET (score 0): retained topics, for ZRANGEBYLEX on a filter's literal prefix. */
@@ -94,6 +96,7 @@ export class TenantKeys {
     this.tenant = validateTenant(tenant)
     this.prefix = `${validateRootPrefix(root)}:${tenant}:`
     this.filterCounts = `${this.prefix}fc`
+    this.wildcardVersion = `${this.prefix}wv`
     this.retained = `${this.prefix}ret`
     this.retainedIndex = `${this.prefix}ret:idx`
     this.expiry = `${this.prefix}expiry`

@@ -48,13 +48,13 @@ function isWildcard(filter: string): boolean {
 }
 
 /**
- * The persistent sessions a `PUBLISH_BATCH` item's reply names (after the count: per filter, a flat
- * list of client id, subscription JSON), each with its matching subscriptions merged; No Local
+ * The persistent sessions a `PUBLISH_BATCH` item's reply names (after the count and the stale
+ * version: per filter, a flat list of client id, subscription JSON), each with its matching subscriptions merged; No Local
  * subscriptions of the publisher left out [MQTT-3.8.3-3]. Undefined when there are none.
  */
 function persistentSubscribers(reply: readonly unknown[], message: Message): Map<string, StoredSubscription> | undefined {
   let merged: Map<string, StoredSubscription> | undefined
-  for (let r = 1; r < reply.length; r++) {
+  for (let r = 2; r < reply.length; r++) {
     const flat = reply[r] as Buffer[]
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const clientId = (flat[i] as Buffer).toString()
@@ -157,7 +157,7 @@ export class KeyvBackend implements Backend {
     this.#takeoverTimeout = options.takeoverTimeout ?? 3000
     this.#busMax = String(options.busMaxLength ?? 100_000)
     this.#ownBus = this.#nodeKeys.bus(this.nodeId)
-    this.#publishKeys = []
+    this.#publishKeys = [this.#nodeKeys.nodes]
     this.#publishHead = [this.#nodeKeys.busPrefix, this.#busMax, this.nodeId]
     this.#routes = new NodeRoutes(this.nodeId, this.#nodeKeys.routes(this.nodeId))
     this.#commandTimeout = options.commandTimeout ?? 5000
@@ -350,9 +350,17 @@ export class KeyvBackend implements Backend {
     // QoS 0 messages never take the durable path: no need to read the persistent subscribers.
     // The PUBLISH_BATCH item of every publish routed in this event-loop turn goes in one call, in order.
     // Its filters: the topic itself (exact) and the matching wildcard filters.
-    const item: RedisArgument[] = [keys.tenant, keys.filterCounts, keys.prefix, encoded, message.qos === 0 ? '0' : '1', message.topic]
+    const item: RedisArgument[] = [
+      keys.tenant,
+      keys.filterCounts,
+      keys.prefix,
+      encoded,
+      message.qos === 0 ? '0' : '1',
+      String(tenant.wildcardVersion),
+      message.topic
+    ]
     tenant.wildcards.match(message.topic, (_value, _key, filter) => item.push(filter))
-    const routed = link.batched<[number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
+    const routed = link.batched<[number, number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
     // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
     let shareWrites: Promise<(Buffer | null)[]> | undefined
     if (tenant.shared.size > 0) {
@@ -365,7 +373,7 @@ export class KeyvBackend implements Backend {
       }
     }
     // The reply: the count, then the persistent subscribers of each filter (QoS 1/2).
-    let reply: [number, ...Buffer[][]]
+    let reply: [number, number, ...Buffer[][]]
     let shareReplies: (Buffer | null)[] | undefined
     if (shareWrites === undefined) reply = await routed
     else [reply, shareReplies] = await Promise.all([routed, shareWrites])
@@ -382,7 +390,14 @@ export class KeyvBackend implements Backend {
     // A shared subscription counts once (whatever its number of members).
     if (shareReplies !== undefined) for (const id of shareReplies) if (id !== null) count++
     // Durable path: one queue entry per persistent session, its matching subscriptions merged.
-    const merged = persistentSubscribers(reply, message)
+    let merged = persistentSubscribers(reply, message)
+    // The filter mirror was behind (a wildcard filter new to this node): the live path went to
+    // every node; the durable path is completed once the mirror caught up.
+    if (reply[1] > 0 && message.qos > 0) {
+      const late = await this.#lateWildcards(link, tenant, message, item.slice(6) as string[], reply[1], merged)
+      count += late.count
+      merged = late.merged
+    }
     if (merged === undefined) return count
     const ctx = this.#ctx as KeyvSessionContext
     const enqueues: Promise<void>[] = []
@@ -396,6 +411,42 @@ export class KeyvBackend implements Backend {
     }
     await Promise.all(enqueues)
     return count
+  }
+
+  /**
+   * The durable path for the wildcard filters that match `message` and that this node's mirror did
+   * not have when it routed it (`version`: the tenant's wildcard version then): waits (bounded) for
+   * the route log to bring them, then reads their counts and persistent subscribers; sessions
+   * already in `merged` keep their one queue entry.
+   */
+  async #lateWildcards(
+    link: RedisLink,
+    tenant: TenantState,
+    message: Message,
+    known: readonly string[],
+    version: number,
+    merged: Map<string, StoredSubscription> | undefined
+  ): Promise<{ count: number; merged: Map<string, StoredSubscription> | undefined }> {
+    if (!(await tenant.reached(version, this.#commandTimeout))) {
+      this.#log('warn', `the route log did not bring wildcard version ${version} in time: a persistent subscriber may miss a message on ${message.topic}`)
+    }
+    const extra: string[] = []
+    tenant.wildcards.match(message.topic, (_value, _key, filter) => {
+      if (!known.includes(filter)) extra.push(filter)
+    })
+    if (extra.length === 0) return { count: 0, merged }
+    const keys = tenant.keys
+    const [counts, ...lists] = await Promise.all([
+      link.sendText<(string | null)[]>(['HMGET', keys.filterCounts, ...extra]),
+      ...extra.map((f) => link.send<Buffer[]>(['HGETALL', keys.persistentSubscribers(f)]))
+    ])
+    let count = 0
+    for (const c of counts as (string | null)[]) if (c !== null) count += Number(c)
+    const late = persistentSubscribers([0, 0, ...(lists as Buffer[][])], message)
+    if (late === undefined) return { count, merged }
+    const out = merged ?? new Map<string, StoredSubscription>()
+    for (const [clientId, subscription] of late) if (!out.has(clientId)) out.set(clientId, subscription)
+    return { count, merged: out }
   }
 
   async terminate(client: ClientHandle, _session: Session | undefined): Promise<void> {
@@ -750,7 +801,7 @@ export class KeyvBackend implements Backend {
       return
     }
     if (entry.stream === this.#nodeKeys.routeLog) {
-      this.#tenants.get(text('t'))?.applyRouteChange(entry.id, text('f'), text('c') === '1')
+      this.#tenants.get(text('t'))?.applyRouteChange(entry.id, text('f'), text('c') === '1', Number(text('v') || '0'))
       return
     }
     const type = text('type')

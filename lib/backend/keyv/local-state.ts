@@ -104,6 +104,7 @@ export interface PendingRouteChange {
   id: string
   filter: string
   present: boolean
+  version: number
 }
 
 /** What one node keeps per tenant. Internal to `KeyvBackend`. */
@@ -121,19 +122,54 @@ export class TenantState {
   loading: Promise<void> | undefined = undefined
   /** Route log entries received while loading. */
   pending: PendingRouteChange[] = []
+  /** The tenant's wildcard version the wildcard tree is at (see PUBLISH_BATCH). */
+  wildcardVersion = 0
+  /** Callers waiting for the tree to reach a version (`reached`). */
+  #waiters: { version: number; resolve: () => void }[] = []
 
   constructor(keys: TenantKeys) {
     this.keys = keys
   }
 
   /** Applies a route log entry: a wildcard filter gained its first or lost its last subscriber. */
-  applyRouteChange(id: string, filter: string, present: boolean): void {
+  applyRouteChange(id: string, filter: string, present: boolean, version = 0): void {
     if (this.loadedAt === undefined) {
-      if (this.loading !== undefined) this.pending.push({ id, filter, present })
+      if (this.loading !== undefined) this.pending.push({ id, filter, present, version })
       return
     }
     if (compareStreamIds(id, this.loadedAt) <= 0) return
     this.#apply(filter, present)
+    if (version > this.wildcardVersion) this.#advance(version)
+  }
+
+  #advance(version: number): void {
+    this.wildcardVersion = version
+    if (this.#waiters.length === 0) return
+    const due = this.#waiters.filter((w) => w.version <= version)
+    this.#waiters = this.#waiters.filter((w) => w.version > version)
+    for (const w of due) w.resolve()
+  }
+
+  /**
+   * Resolves once the wildcard tree includes every wildcard filter up to `version` (the route log
+   * reader got there), or after `timeoutMs` (resolves false then).
+   */
+  async reached(version: number, timeoutMs: number): Promise<boolean> {
+    if (this.wildcardVersion >= version) return true
+    return await new Promise<boolean>((resolve) => {
+      const waiter = {
+        version,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve(true)
+        }
+      }
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter)
+        resolve(false)
+      }, timeoutMs)
+      this.#waiters.push(waiter)
+    })
   }
 
   #apply(filter: string, present: boolean): void {
@@ -151,15 +187,16 @@ export class TenantState {
    */
   async load(link: RedisLink, routeLog: string): Promise<void> {
     try {
-      const reply = await link.script<Buffer[]>(LOAD_FILTERS, [this.keys.filterCounts, routeLog], [])
-      const [id, ...flat] = reply.map((b) => b.toString())
+      const reply = await link.script<Buffer[]>(LOAD_FILTERS, [this.keys.filterCounts, routeLog, this.keys.wildcardVersion], [])
+      const [id, version, ...flat] = reply.map((b) => b.toString())
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const filter = flat[i] as string
         if (Number(flat[i + 1]) <= 0) continue
         if (filter.startsWith('$share/') || filter.includes('+') || filter.includes('#')) this.#apply(filter, true)
       }
       this.loadedAt = id ?? '0-0'
-      for (const change of this.pending) this.applyRouteChange(change.id, change.filter, change.present)
+      this.#advance(Number(version ?? '0'))
+      for (const change of this.pending) this.applyRouteChange(change.id, change.filter, change.present, change.version)
       this.pending = []
     } finally {
       this.loading = undefined
@@ -171,6 +208,7 @@ export class TenantState {
     this.loadedAt = undefined
     this.loading = undefined
     this.pending = []
+    this.wildcardVersion = 0
     this.wildcards.clear()
     this.shared.clear()
   }

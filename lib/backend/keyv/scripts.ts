@@ -30,7 +30,11 @@ local function index(tp, sid, f, json, persist, log, tenant)
   if persist == '1' then redis.call('HSET', tp .. 'ps:' .. f, sid, json) end
   if shared(f) then redis.pcall('XGROUP', 'CREATE', tp .. 'sh:' .. f, 'g', '0', 'MKSTREAM') end
   if n == 1 and (wildcard(f) or shared(f)) then
-    redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1')
+    -- A new wildcard filter bumps the tenant's version: a publish script told an older version by
+    -- a node that has not read this entry yet sends its message to every node (see PUBLISH_BATCH).
+    local v = '0'
+    if not shared(f) then v = tostring(redis.call('INCR', tp .. 'wv')) end
+    redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1', 'v', v)
   end
   return n
 end
@@ -323,14 +327,15 @@ return 1
 `
 
 /**
- * LOAD_FILTERS: KEYS = filter counts, route log. Returns {last log id, filter, count, …}, atomically,
- * so that a node applies exactly the log entries written after its snapshot.
+ * LOAD_FILTERS: KEYS = filter counts, route log, wildcard version. Returns {last log id, wildcard
+ * version, filter, count, …}, atomically, so that a node applies exactly the log entries written
+ * after its snapshot.
  */
 export const LOAD_FILTERS = `
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if last[1] then id = last[1][1] end
-local out = {id}
+local out = {id, redis.call('GET', KEYS[3]) or '0'}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all do out[#out + 1] = all[i] end
 return out
@@ -409,44 +414,57 @@ return will
 
 /**
  * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
- * call. No KEYS (the keys are built from the prefixes given). ARGV = node stream prefix, stream max
- * length, publishing node, number of items, then per item: its length (the number of arguments
- * after it), tenant, filter-counts key, tenant prefix, encoded message, read persistent
- * subscribers ('1'/'0'), filters… (the topic and the matching wildcard filters).
+ * call. KEYS = nodes (the registry). ARGV = node stream prefix, stream max length, publishing node,
+ * number of items, then per item: its length (the number of arguments after it), tenant,
+ * filter-counts key, tenant prefix, encoded message, read persistent subscribers ('1'/'0'), the
+ * tenant's wildcard version the node's filter mirror is at, filters… (the topic and the matching
+ * wildcard filters of that mirror).
  *
  * For each item: the number of matching subscriptions (`fc`); one XADD to the stream of each other
  * node that has a live subscription to a matching filter (the route table `nr:<filter>`, whose
  * fields are node ids; the publishing node delivers to its own clients itself); and, for QoS 1/2,
- * the persistent subscribers of each matching filter (`ps:<filter>`). No command of it can fail on
- * well-typed keys, so no item is half done.
- * Returns one {count, {sid, json, …}…} per item (an empty list for a filter without subscribers).
+ * the persistent subscribers of each matching filter (`ps:<filter>`). When the tenant's wildcard
+ * version (`wv`, bumped with each new wildcard filter) is above the mirror's, the mirror may lack a
+ * wildcard filter that matches: the message then goes to every other live node, which matches it
+ * against its own subscriptions, and the reply says so (the caller completes the durable path
+ * once its mirror caught up). No command of it can fail on well-typed keys, so no item is half done.
+ * Returns one {count, version if stale else 0, {sid, json, …}…} per item (an empty list for a
+ * filter without subscribers).
  */
 export const PUBLISH_BATCH = `
 local out = {}
 local i = 5
+local everyone = nil
 for k = 1, tonumber(ARGV[4]) do
   local len = tonumber(ARGV[i])
   local tp = ARGV[i + 3]
   local filters = {}
-  for j = i + 6, i + len do filters[#filters + 1] = ARGV[j] end
+  for j = i + 7, i + len do filters[#filters + 1] = ARGV[j] end
   local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
   local total = 0
   local sent = {}
+  local function send(n)
+    if n ~= ARGV[3] and not sent[n] then
+      sent[n] = true
+      redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[i + 1], 'm', ARGV[i + 4])
+    end
+  end
   for f = 1, #filters do
     if counts[f] then total = total + tonumber(counts[f]) end
     -- Not gated by the count: after a Redis restart that lost the data, nodes re-add their routes.
-    local nodes = redis.call('HKEYS', tp .. 'nr:' .. filters[f])
-    for _, n in ipairs(nodes) do
-      if n ~= ARGV[3] and not sent[n] then
-        sent[n] = true
-        redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[i + 1], 'm', ARGV[i + 4])
-      end
-    end
+    for _, n in ipairs(redis.call('HKEYS', tp .. 'nr:' .. filters[f])) do send(n) end
   end
-  local r = {total}
+  local wv = tonumber(redis.call('GET', tp .. 'wv') or '0')
+  local stale = 0
+  if wv > tonumber(ARGV[i + 6]) then
+    stale = wv
+    everyone = everyone or redis.call('ZRANGE', KEYS[1], 0, -1)
+    for _, n in ipairs(everyone) do send(n) end
+  end
+  local r = {total, stale}
   if ARGV[i + 5] == '1' then
     for f = 1, #filters do
-      if counts[f] then r[f + 1] = redis.call('HGETALL', tp .. 'ps:' .. filters[f]) else r[f + 1] = {} end
+      if counts[f] then r[f + 2] = redis.call('HGETALL', tp .. 'ps:' .. filters[f]) else r[f + 2] = {} end
     end
   end
   out[k] = r

@@ -59,6 +59,44 @@ describe('KeyvBackend – routed fan-out between nodes', function () {
     }
   })
 
+  it('sends to every node, and completes the queue path later, while its wildcard filters are behind', async () => {
+    const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    // a serves the tenant (its filter mirror is loaded), c does not.
+    await connect(a, 'here')
+    // Two away persistent sessions made on node b: p subscribed to late/+ (which a has read from the
+    // route log), q to something else.
+    const p = await connect(b, 'p', { clean: false })
+    await subscribe(p, sub('late/+', 1))
+    await disconnect(p)
+    const q = await connect(b, 'q', { clean: false })
+    await subscribe(q, sub('other', 1))
+    await disconnect(q)
+    await sleep(50)
+    // As if another node had just indexed q's new wildcard filter late/#, and a had not read the
+    // route log entry yet: the filter's count, its persistent subscriber and the version bump.
+    const tp = `${root}:default:`
+    await raw.sendCommand(['HINCRBY', `${tp}fc`, 'late/#', '1'])
+    await raw.sendCommand(['HSET', `${tp}ps:late/#`, 'q', JSON.stringify({ topicFilter: 'late/#', qos: 1 })])
+    const version = await raw.sendCommand<number>(['INCR', `${tp}wv`])
+    const published = a.publish(undefined, message('late/x', 'behind', 1))
+    await sleep(100)
+    // The entry reaches a's reader now: a completes the queue path with late/#.
+    await raw.sendCommand(['XADD', `${root}:_:rt`, '*', 't', 'default', 'f', 'late/#', 'c', '1', 'v', String(version)])
+    assert.equal(await published, 2)
+    // The live path went to every other node (c has no route at all).
+    assert.equal(await streamLength('node-c'), 1)
+    const backP = await connect(b, 'p', { clean: false })
+    const backQ = await connect(nodes[2]!, 'q', { clean: false })
+    await waitFor(() => backP.client.deliveries.length === 1 && backQ.client.deliveries.length === 1, 3000, 'queued deliveries')
+    await sleep(50)
+    assert.deepEqual(backP.client.payloads(), ['behind'])
+    assert.deepEqual(backQ.client.payloads(), ['behind'])
+    // Up to date again: the next message goes to the interested nodes only.
+    assert.equal(await a.publish(undefined, message('late/y', 'current', 0)), 2)
+    await sleep(50)
+    assert.equal(await streamLength('node-c'), 1)
+  })
+
   it('keeps a node in the route table while it has a live subscription to the filter, and only then', async () => {
     const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
     const x1 = await connect(b, 'x1')
