@@ -363,14 +363,10 @@ export class KeyvBackend implements Backend {
     const routed = link.batched<[number, number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
     // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
     let shareWrites: Promise<(Buffer | null)[]> | undefined
+    const groups: string[] = []
     if (tenant.shared.size > 0) {
-      const groups: string[] = []
       tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
-      if (groups.length > 0) {
-        shareWrites = Promise.all(
-          groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
-        )
-      }
+      if (groups.length > 0) shareWrites = this.#share(link, keys, groups, encoded)
     }
     // The reply: the count, then the persistent subscribers of each filter (QoS 1/2).
     let reply: [number, number, ...Buffer[][]]
@@ -391,10 +387,10 @@ export class KeyvBackend implements Backend {
     if (shareReplies !== undefined) for (const id of shareReplies) if (id !== null) count++
     // Durable path: one queue entry per persistent session, its matching subscriptions merged.
     let merged = persistentSubscribers(reply, message)
-    // The filter mirror was behind (a wildcard filter new to this node): the live path went to
-    // every node; the durable path is completed once the mirror caught up.
-    if (reply[1] > 0 && message.qos > 0) {
-      const late = await this.#lateWildcards(link, tenant, message, item.slice(6) as string[], reply[1], merged)
+    // The filter mirror was behind (a wildcard or shared filter new to this node): the live path
+    // went to every node; the shared and durable paths are completed once the mirror caught up.
+    if (reply[1] > 0) {
+      const late = await this.#late(link, tenant, message, encoded, item.slice(6) as string[], groups, reply[1], merged)
       count += late.count
       merged = late.merged
     }
@@ -413,34 +409,52 @@ export class KeyvBackend implements Backend {
     return count
   }
 
+  /** One entry per shared-subscription group stream; answers the entry ids (null: no such group). */
+  #share(link: RedisLink, keys: TenantKeys, groups: readonly string[], encoded: Buffer): Promise<(Buffer | null)[]> {
+    return Promise.all(
+      groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
+    )
+  }
+
   /**
-   * The durable path for the wildcard filters that match `message` and that this node's mirror did
-   * not have when it routed it (`version`: the tenant's wildcard version then): waits (bounded) for
-   * the route log to bring them, then reads their counts and persistent subscribers; sessions
-   * already in `merged` keep their one queue entry.
+   * The shared and durable paths for the wildcard and shared filters that match `message` and that
+   * this node's mirror did not have when it routed it (`version`: the tenant's filter version
+   * then): waits (bounded) for the route log to bring them, then writes to the new shared groups
+   * and reads the new filters' counts and persistent subscribers (QoS 1/2); sessions already in
+   * `merged` keep their one queue entry.
    */
-  async #lateWildcards(
+  async #late(
     link: RedisLink,
     tenant: TenantState,
     message: Message,
+    encoded: Buffer,
     known: readonly string[],
+    knownGroups: readonly string[],
     version: number,
     merged: Map<string, StoredSubscription> | undefined
   ): Promise<{ count: number; merged: Map<string, StoredSubscription> | undefined }> {
     if (!(await tenant.reached(version, this.#commandTimeout))) {
-      this.#log('warn', `the route log did not bring wildcard version ${version} in time: a persistent subscriber may miss a message on ${message.topic}`)
+      this.#log('warn', `the route log did not bring filter version ${version} in time: a subscriber may miss a message on ${message.topic}`)
     }
-    const extra: string[] = []
-    tenant.wildcards.match(message.topic, (_value, _key, filter) => {
-      if (!known.includes(filter)) extra.push(filter)
-    })
-    if (extra.length === 0) return { count: 0, merged }
     const keys = tenant.keys
+    let shared = 0
+    const groups: string[] = []
+    tenant.shared.match(message.topic, (_value, sharedFilter) => {
+      if (!knownGroups.includes(sharedFilter)) groups.push(sharedFilter)
+    })
+    if (groups.length > 0) for (const id of await this.#share(link, keys, groups, encoded)) if (id !== null) shared++
+    const extra: string[] = []
+    if (message.qos > 0) {
+      tenant.wildcards.match(message.topic, (_value, _key, filter) => {
+        if (!known.includes(filter)) extra.push(filter)
+      })
+    }
+    if (extra.length === 0) return { count: shared, merged }
     const [counts, ...lists] = await Promise.all([
       link.sendText<(string | null)[]>(['HMGET', keys.filterCounts, ...extra]),
       ...extra.map((f) => link.send<Buffer[]>(['HGETALL', keys.persistentSubscribers(f)]))
     ])
-    let count = 0
+    let count = shared
     for (const c of counts as (string | null)[]) if (c !== null) count += Number(c)
     const late = persistentSubscribers([0, 0, ...(lists as Buffer[][])], message)
     if (late === undefined) return { count, merged }

@@ -122,7 +122,7 @@ export class TenantState {
   loading: Promise<void> | undefined = undefined
   /** Route log entries received while loading. */
   pending: PendingRouteChange[] = []
-  /** The tenant's wildcard version the wildcard tree is at (see PUBLISH_BATCH). */
+  /** The tenant's filter version (`wv`: new wildcard and shared filters) the trees are at (see PUBLISH_BATCH). */
   wildcardVersion = 0
   /** Callers waiting for the tree to reach a version (`reached`). */
   #waiters: { version: number; resolve: () => void }[] = []

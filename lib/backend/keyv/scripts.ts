@@ -30,11 +30,10 @@ local function index(tp, sid, f, json, persist, log, tenant)
   if persist == '1' then redis.call('HSET', tp .. 'ps:' .. f, sid, json) end
   if shared(f) then redis.pcall('XGROUP', 'CREATE', tp .. 'sh:' .. f, 'g', '0', 'MKSTREAM') end
   if n == 1 and (wildcard(f) or shared(f)) then
-    -- A new wildcard filter bumps the tenant's version: a publish script told an older version by
-    -- a node that has not read this entry yet sends its message to every node (see PUBLISH_BATCH).
-    local v = '0'
-    if not shared(f) then v = tostring(redis.call('INCR', tp .. 'wv')) end
-    redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1', 'v', v)
+    -- A new wildcard or shared filter bumps the tenant's version: a publish script told an older
+    -- version by a node that has not read this entry yet says so (see PUBLISH_BATCH).
+    local v = redis.call('INCR', tp .. 'wv')
+    redis.call('XADD', log, 'MAXLEN', '~', '100000', '*', 't', tenant, 'f', f, 'c', '1', 'v', tostring(v))
   end
   return n
 end
@@ -423,11 +422,11 @@ return will
  * For each item: the number of matching subscriptions (`fc`); one XADD to the stream of each other
  * node that has a live subscription to a matching filter (the route table `nr:<filter>`, whose
  * fields are node ids; the publishing node delivers to its own clients itself); and, for QoS 1/2,
- * the persistent subscribers of each matching filter (`ps:<filter>`). When the tenant's wildcard
- * version (`wv`, bumped with each new wildcard filter) is above the mirror's, the mirror may lack a
- * wildcard filter that matches: the message then goes to every other live node, which matches it
- * against its own subscriptions, and the reply says so (the caller completes the durable path
- * once its mirror caught up). No command of it can fail on well-typed keys, so no item is half done.
+ * the persistent subscribers of each matching filter (`ps:<filter>`). When the tenant's filter
+ * version (`wv`, bumped with each new wildcard or shared filter) is above the mirror's, the mirror
+ * may lack a filter that matches: the message then goes to every other live node, which matches it
+ * against its own subscriptions, and the reply says so (the caller completes the shared and
+ * durable paths once its mirror caught up). No command of it can fail on well-typed keys, so no item is half done.
  * Returns one {count, version if stale else 0, {sid, json, …}…} per item (an empty list for a
  * filter without subscribers).
  */

@@ -97,6 +97,27 @@ describe('KeyvBackend – routed fan-out between nodes', function () {
     assert.equal(await streamLength('node-c'), 1)
   })
 
+  it('completes the shared path later too: a group new to the publishing node gets its entry', async () => {
+    const [a, , c] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    await connect(a, 'here')
+    await sleep(50)
+    // As if a member on another node had just made group h, and a had not read the route log yet.
+    const tp = `${root}:default:`
+    const filter = '$share/h/sh/#'
+    await raw.sendCommand(['XGROUP', 'CREATE', `${tp}sh:${filter}`, 'g', '0', 'MKSTREAM'])
+    await raw.sendCommand(['HINCRBY', `${tp}fc`, filter, '1'])
+    const version = await raw.sendCommand<number>(['INCR', `${tp}wv`])
+    const published = a.publish(undefined, message('sh/x', 'to the group', 1))
+    await sleep(100)
+    await raw.sendCommand(['XADD', `${root}:_:rt`, '*', 't', 'default', 'f', filter, 'c', '1', 'v', String(version)])
+    assert.equal(await published, 1)
+    // A member that joins the group now finds the entry in the group's stream.
+    const member = await connect(c, 'member')
+    await subscribe(member, sub(filter, 1))
+    await waitFor(() => member.client.deliveries.length === 1, 5000, 'the shared delivery')
+    assert.deepEqual(member.client.payloads(), ['to the group'])
+  })
+
   it('keeps a node in the route table while it has a live subscription to the filter, and only then', async () => {
     const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
     const x1 = await connect(b, 'x1')
