@@ -1,7 +1,6 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { createKeyv } from '@keyv/redis'
-import type { RedisArgument } from '@redis/client'
 import type Keyv from 'keyv'
 import { Subject } from 'rxjs'
 import type { Observable } from 'rxjs'
@@ -14,13 +13,12 @@ import type {
   SetupResult,
   SubscribeResult
 } from '../backend.js'
-import { mergeSubscriptions } from '../merge.js'
 import { SessionTakenOverError } from '../../packet/errors.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
-import { parseSharedSubscription, topicMatches } from '../../packet/topic.js'
+import { parseSharedSubscription } from '../../packet/topic.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../../session/session.js'
-import { decodeMessage, decodeWill, encodeMessage, encodeWill, fromJson, toJson } from './codec.js'
-import { KeyvSession, enqueueFor } from './keyv-session.js'
+import { decodeMessage, decodeWill, encodeMessage, encodeWill, toJson } from './codec.js'
+import { KeyvSession } from './keyv-session.js'
 import type { KeyvSessionContext } from './keyv-session.js'
 import { NodeKeys, SessionSuffix, TenantKeys, validateRootPrefix, validateTenant } from './keys.js'
 import { LocalEntry, LocalShareGroup, TenantState, deliverLive, drainQueue } from './local-state.js'
@@ -30,10 +28,11 @@ import { KickBook } from './kick-book.js'
 import { newStats } from './options.js'
 import type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './options.js'
 import { NodeRoutes } from './node-routes.js'
+import { PublishRouter } from './publish-router.js'
 import { checkDurability } from './durability.js'
 import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
-import { ALL_SCRIPTS, DELAY_WILL, PUBLISH_BATCH, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
+import { ALL_SCRIPTS, DELAY_WILL, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
@@ -45,27 +44,6 @@ const DRAIN_BATCH = 100
 
 function isWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#')
-}
-
-/**
- * The persistent sessions a `PUBLISH_BATCH` item's reply names (after the count and the stale
- * version: per filter, a flat list of client id, subscription JSON), each with its matching subscriptions merged; No Local
- * subscriptions of the publisher left out [MQTT-3.8.3-3]. Undefined when there are none.
- */
-function persistentSubscribers(reply: readonly unknown[], message: Message): Map<string, StoredSubscription> | undefined {
-  let merged: Map<string, StoredSubscription> | undefined
-  for (let r = 2; r < reply.length; r++) {
-    const flat = reply[r] as Buffer[]
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const clientId = (flat[i] as Buffer).toString()
-      const subscription = fromJson<StoredSubscription>(flat[i + 1] as Buffer)
-      if (subscription.noLocal === true && message.origin === clientId) continue
-      merged ??= new Map()
-      const previous = merged.get(clientId)
-      merged.set(clientId, previous === undefined ? subscription : mergeSubscriptions(previous, subscription))
-    }
-  }
-  return merged
 }
 
 /**
@@ -109,9 +87,8 @@ export class KeyvBackend implements Backend {
   readonly #busMax: string
   /** The stream of the live messages routed to this node. */
   readonly #ownBus: string
-  /** KEYS and leading ARGV of `PUBLISH_BATCH` (the same arrays every time: one batch per turn). */
-  readonly #publishKeys: readonly string[]
-  readonly #publishHead: readonly string[]
+  /** The publish path. */
+  readonly #router: PublishRouter
   readonly #commandTimeout: number
   readonly #connectTimeout: number
   readonly #authenticate: Backend['authenticate'] | undefined
@@ -157,8 +134,6 @@ export class KeyvBackend implements Backend {
     this.#takeoverTimeout = options.takeoverTimeout ?? 3000
     this.#busMax = String(options.busMaxLength ?? 100_000)
     this.#ownBus = this.#nodeKeys.bus(this.nodeId)
-    this.#publishKeys = [this.#nodeKeys.nodes]
-    this.#publishHead = [this.#nodeKeys.busPrefix, this.#busMax, this.nodeId]
     this.#routes = new NodeRoutes(this.nodeId, this.#nodeKeys.routes(this.nodeId))
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
@@ -166,6 +141,20 @@ export class KeyvBackend implements Backend {
     this.#awaitQos0 = options.awaitQos0 ?? false
     this.#log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
     this.events$ = this.#events.asObservable()
+    this.#router = new PublishRouter(
+      {
+        nodeId: this.nodeId,
+        stats: this.stats,
+        busMax: this.#busMax,
+        commandTimeout: this.#commandTimeout,
+        log: this.#log,
+        entry: (tenant, clientId) => this.#entries.get(`${tenant}\u0000${clientId}`),
+        count: this.#count,
+        sessionContext: () => this.#ctx as KeyvSessionContext,
+        wake: (tenant, clientId) => this.#wake(tenant, clientId)
+      },
+      this.#nodeKeys
+    )
     this.#ready = this.#start()
     // Callers see the failure through `ready()` and every method; never an unhandled rejection.
     this.#ready.catch(() => undefined)
@@ -322,7 +311,7 @@ export class KeyvBackend implements Backend {
     const tenant = this.#tenants.get((client !== undefined ? client.tenant : message.tenant) ?? this.#defaultTenant)
     // Started, Redis reachable, tenant loaded: route at once (no extra await on the hot path).
     if (!this.#closed && link !== undefined && link.available && tenant !== undefined && tenant.loadedAt !== undefined) {
-      const routed = this.#route(link, tenant, client, message)
+      const routed = this.#router.route(link, tenant, client, message)
       if (message.qos > 0 || this.#awaitQos0) return routed
       // QoS 0, fire and forget: nothing to acknowledge; failures are counted (and reported once per outage).
       routed.catch(() => {
@@ -336,131 +325,7 @@ export class KeyvBackend implements Backend {
   async #publish(client: ClientHandle | undefined, message: Message): Promise<number> {
     const link = await this.#use()
     const tenant = await this.#tenant(client !== undefined ? client.tenant : message.tenant)
-    return await this.#route(link, tenant, client, message)
-  }
-
-  /** Routes a message (see docs/redis-backend.md, "Publish"); resolves once every write was answered. */
-  async #route(link: RedisLink, tenant: TenantState, client: ClientHandle | undefined, message: Message): Promise<number> {
-    const keys = tenant.keys
-    this.stats.published++
-    const encoded = encodeMessage(message)
-    // Live deliveries on this node (in-process); the script sends the message to the other nodes
-    // with live subscriptions that match.
-    deliverLive(tenant, message, this.#count)
-    // QoS 0 messages never take the durable path: no need to read the persistent subscribers.
-    // The PUBLISH_BATCH item of every publish routed in this event-loop turn goes in one call, in order.
-    // Its filters: the topic itself (exact) and the matching wildcard filters.
-    const item: RedisArgument[] = [
-      keys.tenant,
-      keys.filterCounts,
-      keys.prefix,
-      encoded,
-      message.qos === 0 ? '0' : '1',
-      String(tenant.wildcardVersion),
-      message.topic
-    ]
-    tenant.wildcards.match(message.topic, (_value, _key, filter) => item.push(filter))
-    const routed = link.batched<[number, number, ...Buffer[][]]>(PUBLISH_BATCH, this.#publishKeys, this.#publishHead, item)
-    // Shared subscriptions: one entry per group stream; its consumer group hands it to one member [MQTT-4.8.2-3].
-    let shareWrites: Promise<(Buffer | null)[]> | undefined
-    const groups: string[] = []
-    if (tenant.shared.size > 0) {
-      tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
-      if (groups.length > 0) shareWrites = this.#share(link, keys, groups, encoded)
-    }
-    // The reply: the count, then the persistent subscribers of each filter (QoS 1/2).
-    let reply: [number, number, ...Buffer[][]]
-    let shareReplies: (Buffer | null)[] | undefined
-    if (shareWrites === undefined) reply = await routed
-    else [reply, shareReplies] = await Promise.all([routed, shareWrites])
-    let count = reply[0]
-    // The publisher's own No Local subscriptions do not count [MQTT-3.8.3-3].
-    if (client !== undefined) {
-      const own = this.#entries.get(`${keys.tenant}\u0000${client.clientId}`)
-      if (own !== undefined && own.client === client) {
-        for (const f of own.filters) {
-          if (tenant.local.get(f, client.clientId)?.subscription.noLocal === true && topicMatches(f, message.topic)) count--
-        }
-      }
-    }
-    // A shared subscription counts once (whatever its number of members).
-    if (shareReplies !== undefined) for (const id of shareReplies) if (id !== null) count++
-    // Durable path: one queue entry per persistent session, its matching subscriptions merged.
-    let merged = persistentSubscribers(reply, message)
-    // The filter mirror was behind (a wildcard or shared filter new to this node): the live path
-    // went to every node; the shared and durable paths are completed once the mirror caught up.
-    if (reply[1] > 0) {
-      const late = await this.#late(link, tenant, message, encoded, item.slice(6) as string[], groups, reply[1], merged)
-      count += late.count
-      merged = late.merged
-    }
-    if (merged === undefined) return count
-    const ctx = this.#ctx as KeyvSessionContext
-    const enqueues: Promise<void>[] = []
-    for (const [clientId, subscription] of merged) {
-      if ((message.qos < subscription.qos ? message.qos : subscription.qos) === 0) continue
-      enqueues.push(
-        enqueueFor(ctx, keys, clientId, { message, subscription }).then(({ queued, owner }) => {
-          if (queued && owner === this.nodeId) this.#wake(keys.tenant, clientId)
-        })
-      )
-    }
-    await Promise.all(enqueues)
-    return count
-  }
-
-  /** One entry per shared-subscription group stream; answers the entry ids (null: no such group). */
-  #share(link: RedisLink, keys: TenantKeys, groups: readonly string[], encoded: Buffer): Promise<(Buffer | null)[]> {
-    return Promise.all(
-      groups.map((f) => link.send<Buffer | null>(['XADD', keys.shareStream(f), 'NOMKSTREAM', 'MAXLEN', '~', this.#busMax, '*', 'm', encoded]))
-    )
-  }
-
-  /**
-   * The shared and durable paths for the wildcard and shared filters that match `message` and that
-   * this node's mirror did not have when it routed it (`version`: the tenant's filter version
-   * then): waits (bounded) for the route log to bring them, then writes to the new shared groups
-   * and reads the new filters' counts and persistent subscribers (QoS 1/2); sessions already in
-   * `merged` keep their one queue entry.
-   */
-  async #late(
-    link: RedisLink,
-    tenant: TenantState,
-    message: Message,
-    encoded: Buffer,
-    known: readonly string[],
-    knownGroups: readonly string[],
-    version: number,
-    merged: Map<string, StoredSubscription> | undefined
-  ): Promise<{ count: number; merged: Map<string, StoredSubscription> | undefined }> {
-    if (!(await tenant.reached(version, this.#commandTimeout))) {
-      this.#log('warn', `the route log did not bring filter version ${version} in time: a subscriber may miss a message on ${message.topic}`)
-    }
-    const keys = tenant.keys
-    let shared = 0
-    const groups: string[] = []
-    tenant.shared.match(message.topic, (_value, sharedFilter) => {
-      if (!knownGroups.includes(sharedFilter)) groups.push(sharedFilter)
-    })
-    if (groups.length > 0) for (const id of await this.#share(link, keys, groups, encoded)) if (id !== null) shared++
-    const extra: string[] = []
-    if (message.qos > 0) {
-      tenant.wildcards.match(message.topic, (_value, _key, filter) => {
-        if (!known.includes(filter)) extra.push(filter)
-      })
-    }
-    if (extra.length === 0) return { count: shared, merged }
-    const [counts, ...lists] = await Promise.all([
-      link.sendText<(string | null)[]>(['HMGET', keys.filterCounts, ...extra]),
-      ...extra.map((f) => link.send<Buffer[]>(['HGETALL', keys.persistentSubscribers(f)]))
-    ])
-    let count = shared
-    for (const c of counts as (string | null)[]) if (c !== null) count += Number(c)
-    const late = persistentSubscribers([0, 0, ...(lists as Buffer[][])], message)
-    if (late === undefined) return { count, merged }
-    const out = merged ?? new Map<string, StoredSubscription>()
-    for (const [clientId, subscription] of late) if (!out.has(clientId)) out.set(clientId, subscription)
-    return { count, merged: out }
+    return await this.#router.route(link, tenant, client, message)
   }
 
   async terminate(client: ClientHandle, _session: Session | undefined): Promise<void> {
