@@ -52,8 +52,8 @@ describe('mqtt-broker --redis: processes on one Redis form one broker', function
   })
 
   it('two processes share subscriptions and messages, and warn that Redis persistence is off', async () => {
-    const a = start(['--port', '0', '--redis', redis.url, '--node-id', 'a'])
-    const b = start(['--port', '0', '--redis', redis.url, '--node-id', 'b'])
+    const a = start(['--port', '0', '--redis', redis.url, '--node-id', 'a', '--sys-interval', '1'])
+    const b = start(['--port', '0', '--redis', redis.url, '--node-id', 'b', '--sys-interval', '1'])
     runs.push(a, b)
     const [portA, portB] = await Promise.all([listening(a), listening(b)])
     const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${portA}`, { clientId: 'sub', reconnectPeriod: 0 })
@@ -61,12 +61,19 @@ describe('mqtt-broker --redis: processes on one Redis form one broker', function
     try {
       const got: string[] = []
       sub.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
+      // No settling delay: from the SUBACK on, a publish on the other process reaches it.
       await sub.subscribeAsync('room/+', { qos: 1 })
-      await new Promise((resolve) => setTimeout(resolve, 300)) // the subscription reaches the other node
       for (let i = 0; i < 5; i++) await pub.publishAsync(`room/${i}`, `m${i}`, { qos: 1 })
       const deadline = Date.now() + 5000
       while (got.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25))
       expect(got).to.deep.equal(['room/0 m0', 'room/1 m1', 'room/2 m2', 'room/3 m3', 'room/4 m4'])
+      // Each process publishes its own $SYS figures under its node id, seen from any process.
+      const sys: string[] = []
+      pub.on('message', (topic, payload) => sys.push(`${topic} ${payload.toString()}`))
+      await pub.subscribeAsync('$SYS/brokers/a/clients/connected', { qos: 0 })
+      const until = Date.now() + 4000
+      while (!sys.includes('$SYS/brokers/a/clients/connected 1') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25))
+      expect(sys).to.include('$SYS/brokers/a/clients/connected 1')
     } finally {
       await Promise.all([sub.endAsync(), pub.endAsync()])
     }
