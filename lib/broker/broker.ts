@@ -147,6 +147,7 @@ export class Broker {
    * for the next `sysInterval`. Resolves when done; does nothing when `$SYS` is off.
    */
   async publishSys(): Promise<void> {
+    if (this.closing !== undefined) return
     await this.sys?.publish()
   }
 

@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Backend } from '../backend/backend.js'
 import { isPromise } from '../util/awaitable.js'
+import { MqttError } from '../packet/errors.js'
+import { ReasonCode } from '../packet/reason-codes.js'
 import type { Message } from '../session/session.js'
 import type { Logger } from './logger.js'
 
@@ -109,7 +111,9 @@ export class SysPublisher {
         })
       }
     } catch (error) {
-      this.#source.log.warn('$SYS publish failed', { error })
+      // A backend that is away (0x88) reports that itself, once per outage: no line per interval.
+      if (error instanceof MqttError && error.reasonCode === ReasonCode.ServerUnavailable) this.#source.log.debug('$SYS publish skipped', { error })
+      else this.#source.log.warn('$SYS publish failed', { error })
     }
   }
 

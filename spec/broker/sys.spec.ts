@@ -2,8 +2,9 @@ import { expect } from 'chai'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { TenantBackend } from '../../lib/backend/tenant-backend.js'
 import { Broker } from '../../lib/broker/broker.js'
-import { silentLogger } from '../../lib/broker/logger.js'
+import { createLogger, silentLogger } from '../../lib/broker/logger.js'
 import { resolveOptions } from '../../lib/broker/options.js'
+import { MqttError } from '../../lib/packet/errors.js'
 import { ConnectReturnCode, ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { Packet, PublishPacket } from '../../lib/packet/types.js'
 import { byUsernameDomain } from '../../lib/tenancy/index.js'
@@ -102,6 +103,23 @@ describe('broker – $SYS topics', () => {
     expect(await v5.connect({ clientId: 'a', protocolLevel: 5, will })).to.deep.include({ type: 'connack', reasonCode: ReasonCode.NotAuthorized })
     const v4 = new Peer(broker)
     expect(await v4.connect({ clientId: 'b', will })).to.deep.include({ type: 'connack', reasonCode: ConnectReturnCode.NotAuthorized })
+  })
+
+  it('logs a failed publication once per call as a warning, but not while the backend is away (0x88)', async () => {
+    let failure: Error = new MqttError(ReasonCode.ServerUnavailable, 'away')
+    class Failing extends MemoryBackend {
+      override storeRetained(): void {
+        throw failure
+      }
+    }
+    const lines: string[] = []
+    const broker = makeBroker(teardown, { backend: new Failing(), logger: createLogger('warn', (line) => lines.push(line)) })
+    await broker.publishSys()
+    expect(lines).to.deep.equal([])
+    failure = new Error('disk full')
+    await broker.publishSys()
+    expect(lines).to.have.length(1)
+    expect(lines[0]).to.match(/WARN \$SYS publish failed.*disk full/)
   })
 
   it('checks sysInterval and sysTopicPrefix', () => {
