@@ -99,7 +99,8 @@ export class PublishRouter {
       tenant.shared.match(message.topic, (_value, sharedFilter) => groups.push(sharedFilter))
       if (groups.length > 0) shareWrites = this.share(link, keys, groups, encoded)
     }
-    // The reply: the count, then the persistent subscribers of each filter (QoS 1/2).
+    // The reply: the count, the filter version when the mirror was behind (else 0), then the
+    // persistent subscribers of each filter (QoS 1/2).
     let reply: [number, number, ...Buffer[][]]
     let shareReplies: (Buffer | null)[] | undefined
     if (shareWrites === undefined) reply = await routed
