@@ -434,6 +434,13 @@ export const PUBLISH_BATCH = `
 local out = {}
 local i = 5
 local everyone = nil
+-- XADDs message m of tenant t to node n's stream, once per item (sent), never to the publisher.
+local function send(sent, n, t, m)
+  if n ~= ARGV[3] and not sent[n] then
+    sent[n] = true
+    redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', t, 'm', m)
+  end
+end
 for k = 1, tonumber(ARGV[4]) do
   local len = tonumber(ARGV[i])
   local tp = ARGV[i + 3]
@@ -442,23 +449,18 @@ for k = 1, tonumber(ARGV[4]) do
   local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
   local total = 0
   local sent = {}
-  local function send(n)
-    if n ~= ARGV[3] and not sent[n] then
-      sent[n] = true
-      redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[i + 1], 'm', ARGV[i + 4])
-    end
-  end
+  local t, m = ARGV[i + 1], ARGV[i + 4]
   for f = 1, #filters do
     if counts[f] then total = total + tonumber(counts[f]) end
     -- Not gated by the count: after a Redis restart that lost the data, nodes re-add their routes.
-    for _, n in ipairs(redis.call('HKEYS', tp .. 'nr:' .. filters[f])) do send(n) end
+    for _, n in ipairs(redis.call('HKEYS', tp .. 'nr:' .. filters[f])) do send(sent, n, t, m) end
   end
   local wv = tonumber(redis.call('GET', tp .. 'wv') or '0')
   local stale = 0
   if wv > tonumber(ARGV[i + 6]) then
     stale = wv
     everyone = everyone or redis.call('ZRANGE', KEYS[1], 0, -1)
-    for _, n in ipairs(everyone) do send(n) end
+    for _, n in ipairs(everyone) do send(sent, n, t, m) end
   end
   local r = {total, stale}
   if ARGV[i + 5] == '1' then
