@@ -31,6 +31,8 @@ export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'
 export type {
   Connection,
   ConnectionHandler,
+  ConnectionInfo,
+  PeerCertificate,
   Listener,
   ListenAddress,
   TransportKind,

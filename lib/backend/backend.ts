@@ -1,5 +1,6 @@
 import type { ProtocolLevel, QoS, ConnectPacket, AuthProperties } from '../packet/types.js'
 import type { Awaitable } from '../util/awaitable.js'
+import type { ConnectionInfo } from '../transport/connection.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
 
 /** What `ClientHandle.deliver` did with a message. */
@@ -63,6 +64,12 @@ export interface Credentials {
    * exchange runs. A 'deny' answer then closes the connection with DISCONNECT and that reason code.
    */
   reauthentication?: boolean
+  /**
+   * Where the connection came from: transport, remote address, listener name and, on TLS
+   * listeners with client certificates, the peer certificate. Set by the engine for every
+   * connection that came through a listener.
+   */
+  connection?: ConnectionInfo
 }
 
 /** The answer of `Backend.authenticate`. */

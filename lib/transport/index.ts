@@ -5,4 +5,12 @@ export { listenWebSocket } from './ws.js'
 export type { WebSocketListenOptions } from './ws.js'
 export { memoryPair } from './memory.js'
 export type { MemoryPair } from './memory.js'
-export type { Connection, ConnectionHandler, Listener, ListenAddress, TransportKind } from './connection.js'
+export type {
+  Connection,
+  ConnectionHandler,
+  ConnectionInfo,
+  Listener,
+  ListenAddress,
+  PeerCertificate,
+  TransportKind
+} from './connection.js'
