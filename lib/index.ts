@@ -92,6 +92,7 @@ export type {
   DeliveryResult,
   Credentials,
   AuthenticationResult,
+  AuthenticateFunction,
   SetupResult,
   SubscribeResult
 } from './backend/backend.js'

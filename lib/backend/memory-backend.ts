@@ -1,4 +1,5 @@
 import type {
+  AuthenticateFunction,
   AuthenticationResult,
   Backend,
   ClientHandle,
@@ -42,8 +43,17 @@ export interface MemoryBackendOptions {
    * only messages delivered at QoS 1 or 2 are kept, as the specification expects [MQTT-3.1.2-5]).
    */
   queueQoS0?: boolean
-  /** Called for authentication; default: allow everyone. */
-  authenticate?: Backend['authenticate']
+  /**
+   * Called for authentication; default: allow everyone. A function carrying
+   * `authenticationMethods` (e.g. `ScramAuthenticator.authenticate`) brings its methods along.
+   */
+  authenticate?: AuthenticateFunction
+  /**
+   * MQTT 5 Authentication Methods `authenticate` implements (see `Backend.authenticationMethods`).
+   * Default: those the `authenticate` function carries, else none (a CONNECT naming a method is
+   * refused with 0x8C).
+   */
+  authenticationMethods?: readonly string[]
   /**
    * Which member of a shared subscription group gets the next message (MQTT 5.0 4.8.2):
    * 'round-robin' (default) or 'random'. Either way members whose `deliver` answers 'dropped' are
@@ -143,6 +153,7 @@ export class MemoryBackend implements Backend {
   readonly #sessionOptions: MemorySessionOptions
   readonly #queueQoS0: boolean
   readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #authenticationMethods: readonly string[]
   readonly #expiryCheckInterval: number
   readonly #randomShared: boolean
   readonly #now: () => number
@@ -179,6 +190,7 @@ export class MemoryBackend implements Backend {
     )
     this.#queueQoS0 = options.queueQoS0 ?? false
     this.#authenticate = options.authenticate
+    this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#expiryCheckInterval = options.expiryCheckInterval ?? 10_000
     this.#expiring = new ExpiryWheel(this.#expiryCheckInterval)
     this.#randomShared = options.sharedSubscriptionPolicy === 'random'
@@ -210,6 +222,10 @@ export class MemoryBackend implements Backend {
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
     return this.#authenticate === undefined ? ALLOW : this.#authenticate(client, credentials)
+  }
+
+  authenticationMethods(_client: ClientHandle): readonly string[] {
+    return this.#authenticationMethods
   }
 
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): SetupResult {

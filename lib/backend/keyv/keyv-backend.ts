@@ -92,6 +92,7 @@ export class KeyvBackend implements Backend {
   readonly #commandTimeout: number
   readonly #connectTimeout: number
   readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #authenticationMethods: readonly string[]
   readonly #awaitQos0: boolean
   readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
   readonly #events = new Subject<KeyvBackendEvent>()
@@ -138,6 +139,7 @@ export class KeyvBackend implements Backend {
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#authenticate = options.authenticate
+    this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#awaitQos0 = options.awaitQos0 ?? false
     this.#log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
     this.events$ = this.#events.asObservable()
@@ -177,6 +179,10 @@ export class KeyvBackend implements Backend {
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
     return this.#authenticate === undefined ? ALLOW : this.#authenticate(client, credentials)
+  }
+
+  authenticationMethods(_client: ClientHandle): readonly string[] {
+    return this.#authenticationMethods
   }
 
   async setup(client: ClientHandle, clean: boolean, expiryInterval: number): Promise<SetupResult> {

@@ -9,6 +9,7 @@ import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
+import { supportsAuthenticationMethod } from './auth-method.js'
 
 export { connackProperties } from './connack.js'
 
@@ -173,6 +174,11 @@ const authenticate: ConnectStep = {
   name: 'authenticate',
   run(flow) {
     const { ctx, packet } = flow
+    const method = ctx.authenticationMethod
+    if (method !== undefined && !supportsAuthenticationMethod(ctx.backend, ctx.handle, method)) {
+      // An unsupported method: CONNACK 0x8C (rather than 0x87) and close [MQTT-4.12.0-1].
+      return refuse(flow, ReasonCode.BadAuthenticationMethod, 'authentication method not supported')
+    }
     // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
     if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
     const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId))
