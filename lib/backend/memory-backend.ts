@@ -242,6 +242,9 @@ export class MemoryBackend implements Backend {
       this.#sessions.set(clientId, entry)
     } else {
       const previous = entry.client
+      // A session with expiry 0 ends with its connection, which this setup takes over: it must not
+      // be resumed (3.1.1 [MQTT-3.1.2-6] [MQTT-3.2.2-2]; 5.0 3.1.2.11.2 [MQTT-3.2.2-3]).
+      const ending = previous !== undefined && previous !== client && entry.session.expiryInterval === 0
       if (previous !== undefined && previous !== client) {
         // Detach first: the old connection no longer owns the session, whatever its close does.
         entry.client = undefined
@@ -251,7 +254,7 @@ export class MemoryBackend implements Backend {
           previous.close(ReasonCode.SessionTakenOver, 'another connection took the session over')
         }
       }
-      if (clean) {
+      if (clean || ending) {
         // A fresh session object: the old connection, if it writes late, writes to an orphan.
         const leftovers = this.#sharedLeftovers(entry)
         this.#unrouteAll(entry)
