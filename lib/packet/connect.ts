@@ -27,7 +27,8 @@ export function decodeConnect(r: Reader): ConnectPacket {
   }
   const protocolLevel = level as ProtocolLevel
   const flags = r.u8(`${WHAT} flags`)
-  if ((flags & 0x01) !== 0) throw new MalformedPacketError(`${WHAT}: reserved flag bit 0 is set [MQTT-3.1.2-3]`)
+  // Reserved from 3.1.1 on [MQTT-3.1.2-3]; MQTT 3.1 says the bit is "not used": ignored there.
+  if ((flags & 0x01) !== 0 && protocolLevel !== 3) throw new MalformedPacketError(`${WHAT}: reserved flag bit 0 is set [MQTT-3.1.2-3]`)
   const willFlag = (flags & 0x04) !== 0
   const willQoS = (flags >> 3) & 0x03
   const willRetain = (flags & 0x20) !== 0
