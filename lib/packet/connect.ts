@@ -1,7 +1,7 @@
 import { MalformedPacketError, ProtocolError, UnsupportedProtocolVersionError } from './errors.js'
 import { allocPacket, checkWritten } from './header.js'
 import { propertiesLength, readProperties, stringBytes, writeBinary, writeProperties, writeString } from './properties.js'
-import { checkTopicNameForDecode } from './publish.js'
+import { checkResponseTopicForDecode, checkTopicNameForDecode } from './publish.js'
 import type { Reader } from './reader.js'
 import type { ConnectPacket, ProtocolLevel, QoS, Will } from './types.js'
 import { varintLength } from './varint.js'
@@ -63,6 +63,7 @@ export function decodeConnect(r: Reader): ConnectPacket {
   packet.clientId = r.string(`${WHAT} client identifier`)
   if (willFlag) {
     const willProperties = protocolLevel === 5 ? readProperties(r, 'will', `${WHAT} will`) : undefined
+    checkResponseTopicForDecode(willProperties?.responseTopic, `${WHAT} will`)
     const topic = r.string(`${WHAT} will topic`)
     checkTopicNameForDecode(topic, `${WHAT} will topic`, false)
     const will: Will = { topic, payload: r.binary(`${WHAT} will payload`), qos: willQoS as QoS, retain: willRetain }
