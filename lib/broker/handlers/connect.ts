@@ -10,6 +10,7 @@ import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
 import { supportsAuthenticationMethod } from './auth-method.js'
+import { controlCharacterRefusal } from '../control-characters.js'
 
 export { connackProperties } from './connack.js'
 
@@ -122,6 +123,9 @@ const checkProtocol: ConnectStep = {
     const level = packet.protocolLevel
     let clientId = packet.clientId
     ctx.identify(clientId, level, packet.username)
+    // Control characters in the client id or user name: refused by default (option refuseControlCharacters).
+    const control = ctx.options.refuseControlCharacters ? controlCharacterRefusal(clientId, packet.username) : undefined
+    if (control !== undefined) return refuse(flow, control, 'control character in the client identifier or user name')
     if (clientId.length === 0) {
       if (level === 5) {
         // MQTT 5: assign one and tell it in CONNACK (Assigned Client Identifier) [MQTT-3.1.3-7].
