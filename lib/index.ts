@@ -25,7 +25,7 @@ export type {
 export type { BrokerStats } from './broker/stats.js'
 export { createLogger, silentLogger, LOG_LEVELS } from './broker/logger.js'
 export type { Logger, LogLevel, LogFields } from './broker/logger.js'
-export { escapeControlCharacters } from './broker/control-characters.js'
+export { escapeControlCharacters } from './util/control-characters.js'
 
 // Transports.
 export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'

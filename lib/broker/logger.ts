@@ -3,7 +3,7 @@
  * `enabled(level)` before building anything expensive).
  */
 
-import { escapeControlCharacters } from './control-characters.js'
+import { escapeControlCharacters } from '../util/control-characters.js'
 
 /** Log levels, most severe first. `silent` logs nothing. */
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace'

@@ -37,6 +37,7 @@ import { StreamReader } from './stream-reader.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
+import { escapeControlCharacters } from '../../util/control-characters.js'
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
 const NEVER_EXPIRES = 0xffff_ffff
@@ -141,7 +142,9 @@ export class KeyvBackend implements Backend {
     this.#authenticate = options.authenticate
     this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#awaitQos0 = options.awaitQos0 ?? false
-    this.#log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
+    // Messages may quote client ids: control characters are escaped, whoever writes the line.
+    const log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
+    this.#log = (level, message) => log(level, escapeControlCharacters(message))
     this.events$ = this.#events.asObservable()
     this.#router = new PublishRouter(
       {

@@ -52,7 +52,7 @@ export interface KeyvBackendOptions {
    * Default: those the `authenticate` function carries, else none.
    */
   authenticationMethods?: readonly string[]
-  /** Where log lines go (default: warnings and errors to `console.error`). */
+  /** Where log lines go (default: warnings and errors to `console.error`); control characters in them are escaped. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
 }
 
