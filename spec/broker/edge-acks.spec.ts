@@ -11,7 +11,9 @@ import { expect } from 'chai'
 import type { Broker } from '../../lib/broker/broker.js'
 import { ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { ProtocolLevel, PublishPacket, QoS } from '../../lib/packet/types.js'
+import { AsyncBackend } from '../helpers/async-backend.js'
 import { makeBroker } from '../helpers/broker.js'
+import type { TestBrokerOptions } from '../helpers/broker.js'
 import type { Peer } from '../helpers/flow.js'
 import { connected, publish } from '../helpers/packets.js'
 import { tcpPeer } from '../helpers/socket.js'
@@ -53,56 +55,61 @@ async function stillOpen(peer: Peer): Promise<void> {
 describe('edges – acknowledgements of the wrong type', () => {
   const teardown = useTeardown()
 
-  for (const level of [3, 4, 5] as const) {
-    describe(`protocol level ${level}`, () => {
-      it('PUBREC for a QoS 1 delivery closes the connection, no PUBREL [MQTT-4.3.2-1] [MQTT-4.3.2-3]', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 1)
-        peer.send(ack('pubrec', packetId))
-        await closedForProtocolError(peer, level)
-      })
+  for (const [backendName, options] of [
+    ['MemoryBackend', (): TestBrokerOptions => ({})],
+    ['an asynchronous backend', (): TestBrokerOptions => ({ backend: new AsyncBackend() })]
+  ] as const) {
+    for (const level of [3, 4, 5] as const) {
+      describe(`protocol level ${level}, ${backendName}`, () => {
+        it('PUBREC for a QoS 1 delivery closes the connection, no PUBREL [MQTT-4.3.2-1] [MQTT-4.3.2-3]', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 1)
+          peer.send(ack('pubrec', packetId))
+          await closedForProtocolError(peer, level)
+        })
 
-      it('PUBCOMP for a QoS 1 delivery closes the connection', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 1)
-        peer.send(ack('pubcomp', packetId))
-        await closedForProtocolError(peer, level)
-      })
+        it('PUBCOMP for a QoS 1 delivery closes the connection', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 1)
+          peer.send(ack('pubcomp', packetId))
+          await closedForProtocolError(peer, level)
+        })
 
-      it('PUBACK for a QoS 2 delivery closes the connection', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 2)
-        peer.send(ack('puback', packetId))
-        await closedForProtocolError(peer, level)
-      })
+        it('PUBACK for a QoS 2 delivery closes the connection', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 2)
+          peer.send(ack('puback', packetId))
+          await closedForProtocolError(peer, level)
+        })
 
-      it('PUBCOMP for a QoS 2 delivery before its PUBREC closes the connection', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 2)
-        peer.send(ack('pubcomp', packetId))
-        await closedForProtocolError(peer, level)
-      })
+        it('PUBCOMP for a QoS 2 delivery before its PUBREC closes the connection', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 2)
+          peer.send(ack('pubcomp', packetId))
+          await closedForProtocolError(peer, level)
+        })
 
-      it('PUBACK for a QoS 2 delivery after PUBREC/PUBREL closes the connection', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 2)
-        peer.send(ack('pubrec', packetId))
-        expect(await peer.next()).to.deep.include({ type: 'pubrel', packetId })
-        peer.send(ack('puback', packetId))
-        await closedForProtocolError(peer, level)
-      })
+        it('PUBACK for a QoS 2 delivery after PUBREC/PUBREL closes the connection', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 2)
+          peer.send(ack('pubrec', packetId))
+          expect(await peer.next()).to.deep.include({ type: 'pubrel', packetId })
+          peer.send(ack('puback', packetId))
+          await closedForProtocolError(peer, level)
+        })
 
-      it('the right acknowledgements complete both exchanges; unknown packet ids are tolerated', async () => {
-        const broker = makeBroker(teardown)
-        const { peer, packetId } = await delivered(teardown, broker, level, 1)
-        peer.send(ack('puback', packetId))
-        peer.send(ack('puback', 999))
-        peer.send(ack('pubcomp', 998))
-        await stillOpen(peer)
-        peer.send(ack('pubrec', 997))
-        expect(await peer.next()).to.deep.include({ type: 'pubrel', packetId: 997 })
-        await stillOpen(peer)
+        it('the right acknowledgements complete both exchanges; unknown packet ids are tolerated', async () => {
+          const broker = makeBroker(teardown, options())
+          const { peer, packetId } = await delivered(teardown, broker, level, 1)
+          peer.send(ack('puback', packetId))
+          peer.send(ack('puback', 999))
+          peer.send(ack('pubcomp', 998))
+          await stillOpen(peer)
+          peer.send(ack('pubrec', 997))
+          expect(await peer.next()).to.deep.include({ type: 'pubrel', packetId: 997 })
+          await stillOpen(peer)
+        })
       })
-    })
+    }
   }
 })
