@@ -25,6 +25,7 @@ export type {
 export type { BrokerStats } from './broker/stats.js'
 export { createLogger, silentLogger, LOG_LEVELS } from './broker/logger.js'
 export type { Logger, LogLevel, LogFields } from './broker/logger.js'
+export { escapeControlCharacters } from './util/control-characters.js'
 
 // Transports.
 export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'
@@ -92,6 +93,7 @@ export type {
   DeliveryResult,
   Credentials,
   AuthenticationResult,
+  AuthenticateFunction,
   SetupResult,
   SubscribeResult
 } from './backend/backend.js'

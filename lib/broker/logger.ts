@@ -3,6 +3,8 @@
  * `enabled(level)` before building anything expensive).
  */
 
+import { escapeControlCharacters } from '../util/control-characters.js'
+
 /** Log levels, most severe first. `silent` logs nothing. */
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
@@ -44,7 +46,9 @@ function formatFields(fields: LogFields | undefined): string {
 
 /**
  * A logger writing one line per entry (`2026-01-01T00:00:00.000Z INFO message key=value`) to
- * `write` (default: standard error) for every level up to `level`.
+ * `write` (default: standard error) for every level up to `level`. Control characters in the line
+ * (client ids, user names, topics, error messages: any client data) are escaped as `\xNN`, so a
+ * client can neither break a line nor forge one (`escapeControlCharacters`).
  */
 export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
   const max = LOG_LEVELS.indexOf(level)
@@ -52,7 +56,7 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
     (name: Exclude<LogLevel, 'silent'>) =>
     (message: string, fields?: LogFields): void => {
       if (LOG_LEVELS.indexOf(name) > max) return
-      write(`${new Date().toISOString()} ${name.toUpperCase()} ${message}${formatFields(fields)}`)
+      write(escapeControlCharacters(`${new Date().toISOString()} ${name.toUpperCase()} ${message}${formatFields(fields)}`))
     }
   return {
     enabled: (l) => LOG_LEVELS.indexOf(l) <= max,

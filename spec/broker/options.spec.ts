@@ -25,6 +25,7 @@ describe('broker options', () => {
       topicAliasMaximum: 0,
       maxSessionExpiryInterval: 0xffffffff,
       validatePayloadFormat: false,
+      refuseControlCharacters: true,
       tenantResolver: undefined,
       timerInterval: 1000,
       sysInterval: 10_000,

@@ -9,6 +9,8 @@ import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
+import { supportsAuthenticationMethod } from './auth-method.js'
+import { controlCharacterRefusal } from '../control-characters.js'
 
 export { connackProperties } from './connack.js'
 
@@ -121,6 +123,9 @@ const checkProtocol: ConnectStep = {
     const level = packet.protocolLevel
     let clientId = packet.clientId
     ctx.identify(clientId, level, packet.username)
+    // Control characters in the client id or user name: refused by default (option refuseControlCharacters).
+    const control = ctx.options.refuseControlCharacters ? controlCharacterRefusal(clientId, packet.username) : undefined
+    if (control !== undefined) return refuse(flow, control, 'control character in the client identifier or user name')
     if (clientId.length === 0) {
       if (level === 5) {
         // MQTT 5: assign one and tell it in CONNACK (Assigned Client Identifier) [MQTT-3.1.3-7].
@@ -173,6 +178,11 @@ const authenticate: ConnectStep = {
   name: 'authenticate',
   run(flow) {
     const { ctx, packet } = flow
+    const method = ctx.authenticationMethod
+    if (method !== undefined && !supportsAuthenticationMethod(ctx.backend, ctx.handle, method)) {
+      // An unsupported method: CONNACK 0x8C (rather than 0x87) and close [MQTT-4.12.0-1].
+      return refuse(flow, ReasonCode.BadAuthenticationMethod, 'authentication method not supported')
+    }
     // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
     if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
     const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId))
