@@ -46,6 +46,11 @@ export interface ConnectionInfo {
  */
 export interface Connection extends ConnectionInfo {
   readonly stream: Duplex
+  /**
+   * A user name the transport established: the one a TLS listener with `usernameFrom` made of a
+   * verified client certificate. It replaces the CONNECT's user name for authentication.
+   */
+  readonly certificateUsername?: string
 }
 
 /** Called by a listener for each accepted connection. Must not throw. */
