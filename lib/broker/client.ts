@@ -7,7 +7,7 @@ import type { EncodedPublish } from '../packet/publish-template.js'
 import { ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
 import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
-import type { Connection, TransportKind } from '../transport/connection.js'
+import type { Connection, ConnectionInfo, PeerCertificate, TransportKind } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import type { BrokerClient, DisconnectReason, DropReason, EventHub } from './events.js'
@@ -116,6 +116,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private outgoing: Subject<Packet> | undefined = undefined
   /** Publishers paused until this connection's socket drains. */
   private waiters: Client[] | undefined = undefined
+  private info: ConnectionInfo | undefined = undefined
 
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
@@ -252,6 +253,28 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     return this.connection.listener
   }
 
+  /** The client certificate (TLS listeners that ask for one). */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.connection.peerCertificate
+  }
+
+  get certificateUsername(): string | undefined {
+    return this.connection.certificateUsername
+  }
+
+  /** Where the connection came from, as authentication sees it (made once, on first use). */
+  get connectionInfo(): ConnectionInfo {
+    if (this.info !== undefined) return this.info
+    const { transport, remoteAddress, listener, peerCertificate } = this.connection
+    const info: ConnectionInfo = { transport, remoteAddress, listener }
+    return (this.info = peerCertificate === undefined ? info : { ...info, peerCertificate })
+  }
+
+  /** End the network connection now, without a word (`broker.close()` after the drain time). */
+  destroy(): void {
+    this.connection.stream.destroy()
+  }
+
   setKeepalive(seconds: number): void {
     this.keepaliveMs = seconds * 1000
   }
@@ -304,7 +327,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.core.stats.clientsConnected++
     this.counters = this.core.tenantCounters(this.tenant)
     this.outbound?.resume(inflight)
-    if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent })
+    if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent, ...this.origin() })
   }
 
   refuse(packet: Packet, level: ProtocolLevel): void {
@@ -603,6 +626,12 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.shutdown('socket', undefined, error)
   }
 
+  /** The listener and certificate subject that connection events carry. */
+  private origin(): { listener: string | undefined; certificateSubject?: string } {
+    const subject = this.connection.peerCertificate?.subject
+    return subject === undefined ? { listener: this.connection.listener } : { listener: this.connection.listener, certificateSubject: subject }
+  }
+
   /** Called by the broker's timer wheel: connect timeout and keepalive [MQTT-3.1.2-24]. */
   tick(now: number): void {
     const state = this.state
@@ -655,8 +684,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (previous === CONNECTED && this.core.events.observed) {
       this.core.events.emit(
         error === undefined
-          ? { type: 'client.disconnected', client: this, reason }
-          : { type: 'client.disconnected', client: this, reason, error }
+          ? { type: 'client.disconnected', client: this, reason, ...this.origin() }
+          : { type: 'client.disconnected', client: this, reason, error, ...this.origin() }
       )
     }
     this.incoming?.complete()
