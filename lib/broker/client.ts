@@ -13,6 +13,7 @@ import type { Awaitable } from '../util/awaitable.js'
 import type { BrokerClient, DisconnectReason, DropReason, EventHub } from './events.js'
 import { dispatch } from './handlers/dispatch.js'
 import type { ConnectContext, PublishStep } from './handlers/context.js'
+import { clientLogger } from './logger.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { OutputBatch } from './output-batch.js'
@@ -104,6 +105,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private inboundUnacked = 0
   private inboundAliases: InboundAliases | undefined = undefined
   private backlog: Packet[] | undefined = undefined
+  /** `log`, made at first use. */
+  private boundLog: Logger | undefined = undefined
   /** A handler's promise holds back every further packet. */
   private busy = false
   /** The ordered PUBLISH completion queue (created at the first asynchronous PUBLISH). */
@@ -149,8 +152,9 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   get options(): ResolvedOptions {
     return this.core.options
   }
+  /** The broker's logger, adding this connection's client id, tenant and listener to every line. */
   get log(): Logger {
-    return this.core.log
+    return (this.boundLog ??= clientLogger(this.core.log, this))
   }
   get events(): EventHub {
     return this.core.events
