@@ -68,6 +68,8 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
       return
     }
     handOver({ stream: raw, transport: kind === 'unix' ? 'unix' : 'tcp', remoteAddress, listener: name }, raw)
+    // After a PROXY header the socket was paused (its next bytes put back): the engine reads now.
+    if (raw.isPaused()) raw.resume()
   }
 
   const server: Server = createServer({ noDelay: true }, (raw: Socket) => {
