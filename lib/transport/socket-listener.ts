@@ -74,6 +74,8 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
 
   const server: Server = createServer({ noDelay: true }, (raw: Socket) => {
     tracker.add(raw)
+    // Errors before the engine owns the socket (a reset during a handshake) end it, nothing more.
+    raw.on('error', () => undefined)
     const own = kind === 'unix' ? undefined : formatAddress(raw.remoteAddress, raw.remotePort)
     if (config.proxyProtocol !== true) {
       proceed(raw, own)
@@ -84,7 +86,6 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
       raw.destroy()
       return
     }
-    raw.on('error', () => undefined)
     readProxyHeader(raw, config.proxyTimeout ?? 5000).then(
       (header) => proceed(raw, header.source === undefined ? own : formatAddress(header.source.address, header.source.port)),
       (error: Error) => {
