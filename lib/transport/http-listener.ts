@@ -85,7 +85,11 @@ export async function startHttpListener(
     raw.setNoDelay(true)
     tracker.add(raw)
   })
-  server.on('tlsClientError', (error: Error) => log?.debug('TLS handshake failed', { listener: label, error }))
+  server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+    log?.debug('TLS handshake failed', { listener: label, error })
+    // With a listener, Node leaves the socket open (a handshake timeout would keep it forever).
+    socket.destroy()
+  })
   server.on('clientError', (_error: Error, socket: Socket) => socket.destroy())
 
   const wss = new WebSocketServer({

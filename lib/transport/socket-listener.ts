@@ -55,6 +55,8 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
     })
     tlsServer.on('tlsClientError', (error: Error, socket: TLSSocket) => {
       log?.debug('TLS handshake failed', { listener: name, remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort), error })
+      // With a listener, Node leaves the socket open (a handshake timeout would keep it forever).
+      socket.destroy()
     })
   }
 

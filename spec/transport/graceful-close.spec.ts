@@ -2,6 +2,8 @@ import { expect } from 'chai'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
+import { randomBytes } from 'node:crypto'
+import { KeyvBackend } from '../../lib/backend/keyv/index.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import type { ClientHandle } from '../../lib/backend/backend.js'
 import type { Broker } from '../../lib/broker/broker.js'
@@ -9,8 +11,10 @@ import type { BoundListener, ListenerConfig } from '../../lib/transport/listener
 import { makeBroker } from '../helpers/broker.js'
 import { makeCerts } from '../helpers/certs.js'
 import type { TestCerts } from '../helpers/certs.js'
+import { startRedisServer } from '../helpers/redis-server.js'
+import type { RedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
-import { connectTo, within } from './mqttjs.js'
+import { connectTo, connectWithAck, within } from './mqttjs.js'
 
 type Kind = BoundListener['kind']
 
@@ -113,5 +117,48 @@ describe('broker – graceful close', function () {
     const rawClosed = new Promise((resolve) => raw.once('close', resolve))
     await within(8000, 'broker.close()', broker.close())
     await within(2000, 'raw socket closed', rawClosed)
+  })
+
+  describe('with the Redis backend', () => {
+    let redis: RedisServer | undefined
+    before(async () => {
+      redis = await startRedisServer()
+    })
+    after(() => redis?.dispose())
+
+    it('what close() let the backend store is there for the next broker: the session and the will', async () => {
+      const prefix = `close${randomBytes(4).toString('hex')}`
+      const backendOf = () => new KeyvBackend({ url: redis!.url, prefix, awaitQos0: true, log: () => undefined })
+      const first = makeBroker(teardown, { backend: backendOf(), drainTimeout: 4000 })
+      const [tls] = (await first.listenAll([configOf('tls', certs)])).addresses
+      const keeper = await connectTo(teardown, tls!, {
+        ca: certs.ca.cert,
+        protocolVersion: 5,
+        clientId: 'keeper',
+        clean: false,
+        properties: { sessionExpiryInterval: 600 },
+        will: { topic: 'wills/keeper', payload: Buffer.from('gone'), qos: 1, retain: true }
+      })
+      await keeper.subscribeAsync('news/#', { qos: 1 })
+      await within(8000, 'broker.close()', first.close())
+
+      const second = makeBroker(teardown, { backend: backendOf() })
+      const [tcp] = (await second.listenAll([{ kind: 'tcp', port: 0 }])).addresses
+      const watcher = await connectTo(teardown, tcp!, { protocolVersion: 5, clientId: 'watcher' })
+      const will = new Promise<string>((resolve) => watcher.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)))
+      await watcher.subscribeAsync('wills/#', { qos: 1 })
+      expect(await within(3000, 'the retained will', will)).to.equal('wills/keeper=gone')
+
+      const { client: back, connack } = await connectWithAck(teardown, tcp!, {
+        protocolVersion: 5,
+        clientId: 'keeper',
+        clean: false,
+        properties: { sessionExpiryInterval: 600 }
+      })
+      expect(connack.sessionPresent).to.equal(true)
+      const news = new Promise<string>((resolve) => back.once('message', (topic) => resolve(topic)))
+      await watcher.publishAsync('news/today', 'x', { qos: 1 })
+      expect(await within(3000, 'a message through the kept subscription', news)).to.equal('news/today')
+    })
   })
 })

@@ -1,6 +1,6 @@
 /** MQTT.js clients for the listener specs: connect to a bound listener of any kind. */
 import mqtt from 'mqtt'
-import type { IClientOptions, MqttClient } from 'mqtt'
+import type { IClientOptions, IConnackPacket, MqttClient } from 'mqtt'
 import type { BoundListener } from '../../lib/transport/listeners.js'
 import type { Teardown } from '../helpers/teardown.js'
 
@@ -25,11 +25,20 @@ export function optionsFor(listener: BoundListener, options: IClientOptions = {}
  * Connect MQTT.js to `listener`; resolves once CONNACK accepted, rejects with the error (or a
  * closed connection) otherwise. The client is ended after the test.
  */
-export function connectTo(teardown: Teardown, listener: BoundListener, options: IClientOptions = {}): Promise<MqttClient> {
+export async function connectTo(teardown: Teardown, listener: BoundListener, options: IClientOptions = {}): Promise<MqttClient> {
+  return (await connectWithAck(teardown, listener, options)).client
+}
+
+/** `connectTo`, with the CONNACK. */
+export function connectWithAck(
+  teardown: Teardown,
+  listener: BoundListener,
+  options: IClientOptions = {}
+): Promise<{ client: MqttClient; connack: IConnackPacket }> {
   const client = mqtt.connect(optionsFor(listener, options))
   teardown.defer(() => client.end(true))
   return new Promise((resolve, reject) => {
-    client.once('connect', () => resolve(client))
+    client.once('connect', (connack) => resolve({ client, connack }))
     client.once('error', (error) => reject(error))
     client.once('close', () => reject(new Error(`connection to ${listener.name} closed before CONNACK`)))
   })

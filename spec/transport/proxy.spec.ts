@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import { connect, createServer } from 'node:net'
 import type { Socket } from 'node:net'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
+import { encode } from '../../lib/packet/encoder.js'
 import type { Credentials } from '../../lib/backend/backend.js'
 import type { BrokerEvent } from '../../lib/broker/events.js'
 import type { BoundListener, ListenerConfig } from '../../lib/transport/listeners.js'
@@ -132,6 +133,33 @@ describe('transport – client address behind proxies (PROXY protocol, X-Forward
     )
     expect(error).to.be.instanceOf(Error)
     expect(seen).to.have.length(0)
+  })
+
+  it('tcp: the header and CONNECT in one chunk, or the header in pieces: the engine gets exactly the bytes after it', async () => {
+    const { seen, listener } = await start({ kind: 'tcp', port: 0, proxyProtocol: true, trustedProxies: ['127.0.0.1'] })
+    const connectBytes = (clientId: string) => encode({ type: 'connect', protocolLevel: 4, clean: true, keepalive: 30, clientId })
+    const connack = (raw: ReturnType<typeof connect>) =>
+      within(3000, 'CONNACK', new Promise<Buffer>((resolve) => raw.once('data', (chunk: Buffer) => resolve(chunk))))
+    const header = Buffer.from(`PROXY TCP4 192.0.2.10 127.0.0.1 1111 ${listener.port}\r\n`)
+
+    const together = connect({ host: '127.0.0.1', port: listener.port })
+    teardown.defer(() => together.destroy())
+    const first = connack(together)
+    together.write(Buffer.concat([header, connectBytes('together')]))
+    expect([...(await first)]).to.deep.equal([0x20, 0x02, 0x00, 0x00])
+
+    const pieces = connect({ host: '127.0.0.1', port: listener.port, noDelay: true })
+    teardown.defer(() => pieces.destroy())
+    const second = connack(pieces)
+    for (const piece of [header.subarray(0, 3), header.subarray(3, 20), header.subarray(20)]) {
+      await new Promise<void>((resolve) => pieces.write(piece, () => setTimeout(resolve, 20)))
+    }
+    pieces.write(connectBytes('pieces'))
+    expect([...(await second)]).to.deep.equal([0x20, 0x02, 0x00, 0x00])
+    expect(seen.map((c) => [c.clientId, c.connection?.remoteAddress])).to.deep.equal([
+      ['together', '192.0.2.10:1111'],
+      ['pieces', '192.0.2.10:1111']
+    ])
   })
 
   it('tcp: a trusted peer that never completes its header is closed after proxyTimeout', async () => {

@@ -210,6 +210,18 @@ describe('transport – TLS and WSS listeners', function () {
     expect(await served(listener, certs.ca.cert)).to.equal(before)
   })
 
+  for (const kind of ['tls', 'wss'] as const) {
+    it(`${kind}: a peer that never completes the handshake is dropped after handshakeTimeout`, async () => {
+      const { seen, listener } = await start(kind, { handshakeTimeout: 300 })
+      const { connect } = await import('node:net')
+      const raw = connect({ host: '127.0.0.1', port: listener.port })
+      teardown.defer(() => raw.destroy())
+      raw.on('error', () => undefined)
+      await within(5000, 'dropped', new Promise((resolve) => raw.once('close', resolve)))
+      expect(seen).to.have.length(0)
+    })
+  }
+
   it('tls: a missing certificate file stops the start, naming the listener and the file', async () => {
     const broker = makeBroker(teardown)
     const missing = join(certs.dir, 'nope.crt')
