@@ -9,7 +9,7 @@
  * wss://…, unix:PATH) once every listener is bound. Exit codes: 0 after a stop by SIGINT/SIGTERM
  * (or after --help, --print-config, --check-config); 2 for a bad flag or configuration (nothing
  * started); 1 for a start-up failure (port in use, Redis unreachable: what had started is closed)
- * or a stop that did not finish in time (a second signal, or the drain time plus a grace second
+ * or a stop that did not finish in time (a second signal, or the drain time plus a few seconds
  * exceeded). SIGHUP re-reads the TLS certificates.
  */
 import { stringify } from 'yaml'
@@ -118,8 +118,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
+ * Milliseconds past the drain time after which a stop is forced: `broker.close()` bounds itself
+ * (drain time, then up to a second for the backend), this is the guard should it not.
+ */
+const OVERRUN_GRACE = 3000
+
+/**
  * Runs until SIGINT/SIGTERM: then `broker.close()` (bounded by the drain time), exit 0. A second
- * signal, or a close that overruns the drain time by a second, exits 1 at once. SIGHUP re-reads
+ * signal, or a close that overruns the drain time by `OVERRUN_GRACE`, exits 1 at once. SIGHUP re-reads
  * the TLS certificates (a listener whose new files are unusable keeps its old ones).
  */
 function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Promise<number> {
@@ -143,7 +149,7 @@ function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Prom
       const overrun = setTimeout(() => {
         logger.error('the stop did not finish within the drain time: exiting', { drainTimeout })
         resolve(1)
-      }, drainTimeout + 1000)
+      }, drainTimeout + OVERRUN_GRACE)
       overrun.unref()
       broker.close().then(
         () => {

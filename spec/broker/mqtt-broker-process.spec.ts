@@ -11,6 +11,7 @@ import type { IDisconnectPacket, MqttClient } from 'mqtt'
 import { issueServer, makeCerts } from '../helpers/certs.js'
 import type { TestCerts } from '../helpers/certs.js'
 import { listeningOn, portOf, startBroker, waitForOutput } from '../helpers/broker-process.js'
+import { requireRedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 
 /** Runs a mosquitto client; resolves with its output once `until` matches it (or it exits). */
@@ -177,6 +178,56 @@ describe('bin/mqtt-broker – from a configuration file', function () {
     expect(client.connected).to.equal(true)
     run.child.kill('SIGTERM')
     expect(await run.exit).to.equal(0)
+  })
+
+  describe('a stop that cannot finish (Redis frozen with SIGSTOP while a client is connected)', () => {
+    /** A broker on a Redis that stops answering once a client is connected; resolves when frozen. */
+    async function frozen(shutdownTimeout: number): Promise<ReturnType<typeof startBroker>> {
+      requireRedisServer()
+      const redis = await startRedisServer()
+      teardown.defer(() => redis.dispose())
+      const run = startBroker(
+        ['--port', '0', '--redis', redis.url, '--shutdown-timeout', String(shutdownTimeout), '--log-format', 'text', '--sys-interval', '0'],
+        { teardown }
+      )
+      const [url] = await listeningOn(run, 1)
+      const client = mqtt.connect({ host: '127.0.0.1', port: portOf(url!), protocolVersion: 5, reconnectPeriod: 0, clientId: 'held', properties: { sessionExpiryInterval: 600 } })
+      teardown.defer(() => client.end(true))
+      await connected(client)
+      const pid = redis.pid!
+      process.kill(pid, 'SIGSTOP')
+      // Thawed before the server is stopped (teardown runs newest first).
+      teardown.defer(() => {
+        try {
+          process.kill(pid, 'SIGCONT')
+        } catch {
+          // already gone
+        }
+      })
+      return run
+    }
+
+    it('the stop is bounded by shutdown_timeout: exit 0 soon after it', async () => {
+      const run = await frozen(1.5)
+      const started = Date.now()
+      run.child.kill('SIGTERM')
+      expect(await run.exit).to.equal(0)
+      const took = Date.now() - started
+      expect(took).to.be.at.least(1400)
+      expect(took).to.be.below(1500 + 3000)
+      expect(run.stderr).to.match(/drain time over/)
+    })
+
+    it('a second signal exits at once, with code 1', async () => {
+      const run = await frozen(60)
+      run.child.kill('SIGTERM')
+      await waitForOutput(run, /INFO stopping signal=SIGTERM/, 15000, 'stderr')
+      const started = Date.now()
+      run.child.kill('SIGINT')
+      expect(await run.exit).to.equal(1)
+      expect(Date.now() - started).to.be.below(5000)
+      expect(run.stderr).to.match(/second signal: exiting at once/)
+    })
   })
 
   it('a port in use stops start-up naming the listener; the listeners already bound are closed', async () => {
