@@ -108,7 +108,12 @@ async function main(argv: string[]): Promise<number> {
     bound = (await broker.listenAll(listenerConfigs(config))).addresses
   } catch (error) {
     const err = error as NodeJS.ErrnoException
-    const hint = err.code === 'EADDRINUSE' ? ' (address already in use)' : ''
+    const hint =
+      err.code === 'EADDRINUSE'
+        ? ' (address already in use)'
+        : /bad decrypt|bad password/i.test(err.message)
+          ? ' (a wrong or missing passphrase? see MQTT_BROKER_TLS_PASSPHRASE)'
+          : ''
     process.stderr.write(`mqtt-broker: cannot start, nothing was started: ${err.message}${hint}\n`)
     await broker.close()
     return 1

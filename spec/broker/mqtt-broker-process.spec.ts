@@ -99,6 +99,41 @@ describe('bin/mqtt-broker – from a configuration file', function () {
     expect(await run.exit).to.equal(0)
   })
 
+  it('an encrypted key opened with MQTT_BROKER_TLS_PASSPHRASE, and client certificates required (mosquitto --cert/--key)', async () => {
+    const locked = await makeCerts({ passphrase: 'correct horse' })
+    teardown.defer(() => locked.remove())
+    const file = await configFile(
+      'mtls.yaml',
+      [
+        'listeners:',
+        '  - name: device-tls',
+        '    kind: tls',
+        '    port: 0',
+        '    tls:',
+        `      key: ${locked.server.keyFile}`,
+        `      cert: ${locked.server.certFile}`,
+        `      ca: ${locked.ca.certFile}`,
+        '      client_certificates: required',
+        '      username_from: cn'
+      ].join('\n')
+    )
+    // Without the passphrase the key cannot be used: start-up stops naming the listener.
+    const refused = startBroker(['--config', file], { teardown })
+    expect(await refused.exit).to.equal(1)
+    expect(refused.stderr).to.match(/listener "device-tls".*wrong or missing passphrase/)
+    expect(refused.stdout).to.not.include('listening')
+    const run = startBroker(['--config', file, '--log-level', 'warn'], { teardown, env: { MQTT_BROKER_TLS_PASSPHRASE_DEVICE_TLS: 'correct horse' } })
+    const [url] = await listeningOn(run, 1)
+    const port = String(portOf(url!))
+    const common = ['-h', '127.0.0.1', '-p', port, '--cafile', locked.ca.certFile, '-t', 'mtls/test', '-m', 'x']
+    const anonymous = mosquitto('mosquitto_pub', common, children)
+    expect(await anonymous.exit).to.not.equal(0)
+    const withCert = mosquitto('mosquitto_pub', [...common, '--cert', locked.client.certFile, '--key', locked.client.keyFile], children)
+    expect(await withCert.exit, withCert.output()).to.equal(0)
+    run.child.kill('SIGTERM')
+    expect(await run.exit).to.equal(0)
+  })
+
   it('SIGTERM with MQTT 5 clients on tcp, tls, ws and unix: DISCONNECT 0x8B to each, exit 0 within the drain time', async () => {
     const socket = join(dir, 'broker.sock')
     const file = await configFile(

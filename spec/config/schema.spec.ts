@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { resolveOptions } from '../../lib/broker/options.js'
-import { brokerOptions, listenerConfig, redisOptions, tenantResolver } from '../../lib/config/build.js'
+import { brokerOptions, listenerConfig, listenerConfigs, redisOptions, tenantResolver } from '../../lib/config/build.js'
 import { withDefaults } from '../../lib/config/effective.js'
 import { loadConfigText } from '../../lib/config/load.js'
 import { CONFIG_SCHEMA } from '../../lib/config/schema.js'
 import { TenantError } from '../../lib/tenancy/index.js'
+import { resolveListeners } from '../../lib/transport/listener-config.js'
 
 const root = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url))
 
@@ -78,6 +79,12 @@ describe('config – schema, defaults, documentation and mapping', () => {
       tls: { key: 'k', cert: 'c', ca: 'a', passphrase: 'p', clientCertificates: 'required', usernameFrom: 'cn', minVersion: 'TLSv1.3', ciphers: 'HIGH', watch: false, handshakeTimeout: 50 }
     })
     expect(listenerConfig({ name: 'w', kind: 'wss', path: '/m', tls: { key: 'k', cert: 'c' } })).to.deep.equal({ name: 'w', kind: 'wss', path: '/m', tls: { key: 'k', cert: 'c' } })
+  })
+
+  it('the listeners of the example file are listeners the transports accept', () => {
+    const config = withDefaults(loadConfigText(readFileSync(root('examples/broker.yaml'), 'utf8'), 'examples/broker.yaml'))
+    const resolved = resolveListeners(listenerConfigs(config))
+    expect(resolved.map((l) => `${l.name!}:${l.kind}:${l.port}`)).to.deep.equal(['mqtt:tcp:1883', 'secure:tls:8883', 'web:ws:8080', 'web-secure:wss:8443', 'local:unix:0'])
   })
 
   it('builds the tenant resolver of tenancy:', async () => {
