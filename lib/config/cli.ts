@@ -132,7 +132,8 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
   const set = (flag: string, path: (string | number)[], value: unknown): void => {
     if (value !== undefined) out.push({ path, value, origin: `--${flag}` })
   }
-  const hasListeners = Array.isArray((fileData as { listeners?: unknown } | null)?.listeners)
+  const fileListeners = (fileData as { listeners?: unknown } | null)?.listeners
+  const hasListeners = Array.isArray(fileListeners)
   const logLevel = v['log-level']
   if (typeof logLevel === 'string' && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
@@ -158,25 +159,10 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
   }
   const shutdown = seconds('shutdown-timeout', v['shutdown-timeout'])
 
-  // Listeners: without a file's list, the default one (tcp on 127.0.0.1:1883) is what flags change.
-  const tcp = firstOf(fileData, 'tcp')
-  const tcpTouched = v.host !== undefined || port !== undefined
-  if (!hasListeners) out.push({ path: ['listeners'], value: [{ name: 'mqtt', kind: 'tcp' }], origin: '(default listener)' })
-  let count = hasListeners ? tcp.count : 1
-  const tcpIndex = hasListeners ? tcp.index : 0
-  if (tcpTouched) {
-    const index = tcpIndex >= 0 ? tcpIndex : count++
-    if (tcpIndex < 0) out.push({ path: ['listeners', index], value: { name: 'mqtt', kind: 'tcp' }, origin: '--port' })
-    set('host', ['listeners', index, 'host'], v.host)
-    set('port', ['listeners', index, 'port'], port)
-  }
-  if (wsPort !== undefined) {
-    const ws = firstOf(fileData, 'ws')
-    const index = ws.index >= 0 ? ws.index : count++
-    if (ws.index < 0) out.push({ path: ['listeners', index], value: { name: 'ws', kind: 'ws', path: '/mqtt' }, origin: '--ws-port' })
-    set('host', ['listeners', index, 'host'], v.host)
-    set('ws-port', ['listeners', index, 'port'], wsPort)
-  }
+  // Listeners: without a file's list, the default one (tcp on 127.0.0.1:1883) is what flags change;
+  // a `listeners` that is not a list is left for the schema to report.
+  if (fileListeners === undefined) out.push({ path: ['listeners'], value: [{ name: 'mqtt', kind: 'tcp' }], origin: '(default listener)' })
+  if (fileListeners === undefined || hasListeners) listenerOverrides(v, fileData, hasListeners, port, wsPort, set, out)
   if (v['allow-anonymous'] === true) set('allow-anonymous', ['allow_anonymous'], true)
   set('log-level', ['log', 'level'], logLevel)
   set('log-format', ['log', 'format'], logFormat)
@@ -197,6 +183,34 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
     set('tenant', ['tenancy', 'tenant'], v.tenant)
   }
   return out
+}
+
+/** `--host`, `--port`, `--ws-port` on the first tcp / ws listener (added when missing). */
+function listenerOverrides(
+  v: CommandLine['values'],
+  fileData: unknown,
+  hasListeners: boolean,
+  port: number | undefined,
+  wsPort: number | undefined,
+  set: (flag: string, path: (string | number)[], value: unknown) => void,
+  out: Override[]
+): void {
+  const tcp = firstOf(fileData, 'tcp')
+  let count = hasListeners ? tcp.count : 1
+  const tcpIndex = hasListeners ? tcp.index : 0
+  if (v.host !== undefined || port !== undefined) {
+    const index = tcpIndex >= 0 ? tcpIndex : count++
+    if (tcpIndex < 0) out.push({ path: ['listeners', index], value: { name: 'mqtt', kind: 'tcp' }, origin: '--port' })
+    set('host', ['listeners', index, 'host'], v.host)
+    set('port', ['listeners', index, 'port'], port)
+  }
+  if (wsPort !== undefined) {
+    const ws = firstOf(fileData, 'ws')
+    const index = ws.index >= 0 ? ws.index : count++
+    if (ws.index < 0) out.push({ path: ['listeners', index], value: { name: 'ws', kind: 'ws', path: '/mqtt' }, origin: '--ws-port' })
+    set('host', ['listeners', index, 'host'], v.host)
+    set('ws-port', ['listeners', index, 'port'], wsPort)
+  }
 }
 
 /** Environment variables read, and what each sets. */

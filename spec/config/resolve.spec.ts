@@ -63,6 +63,11 @@ describe('config – file, flags, environment and checks', () => {
     expect(config.listeners!.map((l) => `${l.name}:${l.kind}:${(l as { port: number }).port}`)).to.deep.equal(['web:ws:8081', 'mqtt:tcp:2884'])
   })
 
+  it('a file that is not a map, or listeners that are not a list, are reported (flags do not hide them)', async () => {
+    expect(await problems('- a\n- b\n', ['--port', '1'])).to.deep.equal(['broker.yaml:1:1: expected a map of keys, got a list'])
+    expect(await problems('listeners: none\n', ['--port', '1', '--ws-port', '2'])).to.deep.equal(['broker.yaml:1:12: listeners: expected a list, got "none"'])
+  })
+
   it('environment variables override file and flags; an empty one is ignored', async () => {
     const text = 'backend:\n  type: redis\n  redis:\n    url: redis://file:6379\n    node_id: from-file\nlog:\n  level: info\n'
     const { config } = await resolveWith(text, ['--node-id', 'from-flag', '--redis', 'redis://flag:6379'], {
