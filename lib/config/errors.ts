@@ -28,6 +28,12 @@ export function formatIssue(issue: ConfigIssue): string {
   return [issue.place, issue.key, issue.message].filter((part) => part.length > 0).join(': ')
 }
 
+/** Sort key of an issue: its line and column, -1 without (a flag, a variable). */
+function position(issue: ConfigIssue): number {
+  const match = /:(\d+):(\d+)$/.exec(issue.place)
+  return match === null ? -1 : Number(match[1]) * 1e6 + Number(match[2])
+}
+
 /**
  * The configuration cannot be used: nothing was started. `issues` lists every problem found (at
  * least one); the message has one line per issue. The command exits with code 2.
@@ -36,8 +42,10 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
   readonly issues: readonly ConfigIssue[]
 
+  /** `issues` are sorted: flags and environment variables first, then in the order of the file. */
   constructor(issues: readonly ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'))
-    this.issues = issues
+    const sorted = [...issues].sort((a, b) => position(a) - position(b))
+    super(sorted.map(formatIssue).join('\n'))
+    this.issues = sorted
   }
 }

@@ -179,12 +179,7 @@ export function schemaIssues(data: unknown, locate: Locate, locateKey: Locate = 
     seen.add(id)
     issues.push(issue)
   }
-  // In the order of the file (flags and environment variables, without a position, come first).
-  const position = (issue: ConfigIssue): number => {
-    const match = /:(\d+):(\d+)$/.exec(issue.place)
-    return match === null ? -1 : Number(match[1]) * 1e6 + Number(match[2])
-  }
-  return issues.sort((a, b) => position(a) - position(b))
+  return issues
 }
 
 /** Parses and validates `text` from `file`: the configuration, or `ConfigError` with every issue. */

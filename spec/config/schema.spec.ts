@@ -1,11 +1,15 @@
 import { expect } from 'chai'
 import { readFileSync } from 'node:fs'
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { resolveOptions } from '../../lib/broker/options.js'
 import { brokerOptions, listenerConfig, listenerConfigs, redisOptions, tenantResolver } from '../../lib/config/build.js'
 import { withDefaults } from '../../lib/config/effective.js'
 import { loadConfigText } from '../../lib/config/load.js'
+import { resolveConfig } from '../../lib/config/resolve.js'
 import { CONFIG_SCHEMA } from '../../lib/config/schema.js'
 import { TenantError } from '../../lib/tenancy/index.js'
 import { resolveListeners } from '../../lib/transport/listener-config.js'
@@ -79,6 +83,19 @@ describe('config – schema, defaults, documentation and mapping', () => {
       tls: { key: 'k', cert: 'c', ca: 'a', passphrase: 'p', clientCertificates: 'required', usernameFrom: 'cn', minVersion: 'TLSv1.3', ciphers: 'HIGH', watch: false, handshakeTimeout: 50 }
     })
     expect(listenerConfig({ name: 'w', kind: 'wss', path: '/m', tls: { key: 'k', cert: 'c' } })).to.deep.equal({ name: 'w', kind: 'wss', path: '/m', tls: { key: 'k', cert: 'c' } })
+  })
+
+  it('examples/broker.yaml passes every check once its certificate files exist', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mqtt-example-'))
+    try {
+      await copyFile(root('examples/broker.yaml'), join(dir, 'broker.yaml'))
+      await mkdir(join(dir, 'certs'))
+      for (const name of ['server.key', 'server.crt', 'ca.crt']) await writeFile(join(dir, 'certs', name), 'pem')
+      const { config } = await resolveConfig({ argv: ['--config', 'broker.yaml'], env: {}, cwd: dir })
+      expect(config.listeners).to.have.length(5)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('the listeners of the example file are listeners the transports accept', () => {
