@@ -105,6 +105,7 @@ export async function startHttpListener(
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     const route = routes.get(pathOf(request))
     if (route === undefined) {
+      socket.on('error', () => undefined)
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
       return
     }
