@@ -150,6 +150,20 @@ describe('transport – TLS and WSS listeners', function () {
     expect(seen).to.have.length(1)
   })
 
+  it('tls: ciphers restricts the TLS 1.2 cipher suites', async () => {
+    const { listener } = await start('tls', { ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })
+    const handshake = (ciphers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: listener.port, ca: certs.ca.cert, maxVersion: 'TLSv1.2', ciphers }, () => {
+          resolve(socket.getCipher().standardName)
+          socket.destroy()
+        })
+        socket.once('error', reject)
+      })
+    expect(await handshake('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384')).to.equal('TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256')
+    expect(await refusal(handshake('ECDHE-RSA-AES256-GCM-SHA384'))).to.be.instanceOf(Error)
+  })
+
   for (const kind of ['tls', 'wss'] as const) {
     it(`${kind}: reloadCertificates(): new connections get the new certificate, a live one stays`, async () => {
       const key = join(certs.dir, `live-${kind}.key`)
