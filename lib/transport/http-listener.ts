@@ -58,7 +58,7 @@ export async function startHttpListener(
 ): Promise<RunningServer & { endpoint: HttpEndpoint }> {
   const first = group[0]!
   const secure = first.kind === 'wss'
-  const label = first.name ?? `${first.kind}:${first.port}`
+  let label = first.name ?? `${first.kind}:${first.port}`
   const files = secure ? new TlsFiles(label, first.config.tls!) : undefined
   await files?.load()
   const log = target.log
@@ -145,6 +145,9 @@ export async function startHttpListener(
     bound.push({ name: route.name, kind: route.listener.kind, host, port, path: route.listener.path })
   }
 
+  // Messages name the first listener once its port is known.
+  label = bound[0]!.name
+  if (files !== undefined) files.listener = label
   const reload = async (): Promise<void> => {
     if (files === undefined) return
     if (await files.load()) {

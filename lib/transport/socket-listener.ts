@@ -126,6 +126,7 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
     name = listenerName(listener, port)
     bound = { name, kind, host, port }
   }
+  if (files !== undefined) files.listener = name
 
   if (files !== undefined && config.tls?.watch !== false) {
     files.watch(() => {

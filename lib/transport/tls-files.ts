@@ -56,8 +56,8 @@ export class TlsFiles {
   private debounce: NodeJS.Timeout | undefined = undefined
 
   constructor(
-    /** The listener's name, for messages. */
-    readonly listener: string,
+    /** The listener's name, for messages (updated once a port-0 listener knows its port). */
+    public listener: string,
     readonly config: TlsListenerConfig
   ) {}
 
