@@ -28,8 +28,28 @@ export type { Logger, LogLevel, LogFields } from './broker/logger.js'
 export { escapeControlCharacters } from './util/control-characters.js'
 
 // Transports.
-export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'
+export {
+  listenTcp,
+  listenWebSocket,
+  memoryPair,
+  startListeners,
+  ListenerConfigError,
+  parseProxyHeader,
+  ProxyProtocolError
+} from './transport/index.js'
 export type {
+  BoundListener,
+  CertificateIdentity,
+  ClientCertificateMode,
+  HttpEndpoint,
+  HttpHandler,
+  ListenerConfig,
+  ListenerKind,
+  Listeners,
+  ListenerTarget,
+  ProxyHeader,
+  TlsListenerConfig,
+  TransportLog,
   Connection,
   ConnectionHandler,
   ConnectionInfo,

@@ -92,6 +92,11 @@ export interface BrokerOptions {
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
+   * Milliseconds `close()` waits for connections to end and the backend to store what it must
+   * (wills, sessions) before it destroys what is left and returns (default 5,000).
+   */
+  drainTimeout?: number
+  /**
    * Milliseconds between two checks of the shared keepalive/connect-timeout wheel (default 1,000).
    * Smaller values only for tests.
    */
@@ -122,6 +127,7 @@ export interface ResolvedOptions {
   /** Milliseconds; 0: no `$SYS` topics. */
   sysInterval: number
   sysTopicPrefix: string
+  drainTimeout: number
 }
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
@@ -193,6 +199,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     tenantResolver: options.tenantResolver,
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
-    sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix)
+    sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix),
+    drainTimeout: positive('drainTimeout', options.drainTimeout, 5000)
   }
 }

@@ -29,7 +29,8 @@ describe('broker options', () => {
       tenantResolver: undefined,
       timerInterval: 1000,
       sysInterval: 10_000,
-      sysTopicPrefix: '$SYS/broker'
+      sysTopicPrefix: '$SYS/broker',
+      drainTimeout: 5000
     })
   })
 
@@ -39,6 +40,7 @@ describe('broker options', () => {
     ['receiveMaximum', 65536],
     ['inflightWindow', 0],
     ['connectTimeout', 1.5],
+    ['drainTimeout', 0],
     ['maxKeepalive', 70000],
     ['maximumQoS', 3],
     ['topicAliasMaximum', -1],

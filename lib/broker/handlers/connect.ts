@@ -5,6 +5,7 @@ import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
 import type { AuthPacket, AuthProperties, ConnectPacket } from '../../packet/types.js'
 import type { OutgoingRecord, StoredWill } from '../../session/session.js'
+import type { ConnectionInfo } from '../../transport/connection.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
@@ -94,7 +95,11 @@ export function returnCodeFor(reasonCode: number): number {
 const resolveTenantStep: ConnectStep = {
   name: 'resolveTenant',
   run(flow) {
-    const { ctx, packet } = flow
+    const { ctx } = flow
+    // A verified client certificate names the user (TLS `usernameFrom`), whatever the CONNECT says.
+    const certificateUsername = ctx.certificateUsername
+    if (certificateUsername !== undefined) flow.packet = { ...flow.packet, username: certificateUsername }
+    const packet = flow.packet
     // The connection is CONNECTING from here on (and refusals speak the client's protocol level).
     ctx.identify(packet.clientId, packet.protocolLevel, packet.username)
     const resolver = ctx.options.tenantResolver
@@ -154,8 +159,13 @@ const checkProtocol: ConnectStep = {
 }
 
 /** The credentials of a CONNECT, or of the AUTH packet `auth` continuing its exchange. */
-export function credentialsOf(packet: ConnectPacket, clientId: string, auth?: AuthPacket): Credentials {
-  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet }
+export function credentialsOf(
+  packet: ConnectPacket,
+  clientId: string,
+  connection: ConnectionInfo,
+  auth?: AuthPacket
+): Credentials {
+  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet, connection }
   const properties = auth === undefined ? packet.properties : auth.properties
   const method = packet.properties?.authenticationMethod
   if (method !== undefined) credentials.authenticationMethod = method
@@ -185,7 +195,7 @@ const authenticate: ConnectStep = {
     }
     // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
     if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
-    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId))
+    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId, ctx.connectionInfo))
     if (isPromise(result)) return result.then((r) => authenticated(flow, r))
     return authenticated(flow, result)
   }
@@ -248,7 +258,7 @@ export function continueAuthentication(flow: ConnectFlow, packet: AuthPacket): A
     refuse(flow, ReasonCode.ProtocolError)
     return
   }
-  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, packet))
+  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, ctx.connectionInfo, packet))
   const after = CONNECT_STEPS.indexOf(authenticate) + 1
   if (isPromise(result)) {
     return result.then((r) => (authenticated(flow, r) && ctx.handle.connected ? runSteps(flow, after) : undefined))
