@@ -134,7 +134,7 @@ describe('bin/mqtt-broker – from a configuration file', function () {
     expect(await run.exit).to.equal(0)
   })
 
-  it('SIGTERM with MQTT 5 clients on tcp, tls, ws and unix: DISCONNECT 0x8B to each, exit 0 within the drain time', async () => {
+  it('SIGTERM with MQTT 5 clients on tcp, tls, ws, wss and unix: DISCONNECT 0x8B to each, exit 0 within the drain time', async () => {
     const socket = join(dir, 'broker.sock')
     const file = await configFile(
       'stop.yaml',
@@ -144,16 +144,18 @@ describe('bin/mqtt-broker – from a configuration file', function () {
         '  - { name: plain, kind: tcp, port: 0 }',
         `  - { name: secure, kind: tls, port: 0, tls: { key: ${certs.server.keyFile}, cert: ${certs.server.certFile} } }`,
         '  - { name: web, kind: ws, port: 0 }',
+        `  - { name: web-secure, kind: wss, port: 0, tls: { key: ${certs.server.keyFile}, cert: ${certs.server.certFile} } }`,
         `  - { name: local, kind: unix, path: ${socket} }`
       ].join('\n')
     )
     const run = startBroker(['--config', file, '--log-level', 'debug', '--log-format', 'json'], { teardown })
-    const [tcp, tls, ws] = await listeningOn(run, 4)
+    const [tcp, tls, ws, wss] = await listeningOn(run, 5)
     const options = { protocolVersion: 5 as const, reconnectPeriod: 0, connectTimeout: 5000 }
     const clients: MqttClient[] = [
       mqtt.connect({ ...options, host: '127.0.0.1', port: portOf(tcp!), protocol: 'mqtt', clientId: 'c-tcp' }),
       mqtt.connect({ ...options, host: '127.0.0.1', port: portOf(tls!), protocol: 'mqtts', ca: certs.ca.cert, clientId: 'c-tls' }),
       mqtt.connect(ws!, { ...options, clientId: 'c-ws' }),
+      mqtt.connect(wss!, { ...options, ca: certs.ca.cert, clientId: 'c-wss' }),
       mqtt.connect({ ...options, protocol: 'mqtt', unixSocket: true, path: socket, clientId: 'c-unix' })
     ]
     for (const client of clients) teardown.defer(() => client.end(true))
@@ -166,14 +168,14 @@ describe('bin/mqtt-broker – from a configuration file', function () {
     expect(await run.exit).to.equal(0)
     const took = Date.now() - started
     expect(took).to.be.below(4000 + 1000)
-    expect(await Promise.all(disconnects)).to.deep.equal([0x8b, 0x8b, 0x8b, 0x8b])
+    expect(await Promise.all(disconnects)).to.deep.equal([0x8b, 0x8b, 0x8b, 0x8b, 0x8b])
     // Every log line about a client carries its id and listener (JSON lines).
     const lines = run.stderr
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>)
     const closing = lines.filter((line) => line.msg === 'connection closed')
-    expect(closing.map((line) => `${String(line.clientId)}@${String(line.listener)}`).sort()).to.deep.equal(['c-tcp@plain', 'c-tls@secure', 'c-unix@local', 'c-ws@web'])
+    expect(closing.map((line) => `${String(line.clientId)}@${String(line.listener)}`).sort()).to.deep.equal(['c-tcp@plain', 'c-tls@secure', 'c-unix@local', 'c-ws@web', 'c-wss@web-secure'])
     expect(lines.find((line) => line.msg === 'stopping')).to.include({ level: 'info', signal: 'SIGTERM' })
   })
 
