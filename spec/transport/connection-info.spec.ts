@@ -15,6 +15,7 @@ describe('transport – connection info for authentication and events', () => {
     const seen: Credentials[] = []
     const broker = makeBroker(teardown, {
       memory: {
+        authenticationMethods: ['TWO-STEP'],
         authenticate: (_client, credentials): AuthenticationResult => {
           seen.push(credentials)
           // First step of a made-up two-step method: ask once, then allow.
