@@ -112,6 +112,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private deferredError: MqttError | undefined = undefined
   /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
   private connectLevel = 0
+  /** The first input byte arrived (and was a CONNECT's). */
+  private started = false
   private incoming: Subject<Packet> | undefined = undefined
   private outgoing: Subject<Packet> | undefined = undefined
   /** Publishers paused until this connection's socket drains. */
@@ -123,9 +125,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.transport = connection.transport
     this.remoteAddress = connection.remoteAddress
     this.createdAt = this.lastActivity = Date.now()
+    // Before CONNECT, only a small CONNECT may be buffered; `onPacket` raises the bound after it.
     this.decoder = new Decoder((packet) => this.onPacket(packet), {
       role: 'server',
-      maximumPacketSize: core.options.maximumPacketSize
+      maximumPacketSize: core.options.maxConnectPacketSize
     })
     const stream = connection.stream
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
@@ -512,8 +515,21 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (this.state === CLOSED) return
     this.lastActivity = Date.now()
     const core = this.core
+    if (this.state === NEW && this.connectLevel === 0) {
+      if (!this.started && chunk.length > 0) {
+        this.started = true
+        // [MQTT-3.1.0-1] the first packet must be CONNECT: anything else closes at its first byte,
+        // before its remaining length or body is read.
+        if (chunk[0]! >> 4 !== 1) {
+          core.stats.protocolErrors++
+          this.log.info('first packet is not CONNECT', { remoteAddress: this.remoteAddress, firstByte: chunk[0] })
+          this.shutdown('protocol-error')
+          return
+        }
+      }
+      this.connectLevel = sniffConnectLevel(chunk)
+    }
     core.depth++
-    if (this.state === NEW && this.connectLevel === 0) this.connectLevel = sniffConnectLevel(chunk)
     const error = this.decoder.push(chunk)
     if (error !== undefined) {
       if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
@@ -525,6 +541,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   private onPacket(packet: Packet): void {
     if (this.state === CLOSED) return
+    // The CONNECT bound applies to the first packet only; then the negotiated maximum.
+    if (packet.type === 'connect') this.decoder.maximumPacketSize = this.core.options.maximumPacketSize
     if (this.busy || (this.pipeline !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
       ;(this.backlog ??= []).push(packet)
       this.pause(PAUSE_BUSY)
@@ -642,6 +660,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.flush()
     const stream = this.connection.stream
     if (!stream.destroyed) {
+      // Read nothing more: what a closed connection still sends would only be garbage to collect.
+      stream.pause()
       stream.end()
       // A peer that never reads must not hold the socket: destroy it soon regardless.
       setTimeout(() => stream.destroy(), 1000).unref()

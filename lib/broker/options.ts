@@ -11,9 +11,16 @@ export interface BrokerOptions {
   backend: Backend
   /**
    * Largest packet accepted from a client, in bytes (fixed header included). Larger packets close the
-   * connection (MQTT 5: DISCONNECT 0x95). MQTT 5 clients are told in CONNACK. Default 268,435,460.
+   * connection (MQTT 5: DISCONNECT 0x95), checked from the fixed header before any body byte is
+   * kept. MQTT 5 clients are told in CONNACK. Default 4 MiB (4,194,304); at most 268,435,460.
    */
   maximumPacketSize?: number
+  /**
+   * Largest CONNECT accepted, in bytes (fixed header included), and the most an unauthenticated
+   * connection can make the broker hold: a larger one closes the connection from its fixed header
+   * (MQTT 5: CONNACK 0x95). Never more than `maximumPacketSize`. Default 65,536.
+   */
+  maxConnectPacketSize?: number
   /** Milliseconds a new connection may take to send CONNECT before it is closed. Default 10,000. */
   connectTimeout?: number
   /**
@@ -93,6 +100,7 @@ export interface BrokerOptions {
 /** `BrokerOptions` with every default filled in. */
 export interface ResolvedOptions {
   maximumPacketSize: number
+  maxConnectPacketSize: number
   connectTimeout: number
   maxKeepalive: number | undefined
   serverKeepAlive: number | undefined
@@ -117,6 +125,9 @@ export interface ResolvedOptions {
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
 export const MAX_PACKET_SIZE = 268_435_460
+
+/** The default `maximumPacketSize`: 4 MiB (EMQX ships 1 MB, Mosquitto 2.1 a few MB). */
+export const DEFAULT_MAXIMUM_PACKET_SIZE = 4 * 1024 * 1024
 
 function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
@@ -162,8 +173,10 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
   if (!Number.isInteger(topicAliasMaximum) || topicAliasMaximum < 0 || topicAliasMaximum > 65535) {
     throw new RangeError(`topicAliasMaximum must be an integer from 0 to 65535, got ${topicAliasMaximum}`)
   }
+  const maximumPacketSize = positive('maximumPacketSize', options.maximumPacketSize, DEFAULT_MAXIMUM_PACKET_SIZE, MAX_PACKET_SIZE)
   return {
-    maximumPacketSize: positive('maximumPacketSize', options.maximumPacketSize, MAX_PACKET_SIZE, MAX_PACKET_SIZE),
+    maximumPacketSize,
+    maxConnectPacketSize: Math.min(maximumPacketSize, positive('maxConnectPacketSize', options.maxConnectPacketSize, 65_536, MAX_PACKET_SIZE)),
     connectTimeout: positive('connectTimeout', options.connectTimeout, 10_000),
     maxKeepalive: options.maxKeepalive === undefined ? undefined : positive('maxKeepalive', options.maxKeepalive, 0, 65535),
     serverKeepAlive:

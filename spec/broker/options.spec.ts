@@ -9,7 +9,8 @@ describe('broker options', () => {
 
   it('fills in the documented defaults', () => {
     expect(resolveOptions({ backend })).to.deep.equal({
-      maximumPacketSize: MAX_PACKET_SIZE,
+      maximumPacketSize: 4 * 1024 * 1024,
+      maxConnectPacketSize: 65_536,
       connectTimeout: 10_000,
       maxKeepalive: undefined,
       serverKeepAlive: undefined,
