@@ -1,7 +1,6 @@
 import { expect } from 'chai'
 import { connect as tcpConnect } from 'node:net'
 import type { Socket } from 'node:net'
-import { encode } from '../../lib/packet/index.js'
 import { ReasonCode } from '../../lib/packet/reason-codes.js'
 import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
