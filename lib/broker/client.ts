@@ -40,6 +40,8 @@ const CLOSED = 3
 
 const PAUSE_BUSY = 1
 const PAUSE_BACKPRESSURE = 2
+/** Its own output passed the high-water mark: not read until it drains. */
+const PAUSE_OUTPUT = 4
 
 /** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
 const BACKPRESSURE_BYTES = 256 * 1024
@@ -116,8 +118,11 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private started = false
   private incoming: Subject<Packet> | undefined = undefined
   private outgoing: Subject<Packet> | undefined = undefined
-  /** Publishers paused until this connection's socket drains. */
+  /** Publishers paused until this connection's socket drains (or `maxPublisherPause` passed). */
   private waiters: Client[] | undefined = undefined
+  private waitTimer: NodeJS.Timeout | undefined = undefined
+  /** Since when (ms) the socket's output is backed up (a write returned false); 0: it drained. */
+  private backedSince = 0
 
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
@@ -132,6 +137,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     })
     const stream = connection.stream
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('drain', () => this.onDrain())
     stream.on('error', (error: Error) => this.onStreamError(error))
     stream.on('close', () => this.shutdown('socket'))
     stream.on('end', () => this.shutdown('socket'))
@@ -293,6 +299,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.outbound = new Outbound(this, {
       window: Math.min(options.inflightWindow, this.clientReceiveMaximum),
       maxQueue: options.maxOutgoingQueue,
+      maxQueueBytes: options.maxOutgoingQueueBytes,
       maxBufferedBytes: options.maxBufferedBytes
     })
   }
@@ -369,6 +376,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   dropped(message: Message, reason: DropReason): void {
     this.core.stats.deliveriesDropped++
     if (reason === 'evicted') this.core.stats.queueEvictions++
+    else if (reason === 'buffer-full') this.core.stats.outputDrops++
     if (this.core.events.observed) this.core.events.emit({ type: 'dropped', client: this, message, reason })
   }
 
@@ -407,12 +415,32 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (this.outgoing?.observed === true) this.outgoing.next(packet)
   }
 
-  /** Write the batch with one `write()`. */
+  /**
+   * Write the batch with one `write()`. A write the socket cannot take at once starts the
+   * `sendTimeout` clock (stopped by `drain`); beyond the high-water mark of its own unsent output a
+   * connection's input is not read until it drains (a client that never reads cannot grow the broker).
+   */
   flush(): void {
     const bytes = this.out.take()
     if (bytes === undefined) return
     const stream = this.connection.stream
-    if (!stream.destroyed && stream.writable) stream.write(bytes)
+    if (stream.destroyed || !stream.writable) return
+    if (!stream.write(bytes)) {
+      if (this.backedSince === 0) this.backedSince = Date.now()
+      if (stream.writableLength > this.core.options.maxBufferedBytes && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
+        this.core.stats.inputPauses++
+        this.pause(PAUSE_OUTPUT)
+      }
+    }
+  }
+
+  /** The socket took all its output: publishers and its own input go on, queued deliveries go out. */
+  private onDrain(): void {
+    this.backedSince = 0
+    if (this.state === CLOSED) return
+    this.resume(PAUSE_OUTPUT)
+    this.releaseWaiters()
+    this.outbound?.pump()
   }
 
   /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
@@ -420,14 +448,23 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     return this.connection.stream.writableLength > BACKPRESSURE_BYTES
   }
 
-  /** Pause reading this (publishing) connection until `receiver` drains. */
+  /**
+   * Pause reading this (publishing) connection until `receiver` drains, for at most
+   * `maxPublisherPause` ms counted from when the receiver's output backed up: a receiver stalled
+   * longer pauses nobody (its QoS 0 deliveries are dropped, QoS 1/2 queued, `sendTimeout` ends it).
+   */
   waitFor(receiver: Client): void {
     if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0) return
+    const maxPause = this.core.options.maxPublisherPause
+    const since = receiver.backedSince
+    const left = since === 0 ? maxPause : since + maxPause - Date.now()
+    if (left <= 0) return
     this.core.stats.backpressurePauses++
     this.pause(PAUSE_BACKPRESSURE)
     if (receiver.waiters === undefined) {
       receiver.waiters = []
-      receiver.connection.stream.once('drain', () => receiver.releaseWaiters())
+      receiver.waitTimer = setTimeout(() => receiver.releaseWaiters(), left)
+      receiver.waitTimer.unref()
     }
     receiver.waiters.push(this)
   }
@@ -435,6 +472,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private releaseWaiters(): void {
     const waiters = this.waiters
     this.waiters = undefined
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer)
+    this.waitTimer = undefined
     if (waiters !== undefined) for (const waiter of waiters) waiter.resume(PAUSE_BACKPRESSURE)
   }
 
@@ -629,6 +668,15 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     } else if (state === CONNECTED && this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs * 1.5) {
       this.log.info('keepalive timeout', { clientId: this.clientId })
       this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)
+      return
+    }
+    const backed = this.backedSince
+    if (backed !== 0 && now - backed > this.core.options.sendTimeout && this.state !== CLOSED) {
+      // Its output has not drained for sendTimeout: a slow or frozen consumer.
+      this.core.stats.sendTimeouts++
+      this.log.warn('disconnecting slow consumer: output not drained', { clientId: this.clientId, ms: now - backed })
+      this.shutdown('slow-consumer', ReasonCode.QuotaExceeded)
+      this.connection.stream.destroy()
     }
   }
 

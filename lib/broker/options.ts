@@ -44,10 +44,28 @@ export interface BrokerOptions {
    */
   maxOutgoingQueue?: number
   /**
-   * Bytes of unsent output a connection may hold before QoS 0 deliveries to it are dropped
-   * (default 8 MiB), and before publishers are paused (a quarter of it).
+   * Bytes (payloads and topics) of the messages kept per client beyond the inflight window (default
+   * 64 MiB). When full, like `maxOutgoingQueue`: the oldest QoS 0 message goes, else the client is
+   * disconnected as a slow consumer (MQTT 5: 0x97).
+   */
+  maxOutgoingQueueBytes?: number
+  /**
+   * The output high-water mark: bytes of unsent output a connection may hold (default 8 MiB). Beyond
+   * it QoS 0 deliveries to it are dropped (counted in `stats.outputDrops`), QoS 1/2 deliveries wait in
+   * its bounded queue, and its own input is not read until its output drains.
    */
   maxBufferedBytes?: number
+  /**
+   * Milliseconds a publisher is paused at most because a receiver's socket is full (default 500;
+   * 0: never). A receiver whose output has not drained for longer pauses nobody: its QoS 0
+   * deliveries are dropped and its QoS 1/2 deliveries queued, so healthy receivers keep their rate.
+   */
+  maxPublisherPause?: number
+  /**
+   * Milliseconds a connection's output may stay backed up without draining before it is
+   * disconnected as a slow consumer (MQTT 5: DISCONNECT 0x97). Default 15,000 (EMQX `send_timeout`).
+   */
+  sendTimeout?: number
   /** Highest QoS the broker grants and accepts (MQTT 5 Maximum QoS). Default 2. */
   maximumQoS?: 0 | 1 | 2
   /** Whether retained messages are supported (default true). */
@@ -107,7 +125,10 @@ export interface ResolvedOptions {
   receiveMaximum: number
   inflightWindow: number
   maxOutgoingQueue: number
+  maxOutgoingQueueBytes: number
   maxBufferedBytes: number
+  maxPublisherPause: number
+  sendTimeout: number
   maximumQoS: 0 | 1 | 2
   retainAvailable: boolean
   wildcardSubscriptionAvailable: boolean
@@ -184,7 +205,10 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     receiveMaximum: positive('receiveMaximum', options.receiveMaximum, 65535, 65535),
     inflightWindow: positive('inflightWindow', options.inflightWindow, 500, 65535),
     maxOutgoingQueue: positive('maxOutgoingQueue', options.maxOutgoingQueue, 10_000),
+    maxOutgoingQueueBytes: positive('maxOutgoingQueueBytes', options.maxOutgoingQueueBytes, 64 * 1024 * 1024),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 8 * 1024 * 1024),
+    maxPublisherPause: nonNegative('maxPublisherPause', options.maxPublisherPause, 500),
+    sendTimeout: positive('sendTimeout', options.sendTimeout, 15_000),
     maximumQoS,
     retainAvailable: options.retainAvailable ?? true,
     wildcardSubscriptionAvailable: options.wildcardSubscriptionAvailable ?? true,

@@ -23,6 +23,12 @@ export interface BrokerStats {
   slowConsumers: number
   /** Times a publisher was paused because a receiver's socket had too much unsent output. */
   backpressurePauses: number
+  /** QoS 0 deliveries dropped because the receiver's unsent output passed `maxBufferedBytes`. */
+  outputDrops: number
+  /** Times a connection's input was paused because its own unsent output passed `maxBufferedBytes`. */
+  inputPauses: number
+  /** Connections closed because their output did not drain within `sendTimeout` (0x97). */
+  sendTimeouts: number
   /** Connections closed for a malformed packet or a protocol violation. */
   protocolErrors: number
 }
@@ -40,6 +46,9 @@ export function createStats(): BrokerStats {
     queueEvictions: 0,
     slowConsumers: 0,
     backpressurePauses: 0,
+    outputDrops: 0,
+    inputPauses: 0,
+    sendTimeouts: 0,
     protocolErrors: 0
   }
 }
