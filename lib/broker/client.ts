@@ -43,6 +43,9 @@ const PAUSE_BACKPRESSURE = 2
 /** Its own output passed the high-water mark: not read until it drains. */
 const PAUSE_OUTPUT = 4
 
+/** Bytes of one unfinished packet that count as activity for keepalive (real progress on a large packet). */
+const PROGRESS_BYTES = 16 * 1024
+
 /** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
 const BACKPRESSURE_BYTES = 256 * 1024
 
@@ -70,7 +73,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   readonly remoteAddress: string | undefined
   /** Keepalive in ms (0: none); the broker's wheel closes the connection after 1.5× of silence. */
   keepaliveMs = 0
-  /** Time of the last input, ms since the epoch. */
+  /**
+   * Time of the last activity, ms since the epoch: a complete packet, or `PROGRESS_BYTES` more of an
+   * unfinished one (a client trickling a packet byte by byte is not kept alive by it).
+   */
   lastActivity: number
   readonly createdAt: number
   /** Largest packet the client accepts (its MQTT 5 Maximum Packet Size). */
@@ -116,6 +122,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private connectLevel = 0
   /** The first input byte arrived (and was a CONNECT's). */
   private started = false
+  /** Packets decoded so far (keepalive activity). */
+  private packetCount = 0
+  /** Bytes received since the last activity without completing a packet. */
+  private partialBytes = 0
   private incoming: Subject<Packet> | undefined = undefined
   private outgoing: Subject<Packet> | undefined = undefined
   /** Publishers paused until this connection's socket drains (or `maxPublisherPause` passed). */
@@ -552,7 +562,6 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   private onData(chunk: Buffer): void {
     if (this.state === CLOSED) return
-    this.lastActivity = Date.now()
     const core = this.core
     if (this.state === NEW && this.connectLevel === 0) {
       if (!this.started && chunk.length > 0) {
@@ -569,7 +578,13 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       this.connectLevel = sniffConnectLevel(chunk)
     }
     core.depth++
+    const count = this.packetCount
     const error = this.decoder.push(chunk)
+    // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
+    if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
+      this.lastActivity = Date.now()
+      this.partialBytes = 0
+    }
     if (error !== undefined) {
       if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
       else this.onDecodeError(error)
@@ -579,6 +594,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   }
 
   private onPacket(packet: Packet): void {
+    this.packetCount++
     if (this.state === CLOSED) return
     // The CONNECT bound applies to the first packet only; then the negotiated maximum.
     if (packet.type === 'connect') this.decoder.maximumPacketSize = this.core.options.maximumPacketSize

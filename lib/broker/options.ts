@@ -24,9 +24,10 @@ export interface BrokerOptions {
   /** Milliseconds a new connection may take to send CONNECT before it is closed. Default 10,000. */
   connectTimeout?: number
   /**
-   * Largest keepalive accepted, in seconds (default: none). MQTT 5 clients that ask for more (or for
-   * 0) are told this value as Server Keep Alive; 3.1/3.1.1 clients asking for more (or 0) are refused
-   * with CONNACK return code 2, as they cannot be told.
+   * Largest keepalive accepted, in seconds (default 65,535; 0: none). MQTT 5 clients that ask for
+   * more (or for 0) are told this value as Server Keep Alive; 3.1/3.1.1 clients asking for more are
+   * refused with CONNACK return code 2, as they cannot be told, and so are those asking for 0 unless
+   * the maximum is 65,535 (then they are held to it silently).
    */
   maxKeepalive?: number
   /** MQTT 5: the keepalive imposed on every client (CONNACK Server Keep Alive). Default: the client's. */
@@ -199,7 +200,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     maximumPacketSize,
     maxConnectPacketSize: Math.min(maximumPacketSize, positive('maxConnectPacketSize', options.maxConnectPacketSize, 65_536, MAX_PACKET_SIZE)),
     connectTimeout: positive('connectTimeout', options.connectTimeout, 10_000),
-    maxKeepalive: options.maxKeepalive === undefined ? undefined : positive('maxKeepalive', options.maxKeepalive, 0, 65535),
+    maxKeepalive: options.maxKeepalive === 0 ? undefined : positive('maxKeepalive', options.maxKeepalive, 65535, 65535),
     serverKeepAlive:
       options.serverKeepAlive === undefined ? undefined : positive('serverKeepAlive', options.serverKeepAlive, 0, 65535),
     receiveMaximum: positive('receiveMaximum', options.receiveMaximum, 65535, 65535),

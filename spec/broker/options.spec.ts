@@ -12,7 +12,7 @@ describe('broker options', () => {
       maximumPacketSize: 4 * 1024 * 1024,
       maxConnectPacketSize: 65_536,
       connectTimeout: 10_000,
-      maxKeepalive: undefined,
+      maxKeepalive: 65535,
       serverKeepAlive: undefined,
       receiveMaximum: 65535,
       inflightWindow: 500,

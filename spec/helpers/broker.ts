@@ -14,14 +14,15 @@ export interface TestBrokerOptions extends Partial<BrokerOptions> {
 
 /**
  * A broker with a MemoryBackend (unless `backend` is given), closed after the test. Specs run with
- * the protocol's largest packet size unless they set one (so CONNACK carries no Maximum Packet
- * Size); the default is checked in abuse-connect.spec.ts.
+ * the protocol's largest packet size and no maximum keepalive unless they set them (so CONNACK
+ * carries neither Maximum Packet Size nor Server Keep Alive); the defaults are checked in the
+ * abuse-*.spec.ts files.
  */
 export function makeBroker(teardown: Teardown, options: TestBrokerOptions = {}): Broker {
   const { memory, ...rest } = options
   const backend = rest.backend ?? new MemoryBackend(memory)
   return teardown.add(
-    new Broker({ logger: silentLogger, maximumPacketSize: MAX_PACKET_SIZE, ...rest, backend }),
+    new Broker({ logger: silentLogger, maximumPacketSize: MAX_PACKET_SIZE, maxKeepalive: 0, ...rest, backend }),
     (broker) => broker.close()
   )
 }
