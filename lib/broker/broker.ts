@@ -225,7 +225,13 @@ export class Broker {
   /** The shared wheel: keepalive and connect timeout for every connection, one timer in all. */
   private tick(): void {
     const now = Date.now()
-    for (const client of this.clients) client.tick(now)
+    for (const client of this.clients) {
+      try {
+        client.tick(now)
+      } catch (error) {
+        client.internalError(error)
+      }
+    }
     if (this.delayedWills.size > 0) {
       for (const [key, delayed] of this.delayedWills) {
         if (delayed.dueAt > now) continue
@@ -281,7 +287,12 @@ export class Broker {
     if (sources.length > 0) this.deferredSources = []
     for (const client of dirty) {
       client.dirty = false
-      client.flush()
+      try {
+        client.flush()
+      } catch (error) {
+        client.internalError(error)
+        continue
+      }
       // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
       // deferred flush: the publishers whose completions it gathered).
       if (!client.congested()) continue

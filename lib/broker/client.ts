@@ -340,7 +340,13 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       this.dropped(message, 'disconnected')
       return 'dropped'
     }
-    return outbound.deliver(message, subscription, isRetained)
+    try {
+      return outbound.deliver(message, subscription, isRetained)
+    } catch (error) {
+      // A bug or a failing session of this receiver closes this receiver, not the publisher.
+      this.internalError(error)
+      return 'dropped'
+    }
   }
 
   close(reasonCode?: number, reasonString?: string, serverReference?: string): void {
@@ -448,9 +454,13 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private onDrain(): void {
     this.backedSince = 0
     if (this.state === CLOSED) return
-    this.resume(PAUSE_OUTPUT)
-    this.releaseWaiters()
-    this.outbound?.pump()
+    try {
+      this.resume(PAUSE_OUTPUT)
+      this.releaseWaiters()
+      this.outbound?.pump()
+    } catch (error) {
+      this.internalError(error)
+    }
   }
 
   /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
@@ -520,10 +530,15 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   publishSettled(issued: boolean): void {
     const core = this.core
     core.depth++
-    if (!issued) this.busy = false
-    this.pipeline!.finishSettled()
-    this.pump()
-    core.depth--
+    try {
+      if (!issued) this.busy = false
+      this.pipeline!.finishSettled()
+      this.pump()
+    } catch (error) {
+      this.internalError(error)
+    } finally {
+      core.depth--
+    }
     core.flushSoon(this)
   }
 
@@ -578,18 +593,24 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       this.connectLevel = sniffConnectLevel(chunk)
     }
     core.depth++
-    const count = this.packetCount
-    const error = this.decoder.push(chunk)
-    // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
-    if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
-      this.lastActivity = Date.now()
-      this.partialBytes = 0
+    try {
+      const count = this.packetCount
+      const error = this.decoder.push(chunk)
+      // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
+      if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
+        this.lastActivity = Date.now()
+        this.partialBytes = 0
+      }
+      if (error !== undefined) {
+        if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
+        else this.onDecodeError(error)
+      }
+    } catch (error) {
+      // Nothing one connection does may end the process: an unexpected error closes it (0x83).
+      this.internalError(error)
+    } finally {
+      core.depth--
     }
-    if (error !== undefined) {
-      if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
-      else this.onDecodeError(error)
-    }
-    core.depth--
     core.flushDirty(this)
   }
 
@@ -637,21 +658,31 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.busy = false
     const core = this.core
     core.depth++
-    if (error !== undefined) this.internalError(error)
-    else this.pump()
-    core.depth--
+    try {
+      if (error !== undefined) this.internalError(error)
+      else this.pump()
+    } catch (thrown) {
+      this.internalError(thrown)
+    } finally {
+      core.depth--
+    }
     core.flushSoon(this)
   }
 
   /** Close the connection for an unexpected error of a handler (an `MqttError` is a protocol error). */
   internalError(error: unknown): void {
+    if (this.state === CLOSED) return
     if (error instanceof MqttError) {
       this.fail(error, 'protocol-error')
       return
     }
+    this.core.stats.internalErrors++
     this.log.error('internal error while handling a packet', { clientId: this.clientId, error })
-    if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error: asError(error) })
-    this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+    try {
+      if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error: asError(error) })
+    } finally {
+      this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+    }
   }
 
   /**

@@ -31,6 +31,8 @@ export interface BrokerStats {
   sendTimeouts: number
   /** Connections closed for a malformed packet or a protocol violation. */
   protocolErrors: number
+  /** Connections closed for an unexpected error in their handling (0x83), logged. */
+  internalErrors: number
 }
 
 /** A zeroed `BrokerStats`. */
@@ -49,6 +51,7 @@ export function createStats(): BrokerStats {
     outputDrops: 0,
     inputPauses: 0,
     sendTimeouts: 0,
-    protocolErrors: 0
+    protocolErrors: 0,
+    internalErrors: 0
   }
 }
