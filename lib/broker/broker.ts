@@ -5,6 +5,7 @@ import type { Connection, Listener, ListenAddress } from '../transport/connectio
 import { listenTcp } from '../transport/tcp.js'
 import { listenWebSocket } from '../transport/ws.js'
 import { isPromise } from '../util/awaitable.js'
+import { Admission } from './admission.js'
 import { Client } from './client.js'
 import type { BrokerCore } from './core.js'
 import { EventHub } from './events.js'
@@ -54,6 +55,7 @@ export class Broker {
   private readonly clients = new Set<Client>()
   private readonly listeners: Listener[] = []
   private readonly core: BrokerCore
+  private readonly admission: Admission
   private readonly pending = new Set<Promise<void>>()
   private dirty: Client[] = []
   private flushScheduled = false
@@ -72,6 +74,7 @@ export class Broker {
     this.backend = options.backend
     this.log = options.logger ?? createLogger('warn')
     this.stats = createStats()
+    this.admission = new Admission(this.options, this.stats, this.log)
     this.events$ = this.hub.events$
     this.sys =
       this.options.sysInterval > 0
@@ -83,6 +86,7 @@ export class Broker {
       log: this.log,
       events: this.hub,
       stats: this.stats,
+      admission: this.admission,
       tenantCounters: (tenant) => (this.sys === undefined ? DISCARDED : this.sys.counters(tenant)),
       depth: 0,
       markDirty: (client) => this.markDirty(client),
@@ -184,6 +188,10 @@ export class Broker {
       return
     }
     const client = new Client(this.core, connection)
+    // Limits and overload: a refused connection is answered at its CONNECT (0x97, 0x9F, 0x89).
+    const refusal = this.admission.admit(client)
+    if (refusal === undefined) client.admitted = true
+    else client.refusal = refusal
     this.clients.add(client)
     this.stats.connectionsAccepted++
     this.stats.connectionsOpen++
@@ -210,6 +218,7 @@ export class Broker {
     while (this.pending.size > 0) await Promise.all([...this.pending])
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    this.admission.close()
     await this.sys?.stop()
     const closed = this.backend.close()
     if (isPromise(closed)) await closed
@@ -225,6 +234,7 @@ export class Broker {
   /** The shared wheel: keepalive and connect timeout for every connection, one timer in all. */
   private tick(): void {
     const now = Date.now()
+    this.admission.tick(now)
     for (const client of this.clients) {
       try {
         client.tick(now)
@@ -302,7 +312,9 @@ export class Broker {
   }
 
   private remove(client: Client): void {
-    if (this.clients.delete(client)) this.stats.connectionsOpen--
+    if (!this.clients.delete(client)) return
+    this.stats.connectionsOpen--
+    if (client.admitted) this.admission.release(client)
   }
 
   private track(work: Promise<void>): void {

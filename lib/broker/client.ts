@@ -4,7 +4,7 @@ import type { Backend, ClientHandle, DeliveryResult } from '../backend/backend.j
 import { Decoder, encode } from '../packet/index.js'
 import { MqttError } from '../packet/errors.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
-import { ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
+import { ConnectReturnCode, ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
 import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
 import type { Connection, TransportKind } from '../transport/connection.js'
@@ -99,6 +99,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   reauthenticating = false
   /** The CONNECT of an enhanced-authentication client, for re-authentication. */
   connectPacket: ConnectPacket | undefined = undefined
+  /** Counted by the broker's admission (connection limits). */
+  admitted = false
+  /** Refused by admission: its CONNECT is answered with this reason code (0x97, 0x9F, 0x89). */
+  refusal: number | undefined = undefined
 
   private state = NEW
   private readonly core: BrokerCore
@@ -332,12 +336,28 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.shutdown('server')
   }
 
+  /** Refuse `connect` with `reasonCode` (3.1/3.1.1: return code 3, Server unavailable) and close. */
+  private refuseConnect(connect: ConnectPacket, reasonCode: number): void {
+    this.log.info('refusing connection', { remoteAddress: this.remoteAddress, reasonCode })
+    const level = connect.protocolLevel
+    this.refuse(
+      { type: 'connack', sessionPresent: false, reasonCode: level === 5 ? reasonCode : ConnectReturnCode.ServerUnavailable },
+      level
+    )
+  }
+
   // ---- ClientHandle -------------------------------------------------------------------------
 
   deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
     const outbound = this.outbound
     if (outbound === undefined || this.state === CLOSED) {
       this.dropped(message, 'disconnected')
+      return 'dropped'
+    }
+    if (this.core.admission.overloaded && (message.qos === 0 || subscription.qos === 0)) {
+      // Overloaded: QoS 0 deliveries go first.
+      this.core.stats.overloadShed++
+      this.dropped(message, 'shed')
       return 'dropped'
     }
     try {
@@ -617,8 +637,22 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private onPacket(packet: Packet): void {
     this.packetCount++
     if (this.state === CLOSED) return
-    // The CONNECT bound applies to the first packet only; then the negotiated maximum.
-    if (packet.type === 'connect') this.decoder.maximumPacketSize = this.core.options.maximumPacketSize
+    if (packet.type === 'connect') {
+      // The CONNECT bound applies to the first packet only; then the negotiated maximum.
+      this.decoder.maximumPacketSize = this.core.options.maximumPacketSize
+      if (this.refusal !== undefined && this.state === NEW) {
+        this.refuseConnect(packet, this.refusal)
+        return
+      }
+    }
+    const userProperties = (packet as { properties?: { userProperties?: unknown[] } }).properties?.userProperties
+    if (userProperties !== undefined && userProperties.length > this.core.options.maxUserProperties) {
+      this.core.stats.userPropertyLimitHits++
+      const error = new MqttError(ReasonCode.QuotaExceeded, `${userProperties.length} user properties, more than maxUserProperties`)
+      if (packet.type === 'connect' && this.state === NEW) this.refuseConnect(packet, ReasonCode.QuotaExceeded)
+      else this.fail(error)
+      return
+    }
     if (this.busy || (this.pipeline !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
       ;(this.backlog ??= []).push(packet)
       this.pause(PAUSE_BUSY)

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8'
 import type { TenantResolver } from '../tenancy/resolvers.js'
 import type { Backend } from '../backend/backend.js'
 import type { Logger } from './logger.js'
@@ -107,6 +108,52 @@ export interface BrokerOptions {
   sysInterval?: number
   /** Where the `$SYS` topics go (default `$SYS/broker`); must start with `$SYS/`. */
   sysTopicPrefix?: string
+  /**
+   * Longest topic name or filter accepted, in characters (default 65,535: the protocol's). Longer:
+   * PUBLISH closes with 0x90 Topic Name invalid, a SUBSCRIBE entry gets 0x8F (3.1.1: 0x80).
+   */
+  maxTopicLength?: number
+  /** Most levels of a topic name or filter (default 128, as EMQX; Mosquitto 200). Answered as `maxTopicLength`. */
+  maxTopicLevels?: number
+  /**
+   * Most subscriptions one session may hold (default 0: no limit). SUBSCRIBE entries adding a filter
+   * beyond it get 0x97 Quota exceeded (3.1.1: 0x80). When set, each SUBSCRIBE lists the session's
+   * subscriptions first.
+   */
+  maxSubscriptionsPerClient?: number
+  /** Most open connections of the broker (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnections?: number
+  /** Most open connections per listener (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnectionsPerListener?: number
+  /** Most open connections per source IP address (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnectionsPerAddress?: number
+  /**
+   * New connections per second accepted from one source IP address, with bursts of as many (default
+   * 0: no limit). Beyond: CONNACK 0x9F Connection rate exceeded (3.1.1: 3).
+   */
+  maxConnectRatePerAddress?: number
+  /**
+   * MQTT 5: most User Properties in one packet (default 128). More closes the connection with 0x97
+   * (CONNECT: CONNACK 0x97).
+   */
+  maxUserProperties?: number
+  /**
+   * Seconds a 3.1/3.1.1 persistent session (Clean Session 0) is kept after its client left (default
+   * 604,800: 7 days; 4,294,967,295: for ever). MQTT 5 clients say their own (`maxSessionExpiryInterval`).
+   */
+  persistentSessionExpiry?: number
+  /**
+   * Overload protection: heap bytes in use above which the broker is overloaded (default: 90% of the
+   * V8 heap limit; 0: not checked). See `maxEventLoopLag`.
+   */
+  maxHeapUsed?: number
+  /**
+   * Overload protection: mean event-loop delay in ms over one timer interval above which the broker
+   * is overloaded (default 1,000; 0: not checked). While overloaded, new connections are refused with
+   * CONNACK 0x89 Server busy (3.1.1: 3) and QoS 0 deliveries are shed; it recovers by itself once
+   * both are below 80% of their thresholds.
+   */
+  maxEventLoopLag?: number
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -139,6 +186,17 @@ export interface ResolvedOptions {
   maxSessionExpiryInterval: number
   validatePayloadFormat: boolean
   tenantResolver: TenantResolver | undefined
+  maxTopicLength: number
+  maxTopicLevels: number
+  maxSubscriptionsPerClient: number
+  maxConnections: number
+  maxConnectionsPerListener: number
+  maxConnectionsPerAddress: number
+  maxConnectRatePerAddress: number
+  maxUserProperties: number
+  persistentSessionExpiry: number
+  maxHeapUsed: number
+  maxEventLoopLag: number
   timerInterval: number
   /** Milliseconds; 0: no `$SYS` topics. */
   sysInterval: number
@@ -164,6 +222,12 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
     throw new RangeError(`${name} must be an integer from 0 to 4294967295, got ${value}`)
   }
+  return value
+}
+
+function maxHeapUsed(value: number | undefined): number {
+  if (value === undefined) return Math.floor(getHeapStatistics().heap_size_limit * 0.9)
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`maxHeapUsed must be a number of bytes (0: none), got ${value}`)
   return value
 }
 
@@ -219,6 +283,17 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     maxSessionExpiryInterval: nonNegative('maxSessionExpiryInterval', options.maxSessionExpiryInterval, 0xffff_ffff),
     validatePayloadFormat: options.validatePayloadFormat ?? false,
     tenantResolver: options.tenantResolver,
+    maxTopicLength: positive('maxTopicLength', options.maxTopicLength, 65535, 65535),
+    maxTopicLevels: positive('maxTopicLevels', options.maxTopicLevels, 128, 65535),
+    maxSubscriptionsPerClient: nonNegative('maxSubscriptionsPerClient', options.maxSubscriptionsPerClient, 0),
+    maxConnections: nonNegative('maxConnections', options.maxConnections, 0),
+    maxConnectionsPerListener: nonNegative('maxConnectionsPerListener', options.maxConnectionsPerListener, 0),
+    maxConnectionsPerAddress: nonNegative('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0),
+    maxConnectRatePerAddress: nonNegative('maxConnectRatePerAddress', options.maxConnectRatePerAddress, 0),
+    maxUserProperties: positive('maxUserProperties', options.maxUserProperties, 128),
+    persistentSessionExpiry: nonNegative('persistentSessionExpiry', options.persistentSessionExpiry, 604_800),
+    maxHeapUsed: maxHeapUsed(options.maxHeapUsed),
+    maxEventLoopLag: nonNegative('maxEventLoopLag', options.maxEventLoopLag, 1000),
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
     sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix)

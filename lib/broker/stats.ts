@@ -33,6 +33,22 @@ export interface BrokerStats {
   protocolErrors: number
   /** Connections closed for an unexpected error in their handling (0x83), logged. */
   internalErrors: number
+  /** Topic names and filters refused for `maxTopicLength` / `maxTopicLevels` (0x90 / 0x8F). */
+  topicLimitHits: number
+  /** SUBSCRIBE entries refused for `maxSubscriptionsPerClient` (0x97). */
+  subscriptionLimitHits: number
+  /** Connections refused for `maxConnections`, `maxConnectionsPerListener` or `maxConnectionsPerAddress` (0x97). */
+  connectionLimitHits: number
+  /** Connections refused for `maxConnectRatePerAddress` (0x9F). */
+  connectRateHits: number
+  /** Packets refused for `maxUserProperties` (0x97). */
+  userPropertyLimitHits: number
+  /** 1 while the broker is overloaded (`maxHeapUsed`, `maxEventLoopLag`), else 0. */
+  overloaded: number
+  /** Connections refused while overloaded (0x89 Server busy). */
+  overloadRefusals: number
+  /** QoS 0 deliveries shed while overloaded. */
+  overloadShed: number
 }
 
 /** A zeroed `BrokerStats`. */
@@ -52,6 +68,14 @@ export function createStats(): BrokerStats {
     inputPauses: 0,
     sendTimeouts: 0,
     protocolErrors: 0,
-    internalErrors: 0
+    internalErrors: 0,
+    topicLimitHits: 0,
+    subscriptionLimitHits: 0,
+    connectionLimitHits: 0,
+    connectRateHits: 0,
+    userPropertyLimitHits: 0,
+    overloaded: 0,
+    overloadRefusals: 0,
+    overloadShed: 0
   }
 }

@@ -1,4 +1,5 @@
 import { expect } from 'chai'
+import { getHeapStatistics } from 'node:v8'
 import { MAX_PACKET_SIZE, resolveOptions } from '../../lib/broker/options.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { Broker } from '../../lib/broker/broker.js'
@@ -30,6 +31,17 @@ describe('broker options', () => {
       maxSessionExpiryInterval: 0xffffffff,
       validatePayloadFormat: false,
       tenantResolver: undefined,
+      maxTopicLength: 65535,
+      maxTopicLevels: 128,
+      maxSubscriptionsPerClient: 0,
+      maxConnections: 0,
+      maxConnectionsPerListener: 0,
+      maxConnectionsPerAddress: 0,
+      maxConnectRatePerAddress: 0,
+      maxUserProperties: 128,
+      persistentSessionExpiry: 604_800,
+      maxHeapUsed: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+      maxEventLoopLag: 1000,
       timerInterval: 1000,
       sysInterval: 10_000,
       sysTopicPrefix: '$SYS/broker'

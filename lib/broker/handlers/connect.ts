@@ -284,7 +284,11 @@ const setupSession: ConnectStep = {
   run(flow) {
     const { ctx, packet } = flow
     let expiry =
-      ctx.protocolLevel === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : 0xffffffff
+      ctx.protocolLevel === 5
+        ? (packet.properties?.sessionExpiryInterval ?? 0)
+        : packet.clean
+          ? 0
+          : ctx.options.persistentSessionExpiry // 3.1.1 persistent sessions that never come back end
     const maximum = ctx.options.maxSessionExpiryInterval
     if (expiry > maximum) {
       expiry = maximum
