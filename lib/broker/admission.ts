@@ -43,6 +43,8 @@ export class Admission {
   private readonly perAddress = new Map<string, number>()
   private readonly buckets = new Map<string, Bucket>()
   private lag: IntervalHistogram | undefined = undefined
+  /** Consecutive calm checks while overloaded (recovery needs `CALM_CHECKS`). */
+  private calm = 0
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -109,7 +111,10 @@ export class Admission {
     return true
   }
 
-  /** On the broker's timer: forget full buckets, check overload (and recovery, below 80% of both thresholds). */
+  /**
+   * On the broker's timer: forget full buckets, check overload, and recovery: below 80% of both
+   * thresholds for `CALM_CHECKS` checks in a row (no flapping).
+   */
   tick(now: number): void {
     if (this.buckets.size > 0) {
       const rate = this.options.maxConnectRatePerAddress
@@ -130,7 +135,8 @@ export class Admission {
       this.overloaded = true
       this.stats.overloaded = 1
       this.log.warn('overloaded: refusing new connections and shedding QoS 0', { heapUsed: heap, eventLoopLagMs: Math.round(lag) })
-    } else if (this.overloaded && under) {
+    } else if (this.overloaded && (under ? ++this.calm : (this.calm = 0)) >= CALM_CHECKS) {
+      this.calm = 0
       this.overloaded = false
       this.stats.overloaded = 0
       this.log.warn('no longer overloaded', { heapUsed: heap, eventLoopLagMs: Math.round(lag) })
@@ -142,6 +148,9 @@ export class Admission {
     this.lag?.disable()
   }
 }
+
+/** Calm checks in a row that end an overload. */
+const CALM_CHECKS = 3
 
 function decrement(map: Map<string, number>, key: string): void {
   const n = (map.get(key) ?? 0) - 1
