@@ -14,7 +14,7 @@ import { createLogger } from './logger.js'
 import type { Logger } from './logger.js'
 import { resolveOptions } from './options.js'
 import type { BrokerOptions, ResolvedOptions } from './options.js'
-import { createStats } from './stats.js'
+import { createStats, limitValues } from './stats.js'
 import type { BrokerStats } from './stats.js'
 import { publishWill } from './teardown.js'
 import { SysPublisher } from './sys.js'
@@ -78,7 +78,16 @@ export class Broker {
     this.events$ = this.hub.events$
     this.sys =
       this.options.sysInterval > 0
-        ? new SysPublisher({ backend: this.backend, log: this.log, connectedPerTenant: () => this.connectedPerTenant() }, this.options.sysInterval, this.options.sysTopicPrefix)
+        ? new SysPublisher(
+            {
+              backend: this.backend,
+              log: this.log,
+              connectedPerTenant: () => this.connectedPerTenant(),
+              brokerValues: () => limitValues(this.stats)
+            },
+            this.options.sysInterval,
+            this.options.sysTopicPrefix
+          )
         : undefined
     this.core = {
       backend: this.backend,

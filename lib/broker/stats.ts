@@ -79,3 +79,27 @@ export function createStats(): BrokerStats {
     overloadShed: 0
   }
 }
+
+/**
+ * The limit and load counters of `stats` as `$SYS` values (topic name under the prefix → value):
+ * `load/overloaded` (0 or 1) and one `limits/<name>` per limit counter. See docs/limits.md.
+ */
+export function limitValues(stats: BrokerStats): Record<string, string> {
+  return {
+    'load/overloaded': String(stats.overloaded),
+    'limits/overload-refusals': String(stats.overloadRefusals),
+    'limits/overload-shed': String(stats.overloadShed),
+    'limits/output-drops': String(stats.outputDrops),
+    'limits/input-pauses': String(stats.inputPauses),
+    'limits/send-timeouts': String(stats.sendTimeouts),
+    'limits/slow-consumers': String(stats.slowConsumers),
+    'limits/queue-evictions': String(stats.queueEvictions),
+    'limits/topic': String(stats.topicLimitHits),
+    'limits/subscriptions': String(stats.subscriptionLimitHits),
+    'limits/connections': String(stats.connectionLimitHits),
+    'limits/connect-rate': String(stats.connectRateHits),
+    'limits/user-properties': String(stats.userPropertyLimitHits),
+    'limits/protocol-errors': String(stats.protocolErrors),
+    'limits/internal-errors': String(stats.internalErrors)
+  }
+}

@@ -131,6 +131,21 @@ describe('broker – limits, each answered with its reason code and counted', fu
     expect(broker.stats.userPropertyLimitHits).to.equal(2)
   })
 
+  it('publishes the limit counters under $SYS (default tenant)', async () => {
+    const { broker, port } = await start({ maxConnections: 1, sysInterval: 3600 })
+    const { peer } = await client(port, { clientId: 'watcher' })
+    expect((await client(port, { clientId: 'refused' })).connack).to.deep.include({ reasonCode: ReasonCode.QuotaExceeded })
+    await broker.publishSys()
+    peer.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$SYS/broker/limits/connections', qos: 0 }, { topicFilter: '$SYS/broker/load/#', qos: 0 }] })
+    expect((await peer.next()).type).to.equal('suback')
+    const values = new Map<string, string>()
+    for (let i = 0; i < 2; i++) {
+      const got = await peer.next()
+      if (got.type === 'publish') values.set(got.topic, Buffer.from(got.payload).toString())
+    }
+    expect(Object.fromEntries(values)).to.deep.equal({ '$SYS/broker/limits/connections': '1', '$SYS/broker/load/overloaded': '0' })
+  })
+
   it('persistentSessionExpiry: a 3.1.1 persistent session that does not come back in time ends', async () => {
     const { port } = await start({ persistentSessionExpiry: 1 })
     const first = await open(teardown, port)
