@@ -58,7 +58,7 @@ export interface BrokerOptions {
    */
   maxBufferedBytes?: number
   /**
-   * Milliseconds a publisher is paused at most because a receiver's socket is full (default 500;
+   * Milliseconds a publisher is paused at most because a receiver's socket is full (default 1,000;
    * 0: never). A receiver whose output has not drained for longer pauses nobody: its QoS 0
    * deliveries are dropped and its QoS 1/2 deliveries queued, so healthy receivers keep their rate.
    */
@@ -272,7 +272,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     maxOutgoingQueue: positive('maxOutgoingQueue', options.maxOutgoingQueue, 10_000),
     maxOutgoingQueueBytes: positive('maxOutgoingQueueBytes', options.maxOutgoingQueueBytes, 64 * 1024 * 1024),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 8 * 1024 * 1024),
-    maxPublisherPause: nonNegative('maxPublisherPause', options.maxPublisherPause, 500),
+    maxPublisherPause: nonNegative('maxPublisherPause', options.maxPublisherPause, 1000),
     sendTimeout: positive('sendTimeout', options.sendTimeout, 15_000),
     maximumQoS,
     retainAvailable: options.retainAvailable ?? true,

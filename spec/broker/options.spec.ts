@@ -20,7 +20,7 @@ describe('broker options', () => {
       maxOutgoingQueue: 10_000,
       maxOutgoingQueueBytes: 64 * 1024 * 1024,
       maxBufferedBytes: 8 * 1024 * 1024,
-      maxPublisherPause: 500,
+      maxPublisherPause: 1000,
       sendTimeout: 15_000,
       maximumQoS: 2,
       retainAvailable: true,
