@@ -95,6 +95,23 @@ describe('broker – before CONNECT, almost nothing', function () {
     await peer.waitClosed()
   })
 
+  it('closes a connection that trickles its CONNECT after connectTimeout', async () => {
+    const broker = makeBroker(teardown, { connectTimeout: 1000, timerInterval: 100 })
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    const socket = teardown.add(await open(port), (s) => s.destroy())
+    socket.on('error', () => undefined)
+    const connect = Buffer.concat([header(0x10, 200), Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0])])
+    const started = Date.now()
+    let closed = false
+    socket.once('close', () => (closed = true))
+    for (let i = 0; i < connect.length && !closed; i++) {
+      socket.write(connect.subarray(i, i + 1))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(await closedWithin(socket, 5000)).to.equal(true)
+    expect(Date.now() - started).to.be.within(900, 4000)
+  })
+
   it('uses 4 MiB as the default maximum packet size', async () => {
     const broker = makeBroker(teardown, { maximumPacketSize: undefined })
     expect(broker.options.maximumPacketSize).to.equal(4 * 1024 * 1024)
