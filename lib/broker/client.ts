@@ -16,6 +16,8 @@ import type { ConnectContext, PublishStep } from './handlers/context.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { OutputBatch } from './output-batch.js'
+import { OutputFlow } from './output-flow.js'
+import type { Waiter } from './output-flow.js'
 import { Outbound } from './outbound.js'
 import type { BrokerStats } from './stats.js'
 import type { BrokerCore } from './core.js'
@@ -46,8 +48,6 @@ const PAUSE_OUTPUT = 4
 /** Bytes of one unfinished packet that count as activity for keepalive (real progress on a large packet). */
 const PROGRESS_BYTES = 16 * 1024
 
-/** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
-const BACKPRESSURE_BYTES = 256 * 1024
 
 /**
  * One connection's state machine. Reads bytes, decodes packets, hands them one at a time to the
@@ -64,7 +64,7 @@ const BACKPRESSURE_BYTES = 256 * 1024
  * It is the `ClientHandle` backends deliver through, the `BrokerClient` events carry and the
  * `ConnectContext` handlers see; handlers only get the context interface.
  */
-export class Client implements ClientHandle, BrokerClient, ConnectContext, PublishPipelineHost {
+export class Client implements ClientHandle, BrokerClient, ConnectContext, PublishPipelineHost, Waiter {
   clientId = ''
   protocolLevel: ProtocolLevel = 4
   username: string | undefined = undefined
@@ -132,11 +132,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private partialBytes = 0
   private incoming: Subject<Packet> | undefined = undefined
   private outgoing: Subject<Packet> | undefined = undefined
-  /** Publishers paused until this connection's socket drains (or `maxPublisherPause` passed). */
-  private waiters: Client[] | undefined = undefined
-  private waitTimer: NodeJS.Timeout | undefined = undefined
-  /** Since when (ms) the socket's output is backed up (a write returned false); 0: it drained. */
-  private backedSince = 0
+  /** Output flow control: back-up time, congestion, publishers waiting for this connection. */
+  private readonly flow: OutputFlow
 
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
@@ -150,6 +147,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       maximumPacketSize: core.options.maxConnectPacketSize
     })
     const stream = connection.stream
+    this.flow = new OutputFlow(stream, core.options.maxPublisherPause)
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
     stream.on('drain', () => this.onDrain())
     stream.on('error', (error: Error) => this.onStreamError(error))
@@ -461,22 +459,21 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (bytes === undefined) return
     const stream = this.connection.stream
     if (stream.destroyed || !stream.writable) return
-    if (!stream.write(bytes)) {
-      if (this.backedSince === 0) this.backedSince = Date.now()
-      if (stream.writableLength > this.core.options.maxBufferedBytes && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
-        this.core.stats.inputPauses++
-        this.pause(PAUSE_OUTPUT)
-      }
+    if (this.flow.write(bytes, this.core.options.maxBufferedBytes) && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
+      this.core.stats.inputPauses++
+      this.pause(PAUSE_OUTPUT)
     }
   }
 
   /** The socket took all its output: publishers and its own input go on, queued deliveries go out. */
   private onDrain(): void {
-    this.backedSince = 0
-    if (this.state === CLOSED) return
+    if (this.state === CLOSED) {
+      this.flow.backedSince = 0
+      return
+    }
     try {
       this.resume(PAUSE_OUTPUT)
-      this.releaseWaiters()
+      this.flow.drained()
       this.outbound?.pump()
     } catch (error) {
       this.internalError(error)
@@ -485,36 +482,22 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
   congested(): boolean {
-    return this.connection.stream.writableLength > BACKPRESSURE_BYTES
+    return this.flow.congested
   }
 
   /**
    * Pause reading this (publishing) connection until `receiver` drains, for at most
-   * `maxPublisherPause` ms counted from when the receiver's output backed up: a receiver stalled
-   * longer pauses nobody (its QoS 0 deliveries are dropped, QoS 1/2 queued, `sendTimeout` ends it).
+   * `maxPublisherPause` ms counted from when the receiver's output backed up (`OutputFlow.hold`).
    */
   waitFor(receiver: Client): void {
-    if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0) return
-    const maxPause = this.core.options.maxPublisherPause
-    const since = receiver.backedSince
-    const left = since === 0 ? maxPause : since + maxPause - Date.now()
-    if (left <= 0) return
+    if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0 || !receiver.flow.hold(this)) return
     this.core.stats.backpressurePauses++
     this.pause(PAUSE_BACKPRESSURE)
-    if (receiver.waiters === undefined) {
-      receiver.waiters = []
-      receiver.waitTimer = setTimeout(() => receiver.releaseWaiters(), left)
-      receiver.waitTimer.unref()
-    }
-    receiver.waiters.push(this)
   }
 
-  private releaseWaiters(): void {
-    const waiters = this.waiters
-    this.waiters = undefined
-    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer)
-    this.waitTimer = undefined
-    if (waiters !== undefined) for (const waiter of waiters) waiter.resume(PAUSE_BACKPRESSURE)
+  /** A receiver this connection waited for drained, or the wait ran out (`Waiter`). */
+  stopWaiting(): void {
+    this.resume(PAUSE_BACKPRESSURE)
   }
 
   private pause(flag: number): void {
@@ -751,7 +734,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)
       return
     }
-    const backed = this.backedSince
+    const backed = this.flow.backedSince
     if (backed !== 0 && now - backed > this.core.options.sendTimeout && this.state !== CLOSED) {
       // Its output has not drained for sendTimeout: a slow or frozen consumer.
       this.core.stats.sendTimeouts++
@@ -795,7 +778,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       // A peer that never reads must not hold the socket: destroy it soon regardless.
       setTimeout(() => stream.destroy(), 1000).unref()
     }
-    this.releaseWaiters()
+    this.flow.release()
     this.backlog = undefined
     this.pipeline = undefined
     this.core.remove(this)
