@@ -9,6 +9,8 @@ import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Teardown } from '../helpers/teardown.js'
+import { rss, spawnBroker, stopBroker } from './fixtures/process.js'
+import type { SpawnedBroker } from './fixtures/process.js'
 
 function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -131,6 +133,37 @@ describe('broker – a slow or frozen subscriber stalls nobody', function () {
     const other = await peer(teardown, port, 'other')
     other.send({ type: 'pingreq' })
     expect(await other.next()).to.deep.equal({ type: 'pingresp' })
+  })
+})
+
+describe('broker – a client that never reads, in a spawned broker process', function () {
+  this.timeout(60000)
+  const teardown = useTeardown()
+  let spawned: SpawnedBroker | undefined
+  afterEach(() => stopBroker(spawned))
+
+  it('is cut off with the broker memory bounded', async () => {
+    spawned = await spawnBroker({ maxBufferedBytes: 256 * 1024, sendTimeout: 3000, timerInterval: 200 })
+    const pid = spawned.child.pid!
+    const writer = await peer(teardown, spawned.port, 'write-only')
+    const socket = writer.stream as Socket
+    socket.pause()
+    const before = rss(pid)
+    let peak = before
+    const chunk = Buffer.concat(
+      Array.from({ length: 4000 }, (_, i) => Buffer.concat([encode({ type: 'pingreq' }, 4), encode(publish('w', 'z', 1, (i % 65000) + 1), 4)]))
+    )
+    const started = Date.now()
+    while (!writer.isConnectionClosed && Date.now() - started < 25_000) {
+      if (!socket.write(chunk)) {
+        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), writer.closed, new Promise((resolve) => setTimeout(resolve, 100))])
+      } else {
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      peak = Math.max(peak, rss(pid))
+    }
+    expect(writer.isConnectionClosed, `open after ${Date.now() - started} ms`).to.equal(true)
+    expect(peak - before, `RSS peak growth ${((peak - before) / 1048576).toFixed(1)} MiB`).to.be.below(64 * 1024 * 1024)
   })
 })
 
