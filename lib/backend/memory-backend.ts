@@ -15,16 +15,16 @@ import { SharedGroup } from './shared-groups.js'
 import type { MemberRouter } from './shared-groups.js'
 import { TopicTree } from './topic-tree.js'
 import { ExpiryWheel } from './expiry-wheel.js'
-import { DEFAULT_MAX_RETAINED_MESSAGES, RetainedStore } from './retained-store.js'
+import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_MESSAGES, RetainedStore } from './retained-store.js'
 import type { RetainedStats } from './retained-store.js'
 import { SessionTakenOverError } from '../packet/errors.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import { parseSharedSubscription } from '../packet/topic.js'
-import { DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
+import { DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
 import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
 import type { Message, QueuedMessage, Session, StoredSubscription } from '../session/session.js'
 
-export { DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
+export { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
 
 /** Options of a `MemoryBackend`. All optional. */
 export interface MemoryBackendOptions {
@@ -33,11 +33,18 @@ export interface MemoryBackendOptions {
    * evicted, else the new message is refused; both counted in `stats.queueDropped`.
    */
   maxQueuedMessages?: number
+  /** Most bytes (payloads and topics) per offline queue (default 16 MiB), same policy as `maxQueuedMessages`. */
+  maxQueuedBytes?: number
   /**
    * Most retained messages (default 100,000). Storing a message on a new topic beyond it is refused
    * and counted in `stats.retainedRefused`; replacing or deleting is always possible.
    */
   maxRetainedMessages?: number
+  /**
+   * Most bytes (payloads and topics) of all retained messages (default 256 MiB). A message that
+   * would take the store beyond it is refused and counted in `stats.retainedRefused`.
+   */
+  maxRetainedBytes?: number
   /**
    * Whether QoS 0 messages are queued for persistent sessions whose client is away (default false:
    * only messages delivered at QoS 1 or 2 are kept, as the specification expects [MQTT-3.1.2-5]).
@@ -180,13 +187,15 @@ export class MemoryBackend implements Backend {
     this.#now = options.now ?? Date.now
     this.#sessionOptions = {
       maxQueuedMessages: options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
+      maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       stats: this.stats,
       now: this.#now
     }
     this.#retained = new RetainedStore(
       options.maxRetainedMessages ?? DEFAULT_MAX_RETAINED_MESSAGES,
       this.stats,
-      this.#now
+      this.#now,
+      options.maxRetainedBytes ?? DEFAULT_MAX_RETAINED_BYTES
     )
     this.#queueQoS0 = options.queueQoS0 ?? false
     this.#authenticate = options.authenticate

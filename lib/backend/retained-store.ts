@@ -4,7 +4,7 @@ import type { Message } from '../session/session.js'
 
 /** Counters a `RetainedStore` adds to (a `MemoryBackend` passes its `stats`). */
 export interface RetainedStats {
-  /** Messages on a new topic refused because the store was full. */
+  /** Messages refused because the store was full (in messages or in bytes). */
   retainedRefused: number
   /** Retained messages dropped because their Message Expiry Interval ran out. */
   retainedExpired: number
@@ -13,6 +13,14 @@ export interface RetainedStats {
 /** Default bound of the retained store. */
 export const DEFAULT_MAX_RETAINED_MESSAGES = 100_000
 
+/** Default bound of the retained store in bytes (payloads and topics): 256 MiB. */
+export const DEFAULT_MAX_RETAINED_BYTES = 256 * 1024 * 1024
+
+/** What a stored message counts for against the byte bound. */
+function weight(message: Message): number {
+  return message.payload.length + message.topic.length
+}
+
 /**
  * The retained messages of one backend: one per topic, bounded, with wildcard lookup. Internal to
  * the memory backend.
@@ -20,13 +28,21 @@ export const DEFAULT_MAX_RETAINED_MESSAGES = 100_000
 export class RetainedStore {
   readonly #tree = new RetainedTree<Message>()
   readonly #max: number
+  readonly #maxBytes: number
+  #bytes = 0
   readonly #stats: RetainedStats
   readonly #now: () => number
 
-  constructor(max: number, stats: RetainedStats, now: () => number) {
+  constructor(max: number, stats: RetainedStats, now: () => number, maxBytes = DEFAULT_MAX_RETAINED_BYTES) {
     this.#max = max
+    this.#maxBytes = maxBytes
     this.#stats = stats
     this.#now = now
+  }
+
+  /** Bytes (payloads and topics) of the stored messages. */
+  get bytes(): number {
+    return this.#bytes
   }
 
   /** Number of stored messages. */
@@ -37,18 +53,22 @@ export class RetainedStore {
   /**
    * Stores a copy of `message` as the retained message of its topic, replacing any. An empty
    * payload deletes the stored one and is not stored [MQTT-3.3.1-10] [MQTT-3.3.1-11]. A message on
-   * a new topic is refused (and counted) when the store is full.
+   * a new topic is refused (and counted) when the store is full, and so is any message that would
+   * take the store beyond its bytes.
    */
   store(message: Message): void {
+    const old = this.#tree.get(message.topic)
     if (message.payload.length === 0) {
-      this.#tree.delete(message.topic)
+      if (old !== undefined && this.#tree.delete(message.topic)) this.#bytes -= weight(old)
       return
     }
-    if (this.#tree.size >= this.#max && !this.#tree.has(message.topic)) {
+    const bytes = this.#bytes - (old === undefined ? 0 : weight(old)) + weight(message)
+    if ((old === undefined && this.#tree.size >= this.#max) || bytes > this.#maxBytes) {
       this.#stats.retainedRefused++
       return
     }
     this.#tree.set(message.topic, copyForStore(message))
+    this.#bytes = bytes
   }
 
   /**
@@ -60,7 +80,10 @@ export class RetainedStore {
     const found: Message[] = []
     let expired: string[] | undefined
     this.#tree.match(filter, (message, topic) => {
-      if (isMessageExpired(message, now)) (expired ??= []).push(topic)
+      if (isMessageExpired(message, now)) {
+        ;(expired ??= []).push(topic)
+        this.#bytes -= weight(message)
+      }
       else found.push(message)
     })
     if (expired !== undefined) {
@@ -73,6 +96,7 @@ export class RetainedStore {
   /** Forgets every message. */
   clear(): void {
     this.#tree.clear()
+    this.#bytes = 0
   }
 }
 

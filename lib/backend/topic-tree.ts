@@ -90,13 +90,28 @@ export interface TopicTreeOptions {
    * add or remove empties the cache; when it is full it is emptied and refilled.
    */
   cacheSize?: number
+  /**
+   * Bytes the cache may hold, counting each topic (2 bytes a character) and its matches (default
+   * 4 MiB): memory proportional to what is cached, however long the topics. Topics longer than
+   * 1,024 characters are never cached (walked each time).
+   */
+  cacheBytes?: number
 }
+
+/** Topics longer than this are not cached: a long transient topic must not pin memory. */
+const MAX_CACHED_TOPIC = 1024
+
+/** What a cached entry is counted as, besides its topic: the Map entry and arrays, and 3 slots per match. */
+const ENTRY_OVERHEAD = 160
+const MATCH_COST = 24
 
 export class TopicTree<T> {
   #root = new FilterNode<T>()
   #size = 0
   readonly #cache = new Map<string, CachedMatch<T>>()
   readonly #cacheSize: number
+  readonly #cacheLimit: number
+  #cacheBytes = 0
   #target: CachedMatch<T> | undefined = undefined
   readonly #collect = (value: T, key: string, filter: string): void => {
     const target = this.#target as CachedMatch<T>
@@ -107,6 +122,18 @@ export class TopicTree<T> {
 
   constructor(options: TopicTreeOptions = {}) {
     this.#cacheSize = options.cacheSize ?? 4096
+    this.#cacheLimit = options.cacheBytes ?? 4 * 1024 * 1024
+  }
+
+  /** Bytes the topic-match cache is counted as holding (see `TopicTreeOptions.cacheBytes`). */
+  get cacheBytes(): number {
+    return this.#cacheBytes
+  }
+
+  /** Empty the match cache. */
+  #clearCache(): void {
+    this.#cache.clear()
+    this.#cacheBytes = 0
   }
   /** The explicit walk stack, shared by nested `match` calls (each works above the caller's top). */
   #stackNodes: (FilterNode<T> | undefined)[] = []
@@ -122,7 +149,7 @@ export class TopicTree<T> {
 
   /** Adds or replaces the value stored under (filter, key). Returns true if the entry is new. */
   add(filter: string, key: string, value: T): boolean {
-    if (this.#cache.size > 0) this.#cache.clear()
+    if (this.#cache.size > 0) this.#clearCache()
     const levels = filter.split('/')
     let node = this.#root
     for (let i = 0; i < levels.length; i++) {
@@ -186,7 +213,7 @@ export class TopicTree<T> {
       node.index?.delete(key)
     }
     this.#size--
-    if (this.#cache.size > 0) this.#cache.clear()
+    if (this.#cache.size > 0) this.#clearCache()
     for (let i = levels.length; i > 0 && (path[i] as FilterNode<T>).isEmpty(); i--) {
       ;(path[i - 1] as FilterNode<T>).removeChild(levels[i - 1] as string)
     }
@@ -228,7 +255,7 @@ export class TopicTree<T> {
   clear(): void {
     this.#root = new FilterNode<T>()
     this.#size = 0
-    this.#cache.clear()
+    this.#clearCache()
   }
 
   /**
@@ -241,7 +268,7 @@ export class TopicTree<T> {
    * lookup. `fn` runs over a snapshot, so it may add, remove or match again freely.
    */
   match(topic: string, fn: (value: T, key: string, filter: string) => void): void {
-    if (this.#cacheSize === 0) {
+    if (this.#cacheSize === 0 || topic.length > MAX_CACHED_TOPIC) {
       this.#walk(topic, fn)
       return
     }
@@ -256,8 +283,10 @@ export class TopicTree<T> {
       } finally {
         this.#target = outer
       }
-      if (cache.size >= this.#cacheSize) cache.clear()
+      const bytes = topic.length * 2 + ENTRY_OVERHEAD + hit.values.length * MATCH_COST
+      if (cache.size >= this.#cacheSize || this.#cacheBytes + bytes > this.#cacheLimit) this.#clearCache()
       cache.set(topic, hit)
+      this.#cacheBytes += bytes
     }
     const { values, keys, filters } = hit
     for (let i = 0; i < values.length; i++) fn(values[i] as T, keys[i] as string, filters[i] as string)

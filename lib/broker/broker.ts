@@ -5,6 +5,7 @@ import type { Connection, ListenAddress } from '../transport/connection.js'
 import { startListeners } from '../transport/listeners.js'
 import type { ListenerConfig, Listeners } from '../transport/listeners.js'
 import { isPromise } from '../util/awaitable.js'
+import { Admission } from './admission.js'
 import { Client } from './client.js'
 import type { BrokerCore } from './core.js'
 import { EventHub } from './events.js'
@@ -13,7 +14,7 @@ import { createLogger } from './logger.js'
 import type { Logger } from './logger.js'
 import { resolveOptions } from './options.js'
 import type { BrokerOptions, ResolvedOptions } from './options.js'
-import { createStats } from './stats.js'
+import { createStats, limitValues } from './stats.js'
 import type { BrokerStats } from './stats.js'
 import { publishWill } from './teardown.js'
 import { SysPublisher } from './sys.js'
@@ -58,6 +59,7 @@ export class Broker {
   private readonly clients = new Set<Client>()
   private readonly listeners: Listeners[] = []
   private readonly core: BrokerCore
+  private readonly admission: Admission
   private readonly pending = new Set<Promise<void>>()
   private dirty: Client[] = []
   private flushScheduled = false
@@ -76,10 +78,20 @@ export class Broker {
     this.backend = options.backend
     this.log = options.logger ?? createLogger('warn')
     this.stats = createStats()
+    this.admission = new Admission(this.options, this.stats, this.log)
     this.events$ = this.hub.events$
     this.sys =
       this.options.sysInterval > 0
-        ? new SysPublisher({ backend: this.backend, log: this.log, connectedPerTenant: () => this.connectedPerTenant() }, this.options.sysInterval, this.options.sysTopicPrefix)
+        ? new SysPublisher(
+            {
+              backend: this.backend,
+              log: this.log,
+              connectedPerTenant: () => this.connectedPerTenant(),
+              brokerValues: () => limitValues(this.stats)
+            },
+            this.options.sysInterval,
+            this.options.sysTopicPrefix
+          )
         : undefined
     this.core = {
       backend: this.backend,
@@ -87,6 +99,7 @@ export class Broker {
       log: this.log,
       events: this.hub,
       stats: this.stats,
+      admission: this.admission,
       tenantCounters: (tenant) => (this.sys === undefined ? DISCARDED : this.sys.counters(tenant)),
       depth: 0,
       markDirty: (client) => this.markDirty(client),
@@ -212,6 +225,10 @@ export class Broker {
       return
     }
     const client = new Client(this.core, connection)
+    // Limits and overload: a refused connection is answered at its CONNECT (0x97, 0x9F, 0x89).
+    const refusal = this.admission.admit(client)
+    if (refusal === undefined) client.admitted = true
+    else client.refusal = refusal
     this.clients.add(client)
     this.stats.connectionsAccepted++
     this.stats.connectionsOpen++
@@ -257,6 +274,7 @@ export class Broker {
     this.listeners.length = 0
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
+    this.admission.close()
     try {
       await this.sys?.stop()
       const closed = this.backend.close()
@@ -282,7 +300,14 @@ export class Broker {
   /** The shared wheel: keepalive and connect timeout for every connection, one timer in all. */
   private tick(): void {
     const now = Date.now()
-    for (const client of this.clients) client.tick(now)
+    this.admission.tick(now)
+    for (const client of this.clients) {
+      try {
+        client.tick(now)
+      } catch (error) {
+        client.internalError(error)
+      }
+    }
     if (this.delayedWills.size > 0) {
       for (const [key, delayed] of this.delayedWills) {
         if (delayed.dueAt > now) continue
@@ -338,7 +363,12 @@ export class Broker {
     if (sources.length > 0) this.deferredSources = []
     for (const client of dirty) {
       client.dirty = false
-      client.flush()
+      try {
+        client.flush()
+      } catch (error) {
+        client.internalError(error)
+        continue
+      }
       // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
       // deferred flush: the publishers whose completions it gathered).
       if (!client.congested()) continue
@@ -348,7 +378,9 @@ export class Broker {
   }
 
   private remove(client: Client): void {
-    if (this.clients.delete(client)) this.stats.connectionsOpen--
+    if (!this.clients.delete(client)) return
+    this.stats.connectionsOpen--
+    if (client.admitted) this.admission.release(client)
   }
 
   private track(work: Promise<void>): void {

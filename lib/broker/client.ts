@@ -4,7 +4,7 @@ import type { Backend, ClientHandle, DeliveryResult } from '../backend/backend.j
 import { Decoder, encode } from '../packet/index.js'
 import { MqttError } from '../packet/errors.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
-import { ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
+import { ConnectReturnCode, ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
 import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
 import type { Connection, ConnectionInfo, PeerCertificate, TransportKind } from '../transport/connection.js'
@@ -17,6 +17,8 @@ import { clientLogger } from './logger.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { OutputBatch } from './output-batch.js'
+import { OutputFlow } from './output-flow.js'
+import type { Waiter } from './output-flow.js'
 import { Outbound } from './outbound.js'
 import type { BrokerStats } from './stats.js'
 import type { BrokerCore } from './core.js'
@@ -41,9 +43,12 @@ const CLOSED = 3
 
 const PAUSE_BUSY = 1
 const PAUSE_BACKPRESSURE = 2
+/** Its own output passed the high-water mark: not read until it drains. */
+const PAUSE_OUTPUT = 4
 
-/** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
-const BACKPRESSURE_BYTES = 256 * 1024
+/** Bytes of one unfinished packet that count as activity for keepalive (real progress on a large packet). */
+const PROGRESS_BYTES = 16 * 1024
+
 
 /**
  * One connection's state machine. Reads bytes, decodes packets, hands them one at a time to the
@@ -60,7 +65,7 @@ const BACKPRESSURE_BYTES = 256 * 1024
  * It is the `ClientHandle` backends deliver through, the `BrokerClient` events carry and the
  * `ConnectContext` handlers see; handlers only get the context interface.
  */
-export class Client implements ClientHandle, BrokerClient, ConnectContext, PublishPipelineHost {
+export class Client implements ClientHandle, BrokerClient, ConnectContext, PublishPipelineHost, Waiter {
   clientId = ''
   protocolLevel: ProtocolLevel = 4
   username: string | undefined = undefined
@@ -69,7 +74,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   readonly remoteAddress: string | undefined
   /** Keepalive in ms (0: none); the broker's wheel closes the connection after 1.5× of silence. */
   keepaliveMs = 0
-  /** Time of the last input, ms since the epoch. */
+  /**
+   * Time of the last activity, ms since the epoch: a complete packet, or `PROGRESS_BYTES` more of an
+   * unfinished one (a client trickling a packet byte by byte is not kept alive by it).
+   */
   lastActivity: number
   readonly createdAt: number
   /** Largest packet the client accepts (its MQTT 5 Maximum Packet Size). */
@@ -92,6 +100,10 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   reauthenticating = false
   /** The CONNECT of an enhanced-authentication client, for re-authentication. */
   connectPacket: ConnectPacket | undefined = undefined
+  /** Counted by the broker's admission (connection limits). */
+  admitted = false
+  /** Refused by admission: its CONNECT is answered with this reason code (0x97, 0x9F, 0x89). */
+  refusal: number | undefined = undefined
 
   private state = NEW
   private readonly core: BrokerCore
@@ -115,11 +127,17 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private deferredError: MqttError | undefined = undefined
   /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
   private connectLevel = 0
+  /** The first input byte arrived (and was a CONNECT's). */
+  private started = false
+  /** Packets decoded so far (keepalive activity). */
+  private packetCount = 0
+  /** Bytes received since the last activity without completing a packet. */
+  private partialBytes = 0
   private incoming: Subject<Packet> | undefined = undefined
   private outgoing: Subject<Packet> | undefined = undefined
-  /** Publishers paused until this connection's socket drains. */
-  private waiters: Client[] | undefined = undefined
   private info: ConnectionInfo | undefined = undefined
+  /** Output flow control: back-up time, congestion, publishers waiting for this connection. */
+  private readonly flow: OutputFlow
 
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
@@ -127,12 +145,15 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.transport = connection.transport
     this.remoteAddress = connection.remoteAddress
     this.createdAt = this.lastActivity = Date.now()
+    // Before CONNECT, only a small CONNECT may be buffered; `onPacket` raises the bound after it.
     this.decoder = new Decoder((packet) => this.onPacket(packet), {
       role: 'server',
-      maximumPacketSize: core.options.maximumPacketSize
+      maximumPacketSize: core.options.maxConnectPacketSize
     })
     const stream = connection.stream
+    this.flow = new OutputFlow(stream, core.options.maxPublisherPause)
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('drain', () => this.onDrain())
     stream.on('error', (error: Error) => this.onStreamError(error))
     stream.on('close', () => this.shutdown('socket'))
     stream.on('end', () => this.shutdown('socket'))
@@ -317,6 +338,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.outbound = new Outbound(this, {
       window: Math.min(options.inflightWindow, this.clientReceiveMaximum),
       maxQueue: options.maxOutgoingQueue,
+      maxQueueBytes: options.maxOutgoingQueueBytes,
       maxBufferedBytes: options.maxBufferedBytes
     })
   }
@@ -339,6 +361,16 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.shutdown('server')
   }
 
+  /** Refuse `connect` with `reasonCode` (3.1/3.1.1: return code 3, Server unavailable) and close. */
+  private refuseConnect(connect: ConnectPacket, reasonCode: number): void {
+    this.log.info('refusing connection', { remoteAddress: this.remoteAddress, reasonCode })
+    const level = connect.protocolLevel
+    this.refuse(
+      { type: 'connack', sessionPresent: false, reasonCode: level === 5 ? reasonCode : ConnectReturnCode.ServerUnavailable },
+      level
+    )
+  }
+
   // ---- ClientHandle -------------------------------------------------------------------------
 
   deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
@@ -347,7 +379,19 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       this.dropped(message, 'disconnected')
       return 'dropped'
     }
-    return outbound.deliver(message, subscription, isRetained)
+    if (this.core.admission.overloaded && (message.qos === 0 || subscription.qos === 0)) {
+      // Overloaded: QoS 0 deliveries go first.
+      this.core.stats.overloadShed++
+      this.dropped(message, 'shed')
+      return 'dropped'
+    }
+    try {
+      return outbound.deliver(message, subscription, isRetained)
+    } catch (error) {
+      // A bug or a failing session of this receiver closes this receiver, not the publisher.
+      this.internalError(error)
+      return 'dropped'
+    }
   }
 
   close(reasonCode?: number, reasonString?: string, serverReference?: string): void {
@@ -393,6 +437,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   dropped(message: Message, reason: DropReason): void {
     this.core.stats.deliveriesDropped++
     if (reason === 'evicted') this.core.stats.queueEvictions++
+    else if (reason === 'buffer-full') this.core.stats.outputDrops++
     if (this.core.events.observed) this.core.events.emit({ type: 'dropped', client: this, message, reason })
   }
 
@@ -431,35 +476,55 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (this.outgoing?.observed === true) this.outgoing.next(packet)
   }
 
-  /** Write the batch with one `write()`. */
+  /**
+   * Write the batch with one `write()`. A write the socket cannot take at once starts the
+   * `sendTimeout` clock (stopped by `drain`); beyond the high-water mark of its own unsent output a
+   * connection's input is not read until it drains (a client that never reads cannot grow the broker).
+   */
   flush(): void {
     const bytes = this.out.take()
     if (bytes === undefined) return
     const stream = this.connection.stream
-    if (!stream.destroyed && stream.writable) stream.write(bytes)
+    if (stream.destroyed || !stream.writable) return
+    if (this.flow.write(bytes, this.core.options.maxBufferedBytes) && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
+      this.core.stats.inputPauses++
+      this.pause(PAUSE_OUTPUT)
+    }
+  }
+
+  /** The socket took all its output: publishers and its own input go on, queued deliveries go out. */
+  private onDrain(): void {
+    if (this.state === CLOSED) {
+      this.flow.backedSince = 0
+      return
+    }
+    try {
+      this.resume(PAUSE_OUTPUT)
+      this.flow.drained()
+      this.outbound?.pump()
+    } catch (error) {
+      this.internalError(error)
+    }
   }
 
   /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
   congested(): boolean {
-    return this.connection.stream.writableLength > BACKPRESSURE_BYTES
+    return this.flow.congested
   }
 
-  /** Pause reading this (publishing) connection until `receiver` drains. */
+  /**
+   * Pause reading this (publishing) connection until `receiver` drains, for at most
+   * `maxPublisherPause` ms counted from when the receiver's output backed up (`OutputFlow.hold`).
+   */
   waitFor(receiver: Client): void {
-    if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0) return
+    if ((this.pauseFlags & PAUSE_BACKPRESSURE) !== 0 || !receiver.flow.hold(this)) return
     this.core.stats.backpressurePauses++
     this.pause(PAUSE_BACKPRESSURE)
-    if (receiver.waiters === undefined) {
-      receiver.waiters = []
-      receiver.connection.stream.once('drain', () => receiver.releaseWaiters())
-    }
-    receiver.waiters.push(this)
   }
 
-  private releaseWaiters(): void {
-    const waiters = this.waiters
-    this.waiters = undefined
-    if (waiters !== undefined) for (const waiter of waiters) waiter.resume(PAUSE_BACKPRESSURE)
+  /** A receiver this connection waited for drained, or the wait ran out (`Waiter`). */
+  stopWaiting(): void {
+    this.resume(PAUSE_BACKPRESSURE)
   }
 
   private pause(flag: number): void {
@@ -495,10 +560,15 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   publishSettled(issued: boolean): void {
     const core = this.core
     core.depth++
-    if (!issued) this.busy = false
-    this.pipeline!.finishSettled()
-    this.pump()
-    core.depth--
+    try {
+      if (!issued) this.busy = false
+      this.pipeline!.finishSettled()
+      this.pump()
+    } catch (error) {
+      this.internalError(error)
+    } finally {
+      core.depth--
+    }
     core.flushSoon(this)
   }
 
@@ -537,21 +607,62 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   private onData(chunk: Buffer): void {
     if (this.state === CLOSED) return
-    this.lastActivity = Date.now()
     const core = this.core
-    core.depth++
-    if (this.state === NEW && this.connectLevel === 0) this.connectLevel = sniffConnectLevel(chunk)
-    const error = this.decoder.push(chunk)
-    if (error !== undefined) {
-      if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
-      else this.onDecodeError(error)
+    if (this.state === NEW && this.connectLevel === 0) {
+      if (!this.started && chunk.length > 0) {
+        this.started = true
+        // [MQTT-3.1.0-1] the first packet must be CONNECT: anything else closes at its first byte,
+        // before its remaining length or body is read.
+        if (chunk[0]! >> 4 !== 1) {
+          core.stats.protocolErrors++
+          this.log.info('first packet is not CONNECT', { remoteAddress: this.remoteAddress, firstByte: chunk[0] })
+          this.shutdown('protocol-error')
+          return
+        }
+      }
+      this.connectLevel = sniffConnectLevel(chunk)
     }
-    core.depth--
+    core.depth++
+    try {
+      const count = this.packetCount
+      const error = this.decoder.push(chunk)
+      // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
+      if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
+        this.lastActivity = Date.now()
+        this.partialBytes = 0
+      }
+      if (error !== undefined) {
+        if (this.busy || (this.pipeline !== undefined && !this.idle())) this.deferredError = error
+        else this.onDecodeError(error)
+      }
+    } catch (error) {
+      // Nothing one connection does may end the process: an unexpected error closes it (0x83).
+      this.internalError(error)
+    } finally {
+      core.depth--
+    }
     core.flushDirty(this)
   }
 
   private onPacket(packet: Packet): void {
+    this.packetCount++
     if (this.state === CLOSED) return
+    if (packet.type === 'connect') {
+      // The CONNECT bound applies to the first packet only; then the negotiated maximum.
+      this.decoder.maximumPacketSize = this.core.options.maximumPacketSize
+      if (this.refusal !== undefined && this.state === NEW) {
+        this.refuseConnect(packet, this.refusal)
+        return
+      }
+    }
+    const userProperties = (packet as { properties?: { userProperties?: unknown[] } }).properties?.userProperties
+    if (userProperties !== undefined && userProperties.length > this.core.options.maxUserProperties) {
+      this.core.stats.userPropertyLimitHits++
+      const error = new MqttError(ReasonCode.QuotaExceeded, `${userProperties.length} user properties, more than maxUserProperties`)
+      if (packet.type === 'connect' && this.state === NEW) this.refuseConnect(packet, ReasonCode.QuotaExceeded)
+      else this.fail(error)
+      return
+    }
     if (this.busy || (this.pipeline !== undefined && (this.holdsBack(packet) || (this.backlog?.length ?? 0) > 0))) {
       ;(this.backlog ??= []).push(packet)
       this.pause(PAUSE_BUSY)
@@ -591,21 +702,31 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.busy = false
     const core = this.core
     core.depth++
-    if (error !== undefined) this.internalError(error)
-    else this.pump()
-    core.depth--
+    try {
+      if (error !== undefined) this.internalError(error)
+      else this.pump()
+    } catch (thrown) {
+      this.internalError(thrown)
+    } finally {
+      core.depth--
+    }
     core.flushSoon(this)
   }
 
   /** Close the connection for an unexpected error of a handler (an `MqttError` is a protocol error). */
   internalError(error: unknown): void {
+    if (this.state === CLOSED) return
     if (error instanceof MqttError) {
       this.fail(error, 'protocol-error')
       return
     }
+    this.core.stats.internalErrors++
     this.log.error('internal error while handling a packet', { clientId: this.clientId, error })
-    if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error: asError(error) })
-    this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+    try {
+      if (this.core.events.observed) this.core.events.emit({ type: 'error', client: this, error: asError(error) })
+    } finally {
+      this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
+    }
   }
 
   /**
@@ -644,6 +765,15 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     } else if (state === CONNECTED && this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs * 1.5) {
       this.log.info('keepalive timeout', { clientId: this.clientId })
       this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)
+      return
+    }
+    const backed = this.flow.backedSince
+    if (backed !== 0 && now - backed > this.core.options.sendTimeout && this.state !== CLOSED) {
+      // Its output has not drained for sendTimeout: a slow or frozen consumer.
+      this.core.stats.sendTimeouts++
+      this.log.warn('disconnecting slow consumer: output not drained', { clientId: this.clientId, ms: now - backed })
+      this.shutdown('slow-consumer', ReasonCode.QuotaExceeded)
+      this.connection.stream.destroy()
     }
   }
 
@@ -675,11 +805,13 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.flush()
     const stream = this.connection.stream
     if (!stream.destroyed) {
+      // Read nothing more: what a closed connection still sends would only be garbage to collect.
+      stream.pause()
       stream.end()
       // A peer that never reads must not hold the socket: destroy it soon regardless.
       setTimeout(() => stream.destroy(), 1000).unref()
     }
-    this.releaseWaiters()
+    this.flow.release()
     this.backlog = undefined
     this.pipeline = undefined
     this.core.remove(this)

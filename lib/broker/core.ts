@@ -1,4 +1,5 @@
 import type { Backend } from '../backend/backend.js'
+import type { Admission } from './admission.js'
 import type { Client } from './client.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
@@ -14,6 +15,8 @@ export interface BrokerCore {
   readonly log: Logger
   readonly events: EventHub
   readonly stats: BrokerStats
+  /** Connection limits and overload state. */
+  readonly admission: Admission
   /** `client` has output to flush: at the end of the current input chunk, or once this turn's promise jobs ran. */
   markDirty(client: Client): void
   /** Flush every connection with output; pause `source` if a receiver is congested. */

@@ -66,7 +66,10 @@ export type DropReason =
   | 'queue-full'
   /** A QoS 0 message evicted from a full outgoing queue to make room. */
   | 'evicted'
+  /** QoS 0: the receiver's unsent output passed `maxBufferedBytes`. */
   | 'buffer-full'
+  /** QoS 0 shed while the broker is overloaded. */
+  | 'shed'
   | 'disconnected'
   | 'no-packet-id'
 

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8'
 import type { TenantResolver } from '../tenancy/resolvers.js'
 import type { Backend } from '../backend/backend.js'
 import type { Logger } from './logger.js'
@@ -11,15 +12,23 @@ export interface BrokerOptions {
   backend: Backend
   /**
    * Largest packet accepted from a client, in bytes (fixed header included). Larger packets close the
-   * connection (MQTT 5: DISCONNECT 0x95). MQTT 5 clients are told in CONNACK. Default 268,435,460.
+   * connection (MQTT 5: DISCONNECT 0x95), checked from the fixed header before any body byte is
+   * kept. MQTT 5 clients are told in CONNACK. Default 4 MiB (4,194,304); at most 268,435,460.
    */
   maximumPacketSize?: number
+  /**
+   * Largest CONNECT accepted, in bytes (fixed header included), and the most an unauthenticated
+   * connection can make the broker hold: a larger one closes the connection from its fixed header
+   * (MQTT 5: CONNACK 0x95). Never more than `maximumPacketSize`. Default 65,536.
+   */
+  maxConnectPacketSize?: number
   /** Milliseconds a new connection may take to send CONNECT before it is closed. Default 10,000. */
   connectTimeout?: number
   /**
-   * Largest keepalive accepted, in seconds (default: none). MQTT 5 clients that ask for more (or for
-   * 0) are told this value as Server Keep Alive; 3.1/3.1.1 clients asking for more (or 0) are refused
-   * with CONNACK return code 2, as they cannot be told.
+   * Largest keepalive accepted, in seconds (default 65,535; 0: none). MQTT 5 clients that ask for
+   * more (or for 0) are told this value as Server Keep Alive; 3.1/3.1.1 clients asking for more are
+   * refused with CONNACK return code 2, as they cannot be told, and so are those asking for 0 unless
+   * the maximum is 65,535 (then they are held to it silently).
    */
   maxKeepalive?: number
   /** MQTT 5: the keepalive imposed on every client (CONNACK Server Keep Alive). Default: the client's. */
@@ -37,10 +46,28 @@ export interface BrokerOptions {
    */
   maxOutgoingQueue?: number
   /**
-   * Bytes of unsent output a connection may hold before QoS 0 deliveries to it are dropped
-   * (default 8 MiB), and before publishers are paused (a quarter of it).
+   * Bytes (payloads and topics) of the messages kept per client beyond the inflight window (default
+   * 64 MiB). When full, like `maxOutgoingQueue`: the oldest QoS 0 message goes, else the client is
+   * disconnected as a slow consumer (MQTT 5: 0x97).
+   */
+  maxOutgoingQueueBytes?: number
+  /**
+   * The output high-water mark: bytes of unsent output a connection may hold (default 8 MiB). Beyond
+   * it QoS 0 deliveries to it are dropped (counted in `stats.outputDrops`), QoS 1/2 deliveries wait in
+   * its bounded queue, and its own input is not read until its output drains.
    */
   maxBufferedBytes?: number
+  /**
+   * Milliseconds a publisher is paused at most because a receiver's socket is full (default 1,000;
+   * 0: never). A receiver whose output has not drained for longer pauses nobody: its QoS 0
+   * deliveries are dropped and its QoS 1/2 deliveries queued, so healthy receivers keep their rate.
+   */
+  maxPublisherPause?: number
+  /**
+   * Milliseconds a connection's output may stay backed up without draining before it is
+   * disconnected as a slow consumer (MQTT 5: DISCONNECT 0x97). Default 15,000 (EMQX `send_timeout`).
+   */
+  sendTimeout?: number
   /** Highest QoS the broker grants and accepts (MQTT 5 Maximum QoS). Default 2. */
   maximumQoS?: 0 | 1 | 2
   /** Whether retained messages are supported (default true). */
@@ -89,6 +116,52 @@ export interface BrokerOptions {
   sysInterval?: number
   /** Where the `$SYS` topics go (default `$SYS/broker`); must start with `$SYS/`. */
   sysTopicPrefix?: string
+  /**
+   * Longest topic name or filter accepted, in characters (default 65,535: the protocol's). Longer:
+   * PUBLISH closes with 0x90 Topic Name invalid, a SUBSCRIBE entry gets 0x8F (3.1.1: 0x80).
+   */
+  maxTopicLength?: number
+  /** Most levels of a topic name or filter (default 128, as EMQX; Mosquitto 200). Answered as `maxTopicLength`. */
+  maxTopicLevels?: number
+  /**
+   * Most subscriptions one session may hold (default 0: no limit). SUBSCRIBE entries adding a filter
+   * beyond it get 0x97 Quota exceeded (3.1.1: 0x80). When set, each SUBSCRIBE lists the session's
+   * subscriptions first.
+   */
+  maxSubscriptionsPerClient?: number
+  /** Most open connections of the broker (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnections?: number
+  /** Most open connections per listener (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnectionsPerListener?: number
+  /** Most open connections per source IP address (default 0: no limit). Beyond: CONNACK 0x97 (3.1.1: 3). */
+  maxConnectionsPerAddress?: number
+  /**
+   * New connections per second accepted from one source IP address, with bursts of as many (default
+   * 0: no limit). Beyond: CONNACK 0x9F Connection rate exceeded (3.1.1: 3).
+   */
+  maxConnectRatePerAddress?: number
+  /**
+   * MQTT 5: most User Properties in one packet (default 128). More closes the connection with 0x97
+   * (CONNECT: CONNACK 0x97).
+   */
+  maxUserProperties?: number
+  /**
+   * Seconds a 3.1/3.1.1 persistent session (Clean Session 0) is kept after its client left (default
+   * 604,800: 7 days; 4,294,967,295: for ever). MQTT 5 clients say their own (`maxSessionExpiryInterval`).
+   */
+  persistentSessionExpiry?: number
+  /**
+   * Overload protection: heap bytes in use above which the broker is overloaded (default: 90% of the
+   * V8 heap limit; 0: not checked). See `maxEventLoopLag`.
+   */
+  maxHeapUsed?: number
+  /**
+   * Overload protection: mean event-loop delay in ms over one timer interval above which the broker
+   * is overloaded (default 1,000; 0: not checked). While overloaded, new connections are refused with
+   * CONNACK 0x89 Server busy (3.1.1: 3) and QoS 0 deliveries are shed; it recovers by itself once
+   * both are below 80% of their thresholds.
+   */
+  maxEventLoopLag?: number
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -106,13 +179,17 @@ export interface BrokerOptions {
 /** `BrokerOptions` with every default filled in. */
 export interface ResolvedOptions {
   maximumPacketSize: number
+  maxConnectPacketSize: number
   connectTimeout: number
   maxKeepalive: number | undefined
   serverKeepAlive: number | undefined
   receiveMaximum: number
   inflightWindow: number
   maxOutgoingQueue: number
+  maxOutgoingQueueBytes: number
   maxBufferedBytes: number
+  maxPublisherPause: number
+  sendTimeout: number
   maximumQoS: 0 | 1 | 2
   retainAvailable: boolean
   wildcardSubscriptionAvailable: boolean
@@ -123,6 +200,17 @@ export interface ResolvedOptions {
   validatePayloadFormat: boolean
   refuseControlCharacters: boolean
   tenantResolver: TenantResolver | undefined
+  maxTopicLength: number
+  maxTopicLevels: number
+  maxSubscriptionsPerClient: number
+  maxConnections: number
+  maxConnectionsPerListener: number
+  maxConnectionsPerAddress: number
+  maxConnectRatePerAddress: number
+  maxUserProperties: number
+  persistentSessionExpiry: number
+  maxHeapUsed: number
+  maxEventLoopLag: number
   timerInterval: number
   /** Milliseconds; 0: no `$SYS` topics. */
   sysInterval: number
@@ -132,6 +220,9 @@ export interface ResolvedOptions {
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
 export const MAX_PACKET_SIZE = 268_435_460
+
+/** The default `maximumPacketSize`: 4 MiB (EMQX ships 1 MB, Mosquitto 2.1 a few MB). */
+export const DEFAULT_MAXIMUM_PACKET_SIZE = 4 * 1024 * 1024
 
 function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback
@@ -146,6 +237,12 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
     throw new RangeError(`${name} must be an integer from 0 to 4294967295, got ${value}`)
   }
+  return value
+}
+
+function maxHeapUsed(value: number | undefined): number {
+  if (value === undefined) return Math.floor(getHeapStatistics().heap_size_limit * 0.9)
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`maxHeapUsed must be a number of bytes (0: none), got ${value}`)
   return value
 }
 
@@ -177,16 +274,21 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
   if (!Number.isInteger(topicAliasMaximum) || topicAliasMaximum < 0 || topicAliasMaximum > 65535) {
     throw new RangeError(`topicAliasMaximum must be an integer from 0 to 65535, got ${topicAliasMaximum}`)
   }
+  const maximumPacketSize = positive('maximumPacketSize', options.maximumPacketSize, DEFAULT_MAXIMUM_PACKET_SIZE, MAX_PACKET_SIZE)
   return {
-    maximumPacketSize: positive('maximumPacketSize', options.maximumPacketSize, MAX_PACKET_SIZE, MAX_PACKET_SIZE),
+    maximumPacketSize,
+    maxConnectPacketSize: Math.min(maximumPacketSize, positive('maxConnectPacketSize', options.maxConnectPacketSize, 65_536, MAX_PACKET_SIZE)),
     connectTimeout: positive('connectTimeout', options.connectTimeout, 10_000),
-    maxKeepalive: options.maxKeepalive === undefined ? undefined : positive('maxKeepalive', options.maxKeepalive, 0, 65535),
+    maxKeepalive: options.maxKeepalive === 0 ? undefined : positive('maxKeepalive', options.maxKeepalive, 65535, 65535),
     serverKeepAlive:
       options.serverKeepAlive === undefined ? undefined : positive('serverKeepAlive', options.serverKeepAlive, 0, 65535),
     receiveMaximum: positive('receiveMaximum', options.receiveMaximum, 65535, 65535),
     inflightWindow: positive('inflightWindow', options.inflightWindow, 500, 65535),
     maxOutgoingQueue: positive('maxOutgoingQueue', options.maxOutgoingQueue, 10_000),
+    maxOutgoingQueueBytes: positive('maxOutgoingQueueBytes', options.maxOutgoingQueueBytes, 64 * 1024 * 1024),
     maxBufferedBytes: positive('maxBufferedBytes', options.maxBufferedBytes, 8 * 1024 * 1024),
+    maxPublisherPause: nonNegative('maxPublisherPause', options.maxPublisherPause, 1000),
+    sendTimeout: positive('sendTimeout', options.sendTimeout, 15_000),
     maximumQoS,
     retainAvailable: options.retainAvailable ?? true,
     wildcardSubscriptionAvailable: options.wildcardSubscriptionAvailable ?? true,
@@ -197,6 +299,17 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     validatePayloadFormat: options.validatePayloadFormat ?? false,
     refuseControlCharacters: options.refuseControlCharacters ?? true,
     tenantResolver: options.tenantResolver,
+    maxTopicLength: positive('maxTopicLength', options.maxTopicLength, 65535, 65535),
+    maxTopicLevels: positive('maxTopicLevels', options.maxTopicLevels, 128, 65535),
+    maxSubscriptionsPerClient: nonNegative('maxSubscriptionsPerClient', options.maxSubscriptionsPerClient, 0),
+    maxConnections: nonNegative('maxConnections', options.maxConnections, 0),
+    maxConnectionsPerListener: nonNegative('maxConnectionsPerListener', options.maxConnectionsPerListener, 0),
+    maxConnectionsPerAddress: nonNegative('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0),
+    maxConnectRatePerAddress: nonNegative('maxConnectRatePerAddress', options.maxConnectRatePerAddress, 0),
+    maxUserProperties: positive('maxUserProperties', options.maxUserProperties, 128),
+    persistentSessionExpiry: nonNegative('persistentSessionExpiry', options.persistentSessionExpiry, 604_800),
+    maxHeapUsed: maxHeapUsed(options.maxHeapUsed),
+    maxEventLoopLag: nonNegative('maxEventLoopLag', options.maxEventLoopLag, 1000),
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
     sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix),

@@ -46,7 +46,12 @@ export interface OutboundLimits {
   window: number
   /** Deliveries waiting beyond the window at most. */
   maxQueue: number
-  /** Unsent bytes beyond which QoS 0 deliveries are dropped. */
+  /** Bytes (payload and topic) of the deliveries waiting at most (default: no bound but `maxQueue`). */
+  maxQueueBytes?: number
+  /**
+   * Unsent bytes (the output high-water mark) beyond which QoS 0 deliveries are dropped and QoS 1/2
+   * deliveries wait in the queue until the output drains (`pump`).
+   */
   maxBufferedBytes: number
 }
 
@@ -55,8 +60,10 @@ export interface OutboundLimits {
  * an ordered bounded queue beyond it, message expiry, the client's maximum packet size, and the
  * encoding of each message once per protocol level (bytes shared by every receiver).
  *
- * Queue policy when full: evict the oldest QoS 0 delivery; with none, the client is a slow consumer
- * and is disconnected. Both are counted by the host.
+ * Slow receivers: beyond the output high-water mark (`maxBufferedBytes` unsent) QoS 0 deliveries
+ * are dropped ('buffer-full') and QoS 1/2 ones wait in the queue, sent by `pump` when the host's
+ * output drained. Queue policy when full (in messages or bytes): evict the oldest QoS 0 delivery;
+ * with none, the client is a slow consumer and is disconnected. All are counted by the host.
  */
 export class Outbound {
   /** QoS 1/2 exchanges started and not completed. */
@@ -65,6 +72,8 @@ export class Outbound {
   live = false
   private queue: Pending[] | undefined = undefined
   private head = 0
+  /** Bytes (payload and topic) of the deliveries in the queue. */
+  private queueBytes = 0
 
   constructor(
     private readonly host: OutboundHost,
@@ -89,10 +98,13 @@ export class Outbound {
     if (!this.live || this.queued > 0 || (qos > 0 && this.inflight >= this.limits.window)) {
       return this.enqueue({ message, subscription, qos, retain })
     }
+    const backed = host.bufferedBytes() > this.limits.maxBufferedBytes
     if (qos === 0) {
-      if (host.bufferedBytes() > this.limits.maxBufferedBytes) return this.drop(message, 'buffer-full')
+      if (backed) return this.drop(message, 'buffer-full')
       return this.write(message, subscription, 0, retain, false, 0) ? 'sent' : this.drop(message, 'too-large')
     }
+    // Beyond the high-water mark QoS 1/2 deliveries wait (bounded) until the output drains.
+    if (backed) return this.enqueue({ message, subscription, qos, retain })
     return this.start(message, subscription, qos, retain)
   }
 
@@ -129,6 +141,7 @@ export class Outbound {
       // Ahead of anything delivered during CONNECT: they are older.
       const queue = this.queue
       this.queue = queue === undefined ? waiting : [...waiting, ...queue.slice(this.head)]
+      for (const item of waiting) this.queueBytes += weight(item.message)
       this.head = 0
     }
     this.pump()
@@ -145,15 +158,23 @@ export class Outbound {
     }
   }
 
-  /** Send queued deliveries while the window allows. */
+  /** Send queued deliveries while the window and the output high-water mark allow. */
   pump(): void {
     const queue = this.queue
     if (queue === undefined || !this.live) return
+    const limits = this.limits
+    const host = this.host
     while (this.head < queue.length) {
       const item = queue[this.head]!
-      if (item.qos > 0 && this.inflight >= this.limits.window) break
+      const backed = host.bufferedBytes() > limits.maxBufferedBytes
+      if (item.qos > 0 && (this.inflight >= limits.window || backed)) break
       queue[this.head] = undefined as unknown as Pending
       this.head++
+      this.queueBytes -= weight(item.message)
+      if (backed && item.qos === 0) {
+        this.drop(item.message, 'buffer-full')
+        continue
+      }
       if (item.resendId !== undefined) {
         this.resend(item.message, item.subscription, item.retain, item.resendId)
         continue
@@ -172,6 +193,7 @@ export class Outbound {
     if (this.head === queue.length) {
       this.queue = undefined
       this.head = 0
+      this.queueBytes = 0
     } else if (this.head > 1024 && this.head * 2 > queue.length) {
       queue.splice(0, this.head)
       this.head = 0
@@ -182,6 +204,7 @@ export class Outbound {
   takeQueued(): { message: Message; subscription: StoredSubscription }[] {
     const queue = this.queue
     this.queue = undefined
+    this.queueBytes = 0
     if (queue === undefined) return []
     const out: { message: Message; subscription: StoredSubscription }[] = []
     for (let i = this.head; i < queue.length; i++) {
@@ -195,12 +218,15 @@ export class Outbound {
 
   private enqueue(item: Pending): DeliveryResult {
     const queue = (this.queue ??= [])
-    if (queue.length - this.head >= this.limits.maxQueue) {
+    const size = weight(item.message)
+    const limits = this.limits
+    while (queue.length - this.head >= limits.maxQueue || (this.queueBytes + size > (limits.maxQueueBytes ?? Infinity) && this.queued > 0)) {
       // Full: evict the oldest QoS 0 delivery, or give up on this client.
       let i = this.head
       while (i < queue.length && queue[i]!.qos !== 0) i++
       if (i < queue.length) {
         const [evicted] = queue.splice(i, 1)
+        this.queueBytes -= weight(evicted!.message)
         this.drop(evicted!.message, 'evicted')
       } else if (item.qos === 0) {
         return this.drop(item.message, 'queue-full')
@@ -210,6 +236,7 @@ export class Outbound {
       }
     }
     queue.push(item)
+    this.queueBytes += size
     return 'queued'
   }
 
@@ -291,6 +318,11 @@ export class Outbound {
   private settle(result: void | Promise<void>): void {
     if (isPromise(result)) result.catch((error: unknown) => this.host.sessionError(error))
   }
+}
+
+/** What a queued delivery is counted as against `maxQueueBytes`: its payload and topic. */
+function weight(message: Message): number {
+  return message.payload.length + message.topic.length
 }
 
 /** Whether `message` outlived its Message Expiry Interval [MQTT-3.3.2-5]. */

@@ -23,8 +23,32 @@ export interface BrokerStats {
   slowConsumers: number
   /** Times a publisher was paused because a receiver's socket had too much unsent output. */
   backpressurePauses: number
+  /** QoS 0 deliveries dropped because the receiver's unsent output passed `maxBufferedBytes`. */
+  outputDrops: number
+  /** Times a connection's input was paused because its own unsent output passed `maxBufferedBytes`. */
+  inputPauses: number
+  /** Connections closed because their output did not drain within `sendTimeout` (0x97). */
+  sendTimeouts: number
   /** Connections closed for a malformed packet or a protocol violation. */
   protocolErrors: number
+  /** Connections closed for an unexpected error in their handling (0x83), logged. */
+  internalErrors: number
+  /** Topic names and filters refused for `maxTopicLength` / `maxTopicLevels` (0x90 / 0x8F). */
+  topicLimitHits: number
+  /** SUBSCRIBE entries refused for `maxSubscriptionsPerClient` (0x97). */
+  subscriptionLimitHits: number
+  /** Connections refused for `maxConnections`, `maxConnectionsPerListener` or `maxConnectionsPerAddress` (0x97). */
+  connectionLimitHits: number
+  /** Connections refused for `maxConnectRatePerAddress` (0x9F). */
+  connectRateHits: number
+  /** Packets refused for `maxUserProperties` (0x97). */
+  userPropertyLimitHits: number
+  /** 1 while the broker is overloaded (`maxHeapUsed`, `maxEventLoopLag`), else 0. */
+  overloaded: number
+  /** Connections refused while overloaded (0x89 Server busy). */
+  overloadRefusals: number
+  /** QoS 0 deliveries shed while overloaded. */
+  overloadShed: number
 }
 
 /** A zeroed `BrokerStats`. */
@@ -40,6 +64,42 @@ export function createStats(): BrokerStats {
     queueEvictions: 0,
     slowConsumers: 0,
     backpressurePauses: 0,
-    protocolErrors: 0
+    outputDrops: 0,
+    inputPauses: 0,
+    sendTimeouts: 0,
+    protocolErrors: 0,
+    internalErrors: 0,
+    topicLimitHits: 0,
+    subscriptionLimitHits: 0,
+    connectionLimitHits: 0,
+    connectRateHits: 0,
+    userPropertyLimitHits: 0,
+    overloaded: 0,
+    overloadRefusals: 0,
+    overloadShed: 0
+  }
+}
+
+/**
+ * The limit and load counters of `stats` as `$SYS` values (topic name under the prefix → value):
+ * `load/overloaded` (0 or 1) and one `limits/<name>` per limit counter. See docs/limits.md.
+ */
+export function limitValues(stats: BrokerStats): Record<string, string> {
+  return {
+    'load/overloaded': String(stats.overloaded),
+    'limits/overload-refusals': String(stats.overloadRefusals),
+    'limits/overload-shed': String(stats.overloadShed),
+    'limits/output-drops': String(stats.outputDrops),
+    'limits/input-pauses': String(stats.inputPauses),
+    'limits/send-timeouts': String(stats.sendTimeouts),
+    'limits/slow-consumers': String(stats.slowConsumers),
+    'limits/queue-evictions': String(stats.queueEvictions),
+    'limits/topic': String(stats.topicLimitHits),
+    'limits/subscriptions': String(stats.subscriptionLimitHits),
+    'limits/connections': String(stats.connectionLimitHits),
+    'limits/connect-rate': String(stats.connectRateHits),
+    'limits/user-properties': String(stats.userPropertyLimitHits),
+    'limits/protocol-errors': String(stats.protocolErrors),
+    'limits/internal-errors': String(stats.internalErrors)
   }
 }

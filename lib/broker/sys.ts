@@ -25,6 +25,8 @@ export interface SysSource {
   readonly log: Logger
   /** Live clients (CONNECT accepted, not closed) per tenant (`undefined`: the default tenant). */
   connectedPerTenant(): Map<string | undefined, number>
+  /** Broker-wide values published for the default tenant only (limits and load), by topic name. */
+  brokerValues?(): Record<string, string>
 }
 
 /** The package's name and version, from the nearest package.json above this module. */
@@ -55,7 +57,9 @@ function packageVersion(): string {
  * - `uptime` — "<n> seconds" since the broker started;
  * - `clients/connected` — the tenant's live clients on this process;
  * - `messages/received`, `messages/sent` — PUBLISH packets from / to the tenant's clients since
- *   the start (this process).
+ *   the start (this process);
+ * - for the default tenant only, the broker-wide `brokerValues` of the source: `load/overloaded`
+ *   and the `limits/...` counters (see `limitValues` in stats.ts and docs/limits.md).
  *
  * A topic is published again only when its value changed. Failures are logged, never thrown.
  */
@@ -107,7 +111,8 @@ export class SysPublisher {
           uptime,
           'clients/connected': String(connected.get(tenant) ?? 0),
           'messages/received': String(counters.received),
-          'messages/sent': String(counters.sent)
+          'messages/sent': String(counters.sent),
+          ...(tenant === undefined ? this.#source.brokerValues?.() : undefined)
         })
       }
     } catch (error) {

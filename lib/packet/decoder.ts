@@ -45,6 +45,11 @@ const REQUIRED_FLAGS = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0]
 const STATE_HEADER = 0
 const STATE_BODY = 1
 
+/** The first block gathering a split body holds at least this much (or the whole body, if smaller). */
+const MIN_BLOCK = 4096
+/** Later blocks double in size up to this bound: memory follows the bytes that arrived. */
+const MAX_BLOCK = 1024 * 1024
+
 /**
  * A streaming MQTT decoder: an explicit state machine (fixed header → remaining length → body)
  * that accepts bytes in any chunking and calls `onPacket` for each complete packet.
@@ -54,8 +59,11 @@ const STATE_BODY = 1
  *   one, the decoder is failed and every later `push` returns the same error.
  * - A body that lies wholly within one chunk is decoded in place: topics and payloads of PUBLISH
  *   are views (`subarray`) of the chunk, so a caller that reuses its input buffers must copy.
- *   A body split across chunks is gathered into one buffer of exactly its size, which is bounded
- *   by `maximumPacketSize`, checked before buffering.
+ * - A body split across chunks is gathered into blocks that grow with the bytes that actually
+ *   arrived (4 KiB, doubling up to 1 MiB each), never allocated from the announced remaining
+ *   length: a header announcing 256 MB costs nothing until the bytes come. The blocks are joined
+ *   into one buffer when the body is complete. The announced size is checked against
+ *   `maximumPacketSize` before any body byte is buffered.
  * - Exceptions thrown by `onPacket` propagate to the caller of `push` (they are the caller's).
  */
 export class Decoder {
@@ -67,8 +75,15 @@ export class Decoder {
   private state = STATE_HEADER
   /** Fixed header bytes of a header split across chunks (type byte + up to 4 length bytes). */
   private head: number[] = []
-  private body: Buffer | undefined = undefined
+  /** Announced body size of the packet being gathered. */
+  private bodySize = 0
+  /** Body bytes gathered so far (in `blocks` and `block`). */
   private bodyFilled = 0
+  /** Full blocks of the body being gathered (undefined while it fits one block). */
+  private blocks: Buffer[] | undefined = undefined
+  /** The block being filled, and its fill. */
+  private block: Buffer | undefined = undefined
+  private blockFilled = 0
   private firstByte = 0
   private rawChunk: Buffer | undefined = undefined
   private rawStart = 0
@@ -92,6 +107,14 @@ export class Decoder {
     return this.state === STATE_BODY ? this.bodyFilled + this.head.length : this.head.length
   }
 
+  /** Bytes allocated for an incomplete packet's body (at most about twice what arrived, bounded steps). */
+  get allocated(): number {
+    if (this.state !== STATE_BODY) return 0
+    let total = this.block === undefined ? 0 : this.block.length
+    if (this.blocks !== undefined) for (const block of this.blocks) total += block.length
+    return total
+  }
+
   /** Decode every packet `chunk` completes. Returns undefined, or the error that stopped decoding. */
   push(chunk: Buffer): MqttError | undefined {
     if (this.failure !== undefined) return this.failure
@@ -99,14 +122,9 @@ export class Decoder {
     let pos = 0
     while (pos < length) {
       if (this.state === STATE_BODY) {
-        const body = this.body as Buffer
-        const n = Math.min(body.length - this.bodyFilled, length - pos)
-        chunk.copy(body, this.bodyFilled, pos, pos + n)
-        this.bodyFilled += n
-        pos += n
-        if (this.bodyFilled < body.length) return undefined
-        this.state = STATE_HEADER
-        this.body = undefined
+        pos = this.gather(chunk, pos, length)
+        if (this.bodyFilled < this.bodySize) return undefined
+        const body = this.takeBody()
         if (!this.emit(this.firstByte, body, 0, body.length, -1)) return this.failure
         continue
       }
@@ -174,20 +192,61 @@ export class Decoder {
         pos = end
       } else {
         this.firstByte = first
-        this.body = Buffer.allocUnsafe(remaining)
-        this.bodyFilled = length - pos
-        chunk.copy(this.body, 0, pos, length)
+        this.bodySize = remaining
+        this.bodyFilled = 0
         this.state = STATE_BODY
+        this.gather(chunk, pos, length)
         return undefined
       }
     }
     return undefined
   }
 
+  /**
+   * Copy body bytes of `chunk` from `pos` (up to the end of the body) into the blocks, allocating
+   * only for bytes that arrived. Returns the position after the bytes taken.
+   */
+  private gather(chunk: Buffer, pos: number, length: number): number {
+    let n = Math.min(this.bodySize - this.bodyFilled, length - pos)
+    while (n > 0) {
+      let block = this.block
+      if (block === undefined || this.blockFilled === block.length) {
+        if (block !== undefined) (this.blocks ??= []).push(block)
+        const left = this.bodySize - this.bodyFilled
+        // Each block is at least what arrived now (within MAX_BLOCK), at least twice the last one.
+        const want = Math.max(MIN_BLOCK, n, block === undefined ? 0 : block.length * 2)
+        block = this.block = Buffer.allocUnsafe(Math.min(left, want, Math.max(MAX_BLOCK, MIN_BLOCK)))
+        this.blockFilled = 0
+      }
+      const take = Math.min(n, block.length - this.blockFilled)
+      chunk.copy(block, this.blockFilled, pos, pos + take)
+      this.blockFilled += take
+      this.bodyFilled += take
+      pos += take
+      n -= take
+    }
+    return pos
+  }
+
+  /** The complete body as one buffer; back to reading a fixed header. */
+  private takeBody(): Buffer {
+    const block = this.block ?? Buffer.alloc(0)
+    const blocks = this.blocks
+    const body = blocks === undefined ? block : Buffer.concat([...blocks, block], this.bodySize)
+    this.state = STATE_HEADER
+    this.block = undefined
+    this.blocks = undefined
+    this.blockFilled = 0
+    this.bodyFilled = 0
+    this.bodySize = 0
+    return body
+  }
+
   private fail(error: MqttError): MqttError {
     this.failure = error
     this.head = []
-    this.body = undefined
+    this.block = undefined
+    this.blocks = undefined
     return error
   }
 

@@ -31,6 +31,11 @@ export interface MemorySessionOptions {
    * refused (`enqueue` returns false). Both are counted in `queueDropped`.
    */
   maxQueuedMessages?: number
+  /**
+   * Most bytes (payloads and topics) the offline queue holds (default 16 MiB), with the same policy
+   * as `maxQueuedMessages`.
+   */
+  maxQueuedBytes?: number
   /** Where to count; default: a private object, readable as `session.stats`. */
   stats?: SessionQueueStats
   /** The clock, in ms since the epoch (default `Date.now`); tests pass a fake one. */
@@ -39,6 +44,14 @@ export interface MemorySessionOptions {
 
 /** Default bound of an offline queue. */
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1000
+
+/** Default bound of an offline queue in bytes (payloads and topics): 16 MiB. */
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
+
+/** What a queued message counts for against `maxQueuedBytes`. */
+function queuedWeight(item: QueuedMessage): number {
+  return item.message.payload.length + item.message.topic.length
+}
 
 /**
  * Whether `message` has outlived its MQTT 5 Message Expiry Interval at time `now`: it was received
@@ -80,6 +93,7 @@ export class MemorySession implements Session {
   private subscriptions: Map<string, StoredSubscription> | undefined = undefined
   private will: StoredWill | undefined = undefined
   private queue: QueuedMessage[] | undefined = undefined
+  private queueBytes = 0
   private readonly options: MemorySessionOptions | undefined
 
   /**
@@ -187,19 +201,22 @@ export class MemorySession implements Session {
       return false
     }
     const max = this.options?.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES
+    const maxBytes = this.options?.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES
     if (this.queue === undefined) this.queue = []
     const queue = this.queue
-    if (queue.length >= max) {
+    const size = queuedWeight(item)
+    while (queue.length >= max || (queue.length > 0 && this.queueBytes + size > maxBytes)) {
       // Full: make room by evicting the oldest QoS 0 message, else refuse the new one.
       const victim = queue.findIndex((queued) => deliveredQoS(queued) === 0)
       if (victim < 0) {
         this.stats.queueDropped++
         return false
       }
-      queue.splice(victim, 1)
+      this.queueBytes -= queuedWeight(queue.splice(victim, 1)[0]!)
       this.stats.queueDropped++
     }
     queue.push(item)
+    this.queueBytes += size
     this.stats.queued++
     return true
   }
@@ -208,6 +225,7 @@ export class MemorySession implements Session {
     const queue = this.queue
     if (queue === undefined || queue.length === 0) return []
     this.queue = undefined
+    this.queueBytes = 0
     const now = this.options?.now?.() ?? Date.now()
     let expired = 0
     for (const item of queue) if (isMessageExpired(item.message, now)) expired++
@@ -223,5 +241,6 @@ export class MemorySession implements Session {
     this.subscriptions = undefined
     this.will = undefined
     this.queue = undefined
+    this.queueBytes = 0
   }
 }

@@ -55,12 +55,13 @@ describe('bin/mqtt-broker', function () {
     })
     const peer = new Peer({ stream })
     expect(
-      await peer.connect({ clientId: 'cli', protocolLevel: 5, properties: { sessionExpiryInterval: 3600 } })
+      await peer.connect({ clientId: 'cli', protocolLevel: 5, keepalive: 60, properties: { sessionExpiryInterval: 3600 } })
     ).to.deep.equal({
       type: 'connack',
       sessionPresent: false,
       reasonCode: 0,
-      properties: { sessionExpiryInterval: 60, topicAliasMaximum: 5 }
+      // The default maximum packet size (4 MiB) is told too.
+      properties: { sessionExpiryInterval: 60, topicAliasMaximum: 5, maximumPacketSize: 4 * 1024 * 1024 }
     })
     peer.destroy()
     run.child.kill('SIGTERM')

@@ -1,4 +1,5 @@
 import { expect } from 'chai'
+import { getHeapStatistics } from 'node:v8'
 import { MAX_PACKET_SIZE, resolveOptions } from '../../lib/broker/options.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { Broker } from '../../lib/broker/broker.js'
@@ -9,14 +10,18 @@ describe('broker options', () => {
 
   it('fills in the documented defaults', () => {
     expect(resolveOptions({ backend })).to.deep.equal({
-      maximumPacketSize: MAX_PACKET_SIZE,
+      maximumPacketSize: 4 * 1024 * 1024,
+      maxConnectPacketSize: 65_536,
       connectTimeout: 10_000,
-      maxKeepalive: undefined,
+      maxKeepalive: 65535,
       serverKeepAlive: undefined,
       receiveMaximum: 65535,
       inflightWindow: 500,
       maxOutgoingQueue: 10_000,
+      maxOutgoingQueueBytes: 64 * 1024 * 1024,
       maxBufferedBytes: 8 * 1024 * 1024,
+      maxPublisherPause: 1000,
+      sendTimeout: 15_000,
       maximumQoS: 2,
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,
@@ -27,6 +32,17 @@ describe('broker options', () => {
       validatePayloadFormat: false,
       refuseControlCharacters: true,
       tenantResolver: undefined,
+      maxTopicLength: 65535,
+      maxTopicLevels: 128,
+      maxSubscriptionsPerClient: 0,
+      maxConnections: 0,
+      maxConnectionsPerListener: 0,
+      maxConnectionsPerAddress: 0,
+      maxConnectRatePerAddress: 0,
+      maxUserProperties: 128,
+      persistentSessionExpiry: 604_800,
+      maxHeapUsed: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+      maxEventLoopLag: 1000,
       timerInterval: 1000,
       sysInterval: 10_000,
       sysTopicPrefix: '$SYS/broker',

@@ -1,5 +1,6 @@
 /** Brokers for specs: a `Broker` on a fresh `MemoryBackend`, closed by the teardown registry. */
 import { Broker } from '../../lib/broker/broker.js'
+import { MAX_PACKET_SIZE } from '../../lib/broker/options.js'
 import type { BrokerOptions } from '../../lib/broker/options.js'
 import { silentLogger } from '../../lib/broker/logger.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
@@ -11,9 +12,17 @@ export interface TestBrokerOptions extends Partial<BrokerOptions> {
   memory?: MemoryBackendOptions
 }
 
-/** A broker with a MemoryBackend (unless `backend` is given), closed after the test. */
+/**
+ * A broker with a MemoryBackend (unless `backend` is given), closed after the test. Specs run with
+ * the protocol's largest packet size and no maximum keepalive unless they set them (so CONNACK
+ * carries neither Maximum Packet Size nor Server Keep Alive); the defaults are checked in the
+ * abuse-*.spec.ts files.
+ */
 export function makeBroker(teardown: Teardown, options: TestBrokerOptions = {}): Broker {
   const { memory, ...rest } = options
   const backend = rest.backend ?? new MemoryBackend(memory)
-  return teardown.add(new Broker({ logger: silentLogger, ...rest, backend }), (broker) => broker.close())
+  return teardown.add(
+    new Broker({ logger: silentLogger, maximumPacketSize: MAX_PACKET_SIZE, maxKeepalive: 0, ...rest, backend }),
+    (broker) => broker.close()
+  )
 }

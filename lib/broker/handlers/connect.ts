@@ -269,7 +269,7 @@ export function continueAuthentication(flow: ConnectFlow, packet: AuthPacket): A
 /**
  * Keepalive: the client's value, or the broker's. MQTT 5 clients are told a different value with
  * Server Keep Alive (MQTT 5.0 3.2.2.3.14); 3.1/3.1.1 clients asking for more than `maxKeepalive` (or 0,
- * i.e. none) cannot be told and are refused.
+ * i.e. none) cannot be told and are refused, except 0 under the default maximum of 65,535 s.
  */
 const keepalive: ConnectStep = {
   name: 'keepalive',
@@ -282,6 +282,11 @@ const keepalive: ConnectStep = {
       const chosen = serverKeepAlive ?? (tooLong ? maxKeepalive! : requested)
       if (chosen !== requested) flow.serverKeepAlive = chosen
       ctx.setKeepalive(chosen)
+      return true
+    }
+    // 0 (none) under the default maximum (65,535 s): held to it silently, as the server may.
+    if (requested === 0 && maxKeepalive === 65535) {
+      ctx.setKeepalive(maxKeepalive)
       return true
     }
     if (tooLong) return refuse(flow, ReasonCode.ClientIdentifierNotValid, 'keepalive too long')
@@ -299,7 +304,11 @@ const setupSession: ConnectStep = {
   run(flow) {
     const { ctx, packet } = flow
     let expiry =
-      ctx.protocolLevel === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : 0xffffffff
+      ctx.protocolLevel === 5
+        ? (packet.properties?.sessionExpiryInterval ?? 0)
+        : packet.clean
+          ? 0
+          : ctx.options.persistentSessionExpiry // 3.1.1 persistent sessions that never come back end
     const maximum = ctx.options.maxSessionExpiryInterval
     if (expiry > maximum) {
       expiry = maximum

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { MqttError, ProtocolError, TopicNameInvalidError } from '../../packet/errors.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
+import { topicLimitProblem } from '../limits.js'
 import type { PublishPacket, PublishProperties } from '../../packet/types.js'
 import type { Message } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
@@ -47,6 +48,13 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
   }
   if (!isValidTopicName(topic)) {
     ctx.fail(new TopicNameInvalidError(`invalid topic name in PUBLISH: ${JSON.stringify(topic)}`))
+    return
+  }
+  const tooBig = topicLimitProblem(topic, options.maxTopicLength, options.maxTopicLevels)
+  if (tooBig !== undefined) {
+    // A limit of the broker: answered like an invalid topic name (0x90).
+    ctx.stats.topicLimitHits++
+    ctx.fail(new TopicNameInvalidError(`PUBLISH: ${tooBig}`))
     return
   }
   if (packet.qos > options.maximumQoS) {

@@ -6,6 +6,7 @@ import type { SubscribeResult } from '../../backend/backend.js'
 import type { StoredSubscription } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
+import { topicLimitProblem } from '../limits.js'
 import type { HandlerContext } from './context.js'
 
 /**
@@ -33,6 +34,12 @@ export function handleSubscribe(ctx: HandlerContext, packet: SubscribePacket): A
     const invalid = checkTopicFilter(entry.topicFilter, filterOptions)
     if (invalid !== undefined) {
       codes[i] = v5 ? invalid.reasonCode : SUBACK_FAILURE
+      continue
+    }
+    if (topicLimitProblem(entry.topicFilter, options.maxTopicLength, options.maxTopicLevels) !== undefined) {
+      // A limit of the broker (maxTopicLength, maxTopicLevels): 0x8F Topic Filter invalid.
+      ctx.stats.topicLimitHits++
+      codes[i] = v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE
       continue
     }
     const shared = entry.topicFilter.startsWith(SHARED_PREFIX)
@@ -92,7 +99,7 @@ function refused(job: SubscribeJob, k: number, verdict: boolean | number): boole
 function proceed(job: SubscribeJob): Awaitable<void> {
   const { ctx, accepted } = job
   if (accepted.length === 0) return finish(job, [])
-  if (job.needsExisting) {
+  if (job.needsExisting || ctx.options.maxSubscriptionsPerClient > 0) {
     const listed = ctx.session.listSubscriptions()
     if (isPromise(listed)) return listed.then((list) => subscribe(job, list))
     return subscribe(job, listed)
@@ -115,6 +122,22 @@ interface SubscribeJob {
 function subscribe(job: SubscribeJob, existing: StoredSubscription[] | undefined): Awaitable<void> {
   if (existing !== undefined) job.existing = new Set(existing.map((s) => s.topicFilter))
   const ctx = job.ctx
+  const max = ctx.options.maxSubscriptionsPerClient
+  if (max > 0 && job.existing !== undefined) {
+    // maxSubscriptionsPerClient: new filters beyond it get 0x97 Quota exceeded (replacing one is free).
+    let count = job.existing.size
+    for (let k = 0; k < job.accepted.length; k++) {
+      if (job.existing.has(job.accepted[k]!.topicFilter)) continue
+      if (count < max) {
+        count++
+        continue
+      }
+      ctx.stats.subscriptionLimitHits++
+      refused(job, k, ReasonCode.QuotaExceeded)
+      k--
+    }
+    if (job.accepted.length === 0) return finish(job, [])
+  }
   const results = ctx.backend.subscribe(ctx.handle, ctx.session, job.accepted)
   if (isPromise(results)) return results.then((granted) => finish(job, granted))
   return finish(job, results)

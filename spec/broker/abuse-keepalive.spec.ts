@@ -1,0 +1,82 @@
+import { expect } from 'chai'
+import { connect as tcpConnect } from 'node:net'
+import type { Socket } from 'node:net'
+import { encode } from '../../lib/packet/index.js'
+import { ConnectReturnCode } from '../../lib/packet/reason-codes.js'
+import { makeBroker } from '../helpers/broker.js'
+import { Peer } from '../helpers/flow.js'
+import { publish } from '../helpers/packets.js'
+import { useTeardown } from '../helpers/teardown.js'
+import type { Teardown } from '../helpers/teardown.js'
+
+async function open(teardown: Teardown, port: number): Promise<Peer> {
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  teardown.add(socket, (s) => s.destroy())
+  socket.on('error', () => undefined)
+  return new Peer({ stream: socket })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('broker – keepalive counts packets, not bytes', function () {
+  this.timeout(30000)
+  const teardown = useTeardown()
+
+  it('drops a client trickling one packet byte by byte at 1.5 × keepalive', async () => {
+    const broker = makeBroker(teardown, { timerInterval: 100 })
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    const peer = await open(teardown, port)
+    expect(await peer.connect({ clientId: 'trickler', keepalive: 2 })).to.deep.include({ reasonCode: 0 })
+    const bytes = encode(publish('t', 'x'.repeat(1000)), 4)
+    const started = Date.now()
+    let i = 0
+    while (!peer.isConnectionClosed && i < bytes.length - 1 && Date.now() - started < 15_000) {
+      peer.send(bytes.subarray(i, i + 1))
+      i++
+      await sleep(100)
+    }
+    const elapsed = Date.now() - started
+    expect(peer.isConnectionClosed, `open after ${elapsed} ms and ${i} bytes`).to.equal(true)
+    expect(elapsed).to.be.within(2900, 6000)
+  })
+
+  it('keeps a client sending a large packet slowly but steadily', async () => {
+    const broker = makeBroker(teardown, { timerInterval: 100 })
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    const peer = await open(teardown, port)
+    expect(await peer.connect({ clientId: 'steady', keepalive: 1 })).to.deep.include({ reasonCode: 0 })
+    peer.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'big', qos: 0 }] })
+    expect((await peer.next()).type).to.equal('suback')
+    const bytes = encode(publish('big', 'y'.repeat(200 * 1024)), 4)
+    // 20 KiB every 400 ms: 4 s for the packet, longer than 1.5 × keepalive.
+    for (let i = 0; i < bytes.length; i += 20 * 1024) {
+      peer.send(bytes.subarray(i, i + 20 * 1024))
+      await sleep(400)
+    }
+    const got = await peer.next(5000)
+    expect(got.type === 'publish' && got.payload.length).to.equal(200 * 1024)
+    expect(peer.isConnectionClosed).to.equal(false)
+  })
+
+  it('has a server maximum keepalive by default: MQTT 5 keepalive 0 is told 65,535, 3.1.1 keepalive 0 is accepted', async () => {
+    const broker = makeBroker(teardown, { maxKeepalive: undefined })
+    expect(broker.options.maxKeepalive).to.equal(65535)
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    const v5 = await open(teardown, port)
+    expect(await v5.connect({ clientId: 'k5', protocolLevel: 5, keepalive: 0 })).to.deep.equal({
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: 0,
+      properties: { serverKeepAlive: 65535 }
+    })
+    const v4 = await open(teardown, port)
+    expect(await v4.connect({ clientId: 'k4', keepalive: 0 })).to.deep.include({ reasonCode: 0 })
+    const small = makeBroker(teardown, { maxKeepalive: 60 })
+    const { port: smallPort } = await small.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    const v4small = await open(teardown, smallPort)
+    expect(await v4small.connect({ clientId: 'k4s', keepalive: 0 })).to.deep.include({ reasonCode: ConnectReturnCode.IdentifierRejected })
+  })
+})
