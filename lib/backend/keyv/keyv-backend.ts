@@ -160,6 +160,15 @@ export class KeyvBackend implements Backend {
     this.#ready.catch(() => undefined)
   }
 
+  /**
+   * True while Redis is reachable (started, connected, not in an outage); readiness probes read it.
+   * `events$` tells when it changes.
+   */
+  get available(): boolean {
+    const link = this.#link
+    return !this.#closed && link !== undefined && link.available
+  }
+
   /** Resolves once connected and registered as a node; rejects if the start-up failed. */
   async ready(): Promise<void> {
     await this.#ready
