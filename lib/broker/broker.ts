@@ -142,6 +142,14 @@ export class Broker {
     return inlineSubscribe(this.inlineHost, filter, options)
   }
 
+  /**
+   * PUBLISH packets received from / sent to each tenant's clients since the start (kept while
+   * `$SYS` is on; empty otherwise).
+   */
+  tenantTraffic(): ReadonlyMap<string | undefined, TenantCounters> {
+    return this.sys?.allCounters ?? new Map()
+  }
+
   /** The addresses of the bound listeners. */
   get listenerAddresses(): ListenAddress[] {
     return this.listeners.map((listener) => listener.address)

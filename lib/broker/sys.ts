@@ -77,6 +77,11 @@ export class SysPublisher {
     this.#timer.unref()
   }
 
+  /** The counters of every tenant seen since the start. */
+  get allCounters(): ReadonlyMap<string | undefined, TenantCounters> {
+    return this.#counters
+  }
+
   /** The counters of `tenant` (made on first use). */
   counters(tenant: string | undefined): TenantCounters {
     let counters = this.#counters.get(tenant)
