@@ -78,12 +78,11 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
     registers: []
   })
   // Backend totals per tenant are read once per scrape and shared by the five gauges below.
-  let countsAt = 0
   let counts: Promise<Map<string, { sessions: number; subscriptions: number; retained: number; queued: number; inflight: number }>> | undefined
-  const backendCounts = (): typeof counts => {
-    const now = Date.now()
-    if (counts !== undefined && now - countsAt < 500) return counts
-    countsAt = now
+  // The first of the five gauges (registered first, so collected first) reads afresh; the others
+  // reuse its answer: one probe per scrape.
+  const backendCounts = (fresh: boolean): NonNullable<typeof counts> => {
+    if (counts !== undefined && !fresh) return counts
     counts = (async () => {
       const out = new Map<string, { sessions: number; subscriptions: number; retained: number; queued: number; inflight: number }>()
       if (backend.counts === undefined || backend.available === false) return out
@@ -113,6 +112,7 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
     return counts
   }
   const storedGauge = (name: string, help: string, field: 'sessions' | 'subscriptions' | 'retained' | 'queued' | 'inflight'): void => {
+    const fresh = field === 'sessions'
     new Gauge({
       name,
       help,
@@ -120,8 +120,7 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
       registers,
       async collect() {
         this.reset()
-        const all = await backendCounts()
-        if (all === undefined) return
+        const all = await backendCounts(fresh)
         for (const [tenant, c] of all) this.set({ tenant }, c[field])
       }
     })
