@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
-import type { Browser, Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { TenantBackend } from '../../lib/backend/tenant-backend.js'
 import { byUsernameDomain } from '../../lib/tenancy/index.js'
@@ -28,29 +28,26 @@ function requireChromium(): void {
 describe('http – dashboard in headless Chromium', function () {
   this.timeout(90_000)
   const teardown = useTeardown()
-  let browser: Browser
+  let context: BrowserContext
   let profile: string
 
   before(async () => {
     requireChromium()
     profile = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'))
-    const context = await chromium.launchPersistentContext(profile, {
+    context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1360, height: 1000 }
     })
-    browser = context.browser() ?? (context as unknown as Browser)
-    ;(globalThis as { dashboardContext?: typeof context }).dashboardContext = context
     mkdirSync(OUTPUT, { recursive: true })
   })
   after(async () => {
-    await (globalThis as { dashboardContext?: { close(): Promise<void> } }).dashboardContext?.close()
+    await context?.close()
     rmSync(profile, { recursive: true, force: true })
   })
 
   async function open(url: string): Promise<Page> {
-    const context = (globalThis as { dashboardContext?: { newPage(): Promise<Page> } }).dashboardContext!
     const page = await context.newPage()
     teardown.add(page, (p) => p.close())
     const errors: string[] = []
@@ -61,7 +58,6 @@ describe('http – dashboard in headless Chromium', function () {
   }
 
   it('signs in, sees a client appear when MQTT.js connects, kicks it, publishes from the form, per tenant', async () => {
-    void browser
     const s = await setup(teardown, {
       broker: { backend: new TenantBackend(() => new MemoryBackend()), tenantResolver: byUsernameDomain(), sysInterval: 3600 }
     })
