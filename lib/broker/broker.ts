@@ -86,7 +86,11 @@ export class Broker {
     this.events$ = this.hub.events$
     this.sys =
       this.options.sysInterval > 0
-        ? new SysPublisher({ backend: this.backend, log: this.log, connectedPerTenant: () => this.connectedPerTenant() }, this.options.sysInterval, this.options.sysTopicPrefix)
+        ? new SysPublisher(
+            { backend: this.backend, log: this.log, connectedPerTenant: () => this.connectedPerTenant(), trafficBytes: () => this.trafficBytes() },
+            this.options.sysInterval,
+            this.options.sysTopicPrefix
+          )
         : undefined
     this.core = {
       backend: this.backend,
