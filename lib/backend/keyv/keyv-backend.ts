@@ -304,6 +304,18 @@ export class KeyvBackend implements Backend {
     if (!(await storeRetainedMessage(link, keys, message, this.#maxRetained))) this.stats.retainedRefused++
   }
 
+  /**
+   * `BackendInspection.listRetained`: the retained messages of `tenant` matching `filter`, sorted by
+   * topic, at most `limit` — cluster-wide, since they live in Redis.
+   */
+  async listRetained(tenant: string | undefined, filter: string, limit: number): Promise<Message[]> {
+    const link = await this.#use()
+    const keys = (await this.#tenant(tenant)).keys
+    const found = await findRetained(link, keys, filter, Date.now())
+    found.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+    return found.slice(0, limit)
+  }
+
   async queueRetained(client: ClientHandle, subscription: StoredSubscription): Promise<void> {
     // Retained messages are not sent for shared subscriptions [MQTT-3.8.4-4].
     if (parseSharedSubscription(subscription.topicFilter) !== undefined) return
