@@ -305,6 +305,9 @@
   $('tenant').addEventListener('change', () => {
     state.tenant = $('tenant').value
     state.session = null
+    // The charts show one tenant: start their history again.
+    for (const key of Object.keys(series)) series[key].length = 0
+    state.last = null
     $('session-detail').hidden = true
     refresh()
   })
