@@ -32,12 +32,15 @@ function uplotDir(): string {
 
 /**
  * The dashboard: plain HTML, CSS and JavaScript files (no build step) plus uPlot's browser build,
- * read once and kept in memory. Paths: `/` (the page) and `/dashboard/<file>`.
+ * read at the first request and kept in memory. Paths: `/` (the page) and `/dashboard/<file>`.
  */
 export class Dashboard {
-  readonly #assets = new Map<string, Asset>()
+  #assets: Map<string, Asset> | undefined = undefined
 
-  constructor() {
+  /** Reads the files (once). Throws when they are missing, e.g. in a bundle that left them out. */
+  #load(): Map<string, Asset> {
+    if (this.#assets !== undefined) return this.#assets
+    const assets = new Map<string, Asset>()
     const dir = dashboardDir()
     const uplot = uplotDir()
     const files: [string, string][] = [
@@ -49,13 +52,17 @@ export class Dashboard {
     ]
     for (const [path, file] of files) {
       const ext = file.slice(file.lastIndexOf('.') + 1)
-      this.#assets.set(path, { type: TYPES[ext] ?? 'application/octet-stream', body: readFileSync(file) })
+      assets.set(path, { type: TYPES[ext] ?? 'application/octet-stream', body: readFileSync(file) })
     }
+    this.#assets = assets
+    return assets
   }
 
   /** Serves `path` if it is a dashboard file; false otherwise. */
   serve(path: string, response: ServerResponse, head: boolean): boolean {
-    const asset = this.#assets.get(path === '/dashboard' || path === '/dashboard/' ? '/' : path)
+    const key = path === '/dashboard' || path === '/dashboard/' ? '/' : path
+    if (key !== '/' && !key.startsWith('/dashboard/')) return false
+    const asset = this.#load().get(key)
     if (asset === undefined) return false
     response.writeHead(200, {
       'content-type': asset.type,

@@ -86,7 +86,16 @@ export function createHttpHandler(broker: Broker, options: HttpOptions = {}): Ht
       await serveApi(broker, rest, url.searchParams, request, response, maxBodySize)
       return
     }
-    if (dashboard !== undefined && (method === 'GET' || head) && dashboard.serve(path, response, head)) return
+    if (dashboard !== undefined && (method === 'GET' || head)) {
+      let served: boolean
+      try {
+        served = dashboard.serve(path, response, head)
+      } catch (error) {
+        broker.log.error('dashboard files unavailable', { error })
+        throw new HttpError(500, 'dashboard_unavailable', 'the dashboard files could not be read (see the broker log)')
+      }
+      if (served) return
+    }
     throw new HttpError(404, 'not_found', `no such endpoint: ${path}`)
   }
 
