@@ -133,13 +133,17 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
     registers,
     collect() {
       this.reset()
-      const by = new Map<string, number>()
+      const byListener = new Map<string, Map<string | undefined, number>>()
       for (const client of broker.connectedClients) {
-        add(by, `${client.listener ?? client.transport}\u0000${tenants.of(client.tenant)}`, 1)
+        const listener = client.listener ?? client.transport
+        let byTenant = byListener.get(listener)
+        if (byTenant === undefined) byListener.set(listener, (byTenant = new Map()))
+        byTenant.set(client.tenant, (byTenant.get(client.tenant) ?? 0) + 1)
       }
-      for (const [key, n] of by) {
-        const [listener, tenant] = key.split('\u0000') as [string, string]
-        this.set({ listener, tenant }, n)
+      for (const [listener, byTenant] of byListener) {
+        const sums = new Map<string, number>()
+        for (const [tenant, n] of byTenant) add(sums, tenants.of(tenant), n)
+        for (const [tenant, n] of sums) this.set({ listener, tenant }, n)
       }
     }
   })
@@ -205,8 +209,14 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
   }
   const pick = <T>(map: ReadonlyMap<string | undefined, T>, f: (v: T) => number): Map<string | undefined, number> =>
     new Map([...map].map(([k, v]) => [k, f(v)]))
-  perTenant('mqtt_bytes_received_total', 'Bytes received from clients (TCP, TLS and Unix socket connections), by tenant', () => pick(broker.trafficBytes(), (b) => b.received))
-  perTenant('mqtt_bytes_sent_total', 'Bytes sent to clients (TCP, TLS and Unix socket connections), by tenant', () => pick(broker.trafficBytes(), (b) => b.sent))
+  // Read from the sockets once per scrape (received first, sent reuses it): a socket's byte
+  // counts are not free to read.
+  let traffic = new Map<string | undefined, { received: number; sent: number }>()
+  perTenant('mqtt_bytes_received_total', 'Bytes received from clients (TCP, TLS and Unix socket connections), by tenant', () => {
+    traffic = broker.trafficBytes()
+    return pick(traffic, (b) => b.received)
+  })
+  perTenant('mqtt_bytes_sent_total', 'Bytes sent to clients (TCP, TLS and Unix socket connections), by tenant', () => pick(traffic, (b) => b.sent))
   perTenant('mqtt_tenant_messages_received_total', 'PUBLISH packets received, by tenant (while $SYS is on)', () => pick(broker.tenantTraffic(), (c) => c.received))
   perTenant('mqtt_tenant_messages_sent_total', 'PUBLISH packets sent, by tenant (while $SYS is on)', () => pick(broker.tenantTraffic(), (c) => c.sent))
   new Counter({
@@ -258,6 +268,15 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
   })
   // Registered last: it is observed while the gauges above collect, so a scrape shows its own probe.
   registry.registerMetric(probe)
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
+  if (options.defaultMetrics !== false) {
+    // prom-client's runtime metrics, without those that walk every handle (one per socket: at
+    // thousands of connections they cost more than all the rest; mqtt_sockets counts them).
+    const runtime = new Registry()
+    collectDefaultMetrics({ register: runtime })
+    for (const { name } of runtime.getMetricsAsArray()) {
+      const metric = runtime.getSingleMetric(name)
+      if (metric !== undefined && !name.startsWith('nodejs_active_')) registry.registerMetric(metric)
+    }
+  }
   return registry
 }
