@@ -159,7 +159,7 @@
   // ---- tabs -----------------------------------------------------------------------------------
   async function clients() {
     const search = $('client-search').value.trim()
-    const data = await api('GET', '/clients?limit=200' + (search ? '&search=' + encodeURIComponent(search) : '') + (state.tenant ? '&tenant=' + encodeURIComponent(state.tenant) : ''))
+    const data = await api('GET', '/clients?limit=200' + (search ? '&search=' + encodeURIComponent(search) : '') + '&tenant=' + encodeURIComponent(state.tenant))
     $('client-count').textContent = data.total + ' connected'
     fill($('clients').tBodies[0], data.items.filter((c) => (c.tenant || '') === state.tenant), 7, (row, c) => {
       row.dataset.clientId = c.client_id
