@@ -21,7 +21,7 @@ describe('http – management API on the Redis backend', function () {
     await redis.dispose()
   })
 
-  it("shows and deletes the retained messages another process stored, publishes to another process's subscriber, and answers 501 for sessions", async () => {
+  it("shows and deletes the retained messages another process stored, publishes to another process's subscriber, and lists the whole cluster's sessions", async () => {
     const root = randomRoot()
     const a = teardown.add(new Broker({ backend: await startNode(redis.url, root), logger: silentLogger }), (b) => b.close())
     const b = teardown.add(new Broker({ backend: await startNode(redis.url, root), logger: silentLogger }), (b) => b.close())
@@ -45,8 +45,24 @@ describe('http – management API on the Redis backend', function () {
     })
     expect(await got).to.equal('go')
 
-    const sessions = await fetch(`${http.url}/api/v1/sessions`)
-    expect(sessions.status).to.equal(501)
-    expect(((await sessions.json()) as { error: { message: string } }).error.message).to.match(/does not implement listSessions/)
+    // Sessions of the whole cluster, from process B: the live client of A and an away session.
+    const away = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'away-1', clean: false, reconnectPeriod: 0 })
+    await away.subscribeAsync('alerts/#', { qos: 1 })
+    await away.endAsync()
+    await until(async () => {
+      const list = (await (await fetch(`${http.url}/api/v1/sessions`)).json()) as { items: { client_id: string; connected: boolean }[] }
+      return list.items.some((i) => i.client_id === 'away-1' && !i.connected)
+    })
+    const sessions = (await (await fetch(`${http.url}/api/v1/sessions`)).json()) as { items: { client_id: string; connected: boolean; subscriptions: number }[]; total: number }
+    const live = sessions.items.find((i) => i.connected)
+    expect(live?.subscriptions).to.equal(1)
+    expect(sessions.items.find((i) => i.client_id === 'away-1')).to.deep.include({ connected: false, subscriptions: 1 })
+    const one = (await (await fetch(`${http.url}/api/v1/sessions/away-1`)).json()) as { subscriptions: { topic_filter: string; qos: number }[] }
+    expect(one.subscriptions.map((s) => [s.topic_filter, s.qos])).to.deep.equal([['alerts/#', 1]])
+    expect((await fetch(`${http.url}/api/v1/sessions/nobody`)).status).to.equal(404)
+    // Changing sessions is not there yet on Redis: 501 with a clear body.
+    const deleted = await fetch(`${http.url}/api/v1/sessions/away-1`, { method: 'DELETE' })
+    expect(deleted.status).to.equal(501)
+    expect(((await deleted.json()) as { error: { message: string } }).error.message).to.match(/does not implement deleteSession/)
   })
 })

@@ -34,6 +34,8 @@ import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
 import { ALL_SCRIPTS, DELAY_WILL, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
+import { inspectKeyvSession, listKeyvSessions } from './inspect.js'
+import type { Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
@@ -314,6 +316,16 @@ export class KeyvBackend implements Backend {
     const found = await findRetained(link, keys, filter, Date.now())
     found.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
     return found.slice(0, limit)
+  }
+
+  /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (SCAN; for operators). */
+  async listSessions(tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
+    return await listKeyvSessions(await this.#use(), (await this.#tenant(tenant)).keys, tenant, query)
+  }
+
+  /** `BackendInspection.inspectSession`: one session with its subscriptions, wherever its client is connected. */
+  async inspectSession(tenant: string | undefined, clientId: string): Promise<SessionDetails | undefined> {
+    return await inspectKeyvSession(await this.#use(), (await this.#tenant(tenant)).keys, tenant, clientId)
   }
 
   async queueRetained(client: ClientHandle, subscription: StoredSubscription): Promise<void> {
