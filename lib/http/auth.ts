@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { HttpAuthOptions } from './options.js'
 
@@ -22,15 +22,34 @@ function same(a: string | Buffer, b: string | Buffer): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
 }
 
-function checkPassword(stored: string, given: string): boolean {
+/** Most scrypt checks running at once; more wrong guesses are refused at once (no queue to fill). */
+const MAX_HASHING = 4
+
+let hashing = 0
+
+/**
+ * Checks a password against its stored form. scrypt runs on libuv's thread pool (never on the
+ * event loop, which serves MQTT), at most `MAX_HASHING` at a time.
+ */
+async function checkPassword(stored: string, given: string): Promise<boolean> {
   if (!stored.startsWith('scrypt$')) return same(stored, given)
   const [, n, r, p, salt, hash] = stored.split('$')
   if (n === undefined || r === undefined || p === undefined || salt === undefined || hash === undefined) return false
+  if (hashing >= MAX_HASHING) return false
   const expected = Buffer.from(hash, 'base64')
   const N = Number(n)
   const R = Number(r)
-  const derived = scryptSync(given, Buffer.from(salt, 'base64'), expected.length, { N, r: R, p: Number(p), maxmem: 128 * N * R * 2 })
-  return same(derived, expected)
+  hashing++
+  try {
+    const derived = await new Promise<Buffer>((resolve, reject) =>
+      scrypt(given, Buffer.from(salt, 'base64'), expected.length, { N, r: R, p: Number(p), maxmem: 128 * N * R * 2 }, (error, key) => (error === null ? resolve(key) : reject(error)))
+    )
+    return same(derived, expected)
+  } catch {
+    return false
+  } finally {
+    hashing--
+  }
 }
 
 /** True for loopback peers (127.0.0.0/8, ::1, IPv4-mapped loopback). */
@@ -62,7 +81,7 @@ export class HttpAuthenticator {
   }
 
   /** Whether `request` may proceed. */
-  check(request: IncomingMessage): AuthOutcome {
+  async check(request: IncomingMessage): Promise<AuthOutcome> {
     if (!this.configured) {
       if (this.#allowAnonymous || isLoopback(request.socket.remoteAddress)) return 'ok'
       return 'remote'
@@ -84,7 +103,7 @@ export class HttpAuthenticator {
       const colon = decoded.indexOf(':')
       if (colon < 0) return 'invalid'
       const stored = this.#users.get(decoded.slice(0, colon))
-      if (stored === undefined || !checkPassword(stored, decoded.slice(colon + 1))) return 'invalid'
+      if (stored === undefined || !(await checkPassword(stored, decoded.slice(colon + 1)))) return 'invalid'
       if (this.#verified.size > 1000) this.#verified.clear()
       this.#verified.add(key)
       return 'ok'

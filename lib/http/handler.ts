@@ -43,8 +43,8 @@ export function createHttpHandler(broker: Broker, options: HttpOptions = {}): Ht
   const api = options.api !== false
   const challenge = auth.configured ? { 'www-authenticate': 'Bearer realm="mqtt-broker"' } : {}
 
-  const authorize = (request: IncomingMessage): void => {
-    const outcome = auth.check(request)
+  const authorize = async (request: IncomingMessage): Promise<void> => {
+    const outcome = await auth.check(request)
     if (outcome === 'ok') return
     if (outcome === 'remote') throw new HttpError(403, 'forbidden', 'no HTTP credentials are configured: only loopback clients are served (configure http.auth, or allow_anonymous)')
     throw new HttpError(401, 'unauthorized', outcome === 'missing' ? 'credentials required (Authorization: Bearer or Basic)' : 'invalid credentials')
@@ -61,7 +61,7 @@ export function createHttpHandler(broker: Broker, options: HttpOptions = {}): Ht
     const head = method === 'HEAD'
     if (path === '/healthz' || path === '/livez' || path === '/readyz') {
       if (method !== 'GET' && !head) throw new HttpError(405, 'method_not_allowed', 'use GET')
-      if (!publicHealth) authorize(request)
+      if (!publicHealth) await authorize(request)
       if (path === '/readyz') {
         const ready = readiness(broker, minListeners)
         sendJson(response, ready.ready ? 200 : 503, { status: ready.ready ? 'ok' : 'unavailable', checks: ready.checks })
@@ -72,14 +72,14 @@ export function createHttpHandler(broker: Broker, options: HttpOptions = {}): Ht
     }
     if (path === '/metrics' && registry !== undefined) {
       if (method !== 'GET' && !head) throw new HttpError(405, 'method_not_allowed', 'use GET')
-      if (!publicMetrics) authorize(request)
+      if (!publicMetrics) await authorize(request)
       const text = await registry.metrics()
       response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
       response.end(head ? undefined : text)
       return
     }
     if (api && (path === '/api/v1' || path.startsWith('/api/v1/'))) {
-      authorize(request)
+      await authorize(request)
       // The raw path keeps percent-encoding: client ids and topics may contain '/'.
       const raw = (request.url ?? '/').split('?')[0] as string
       const rest = raw.slice(raw.indexOf('/api/v1') + '/api/v1'.length)

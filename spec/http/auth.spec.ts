@@ -54,11 +54,11 @@ describe('http – authentication and configuration', function () {
     expect((await s.call('/api/v1/clients', { headers: { authorization: '' } })).status).to.equal(200)
     const auth = new HttpAuthenticator(undefined, false)
     const from = (remoteAddress: string): IncomingMessage => ({ socket: { remoteAddress }, headers: {} }) as unknown as IncomingMessage
-    expect(auth.check(from('127.0.0.1'))).to.equal('ok')
-    expect(auth.check(from('::1'))).to.equal('ok')
-    expect(auth.check(from('::ffff:127.0.0.1'))).to.equal('ok')
-    expect(auth.check(from('10.0.0.7'))).to.equal('remote')
-    expect(new HttpAuthenticator(undefined, true).check(from('10.0.0.7'))).to.equal('ok')
+    expect(await auth.check(from('127.0.0.1'))).to.equal('ok')
+    expect(await auth.check(from('::1'))).to.equal('ok')
+    expect(await auth.check(from('::ffff:127.0.0.1'))).to.equal('ok')
+    expect(await auth.check(from('10.0.0.7'))).to.equal('remote')
+    expect(await new HttpAuthenticator(undefined, true).check(from('10.0.0.7'))).to.equal('ok')
     const broker = makeBroker(teardown)
     let error: unknown
     try {
