@@ -25,15 +25,19 @@ export interface SessionDetails extends SessionSummary {
   subscriptionList: StoredSubscription[]
 }
 
-/** Totals of one tenant's stored state. */
+/**
+ * Totals of one tenant's stored state. A backend leaves out what it cannot count cheaply (the
+ * Redis backend counts subscriptions and retained messages, not sessions): absent totals are not
+ * reported.
+ */
 export interface BackendCounts {
-  sessions: number
-  subscriptions: number
-  retained: number
+  sessions?: number
+  subscriptions?: number
+  retained?: number
   /** Messages in offline queues. */
-  queued: number
+  queued?: number
   /** Outgoing QoS 1/2 exchanges not completed yet. */
-  inflight: number
+  inflight?: number
 }
 
 /** A page of a listing. */

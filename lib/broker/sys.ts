@@ -70,7 +70,7 @@ class LoadAverages {
 }
 
 /** Totals of a tenant's stored state, when the backend can tell (see `BackendInspection.counts`). */
-type StoredCounts = { sessions: number; subscriptions: number; retained: number; queued: number }
+type StoredCounts = { sessions?: number; subscriptions?: number; retained?: number; queued?: number }
 type CountingBackend = Backend & { counts?: (tenant: string | undefined) => StoredCounts | Promise<StoredCounts> }
 
 /** The package's name and version, from the nearest package.json above this module. */
@@ -200,11 +200,13 @@ export class SysPublisher {
         if (backend.counts !== undefined) {
           const stored = backend.counts(tenant)
           const c = isPromise(stored) ? await stored : stored
-          values['clients/total'] = String(Math.max(c.sessions, live))
-          values['clients/disconnected'] = String(Math.max(0, c.sessions - live))
-          values['subscriptions/count'] = String(c.subscriptions)
-          values['retained messages/count'] = String(c.retained)
-          values['store/messages/count'] = String(c.queued)
+          if (c.sessions !== undefined) {
+            values['clients/total'] = String(Math.max(c.sessions, live))
+            values['clients/disconnected'] = String(Math.max(0, c.sessions - live))
+          }
+          if (c.subscriptions !== undefined) values['subscriptions/count'] = String(c.subscriptions)
+          if (c.retained !== undefined) values['retained messages/count'] = String(c.retained)
+          if (c.queued !== undefined) values['store/messages/count'] = String(c.queued)
         }
         await this.#publishTenant(tenant, values)
       }

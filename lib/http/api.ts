@@ -430,7 +430,7 @@ async function tenantCounts(broker: Broker, backend: Inspectable): Promise<Recor
     if (traffic !== undefined) Object.assign(row, { messages_received: traffic.received, messages_sent: traffic.sent })
     if (backend.counts !== undefined && backend.available !== false) {
       const c = await resolve(backend.counts(tenant)).catch(() => undefined)
-      if (c !== undefined) Object.assign(row, { sessions: c.sessions, subscriptions: c.subscriptions, retained: c.retained, queued: c.queued, inflight: c.inflight })
+      if (c !== undefined) Object.assign(row, c)
     }
     out.push(row)
   }

@@ -48,6 +48,10 @@ class TenantLabels {
   }
 }
 
+/** The totals of `BackendInspection.counts`. */
+const COUNT_FIELDS = ['sessions', 'subscriptions', 'retained', 'queued', 'inflight'] as const
+type CountField = (typeof COUNT_FIELDS)[number]
+
 /** Adds `value` to `label`'s entry. */
 function add<K>(map: Map<K, number>, key: K, value: number): void {
   map.set(key, (map.get(key) ?? 0) + value)
@@ -78,13 +82,13 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
     registers: []
   })
   // Backend totals per tenant are read once per scrape and shared by the five gauges below.
-  let counts: Promise<Map<string, { sessions: number; subscriptions: number; retained: number; queued: number; inflight: number }>> | undefined
+  let counts: Promise<Map<string, Partial<Record<CountField, number>>>> | undefined
   // The first of the five gauges (registered first, so collected first) reads afresh; the others
   // reuse its answer: one probe per scrape.
   const backendCounts = (fresh: boolean): NonNullable<typeof counts> => {
     if (counts !== undefined && !fresh) return counts
     counts = (async () => {
-      const out = new Map<string, { sessions: number; subscriptions: number; retained: number; queued: number; inflight: number }>()
+      const out = new Map<string, Partial<Record<CountField, number>>>()
       if (backend.counts === undefined || backend.available === false) return out
       const end = probe.startTimer()
       try {
@@ -94,12 +98,11 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
           const c = backend.counts(tenant)
           const value = isPromise(c) ? await c : c
           const label = tenants.of(tenant)
-          const sum = out.get(label) ?? { sessions: 0, subscriptions: 0, retained: 0, queued: 0, inflight: 0 }
-          sum.sessions += value.sessions
-          sum.subscriptions += value.subscriptions
-          sum.retained += value.retained
-          sum.queued += value.queued
-          sum.inflight += value.inflight
+          const sum = out.get(label) ?? {}
+          for (const field of COUNT_FIELDS) {
+            const n = value[field]
+            if (n !== undefined) sum[field] = (sum[field] ?? 0) + n
+          }
           out.set(label, sum)
         }
       } catch {
@@ -111,7 +114,7 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
     })()
     return counts
   }
-  const storedGauge = (name: string, help: string, field: 'sessions' | 'subscriptions' | 'retained' | 'queued' | 'inflight'): void => {
+  const storedGauge = (name: string, help: string, field: CountField): void => {
     const fresh = field === 'sessions'
     new Gauge({
       name,
@@ -121,7 +124,10 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
       async collect() {
         this.reset()
         const all = await backendCounts(fresh)
-        for (const [tenant, c] of all) this.set({ tenant }, c[field])
+        for (const [tenant, c] of all) {
+          const n = c[field]
+          if (n !== undefined) this.set({ tenant }, n)
+        }
       }
     })
   }

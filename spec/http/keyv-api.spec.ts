@@ -27,7 +27,7 @@ describe('http – management API on the Redis backend', function () {
     const b = teardown.add(new Broker({ backend: await startNode(redis.url, root), logger: silentLogger }), (b) => b.close())
     const { port } = await a.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     await b.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
-    const http = teardown.add(await listenHttp(b, { port: 0, defaultMetrics: false }), (h) => h.close())
+    const http = teardown.add(await listenHttp(b, { port: 0, defaultMetrics: false, publicMetrics: true }), (h) => h.close())
     const client = teardown.add(await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 }), (c) => c.endAsync(true))
     await client.publishAsync('site/a/state', 'on', { retain: true, qos: 1 })
     const list = await fetch(`${http.url}/api/v1/retained?filter=site%2F%23`)
@@ -60,6 +60,11 @@ describe('http – management API on the Redis backend', function () {
     const one = (await (await fetch(`${http.url}/api/v1/sessions/away-1`)).json()) as { subscriptions: { topic_filter: string; qos: number }[] }
     expect(one.subscriptions.map((s) => [s.topic_filter, s.qos])).to.deep.equal([['alerts/#', 1]])
     expect((await fetch(`${http.url}/api/v1/sessions/nobody`)).status).to.equal(404)
+    // Stored totals Redis can count: subscriptions and retained messages, in the metrics too.
+    const metrics = await (await fetch(`${http.url}/metrics`, { headers: {} })).text()
+    expect(metrics).to.match(/^mqtt_subscriptions\{tenant="_default"\} 2$/m)
+    expect(metrics).to.match(/^mqtt_retained_messages\{tenant="_default"\} 0$/m)
+    expect(metrics).to.not.match(/^mqtt_sessions\{/m)
     // Changing sessions is not there yet on Redis: 501 with a clear body.
     const deleted = await fetch(`${http.url}/api/v1/sessions/away-1`, { method: 'DELETE' })
     expect(deleted.status).to.equal(501)

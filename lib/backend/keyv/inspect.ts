@@ -1,4 +1,4 @@
-import type { Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
+import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import type { StoredSubscription } from '../../session/session.js'
 import { fromJson } from './codec.js'
 import type { TenantKeys } from './keys.js'
@@ -74,4 +74,19 @@ export async function inspectKeyvSession(link: RedisLink, keys: TenantKeys, tena
   for (let i = 1; i < flat.length; i += 2) subscriptionList.push(fromJson<StoredSubscription>(flat[i] as string))
   subscriptionList.sort((a, b) => (a.topicFilter < b.topicFilter ? -1 : a.topicFilter > b.topicFilter ? 1 : 0))
   return { ...s, subscriptionList }
+}
+
+/**
+ * `BackendInspection.counts` for the Redis backend: what Redis can count in O(1) or O(filters) —
+ * retained messages (ZCARD of the index) and subscriptions (the sum of the per-filter counts).
+ * Sessions, queues and inflight would need a SCAN: left out (see `listKeyvSessions`).
+ */
+export async function keyvCounts(link: RedisLink, keys: TenantKeys): Promise<BackendCounts> {
+  const [retained, perFilter] = await Promise.all([
+    link.send<number>(['ZCARD', keys.retainedIndex]),
+    link.sendText<string[]>(['HVALS', keys.filterCounts])
+  ])
+  let subscriptions = 0
+  for (const n of perFilter) subscriptions += Number(n)
+  return { retained, subscriptions }
 }

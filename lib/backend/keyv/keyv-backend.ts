@@ -34,8 +34,8 @@ import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
 import { ALL_SCRIPTS, DELAY_WILL, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
-import { inspectKeyvSession, listKeyvSessions } from './inspect.js'
-import type { Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
+import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
+import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
@@ -321,6 +321,11 @@ export class KeyvBackend implements Backend {
   /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (SCAN; for operators). */
   async listSessions(tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
     return await listKeyvSessions(await this.#use(), (await this.#tenant(tenant)).keys, tenant, query)
+  }
+
+  /** `BackendInspection.counts`: retained messages and subscriptions of `tenant` in the cluster. */
+  async counts(tenant: string | undefined): Promise<BackendCounts> {
+    return await keyvCounts(await this.#use(), (await this.#tenant(tenant)).keys)
   }
 
   /** `BackendInspection.inspectSession`: one session with its subscriptions, wherever its client is connected. */
