@@ -24,6 +24,7 @@ export type {
 } from './broker/events.js'
 export type { BrokerStats } from './broker/stats.js'
 export { createLogger, silentLogger, LOG_LEVELS } from './broker/logger.js'
+export type { InlinePublish, InlinePublishProperties, InlineSubscribeOptions, InlineMessage } from './broker/inline.js'
 export type { Logger, LogLevel, LogFields } from './broker/logger.js'
 export { escapeControlCharacters } from './util/control-characters.js'
 
@@ -42,7 +43,6 @@ export type {
   CertificateIdentity,
   ClientCertificateMode,
   HttpEndpoint,
-  HttpHandler,
   ListenerConfig,
   ListenerKind,
   Listeners,
@@ -127,6 +127,16 @@ export type {
 } from './session/session.js'
 export { isPromise } from './util/awaitable.js'
 export type { Awaitable } from './util/awaitable.js'
+
+// Inspection of stored state (optional Backend methods behind the management API).
+export { NotInspectableError } from './backend/inspection.js'
+export type { BackendInspection, BackendCounts, SessionSummary, SessionDetails, SessionQuery, Page } from './backend/inspection.js'
+
+// HTTP: health, Prometheus metrics, the REST management API, the dashboard.
+export { createHttpHandler, listenHttp, httpConfigSchema, httpOptionsFromConfig, hashHttpPassword, readiness, DEFAULT_HTTP_PORT } from './http/index.js'
+export type { HttpHandler, HttpListener, HttpOptions, HttpListenOptions, HttpAuthOptions, HttpUser, HttpConfig, Readiness, CheckResult } from './http/index.js'
+export { createBrokerMetrics } from './metrics/broker-metrics.js'
+export type { BrokerMetricsOptions } from './metrics/broker-metrics.js'
 
 // The backend conformance suite.
 export { backendConformance, FakeClient } from './backend/conformance/index.js'

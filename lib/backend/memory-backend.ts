@@ -23,6 +23,8 @@ import { parseSharedSubscription } from '../packet/topic.js'
 import { DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
 import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
 import type { Message, QueuedMessage, Session, StoredSubscription } from '../session/session.js'
+import { pageOf } from './inspection.js'
+import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
 
 export { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
 
@@ -131,7 +133,7 @@ const ALLOW: AuthenticationResult = { result: 'allow' }
  *
  * Everything lives on the instance, so several backends (one per tenant) can coexist.
  */
-export class MemoryBackend implements Backend {
+export class MemoryBackend implements Backend, BackendInspection {
   /** Counters (see `MemoryBackendStats`). */
   readonly stats: MemoryBackendStats = {
     queued: 0,
@@ -227,6 +229,87 @@ export class MemoryBackend implements Backend {
   /** The session of `clientId`, if one is held (for inspection and tests). */
   getSession(clientId: string): MemorySession | undefined {
     return this.#sessions.get(clientId)?.session
+  }
+
+  // ---- BackendInspection (the management API; this backend holds one tenant: `tenant` is ignored) ----
+
+  listSessions(tenant: string | undefined, query: SessionQuery): Page<SessionSummary> {
+    const all: SessionSummary[] = []
+    for (const entry of this.#sessions.values()) all.push(this.#summary(tenant, entry))
+    return pageOf(all, query)
+  }
+
+  inspectSession(tenant: string | undefined, clientId: string): SessionDetails | undefined {
+    const entry = this.#sessions.get(clientId)
+    if (entry === undefined) return undefined
+    return { ...this.#summary(tenant, entry), subscriptionList: entry.session.listSubscriptions() }
+  }
+
+  deleteSession(_tenant: string | undefined, clientId: string): boolean {
+    const entry = this.#sessions.get(clientId)
+    if (entry === undefined) return false
+    const client = entry.client
+    // Detach first: the connection's teardown then finds no session of its own to end.
+    entry.client = undefined
+    entry.live = false
+    if (client !== undefined && client.connected) client.close(ReasonCode.AdministrativeAction, 'session deleted by an administrator')
+    this.#endSession(entry)
+    return true
+  }
+
+  addSessionSubscription(_tenant: string | undefined, clientId: string, subscription: StoredSubscription): boolean {
+    const entry = this.#sessions.get(clientId)
+    if (entry === undefined) return false
+    if (entry.session.listSubscriptions().some((s) => s.topicFilter === subscription.topicFilter)) this.#unroute(entry, subscription.topicFilter)
+    entry.session.saveSubscription(subscription)
+    this.#route(entry, subscription)
+    return true
+  }
+
+  removeSessionSubscription(_tenant: string | undefined, clientId: string, topicFilter: string): boolean | undefined {
+    const entry = this.#sessions.get(clientId)
+    if (entry === undefined) return undefined
+    const existed = entry.session.deleteSubscription(topicFilter)
+    if (existed) this.#unroute(entry, topicFilter)
+    return existed
+  }
+
+  listRetained(_tenant: string | undefined, filter: string, limit: number): Message[] {
+    const found = this.#retained.match(filter)
+    found.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+    return found.slice(0, limit)
+  }
+
+  counts(_tenant: string | undefined): BackendCounts {
+    let subscriptions = 0
+    let queued = 0
+    let inflight = 0
+    for (const entry of this.#sessions.values()) {
+      const session = entry.session
+      subscriptions += session.listSubscriptions().length
+      queued += session.queueLength
+      inflight += session.outgoingCount
+    }
+    return { sessions: this.#sessions.size, subscriptions, retained: this.#retained.size, queued, inflight }
+  }
+
+  listTenants(): (string | undefined)[] {
+    return [undefined]
+  }
+
+  #summary(tenant: string | undefined, entry: SessionEntry): SessionSummary {
+    const session = entry.session
+    const summary: SessionSummary = {
+      clientId: session.clientId,
+      tenant,
+      connected: entry.client !== undefined && entry.client.connected,
+      expiryInterval: session.expiryInterval,
+      subscriptions: session.listSubscriptions().length,
+      queued: session.queueLength,
+      inflight: session.outgoingCount
+    }
+    if (entry.expiresAt !== Number.POSITIVE_INFINITY) summary.expiresAt = entry.expiresAt
+    return summary
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {

@@ -10,6 +10,8 @@ import { ReasonCode } from '../packet/reason-codes.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
 import { isValidTenant } from '../tenancy/tenant-id.js'
 import type { Awaitable } from '../util/awaitable.js'
+import { NotInspectableError } from './inspection.js'
+import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
 
 /** Options of a `TenantBackend`. */
 export interface TenantBackendOptions {
@@ -41,7 +43,7 @@ const DEFAULT = ' default'
  * - Calls are passed through as they are: a synchronous tenant backend stays synchronous.
  * - `close` closes every tenant backend made; after it no new one is made.
  */
-export class TenantBackend implements Backend {
+export class TenantBackend implements Backend, BackendInspection {
   readonly #factory: (tenant: string | undefined) => Backend
   readonly #maxTenants: number
   readonly #backends = new Map<string, Backend>()
@@ -70,6 +72,76 @@ export class TenantBackend implements Backend {
       this.#backends.set(key, backend)
     }
     return backend
+  }
+
+  /**
+   * False when any tenant backend made so far reports itself unavailable (an `available` property
+   * that is false, as `KeyvBackend` has); true otherwise.
+   */
+  get available(): boolean {
+    for (const backend of this.#backends.values()) if ((backend as { available?: unknown }).available === false) return false
+    return true
+  }
+
+  /** The backend of `tenant` if it has one (never makes one), as an inspectable backend. */
+  #existing(tenant: string | undefined): (Backend & BackendInspection) | undefined {
+    if (tenant !== undefined && !isValidTenant(tenant)) return undefined
+    return this.#backends.get(tenant ?? DEFAULT)
+  }
+
+  // ---- BackendInspection: routed to the tenant's backend, answering "nothing" for unknown tenants ----
+
+  listSessions(tenant: string | undefined, query: SessionQuery): Awaitable<Page<SessionSummary>> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return { items: [], total: 0 }
+    if (backend.listSessions === undefined) throw new NotInspectableError('listSessions')
+    return backend.listSessions(tenant, query)
+  }
+
+  inspectSession(tenant: string | undefined, clientId: string): Awaitable<SessionDetails | undefined> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return undefined
+    if (backend.inspectSession === undefined) throw new NotInspectableError('inspectSession')
+    return backend.inspectSession(tenant, clientId)
+  }
+
+  deleteSession(tenant: string | undefined, clientId: string): Awaitable<boolean> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return false
+    if (backend.deleteSession === undefined) throw new NotInspectableError('deleteSession')
+    return backend.deleteSession(tenant, clientId)
+  }
+
+  addSessionSubscription(tenant: string | undefined, clientId: string, subscription: StoredSubscription): Awaitable<boolean> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return false
+    if (backend.addSessionSubscription === undefined) throw new NotInspectableError('addSessionSubscription')
+    return backend.addSessionSubscription(tenant, clientId, subscription)
+  }
+
+  removeSessionSubscription(tenant: string | undefined, clientId: string, topicFilter: string): Awaitable<boolean | undefined> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return undefined
+    if (backend.removeSessionSubscription === undefined) throw new NotInspectableError('removeSessionSubscription')
+    return backend.removeSessionSubscription(tenant, clientId, topicFilter)
+  }
+
+  listRetained(tenant: string | undefined, filter: string, limit: number): Awaitable<Message[]> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return []
+    if (backend.listRetained === undefined) throw new NotInspectableError('listRetained')
+    return backend.listRetained(tenant, filter, limit)
+  }
+
+  counts(tenant: string | undefined): Awaitable<BackendCounts> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return { sessions: 0, subscriptions: 0, retained: 0, queued: 0, inflight: 0 }
+    if (backend.counts === undefined) throw new NotInspectableError('counts')
+    return backend.counts(tenant)
+  }
+
+  listTenants(): (string | undefined)[] {
+    return this.tenants
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
@@ -154,3 +226,4 @@ export class TenantBackend implements Backend {
     if (failed !== undefined) throw failed.reason
   }
 }
+

@@ -3,7 +3,7 @@ import type { Backend } from '../backend/backend.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { Connection, ListenAddress } from '../transport/connection.js'
 import { startListeners } from '../transport/listeners.js'
-import type { ListenerConfig, Listeners } from '../transport/listeners.js'
+import type { BoundListener, ListenerConfig, Listeners } from '../transport/listeners.js'
 import { isPromise } from '../util/awaitable.js'
 import { Admission } from './admission.js'
 import { Client } from './client.js'
@@ -20,6 +20,10 @@ import { publishWill } from './teardown.js'
 import { SysPublisher } from './sys.js'
 import type { TenantCounters } from './sys.js'
 import type { StoredWill } from '../session/session.js'
+import type { ClientHandle } from '../backend/backend.js'
+import type { Duplex } from 'node:stream'
+import { inlinePublish, inlineSubscribe } from './inline.js'
+import type { InlineHost, InlineMessage, InlinePublish, InlineSubscribeOptions } from './inline.js'
 
 
 /** The counters every connection shares while `$SYS` is off (never read). */
@@ -69,6 +73,13 @@ export class Broker {
   /** The `$SYS` publisher (undefined when `sysInterval` is 0). */
   private readonly sys: SysPublisher | undefined
   private closing: Promise<void> | undefined = undefined
+  /** Inline subscriptions (`subscribe`), closed with the broker. */
+  private readonly inline = new Set<ClientHandle>()
+  private readonly inlineHost: InlineHost
+  /** Each connection's byte stream, read at scrape time for byte counts (nothing per packet). */
+  private readonly streams = new Map<Client, Duplex>()
+  /** Bytes of the connections that closed, per tenant. */
+  private readonly closedBytes = new Map<string | undefined, { received: number; sent: number }>()
   /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
   private readonly delayedWills = new Map<string, { tenant: string | undefined; clientId: string; will: StoredWill; dueAt: number }>()
 
@@ -87,7 +98,8 @@ export class Broker {
               backend: this.backend,
               log: this.log,
               connectedPerTenant: () => this.connectedPerTenant(),
-              brokerValues: () => limitValues(this.stats)
+              brokerValues: () => limitValues(this.stats),
+              trafficBytes: () => this.trafficBytes()
             },
             this.options.sysInterval,
             this.options.sysTopicPrefix
@@ -119,6 +131,62 @@ export class Broker {
         if (clean) this.fireWill(delayed)
       }
     }
+    this.inlineHost = {
+      backend: this.backend,
+      events: this.hub,
+      log: this.log,
+      inline: this.inline,
+      track: (work) => this.track(work),
+      isOpen: () => this.closing === undefined
+    }
+  }
+
+  /**
+   * Publish a message from embedding code, without a socket (the inline client): stored as
+   * retained first when `retain` is set, then routed like a client's PUBLISH to every matching
+   * subscription (every process, with a shared backend). Rejects with a `TypeError` for an invalid
+   * topic, QoS or payload; resolves with the number of matching subscriptions when the backend tells.
+   */
+  publish(message: InlinePublish): Promise<number | undefined> {
+    return inlinePublish(this.inlineHost, message)
+  }
+
+  /**
+   * Receive the messages matching `filter` without a socket (the inline client). Cold: each
+   * subscriber gets its own clean session (client id `$inline-<uuid>`), set up when it subscribes
+   * and ended when it unsubscribes; completes when the broker closes. See `InlineSubscribeOptions`.
+   */
+  subscribe(filter: string, options?: InlineSubscribeOptions): Observable<InlineMessage> {
+    return inlineSubscribe(this.inlineHost, filter, options)
+  }
+
+  /**
+   * PUBLISH packets received from / sent to each tenant's clients since the start (kept while
+   * `$SYS` is on; empty otherwise).
+   */
+  tenantTraffic(): ReadonlyMap<string | undefined, TenantCounters> {
+    return this.sys?.allCounters ?? new Map()
+  }
+
+  /** The addresses of the bound listeners. */
+  get listenerAddresses(): BoundListener[] {
+    return this.listeners.flatMap((listeners) => listeners.addresses)
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.closing !== undefined
+  }
+
+  /**
+   * Bytes received from and sent to clients per tenant since the start (connections whose
+   * transport exposes its socket's byte counts: TCP, TLS, Unix sockets), read when called.
+   */
+  trafficBytes(): Map<string | undefined, { received: number; sent: number }> {
+    const out = new Map<string | undefined, { received: number; sent: number }>()
+    for (const [tenant, bytes] of this.closedBytes) out.set(tenant, { ...bytes })
+    for (const [client, stream] of this.streams) addBytes(out, client.tenant, stream)
+    return out
   }
 
   /** Number of wills waiting for their MQTT 5 Will Delay Interval. */
@@ -153,7 +221,7 @@ export class Broker {
   }
 
   /** Live clients per tenant (`undefined`: the default tenant). */
-  private connectedPerTenant(): Map<string | undefined, number> {
+  connectedPerTenant(): Map<string | undefined, number> {
     const out = new Map<string | undefined, number>()
     for (const client of this.clients) if (client.live) out.set(client.tenant, (out.get(client.tenant) ?? 0) + 1)
     return out
@@ -230,6 +298,7 @@ export class Broker {
     if (refusal === undefined) client.admitted = true
     else client.refusal = refusal
     this.clients.add(client)
+    this.streams.set(client, connection.stream)
     this.stats.connectionsAccepted++
     this.stats.connectionsOpen++
     this.startTimer()
@@ -252,6 +321,7 @@ export class Broker {
     // Stop accepting now; these resolve once every accepted connection has ended.
     const listenersClosed = Promise.all(this.listeners.map((listeners) => listeners.close()))
     for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
+    for (const handle of [...this.inline]) handle.close()
     const drained = await settleBefore(
       deadline,
       (async () => {
@@ -381,6 +451,11 @@ export class Broker {
     if (!this.clients.delete(client)) return
     this.stats.connectionsOpen--
     if (client.admitted) this.admission.release(client)
+    const stream = this.streams.get(client)
+    if (stream !== undefined) {
+      this.streams.delete(client)
+      addBytes(this.closedBytes, client.tenant, stream)
+    }
   }
 
   private track(work: Promise<void>): void {
@@ -408,4 +483,17 @@ async function settleBefore(deadline: number, work: Promise<unknown>): Promise<b
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Adds the byte counts of a socket-like stream (if it has them) to `tenant`'s totals in `into`. */
+function addBytes(into: Map<string | undefined, { received: number; sent: number }>, tenant: string | undefined, stream: Duplex): void {
+  const s = stream as Partial<{ bytesRead: number; bytesWritten: number }>
+  if (typeof s.bytesRead !== 'number') return
+  let bytes = into.get(tenant)
+  if (bytes === undefined) {
+    bytes = { received: 0, sent: 0 }
+    into.set(tenant, bytes)
+  }
+  bytes.received += s.bytesRead
+  bytes.sent += typeof s.bytesWritten === 'number' ? s.bytesWritten : 0
 }

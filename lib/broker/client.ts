@@ -21,6 +21,7 @@ import { OutputFlow } from './output-flow.js'
 import type { Waiter } from './output-flow.js'
 import { Outbound } from './outbound.js'
 import type { BrokerStats } from './stats.js'
+import { countRefusal } from './stats.js'
 import type { BrokerCore } from './core.js'
 import { finishConnection } from './teardown.js'
 import { refusalFor, sniffConnectLevel } from './refusals.js'
@@ -357,6 +358,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   }
 
   refuse(packet: Packet, level: ProtocolLevel): void {
+    if (packet.type === 'connack') countRefusal(this.core.stats, packet.reasonCode, level)
     this.sendAt(packet, level)
     this.shutdown('server')
   }
@@ -422,6 +424,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   sent(message: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, ids: number[] | undefined): void {
     this.core.stats.publishesSent++
+    this.core.stats.publishesSentByQos[qos]++
     this.counters.sent++
     if (this.outgoing?.observed === true) {
       const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup }
@@ -436,6 +439,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   dropped(message: Message, reason: DropReason): void {
     this.core.stats.deliveriesDropped++
+    this.core.stats.droppedByReason[reason]++
     if (reason === 'evicted') this.core.stats.queueEvictions++
     else if (reason === 'buffer-full') this.core.stats.outputDrops++
     if (this.core.events.observed) this.core.events.emit({ type: 'dropped', client: this, message, reason })

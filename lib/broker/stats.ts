@@ -1,3 +1,5 @@
+import type { DropReason } from './events.js'
+
 /**
  * Counters of one broker, for metrics and tests. Plain numbers, updated in place: read them any
  * time (`broker.stats`), never write them.
@@ -49,6 +51,26 @@ export interface BrokerStats {
   overloadRefusals: number
   /** QoS 0 deliveries shed while overloaded. */
   overloadShed: number
+  /** PUBLISH packets received, by QoS (index 0, 1, 2). */
+  publishesReceivedByQos: [number, number, number]
+  /** PUBLISH packets sent, by QoS. */
+  publishesSentByQos: [number, number, number]
+  /** Deliveries dropped, by reason. */
+  droppedByReason: Record<DropReason, number>
+  /**
+   * CONNECTs refused, by MQTT 5 reason code (3.1/3.1.1 return codes counted under the MQTT 5
+   * code that means the same: 1 → 0x84, 2 → 0x85, 3 → 0x88, 4 → 0x86, 5 → 0x87).
+   */
+  connectsRefused: Map<number, number>
+}
+
+/** MQTT 3.1.1 CONNACK return codes 1..5 as the MQTT 5 reason codes that mean the same. */
+const V5_OF_RETURN_CODE = [0, 0x84, 0x85, 0x88, 0x86, 0x87]
+
+/** Counts a refused CONNECT (its CONNACK's code at `level`). Not on the message path. */
+export function countRefusal(stats: BrokerStats, code: number, level: number): void {
+  const key = level === 5 ? code : (V5_OF_RETURN_CODE[code] ?? code)
+  stats.connectsRefused.set(key, (stats.connectsRefused.get(key) ?? 0) + 1)
 }
 
 /** A zeroed `BrokerStats`. */
@@ -76,7 +98,21 @@ export function createStats(): BrokerStats {
     userPropertyLimitHits: 0,
     overloaded: 0,
     overloadRefusals: 0,
-    overloadShed: 0
+    overloadShed: 0,
+    publishesReceivedByQos: [0, 0, 0],
+    publishesSentByQos: [0, 0, 0],
+    droppedByReason: {
+      'no-local': 0,
+      expired: 0,
+      'too-large': 0,
+      'queue-full': 0,
+      evicted: 0,
+      'buffer-full': 0,
+      disconnected: 0,
+      'no-packet-id': 0,
+      shed: 0
+    },
+    connectsRefused: new Map()
   }
 }
 

@@ -27,7 +27,53 @@ export interface SysSource {
   connectedPerTenant(): Map<string | undefined, number>
   /** Broker-wide values published for the default tenant only (limits and load), by topic name. */
   brokerValues?(): Record<string, string>
+  /** Bytes received from / sent to each tenant's clients since the start. */
+  trafficBytes?(): Map<string | undefined, { received: number; sent: number }>
 }
+
+/** The load-average windows of Mosquitto's `load/...` topics, in seconds. */
+const LOAD_WINDOWS: [string, number][] = [
+  ['1min', 60],
+  ['5min', 300],
+  ['15min', 900]
+]
+
+/** The counters whose rates are published under `load/<name>/<window>`. */
+type LoadSeries = 'messages/received' | 'messages/sent' | 'publish/received' | 'publish/sent' | 'bytes/received' | 'bytes/sent'
+
+/**
+ * Exponentially weighted moving averages of one tenant's rates (per minute, as Mosquitto reports
+ * them): at each publication the rate since the previous one is folded into each window.
+ */
+class LoadAverages {
+  readonly #last = new Map<string, number>()
+  readonly #averages = new Map<string, number>()
+  #at = 0
+
+  /** Folds the totals `now` into the averages; answers `load/...` topic → value. */
+  update(totals: Record<string, number>, now: number): Record<string, string> {
+    const out: Record<string, string> = {}
+    const dt = this.#at === 0 ? 0 : (now - this.#at) / 1000
+    this.#at = now
+    for (const [name, total] of Object.entries(totals)) {
+      const previous = this.#last.get(name)
+      this.#last.set(name, total)
+      const perMinute = previous === undefined || dt <= 0 ? 0 : (Math.max(0, total - previous) / dt) * 60
+      for (const [window, seconds] of LOAD_WINDOWS) {
+        const key = `load/${name}/${window}`
+        const old = this.#averages.get(key)
+        const value = old === undefined ? perMinute : perMinute + Math.exp(-dt / seconds) * (old - perMinute)
+        this.#averages.set(key, value)
+        out[key] = value.toFixed(2)
+      }
+    }
+    return out
+  }
+}
+
+/** Totals of a tenant's stored state, when the backend can tell (see `BackendInspection.counts`). */
+type StoredCounts = { sessions?: number; subscriptions?: number; retained?: number; queued?: number }
+type CountingBackend = Backend & { counts?: (tenant: string | undefined) => StoredCounts | Promise<StoredCounts> }
 
 /** The package's name and version, from the nearest package.json above this module. */
 function packageVersion(): string {
@@ -50,14 +96,18 @@ function packageVersion(): string {
 /**
  * Publishes the broker's `$SYS` topics every `interval` ms, as retained QoS 0 messages, **per
  * tenant**: each tenant sees its own connected clients and traffic under the same topics, never
- * another tenant's (the messages carry their tenant, as wills do). Topics, under `prefix`
- * (default `$SYS/broker`):
+ * another tenant's (the messages carry their tenant, as wills do). The topics are Mosquitto's,
+ * under `prefix` (default `$SYS/broker`); see docs/http-api.md for the list:
  *
- * - `version` — package name and version;
- * - `uptime` — "<n> seconds" since the broker started;
- * - `clients/connected` — the tenant's live clients on this process;
- * - `messages/received`, `messages/sent` — PUBLISH packets from / to the tenant's clients since
- *   the start (this process);
+ * - `version`, `uptime` ("<n> seconds");
+ * - `clients/connected`, `clients/maximum` (this process), and from the backend when it can
+ *   count (`BackendInspection.counts`): `clients/total`, `clients/disconnected` (stored sessions);
+ * - `messages/received|sent` and `publish/messages/received|sent` (PUBLISH packets, this process);
+ * - `bytes/received|sent` (TCP, TLS and Unix socket connections);
+ * - `load/{messages,publish,bytes}/{received,sent}/{1min,5min,15min}` — moving averages per minute;
+ * - `subscriptions/count`, `retained messages/count`, `store/messages/count` (offline queues),
+ *   from the backend when it can count;
+ * - `heap/current`, `heap/maximum` (bytes of V8 heap used by the process).
  * - for the default tenant only, the broker-wide `brokerValues` of the source: `load/overloaded`
  *   and the `limits/...` counters (see `limitValues` in stats.ts and docs/limits.md).
  *
@@ -72,6 +122,9 @@ export class SysPublisher {
   /** Last published value per tenant and topic. */
   readonly #last = new Map<string | undefined, Map<string, string>>()
   readonly #timer: ReturnType<typeof setInterval>
+  readonly #loads = new Map<string | undefined, LoadAverages>()
+  readonly #maxConnected = new Map<string | undefined, number>()
+  #maxHeap = 0
   #running: Promise<void> | undefined = undefined
 
   constructor(source: SysSource, interval: number, prefix: string) {
@@ -79,6 +132,11 @@ export class SysPublisher {
     this.#prefix = prefix
     this.#timer = setInterval(() => void this.publish(), interval)
     this.#timer.unref()
+  }
+
+  /** The counters of every tenant seen since the start. */
+  get allCounters(): ReadonlyMap<string | undefined, TenantCounters> {
+    return this.#counters
   }
 
   /** The counters of `tenant` (made on first use). */
@@ -101,19 +159,61 @@ export class SysPublisher {
 
   async #publishAll(): Promise<void> {
     try {
+      const now = Date.now()
       const connected = this.#source.connectedPerTenant()
+      const bytes = this.#source.trafficBytes?.() ?? new Map<string | undefined, { received: number; sent: number }>()
       const tenants = new Set<string | undefined>([undefined, ...this.#counters.keys(), ...connected.keys()])
-      const uptime = `${Math.floor((Date.now() - this.#started) / 1000)} seconds`
+      const uptime = `${Math.floor((now - this.#started) / 1000)} seconds`
+      const heap = process.memoryUsage().heapUsed
+      this.#maxHeap = Math.max(this.#maxHeap, heap)
+      const backend = this.#source.backend as CountingBackend
       for (const tenant of tenants) {
         const counters = this.counters(tenant)
-        await this.#publishTenant(tenant, {
+        const live = connected.get(tenant) ?? 0
+        const maximum = Math.max(live, this.#maxConnected.get(tenant) ?? 0)
+        this.#maxConnected.set(tenant, maximum)
+        const traffic = bytes.get(tenant) ?? { received: 0, sent: 0 }
+        let load = this.#loads.get(tenant)
+        if (load === undefined) {
+          load = new LoadAverages()
+          this.#loads.set(tenant, load)
+        }
+        const totals: Record<LoadSeries, number> = {
+          'messages/received': counters.received,
+          'messages/sent': counters.sent,
+          'publish/received': counters.received,
+          'publish/sent': counters.sent,
+          'bytes/received': traffic.received,
+          'bytes/sent': traffic.sent
+        }
+        const values: Record<string, string> = {
           version: this.#version,
           uptime,
-          'clients/connected': String(connected.get(tenant) ?? 0),
+          'clients/connected': String(live),
+          'clients/maximum': String(maximum),
           'messages/received': String(counters.received),
           'messages/sent': String(counters.sent),
+          'publish/messages/received': String(counters.received),
+          'publish/messages/sent': String(counters.sent),
+          'bytes/received': String(traffic.received),
+          'bytes/sent': String(traffic.sent),
+          'heap/current': String(heap),
+          'heap/maximum': String(this.#maxHeap),
+          ...load.update(totals, now),
           ...(tenant === undefined ? this.#source.brokerValues?.() : undefined)
-        })
+        }
+        if (backend.counts !== undefined) {
+          const stored = backend.counts(tenant)
+          const c = isPromise(stored) ? await stored : stored
+          if (c.sessions !== undefined) {
+            values['clients/total'] = String(Math.max(c.sessions, live))
+            values['clients/disconnected'] = String(Math.max(0, c.sessions - live))
+          }
+          if (c.subscriptions !== undefined) values['subscriptions/count'] = String(c.subscriptions)
+          if (c.retained !== undefined) values['retained messages/count'] = String(c.retained)
+          if (c.queued !== undefined) values['store/messages/count'] = String(c.queued)
+        }
+        await this.#publishTenant(tenant, values)
       }
     } catch (error) {
       // A backend that is away (0x88) reports that itself, once per outage: no line per interval.

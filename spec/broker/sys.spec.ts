@@ -54,7 +54,8 @@ describe('broker – $SYS topics', () => {
     await broker.publishSys()
     const again = sysValues(await acmeWatch.drain(50))
     expect(again).to.not.have.property('$SYS/broker/version')
-    expect(again).to.include({ '$SYS/broker/messages/sent': '5' })
+    // Every $SYS message the watcher got counts as sent to the tenant.
+    expect(again).to.include({ '$SYS/broker/messages/sent': String(Object.keys(acme).length) })
   })
 
   it('publishes on its own every sysInterval seconds', async () => {

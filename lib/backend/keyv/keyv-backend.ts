@@ -34,6 +34,8 @@ import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
 import { ALL_SCRIPTS, DELAY_WILL, REINDEX, SCHEDULE_WILL, SUBSCRIBE, TAKEOVER, TERMINATE, UNSUBSCRIBE } from './scripts.js'
 import { StreamReader } from './stream-reader.js'
+import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
+import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
@@ -163,6 +165,15 @@ export class KeyvBackend implements Backend {
     this.#ready = this.#start()
     // Callers see the failure through `ready()` and every method; never an unhandled rejection.
     this.#ready.catch(() => undefined)
+  }
+
+  /**
+   * True while Redis is reachable (started, connected, not in an outage); readiness probes read it.
+   * `events$` tells when it changes.
+   */
+  get available(): boolean {
+    const link = this.#link
+    return !this.#closed && link !== undefined && link.available
   }
 
   /** Resolves once connected and registered as a node; rejects if the start-up failed. */
@@ -302,6 +313,33 @@ export class KeyvBackend implements Backend {
     // Broker-made messages (client undefined) carry their tenant.
     const keys = (await this.#tenant(client !== undefined ? client.tenant : message.tenant)).keys
     if (!(await storeRetainedMessage(link, keys, message, this.#maxRetained))) this.stats.retainedRefused++
+  }
+
+  /**
+   * `BackendInspection.listRetained`: the retained messages of `tenant` matching `filter`, sorted by
+   * topic, at most `limit` — cluster-wide, since they live in Redis.
+   */
+  async listRetained(tenant: string | undefined, filter: string, limit: number): Promise<Message[]> {
+    const link = await this.#use()
+    const keys = (await this.#tenant(tenant)).keys
+    const found = await findRetained(link, keys, filter, Date.now())
+    found.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+    return found.slice(0, limit)
+  }
+
+  /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (SCAN; for operators). */
+  async listSessions(tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
+    return await listKeyvSessions(await this.#use(), (await this.#tenant(tenant)).keys, tenant, query)
+  }
+
+  /** `BackendInspection.counts`: retained messages and subscriptions of `tenant` in the cluster. */
+  async counts(tenant: string | undefined): Promise<BackendCounts> {
+    return await keyvCounts(await this.#use(), (await this.#tenant(tenant)).keys)
+  }
+
+  /** `BackendInspection.inspectSession`: one session with its subscriptions, wherever its client is connected. */
+  async inspectSession(tenant: string | undefined, clientId: string): Promise<SessionDetails | undefined> {
+    return await inspectKeyvSession(await this.#use(), (await this.#tenant(tenant)).keys, tenant, clientId)
   }
 
   async queueRetained(client: ClientHandle, subscription: StoredSubscription): Promise<void> {

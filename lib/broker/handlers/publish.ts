@@ -68,6 +68,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     return
   }
   ctx.stats.publishesReceived++
+  ctx.stats.publishesReceivedByQos[packet.qos]++
   ctx.counters.received++
   if (options.validatePayloadFormat && properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
     // (MQTT 5.0 3.3.2.3.2) the payload is not the UTF-8 it claims to be: 0x99.

@@ -1,0 +1,10 @@
+/** The broker's HTTP endpoints: health, Prometheus metrics, the REST management API, the dashboard. */
+export { createHttpHandler } from './handler.js'
+export type { HttpHandler } from './handler.js'
+export { listenHttp } from './listen.js'
+export type { HttpListener } from './listen.js'
+export { httpConfigSchema, httpOptionsFromConfig, DEFAULT_HTTP_PORT } from './options.js'
+export type { HttpOptions, HttpListenOptions, HttpAuthOptions, HttpUser, HttpConfig } from './options.js'
+export { hashHttpPassword } from './auth.js'
+export { readiness } from './health.js'
+export type { Readiness, CheckResult } from './health.js'
