@@ -5,6 +5,7 @@
 #   mosquitto_pub/sub  interop specs with clients nobody here wrote (Debian: mosquitto-clients)
 #   openssl            the certificates of the TLS specs, made by the harness
 #   chromium           the dashboard specs in a real headless browser
+#   strace             the client FileStore spec that checks fdatasync(2) comes before a commit resolves
 # - all present: prints their versions and exits 0;
 # - some missing and running as root with apt-get: installs them (Debian/Ubuntu);
 # - missing otherwise: exits 1 saying how to install them. Never skipped.
@@ -16,6 +17,7 @@ need mosquitto mosquitto
 need mosquitto_pub mosquitto-clients
 need openssl openssl
 need chromium chromium
+need strace strace
 if [ -z "$missing" ]; then
   echo "system programs: $(redis-server --version | cut -d' ' -f1-3), $(mosquitto -h 2>/dev/null | head -n 1), $(openssl version), $(chromium --version 2>/dev/null)"
   exit 0
@@ -31,7 +33,7 @@ cat >&2 <<MSG
 These programs are needed by the specs and are not installed:$missing
 Install them, then run the tests again:
   Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y$missing
-  macOS:          brew install redis mosquitto openssl chromium
+  macOS:          brew install redis mosquitto openssl chromium (strace: Linux only)
 The specs start their own servers on free loopback ports; no service needs to run.
 MSG
 exit 1
