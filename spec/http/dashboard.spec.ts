@@ -20,7 +20,7 @@ function requireChromium(): void {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium was not found at ${CHROMIUM}. The dashboard spec drives a real headless Chromium: install Debian's package ` +
-        '(`apt-get install chromium`, as root; scripts/ensure-chromium.sh does it) or set CHROMIUM_PATH to a Chromium/Chrome binary.'
+        '(`apt-get install chromium`, as root; scripts/ensure-system.sh does it) or set CHROMIUM_PATH to a Chromium/Chrome binary.'
     )
   }
 }
