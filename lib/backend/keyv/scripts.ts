@@ -4,8 +4,9 @@
  * otherwise it fails with `FENCED`, which the link turns into `SessionTakenOverError`.
  *
  * Scripts build some key names from the tenant prefix they are given (the subscription index of a
- * filter, another node's inbox). That is fine on a standalone Redis (and with Sentinel); Redis
- * Cluster would need those writes split out of the scripts (see docs/redis-backend.md).
+ * filter, another node's inbox). That is fine on one Redis server (standalone, the only client the
+ * backend accepts today; a Sentinel-managed master would be the same for the scripts); Redis Cluster
+ * would need those writes split out of the scripts (see docs/redis-backend.md).
  *
  * Session hash fields: `node` (owner node id, '' when away), `epoch` (incremented by each setup),
  * `online` ('1'/'0'), `persist` ('1' when the session outlives its connection), `expiry` (seconds),
@@ -58,7 +59,7 @@ end
 
 /**
  * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
- * route log, tenant, inbox prefix, node sessions prefix. Wipes the stored session when `clean`, when
+ * route log, tenant, inbox prefix, node sessions prefix, session id (`sessionId`). Wipes the stored session when `clean`, when
  * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
  * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
  * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
@@ -96,7 +97,7 @@ redis.call('DEL', s .. ':qt')
 -- A connection to the session cancels a delayed will of a released session [MQTT-3.1.3-9].
 redis.call('ZREM', ARGV[6] .. 'wills', ARGV[7])
 redis.call('DEL', s .. ':dwill')
-local member = ARGV[9] .. '|' .. ARGV[7]
+local member = ARGV[12]
 redis.call('SADD', ARGV[11] .. ARGV[1], member)
 if old ~= '' and old ~= ARGV[1] then
   redis.call('SREM', ARGV[11] .. old, member)
@@ -122,13 +123,13 @@ return #subs / 2
 
 /**
  * TERMINATE: KEYS = session. ARGV = node, epoch, expiry seconds, expires at (ms, '0' = never),
- * tenant prefix, client id, route log, tenant, node sessions prefix. Expiry 0: deletes the session
+ * tenant prefix, client id, route log, tenant, node sessions prefix, session id. Expiry 0: deletes the session
  * and its index entries. Otherwise marks it away (node '', online 0) and records when it expires.
  */
 export const TERMINATE = `${LIB}
 local s = KEYS[1]
 if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
-redis.call('SREM', ARGV[9] .. ARGV[1], ARGV[8] .. '|' .. ARGV[6])
+redis.call('SREM', ARGV[9] .. ARGV[1], ARGV[10])
 if tonumber(ARGV[3]) == 0 then
   wipe(ARGV[5], s, ARGV[6], ARGV[7], ARGV[8])
   redis.call('DEL', s)
