@@ -8,10 +8,8 @@ import type {
   SetupResult,
   SubscribeResult
 } from '../backend.js'
-import { ReasonCode } from '../../packet/reason-codes.js'
 import { parseSharedSubscription } from '../../packet/topic.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../../session/session.js'
-import { toJson } from './codec.js'
 import type { KeyvSessionContext } from './keyv-session.js'
 import { checkDurability } from './durability.js'
 import { Availability } from './availability.js'
@@ -22,11 +20,12 @@ import type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './o
 import { PublishRouter } from './publish-router.js'
 import { RedisLink } from './redis-link.js'
 import { findRetained, storeRetainedMessage } from './retained.js'
-import { ALL_SCRIPTS, SUBSCRIBE, UNSUBSCRIBE } from './scripts.js'
+import { ALL_SCRIPTS } from './scripts.js'
 import { SessionEnd } from './session-end.js'
 import { SharedSubscriptions } from './shared-subscriptions.js'
 import { connectRedis } from './start-up.js'
 import { StreamDispatch } from './stream-dispatch.js'
+import { Subscriptions } from './subscriptions.js'
 import { Takeover } from './takeover.js'
 import { Wills } from './wills.js'
 
@@ -58,10 +57,10 @@ const ALLOW: AuthenticationResult = { result: 'allow' }
  * The class is a facade over parts with one concern each, sharing one `NodeContext` (settings,
  * counters, the link, the tenants), in dependency order (a part imports only parts before it):
  * `SharedSubscriptions`, `LocalRouting` (this node's connections, local routes, live delivery,
- * queue drains), `Takeover` (setup, kicks between nodes), `SessionEnd`, `Wills` (delayed wills and
- * those of dead nodes), `Membership` (heartbeat, reaping, expiry), `Availability` (outages) and
- * `StreamDispatch` (the streams this node reads); the publish path is `PublishRouter`, the first
- * connection `connectRedis`. See docs/redis-backend.md ("Code map").
+ * queue drains), `Takeover` (setup, kicks between nodes), `Subscriptions`, `SessionEnd`, `Wills`
+ * (delayed wills and those of dead nodes), `Membership` (heartbeat, reaping, expiry),
+ * `Availability` (outages) and `StreamDispatch` (the streams this node reads); the publish path is
+ * `PublishRouter`, the first connection `connectRedis`. See docs/redis-backend.md ("Code map").
  */
 export class KeyvBackend implements Backend {
   readonly nodeId: string
@@ -74,6 +73,7 @@ export class KeyvBackend implements Backend {
   readonly #shares: SharedSubscriptions
   readonly #routing: LocalRouting
   readonly #takeover: Takeover
+  readonly #subscriptions: Subscriptions
   readonly #ends: SessionEnd
   readonly #wills: Wills
   readonly #membership: Membership
@@ -96,6 +96,7 @@ export class KeyvBackend implements Backend {
     this.#shares = new SharedSubscriptions(node)
     this.#routing = new LocalRouting(node, this.#shares)
     this.#takeover = new Takeover(node, this.#routing)
+    this.#subscriptions = new Subscriptions(node, this.#routing)
     this.#ends = new SessionEnd(node, this.#routing, this.#shares)
     this.#wills = new Wills(node, this.#routing, {
       storeRetained: (message) => this.storeRetained(undefined, message),
@@ -152,56 +153,15 @@ export class KeyvBackend implements Backend {
   }
 
   async queueOffline(client: ClientHandle, _session: Session): Promise<void> {
-    await this.#node.use()
-    const entry = this.#routing.owned(client)
-    // Routed here before anything is delivered (restored subscriptions, MQTT-3.1.2-4 / 4.1).
-    const routed: Promise<void>[] = []
-    for (const subscription of await entry.session.listSubscriptions()) {
-      const write = this.#routing.addRoute(entry, subscription)
-      if (write !== undefined) routed.push(write)
-    }
-    if (routed.length > 0) await Promise.all(routed)
-    entry.live = true
-    await this.#routing.drain(entry)
+    await this.#subscriptions.restore(client)
   }
 
   async subscribe(client: ClientHandle, _session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
-    const node = this.#node
-    const link = await node.use()
-    const entry = this.#routing.owned(client)
-    const keys = entry.tenant.keys
-    const results = await Promise.all(
-      subscriptions.map(async (subscription): Promise<SubscribeResult> => {
-        await link.script(
-          SUBSCRIBE,
-          [entry.session.key],
-          [node.nodeId, entry.session.epoch, subscription.topicFilter, toJson(subscription), keys.prefix, client.clientId, node.nodeKeys.routeLog, keys.tenant]
-        )
-        // The SUBACK waits until messages published on any node are routed here.
-        await this.#routing.addRoute(entry, subscription)
-        return subscription.qos
-      })
-    )
-    return results
+    return await this.#subscriptions.subscribe(client, subscriptions)
   }
 
   async unsubscribe(client: ClientHandle, _session: Session, topicFilters: string[]): Promise<number[]> {
-    const node = this.#node
-    const link = await node.use()
-    const entry = this.#routing.owned(client)
-    const keys = entry.tenant.keys
-    return await Promise.all(
-      topicFilters.map(async (filter) => {
-        // The local route goes first: no delivery after the UNSUBACK [MQTT-3.10.4-2].
-        if (entry.filters.delete(filter)) this.#routing.removeRoute(entry, filter)
-        const n = await link.script<number>(
-          UNSUBSCRIBE,
-          [entry.session.key],
-          [node.nodeId, entry.session.epoch, filter, keys.prefix, client.clientId, node.nodeKeys.routeLog, keys.tenant]
-        )
-        return n === 1 ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted
-      })
-    )
+    return await this.#subscriptions.unsubscribe(client, topicFilters)
   }
 
   async storeRetained(client: ClientHandle | undefined, message: Message): Promise<void> {
