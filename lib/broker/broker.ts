@@ -46,8 +46,8 @@ export type ListenOptions =
  * - One shared timer (every `timerInterval` ms, default 1 s) enforces keepalive (1.5× [MQTT-3.1.2-24])
  *   and the connect timeout; no per-connection timers.
  * - Output is batched: what a connection must send while the broker handles one input chunk is
- *   written with one `write()` at the end of the chunk (or in a microtask for deliveries triggered
- *   outside input handling).
+ *   written with one `write()` at the end of the chunk (or, for deliveries triggered outside input
+ *   handling, in a `process.nextTick` callback once this turn's promise jobs ran: `scheduleFlush`).
  * - `events$` is hot and completes when `close()` finishes.
  */
 export class Broker {

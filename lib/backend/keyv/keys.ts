@@ -19,6 +19,22 @@ export function validateRootPrefix(prefix: string): string {
   return prefix
 }
 
+/**
+ * The id of a session across the cluster, `<tenant>|<client id>` (a tenant id has no `|`, so the
+ * first `|` splits it). The one place it is built: it is the member of a node's session set
+ * (`NodeKeys.sessions`, which the TAKEOVER and TERMINATE scripts receive it for and the reaper
+ * reads back with `parseSessionId`) and the key of a node's own connections and takeover kicks.
+ */
+export function sessionId(tenant: string, clientId: string): string {
+  return `${tenant}|${clientId}`
+}
+
+/** The tenant and client id of a `sessionId`. */
+export function parseSessionId(id: string): { tenant: string; clientId: string } {
+  const bar = id.indexOf('|')
+  return { tenant: id.slice(0, bar), clientId: id.slice(bar + 1) }
+}
+
 /** Keys of the node level (shared by every tenant). */
 export class NodeKeys {
   /** `<root>:_:` */
@@ -31,7 +47,7 @@ export class NodeKeys {
   readonly nodes: string
   /** Prefix of node inboxes; the inbox of node `n` is `inboxPrefix + n`. */
   readonly inboxPrefix: string
-  /** Prefix of the SETs of sessions each node owns (`<tenant>|<client id>`), for the reaper. */
+  /** Prefix of the SETs of sessions each node owns (`sessionId`s), for the reaper. */
   readonly sessionsPrefix: string
 
   constructor(root: string) {
@@ -58,7 +74,7 @@ export class NodeKeys {
     return `${this.base}routes:${node}`
   }
 
-  /** SET: the sessions node `node` owns. */
+  /** SET: the sessions node `node` owns (`sessionId`s). */
   sessions(node: string): string {
     return this.sessionsPrefix + node
   }

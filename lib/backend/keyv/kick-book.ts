@@ -1,7 +1,7 @@
 /**
  * The takeover handshake between nodes, as seen by one node: the acknowledgements it waits for
  * (after kicking another node) and the kicks that arrived for sessions it is still setting up.
- * Keys: `<tenant>\0<client id>\0<epoch>` for acknowledgements, `<tenant>\0<client id>` for kicks.
+ * Sessions are named by their `sessionId` (keys.ts); an acknowledgement by the session and the epoch.
  * Every map is bounded. Internal to `KeyvBackend`.
  */
 export class KickBook {
@@ -10,11 +10,12 @@ export class KickBook {
   readonly #kicked = new Map<string, number>()
 
   /**
-   * Waits until the acknowledgement `key` arrives, `timeoutMs` passed, or `alive()` answers false
+   * Waits until the acknowledgement of the kick of session `id` at `epoch` arrives, `timeoutMs` passed, or `alive()` answers false
    * (a dead node closes nothing). The acknowledgement may arrive before the wait starts: it travels
    * on another connection than the takeover's reply.
    */
-  async wait(key: string, timeoutMs: number, alive: () => Promise<boolean>): Promise<void> {
+  async wait(id: string, epoch: number, timeoutMs: number, alive: () => Promise<boolean>): Promise<void> {
+    const key = ackKey(id, epoch)
     if (this.#acks.delete(key)) return
     let done = (): void => undefined
     const acknowledged = new Promise<void>((resolve) => {
@@ -35,8 +36,9 @@ export class KickBook {
     }
   }
 
-  /** The acknowledgement `key` arrived. */
-  acknowledged(key: string): void {
+  /** The acknowledgement of the kick of session `id` at `epoch` arrived. */
+  acknowledged(id: string, epoch: string): void {
+    const key = ackKey(id, epoch)
     const waiter = this.#waiters.get(key)
     if (waiter !== undefined) {
       waiter()
@@ -48,15 +50,15 @@ export class KickBook {
   }
 
   /** A kick for a session with no local connection arrived: a setup may still be running. */
-  noteKick(sessionKey: string, epoch: number): void {
+  noteKick(id: string, epoch: number): void {
     if (this.#kicked.size >= 10_000) this.#kicked.clear()
-    this.#kicked.set(sessionKey, Math.max(epoch, this.#kicked.get(sessionKey) ?? 0))
+    this.#kicked.set(id, Math.max(epoch, this.#kicked.get(id) ?? 0))
   }
 
   /** The highest epoch a kick named for this session, if any, and forgets it. */
-  takeKick(sessionKey: string): number | undefined {
-    const epoch = this.#kicked.get(sessionKey)
-    this.#kicked.delete(sessionKey)
+  takeKick(id: string): number | undefined {
+    const epoch = this.#kicked.get(id)
+    this.#kicked.delete(id)
     return epoch
   }
 
@@ -67,4 +69,9 @@ export class KickBook {
     this.#acks.clear()
     this.#kicked.clear()
   }
+}
+
+/** The key of one kick's acknowledgement (a client id has no U+0000 [MQTT-1.5.4-2]). */
+function ackKey(id: string, epoch: number | string): string {
+  return `${id}\u0000${epoch}`
 }

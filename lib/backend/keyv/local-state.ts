@@ -5,7 +5,7 @@ import type { Message, StoredSubscription } from '../../session/session.js'
 import type { KeyvSession } from './keyv-session.js'
 import type { TenantKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
-import { LOAD_FILTERS } from './scripts.js'
+import { LOAD_FILTERS } from './routing-scripts.js'
 import { parseSharedSubscription } from '../../packet/topic.js'
 
 /**

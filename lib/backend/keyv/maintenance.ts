@@ -1,4 +1,4 @@
-import { TenantKeys } from './keys.js'
+import { TenantKeys, parseSessionId } from './keys.js'
 import type { NodeKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
 import { forgetNodeRoutes } from './node-routes.js'
@@ -45,10 +45,8 @@ export async function reapDeadNodes(
     const members = await link.sendText<string[]>(['SMEMBERS', nodeKeys.sessions(node)])
     const wills: ReleasedWill[] = []
     for (const member of members) {
-      // `<tenant>|<client id>`: a tenant id has no `|`.
-      const bar = member.indexOf('|')
-      const keys = new TenantKeys(root, member.slice(0, bar))
-      const clientId = member.slice(bar + 1)
+      const { tenant, clientId } = parseSessionId(member)
+      const keys = new TenantKeys(root, tenant)
       const [result, will, expiry] = await link.script<[number, Buffer, Buffer]>(
         ORPHAN,
         [keys.session(clientId)],

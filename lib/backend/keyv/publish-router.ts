@@ -11,7 +11,7 @@ import { deliverLive } from './local-state.js'
 import type { LocalEntry, TenantState } from './local-state.js'
 import type { KeyvBackendStats } from './options.js'
 import type { RedisLink } from './redis-link.js'
-import { PUBLISH_BATCH } from './scripts.js'
+import { PUBLISH_BATCH } from './routing-scripts.js'
 
 /** What the publish path needs from its `KeyvBackend`. */
 export interface RouterHost {

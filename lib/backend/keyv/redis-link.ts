@@ -6,7 +6,9 @@ import { ReasonCode } from '../../packet/reason-codes.js'
 
 /**
  * The few members of a node-redis (`@redis/client` 5) client the backend uses. `keyv.store.client`
- * of `@keyv/redis` 5 is such a client; Redis Cluster and Sentinel clients are not supported yet.
+ * of `@keyv/redis` 5 is such a client. Redis Cluster and Sentinel clients (which `@keyv/redis` 5
+ * accepts) are not supported yet: their `sendCommand` takes other arguments, and a Sentinel client
+ * has no `duplicate()` for the blocking connections.
  */
 export interface RedisClientLike {
   readonly isOpen: boolean

@@ -4,7 +4,7 @@ import type { Message } from '../../session/session.js'
 import { decodeMessage, encodeMessage } from './codec.js'
 import type { TenantKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
-import { STORE_RETAINED } from './scripts.js'
+import { STORE_RETAINED } from './routing-scripts.js'
 
 /** Topics per ZRANGEBYLEX page and per HMGET. */
 const PAGE = 1000

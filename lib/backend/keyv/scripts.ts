@@ -4,14 +4,20 @@
  * otherwise it fails with `FENCED`, which the link turns into `SessionTakenOverError`.
  *
  * Scripts build some key names from the tenant prefix they are given (the subscription index of a
- * filter, another node's inbox). That is fine on a standalone Redis (and with Sentinel); Redis
- * Cluster would need those writes split out of the scripts (see docs/redis-backend.md).
+ * filter, another node's inbox). That is fine on one Redis server (standalone, the only client the
+ * backend accepts today; a Sentinel-managed master would be the same for the scripts); Redis Cluster
+ * would need those writes split out of the scripts (see docs/redis-backend.md).
  *
  * Session hash fields: `node` (owner node id, '' when away), `epoch` (incremented by each setup),
  * `online` ('1'/'0'), `persist` ('1' when the session outlives its connection), `expiry` (seconds),
  * `exp` (ms since the epoch when an away session expires, '0' for never or while online), `oseq`
  * (order counter of outgoing records).
+ *
+ * The scripts that touch no session (retained store, filter snapshot, publish) are in
+ * routing-scripts.ts.
  */
+
+import { LOAD_FILTERS, PUBLISH_BATCH, STORE_RETAINED } from './routing-scripts.js'
 
 /** Helpers shared by the scripts (prepended to each). */
 const LIB = `
@@ -58,7 +64,7 @@ end
 
 /**
  * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
- * route log, tenant, inbox prefix, node sessions prefix. Wipes the stored session when `clean`, when
+ * route log, tenant, inbox prefix, node sessions prefix, session id (`sessionId`). Wipes the stored session when `clean`, when
  * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
  * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
  * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
@@ -96,7 +102,7 @@ redis.call('DEL', s .. ':qt')
 -- A connection to the session cancels a delayed will of a released session [MQTT-3.1.3-9].
 redis.call('ZREM', ARGV[6] .. 'wills', ARGV[7])
 redis.call('DEL', s .. ':dwill')
-local member = ARGV[9] .. '|' .. ARGV[7]
+local member = ARGV[12]
 redis.call('SADD', ARGV[11] .. ARGV[1], member)
 if old ~= '' and old ~= ARGV[1] then
   redis.call('SREM', ARGV[11] .. old, member)
@@ -122,13 +128,13 @@ return #subs / 2
 
 /**
  * TERMINATE: KEYS = session. ARGV = node, epoch, expiry seconds, expires at (ms, '0' = never),
- * tenant prefix, client id, route log, tenant, node sessions prefix. Expiry 0: deletes the session
+ * tenant prefix, client id, route log, tenant, node sessions prefix, session id. Expiry 0: deletes the session
  * and its index entries. Otherwise marks it away (node '', online 0) and records when it expires.
  */
 export const TERMINATE = `${LIB}
 local s = KEYS[1]
 if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
-redis.call('SREM', ARGV[9] .. ARGV[1], ARGV[8] .. '|' .. ARGV[6])
+redis.call('SREM', ARGV[9] .. ARGV[1], ARGV[10])
 if tonumber(ARGV[3]) == 0 then
   wipe(ARGV[5], s, ARGV[6], ARGV[7], ARGV[8])
   redis.call('DEL', s)
@@ -312,37 +318,6 @@ return 1
 `
 
 /**
- * STORE_RETAINED: KEYS = retained hash, retained index. ARGV = topic, encoded message ('' deletes),
- * max. Returns 1 when stored or deleted, 0 when refused (store full and the topic is new).
- */
-export const STORE_RETAINED = `
-if ARGV[2] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
-end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return 1
-`
-
-/**
- * LOAD_FILTERS: KEYS = filter counts, route log, wildcard version. Returns {last log id, wildcard
- * version, filter, count, …}, atomically, so that a node applies exactly the log entries written
- * after its snapshot.
- */
-export const LOAD_FILTERS = `
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-local id = '0-0'
-if last[1] then id = last[1][1] end
-local out = {id, redis.call('GET', KEYS[3]) or '0'}
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all do out[#out + 1] = all[i] end
-return out
-`
-
-/**
  * ORPHAN: KEYS = session. ARGV = dead node, now, tenant prefix, client id, route log, tenant.
  * The reaper's step for one session of a node that stopped heart-beating: if the dead node still
  * owns it, a persistent session becomes away (its expiry starts now), any other is deleted. The
@@ -411,69 +386,6 @@ local will = redis.call('GET', s .. ':dwill') or ''
 redis.call('DEL', s .. ':dwill')
 if redis.call('HGET', s, 'online') == '1' then return '' end
 return will
-`
-
-/**
- * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
- * call. KEYS = nodes (the registry). ARGV = node stream prefix, stream max length, publishing node,
- * number of items, then per item: its length (the number of arguments after it), tenant,
- * filter-counts key, tenant prefix, encoded message, read persistent subscribers ('1'/'0'), the
- * tenant's wildcard version the node's filter mirror is at, filters… (the topic and the matching
- * wildcard filters of that mirror).
- *
- * For each item: the number of matching subscriptions (`fc`); one XADD to the stream of each other
- * node that has a live subscription to a matching filter (the route table `nr:<filter>`, whose
- * fields are node ids; the publishing node delivers to its own clients itself); and, for QoS 1/2,
- * the persistent subscribers of each matching filter (`ps:<filter>`). When the tenant's filter
- * version (`wv`, bumped with each new wildcard or shared filter) is above the mirror's, the mirror
- * may lack a filter that matches: the message then goes to every other live node, which matches it
- * against its own subscriptions, and the reply says so (the caller completes the shared and
- * durable paths once its mirror caught up). No command of it can fail on well-typed keys, so no item is half done.
- * Returns one {count, version if stale else 0, {sid, json, …}…} per item (an empty list for a
- * filter without subscribers).
- */
-export const PUBLISH_BATCH = `
-local out = {}
-local i = 5
-local everyone = nil
--- XADDs message m of tenant t to node n's stream, once per item (sent), never to the publisher.
-local function send(sent, n, t, m)
-  if n ~= ARGV[3] and not sent[n] then
-    sent[n] = true
-    redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', t, 'm', m)
-  end
-end
-for k = 1, tonumber(ARGV[4]) do
-  local len = tonumber(ARGV[i])
-  local tp = ARGV[i + 3]
-  local filters = {}
-  for j = i + 7, i + len do filters[#filters + 1] = ARGV[j] end
-  local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
-  local total = 0
-  local sent = {}
-  local t, m = ARGV[i + 1], ARGV[i + 4]
-  for f = 1, #filters do
-    if counts[f] then total = total + tonumber(counts[f]) end
-    -- Not gated by the count: after a Redis restart that lost the data, nodes re-add their routes.
-    for _, n in ipairs(redis.call('HKEYS', tp .. 'nr:' .. filters[f])) do send(sent, n, t, m) end
-  end
-  local wv = tonumber(redis.call('GET', tp .. 'wv') or '0')
-  local stale = 0
-  if wv > tonumber(ARGV[i + 6]) then
-    stale = wv
-    everyone = everyone or redis.call('ZRANGE', KEYS[1], 0, -1)
-    for _, n in ipairs(everyone) do send(sent, n, t, m) end
-  end
-  local r = {total, stale}
-  if ARGV[i + 5] == '1' then
-    for f = 1, #filters do
-      if counts[f] then r[f + 2] = redis.call('HGETALL', tp .. 'ps:' .. filters[f]) else r[f + 2] = {} end
-    end
-  end
-  out[k] = r
-  i = i + len + 1
-end
-return out
 `
 
 /** Every script, loaded by the link at start and after each reconnect. */

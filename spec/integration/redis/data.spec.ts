@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import { KeyvBackend, validateTenant } from '../../../lib/backend/keyv/index.js'
+import { parseSessionId, sessionId } from '../../../lib/backend/keyv/keys.js'
 import type { Message } from '../../../lib/session/session.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
 import { connect, disconnect, sleep, subscribe, useRedisNodes, waitFor } from './nodes.js'
@@ -142,6 +143,23 @@ describe('KeyvBackend – stored data across nodes', function () {
       assert.throws(() => new KeyvBackend({ url: server.url, namespace: 'a*' }), TypeError)
       assert.throws(() => new KeyvBackend({ url: server.url, prefix: 'mq:x' }), TypeError)
       assert.equal(validateTenant('acme-01_x'), 'acme-01_x')
+    })
+
+    it('records a session in the session set of its node by its session id (tenant|client id), a | in the client id too', async () => {
+      const raw = (a.keyv.store as { client: { sendCommand(args: string[]): Promise<string[]> } }).client
+      const members = async (node: string): Promise<string[]> => (await raw.sendCommand(['SMEMBERS', `${root}:_:sessions:${node}`])).sort()
+      const id = sessionId('acme', 'x|y')
+      assert.equal(id, 'acme|x|y')
+      assert.deepEqual(parseSessionId(id), { tenant: 'acme', clientId: 'x|y' })
+      const first = await connect(a, 'x|y', { tenant: 'acme', clean: false })
+      assert.deepEqual(await members('node-a'), [id])
+      // Taken over by node b: the session moves from a's set to b's.
+      const second = await connect(b, 'x|y', { tenant: 'acme', clean: false })
+      assert.equal(first.client.closes.length, 1)
+      assert.deepEqual(await members('node-a'), [])
+      assert.deepEqual(await members('node-b'), [id])
+      await disconnect(second)
+      assert.deepEqual(await members('node-b'), [])
     })
 
     it('keeps every key of a tenant under <root>:<tenant>:', async () => {

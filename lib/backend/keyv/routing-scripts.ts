@@ -1,0 +1,99 @@
+/**
+ * The Lua scripts of the Redis backend that touch no session: the retained store, the filter
+ * snapshot of a tenant and the publish path. The session scripts (fenced) are in scripts.ts, whose
+ * `ALL_SCRIPTS` lists these too.
+ */
+
+/**
+ * STORE_RETAINED: KEYS = retained hash, retained index. ARGV = topic, encoded message ('' deletes),
+ * max. Returns 1 when stored or deleted, 0 when refused (store full and the topic is new).
+ */
+export const STORE_RETAINED = `
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+`
+
+/**
+ * LOAD_FILTERS: KEYS = filter counts, route log, wildcard version. Returns {last log id, wildcard
+ * version, filter, count, …}, atomically, so that a node applies exactly the log entries written
+ * after its snapshot.
+ */
+export const LOAD_FILTERS = `
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if last[1] then id = last[1][1] end
+local out = {id, redis.call('GET', KEYS[3]) or '0'}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all do out[#out + 1] = all[i] end
+return out
+`
+
+/**
+ * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
+ * call. KEYS = nodes (the registry). ARGV = node stream prefix, stream max length, publishing node,
+ * number of items, then per item: its length (the number of arguments after it), tenant,
+ * filter-counts key, tenant prefix, encoded message, read persistent subscribers ('1'/'0'), the
+ * tenant's wildcard version the node's filter mirror is at, filters… (the topic and the matching
+ * wildcard filters of that mirror).
+ *
+ * For each item: the number of matching subscriptions (`fc`); one XADD to the stream of each other
+ * node that has a live subscription to a matching filter (the route table `nr:<filter>`, whose
+ * fields are node ids; the publishing node delivers to its own clients itself); and, for QoS 1/2,
+ * the persistent subscribers of each matching filter (`ps:<filter>`). When the tenant's filter
+ * version (`wv`, bumped with each new wildcard or shared filter) is above the mirror's, the mirror
+ * may lack a filter that matches: the message then goes to every other live node, which matches it
+ * against its own subscriptions, and the reply says so (the caller completes the shared and
+ * durable paths once its mirror caught up). No command of it can fail on well-typed keys, so no item is half done.
+ * Returns one {count, version if stale else 0, {sid, json, …}…} per item (an empty list for a
+ * filter without subscribers).
+ */
+export const PUBLISH_BATCH = `
+local out = {}
+local i = 5
+local everyone = nil
+-- XADDs message m of tenant t to node n's stream, once per item (sent), never to the publisher.
+local function send(sent, n, t, m)
+  if n ~= ARGV[3] and not sent[n] then
+    sent[n] = true
+    redis.call('XADD', ARGV[1] .. n, 'MAXLEN', '~', ARGV[2], '*', 't', t, 'm', m)
+  end
+end
+for k = 1, tonumber(ARGV[4]) do
+  local len = tonumber(ARGV[i])
+  local tp = ARGV[i + 3]
+  local filters = {}
+  for j = i + 7, i + len do filters[#filters + 1] = ARGV[j] end
+  local counts = redis.call('HMGET', ARGV[i + 2], unpack(filters))
+  local total = 0
+  local sent = {}
+  local t, m = ARGV[i + 1], ARGV[i + 4]
+  for f = 1, #filters do
+    if counts[f] then total = total + tonumber(counts[f]) end
+    -- Not gated by the count: after a Redis restart that lost the data, nodes re-add their routes.
+    for _, n in ipairs(redis.call('HKEYS', tp .. 'nr:' .. filters[f])) do send(sent, n, t, m) end
+  end
+  local wv = tonumber(redis.call('GET', tp .. 'wv') or '0')
+  local stale = 0
+  if wv > tonumber(ARGV[i + 6]) then
+    stale = wv
+    everyone = everyone or redis.call('ZRANGE', KEYS[1], 0, -1)
+    for _, n in ipairs(everyone) do send(sent, n, t, m) end
+  end
+  local r = {total, stale}
+  if ARGV[i + 5] == '1' then
+    for f = 1, #filters do
+      if counts[f] then r[f + 2] = redis.call('HGETALL', tp .. 'ps:' .. filters[f]) else r[f + 2] = {} end
+    end
+  end
+  out[k] = r
+  i = i + len + 1
+end
+return out
+`

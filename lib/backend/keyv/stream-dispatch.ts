@@ -1,0 +1,94 @@
+import { decodeMessage } from './codec.js'
+import { sessionId } from './keys.js'
+import type { LocalRouting } from './local-routing.js'
+import type { NodeContext } from './node-context.js'
+import type { RedisClientLike, RedisLink } from './redis-link.js'
+import { StreamReader } from './stream-reader.js'
+import type { StreamEntry } from './stream-reader.js'
+import type { Takeover } from './takeover.js'
+
+/** Where this node starts reading its streams: the last entries before it started. */
+export interface StreamPositions {
+  readonly bus: string
+  readonly routeLog: string
+}
+
+/**
+ * The streams one node reads with a blocking XREAD on a connection of its own, and where each
+ * entry goes: its message stream (live messages routed here → local clients), the route log
+ * (wildcard filter changes → the tenant's filter mirror) and its inbox (wakes of persistent
+ * sessions, takeover kicks and their acknowledgements). Internal to `KeyvBackend`.
+ */
+export class StreamDispatch {
+  readonly #node: NodeContext
+  readonly #routing: LocalRouting
+  readonly #takeover: Takeover
+  /** The stream of the live messages routed to this node. */
+  readonly #ownBus: string
+  #reader: StreamReader | undefined = undefined
+
+  constructor(node: NodeContext, routing: LocalRouting, takeover: Takeover) {
+    this.#node = node
+    this.#routing = routing
+    this.#takeover = takeover
+    this.#ownBus = node.nodeKeys.bus(node.nodeId)
+  }
+
+  /**
+   * The last ids of this node's message stream and of the route log, read before the node starts
+   * (its inbox is read from the start: kicks may be waiting).
+   */
+  async positions(link: RedisLink): Promise<StreamPositions> {
+    const last = async (key: string): Promise<string> => {
+      const reply = await link.sendText<[string, unknown][]>(['XREVRANGE', key, '+', '-', 'COUNT', '1'])
+      return reply[0]?.[0] ?? '0-0'
+    }
+    const [bus, routeLog] = await Promise.all([last(this.#ownBus), last(this.#node.nodeKeys.routeLog)])
+    return { bus, routeLog }
+  }
+
+  /** Starts reading on `blocking` (connected, used by nothing else) from `from`. */
+  start(blocking: RedisClientLike, from: StreamPositions): void {
+    const nodeKeys = this.#node.nodeKeys
+    this.#reader = new StreamReader(
+      blocking,
+      [
+        [this.#ownBus, from.bus],
+        [nodeKeys.routeLog, from.routeLog],
+        [nodeKeys.inbox(this.#node.nodeId), '0-0']
+      ],
+      (entry) => this.#onEntry(entry),
+      () => undefined
+    )
+    this.#reader.start()
+  }
+
+  async stop(): Promise<void> {
+    await this.#reader?.stop()
+  }
+
+  #onEntry(entry: StreamEntry): void {
+    const node = this.#node
+    const f = entry.fields
+    const text = (name: string): string => f.get(name)?.toString() ?? ''
+    if (entry.stream === this.#ownBus) {
+      const tenant = node.tenants.get(text('t'))
+      if (tenant === undefined) return
+      const bytes = f.get('m')
+      if (bytes === undefined) return
+      node.stats.busReceived++
+      this.#routing.deliverLocal(tenant, decodeMessage(bytes))
+      return
+    }
+    if (entry.stream === node.nodeKeys.routeLog) {
+      node.tenants.get(text('t'))?.applyRouteChange(entry.id, text('f'), text('c') === '1', Number(text('v') || '0'))
+      return
+    }
+    const type = text('type')
+    const tenant = text('t')
+    const clientId = text('c')
+    if (type === 'wake') this.#routing.wake(tenant, clientId)
+    else if (type === 'kick') this.#takeover.onKick(sessionId(tenant, clientId), Number(text('e')), tenant, clientId, text('n'))
+    else if (type === 'kicked') this.#takeover.acknowledged(sessionId(tenant, clientId), text('e'))
+  }
+}

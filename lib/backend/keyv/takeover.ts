@@ -1,0 +1,132 @@
+import type { ClientHandle, SetupResult } from '../backend.js'
+import { SessionTakenOverError } from '../../packet/errors.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
+import { KeyvSession } from './keyv-session.js'
+import type { KeyvSessionContext } from './keyv-session.js'
+import { SessionSuffix, sessionId } from './keys.js'
+import { KickBook } from './kick-book.js'
+import { LocalEntry } from './local-state.js'
+import type { LocalRouting } from './local-routing.js'
+import type { NodeContext } from './node-context.js'
+import type { RedisLink } from './redis-link.js'
+import { REINDEX, TAKEOVER } from './scripts.js'
+
+const TAKEN_OVER = 'another connection took the session over'
+
+/**
+ * Session setup and takeover across nodes: the TAKEOVER script makes this node the owner with a new
+ * epoch and kicks the previous owner through its inbox; this node waits (bounded) for that node's
+ * acknowledgement, and closes its own connections of a session another node or connection took
+ * over (0x8E) [MQTT-3.1.4-3]. Internal to `KeyvBackend`.
+ */
+export class Takeover {
+  readonly #node: NodeContext
+  readonly #routing: LocalRouting
+  readonly #kicks = new KickBook()
+
+  constructor(node: NodeContext, routing: LocalRouting) {
+    this.#node = node
+    this.#routing = routing
+  }
+
+  /** `Backend.setup`: creates or resumes the session of `client` and takes it over. */
+  async setup(client: ClientHandle, clean: boolean, expiryInterval: number): Promise<SetupResult> {
+    const node = this.#node
+    const link = await node.use()
+    const tenant = await node.tenant(client.tenant)
+    const keys = tenant.keys
+    const clientId = client.clientId
+    const id = sessionId(keys.tenant, clientId)
+    const sessionKey = keys.session(clientId)
+    const persistent = expiryInterval > 0
+    const [oldRaw, epoch, present, wasPersistRaw] = await link.script<[Buffer, number, number, Buffer]>(
+      TAKEOVER,
+      [sessionKey],
+      [
+        node.nodeId,
+        clean ? '1' : '0',
+        String(Date.now()),
+        persistent ? '1' : '0',
+        String(expiryInterval),
+        keys.prefix,
+        clientId,
+        node.nodeKeys.routeLog,
+        keys.tenant,
+        node.nodeKeys.inboxPrefix,
+        node.nodeKeys.sessionsPrefix,
+        id
+      ]
+    )
+    const old = oldRaw.toString()
+    if (old !== '' && old !== node.nodeId) await this.#awaitKick(link, id, epoch, old)
+    const pids = await link.sendText<string[]>(['HKEYS', sessionKey + SessionSuffix.outgoing])
+    const session = new KeyvSession(node.sessionContext as KeyvSessionContext, keys, clientId, String(epoch), expiryInterval, pids.map(Number))
+    if (present === 1 && (wasPersistRaw.toString() === '1') !== persistent) {
+      await link.script(REINDEX, [sessionKey], [node.nodeId, String(epoch), keys.prefix, clientId, persistent ? '1' : '0'])
+    }
+    // Another connection of this node: the newer epoch wins, the other is closed [MQTT-3.1.4-3].
+    const prior = this.#routing.get(id)
+    if (prior !== undefined && prior.client !== client) {
+      if (Number(prior.session.epoch) > epoch) {
+        client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
+        throw new SessionTakenOverError()
+      }
+      this.#routing.evict(prior)
+      if (prior.client.connected) {
+        node.stats.takeovers++
+        prior.client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
+      }
+    }
+    const entry = new LocalEntry(client, session, tenant, persistent)
+    this.#routing.set(entry)
+    // A kick for a newer epoch may have arrived while this setup was running.
+    const kicked = this.#kicks.takeKick(id)
+    if (kicked !== undefined && kicked > epoch) {
+      this.#routing.detach(entry)
+      client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
+      throw new SessionTakenOverError()
+    }
+    return { session, present: present === 1 }
+  }
+
+  /**
+   * Node `from` took session `id` over at `epoch`: this node's connection of an older epoch is
+   * closed (0x8E), and the kick acknowledged to `from`.
+   */
+  onKick(id: string, epoch: number, tenant: string, clientId: string, from: string): void {
+    const node = this.#node
+    const entry = this.#routing.get(id)
+    if (entry !== undefined && Number(entry.session.epoch) < epoch) {
+      this.#routing.evict(entry)
+      if (entry.client.connected) {
+        node.stats.takeovers++
+        entry.client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
+      }
+    } else if (entry === undefined) {
+      // A setup of this node may still be running for an older epoch: it checks this.
+      this.#kicks.noteKick(id, epoch)
+    }
+    node.link
+      ?.send(['XADD', node.nodeKeys.inbox(from), 'MAXLEN', '~', '10000', '*', 'type', 'kicked', 't', tenant, 'c', clientId, 'e', String(epoch)])
+      .catch(() => undefined)
+  }
+
+  /** The node this node kicked acknowledged the kick of session `id` at `epoch`. */
+  acknowledged(id: string, epoch: string): void {
+    this.#kicks.acknowledged(id, epoch)
+  }
+
+  /** Ends every wait (at close). */
+  clear(): void {
+    this.#kicks.clear()
+  }
+
+  /** Waits (bounded) until `old` closed its connection of the session, unless `old` is dead. */
+  async #awaitKick(link: RedisLink, id: string, epoch: number, old: string): Promise<void> {
+    const node = this.#node
+    await this.#kicks.wait(id, epoch, node.takeoverTimeout, async () => {
+      const seen = await link.sendText<string | null>(['ZSCORE', node.nodeKeys.nodes, old])
+      return seen !== null && Number(seen) >= Date.now() - node.deadAfterMs
+    })
+  }
+}
