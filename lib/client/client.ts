@@ -1,0 +1,357 @@
+/**
+ * `Client`: one network connection's MQTT protocol state (3.1, 3.1.1, 5.0; QoS 0/1/2 both ways).
+ * It never reconnects: when the connection ends, what is pending settles (see errors.ts) and the
+ * `ClientSession` is left for the next connection (the `Service`'s job).
+ *
+ * Output is batched per event-loop turn: every packet produced in one turn goes out in one
+ * `write()` (`OutputBatch`), QoS 1/2 PUBLISH bytes are encoded once (`PublishTemplate`) and the
+ * packet id patched in while copying.
+ */
+import type { Duplex } from 'node:stream'
+import { Subject } from 'rxjs'
+import type { Observable } from 'rxjs'
+import { Decoder, ProtocolError, ReasonCode, encode } from '../packet/index.js'
+import type { MqttError, ConnackPacket, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
+import { OutputBatch } from '../util/output-batch.js'
+import type { Clock, Timer } from './clock.js'
+import { ClosedError, ConnectionLostError, KeepaliveTimeoutError, OfflineError, ServerDisconnectError } from './errors.js'
+import { AckQueue } from './inbound.js'
+import type { InboundMessage } from './inbound.js'
+import { Inbound } from './client-inbound.js'
+import { Requests } from './client-requests.js'
+import type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from './client-requests.js'
+import { handshake, resolveLimits } from './client-connect.js'
+import type { ClientLimits } from './client-connect.js'
+import { Outbound } from './client-outbound.js'
+import type { PublishOptions } from './client-outbound.js'
+import { DEFAULT_KEEPALIVE } from './options.js'
+import type { ClientOptions } from './options.js'
+import { ClientSession } from './session.js'
+import type { PublishResult } from './session.js'
+import { connectWith } from './client-dial.js'
+
+/** Why a connection ended. */
+export interface CloseInfo {
+  /** Who ended it: the application, the broker (DISCONNECT), the network, or a protocol violation. */
+  initiator: 'user' | 'server' | 'network' | 'protocol'
+  error?: Error | undefined
+}
+
+/** Options of `end()`. */
+export interface EndOptions {
+  /** MQTT 5 DISCONNECT reason code (default 0x00; 0x04 sends the will). */
+  reasonCode?: number
+  properties?: DisconnectProperties
+  /** Wait up to this long for unfinished QoS 1/2 exchanges before disconnecting (default 0). */
+  drainMs?: number
+}
+
+const CONNECTING = 0
+const CONNECTED = 1
+const CLOSED = 2
+
+/** One connection; see the module comment. Create with `Client.connect`. */
+export class Client {
+  /** The broker's CONNACK. */
+  connack!: ConnackPacket
+  /** What the broker allows, from CONNACK (defaults before MQTT 5). */
+  limits!: ClientLimits
+  readonly session: ClientSession
+  readonly protocolLevel: ProtocolLevel
+  readonly clientId: string
+  /** Resolves (never rejects) when the connection has ended. */
+  readonly closed: Promise<CloseInfo>
+  /** @internal */ readonly clock: Clock
+  /** @internal */ readonly options: ClientOptions
+  /** @internal */ readonly acks: AckQueue
+  /** @internal */ readonly inbound: Inbound
+  /** @internal */ readonly requests: Requests
+  /** @internal */ readonly outbound: Outbound
+  /** @internal */ readonly messageSubject = new Subject<InboundMessage>()
+  private readonly stream: Duplex
+  private readonly decoder: Decoder
+  private readonly batch = new OutputBatch()
+  private flushScheduled = false
+  private flushWaiters: { resolve: () => void; reject: (error: Error) => void }[] = []
+  private state = CONNECTING
+  private resolveClosed!: (info: CloseInfo) => void
+  /** @internal */ onConnackPacket: ((packet: ConnackPacket) => void) | undefined
+  /** @internal */ onAuthPacket: ((packet: Packet & { type: 'auth' }) => void) | undefined
+  /** @internal */ onCloseBeforeConnack: ((error: Error) => void) | undefined
+  private keepaliveMs = 0
+  private pingTimeoutMs = 0
+  private lastSent = 0
+  private keepaliveTimer: Timer | undefined
+  private pingDeadline: Timer | undefined
+  private closeError: Error | undefined
+  private closeInitiator: CloseInfo['initiator'] = 'network'
+
+  /**
+   * Connect to a broker: dial, CONNECT, wait for CONNACK. Rejects with `ConnectionRefusedError`
+   * (CONNACK ≠ 0), `ConnectTimeoutError`, `CanceledError` (signal), `ConnectFailedError` (dial) or
+   * `ConnectionLostError` (closed before CONNACK); never hangs.
+   */
+  static connect(url: string, options?: ClientOptions): Promise<Client>
+  static connect(options: ClientOptions): Promise<Client>
+  static connect(target: string | ClientOptions, options: ClientOptions = {}): Promise<Client> {
+    const merged = typeof target === 'string' ? { ...options, url: target } : target
+    return connectWith(merged, (stream, level, clock) => new Client(stream, merged, level, clock), (client, signal) => handshake(client, signal))
+  }
+
+  /** @internal Use `Client.connect`. */
+  constructor(stream: Duplex, options: ClientOptions, level: ProtocolLevel, clock: Clock) {
+    this.stream = stream
+    this.options = options
+    this.protocolLevel = level
+    this.clock = clock
+    this.clientId = options.clientId ?? (level === 3 ? `mqttjs-${Math.random().toString(16).slice(2, 10)}` : '')
+    this.session = options.session ?? new ClientSession(level)
+    this.acks = new AckQueue((qos, packetId) => this.send(encode({ type: qos === 1 ? 'puback' : 'pubrec', packetId }, level)))
+    this.inbound = new Inbound(this)
+    this.requests = new Requests(this)
+    this.outbound = new Outbound(this)
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
+    this.decoder = new Decoder((packet) => this.onPacket(packet), {
+      role: 'client',
+      protocolLevel: level,
+      maximumPacketSize: options.properties?.maximumPacketSize
+    })
+    stream.on('data', (chunk: Buffer) => {
+      const error = this.decoder.push(chunk)
+      if (error !== undefined) this.fail(error)
+    })
+    stream.on('error', (error: Error) => this.onStreamClosed(error))
+    stream.on('close', () => this.onStreamClosed(undefined))
+    stream.on('end', () => this.onStreamClosed(undefined))
+  }
+
+  /** True between CONNACK and the end of the connection. */
+  get connected(): boolean {
+    return this.state === CONNECTED
+  }
+
+  /** Inbound messages: hot, synchronous, completes when the connection ends. A message is acked when every observer's `next` has returned (unless one `hold`s it). */
+  get messages$(): Observable<InboundMessage> {
+    return this.messageSubject.asObservable()
+  }
+
+  /**
+   * Publish. Resolves when the broker acknowledged it per its QoS: QoS 0 once written to the
+   * socket, QoS 1 on PUBACK, QoS 2 on PUBCOMP. Rejects with `InvalidRequestError` (bad topic, too
+   * large, QoS or retain not available), `OfflineError`/`ClosedError`, `CanceledError` /
+   * `AbandonedError` (signal), `PublishFailedError` (v5 reason ≥ 0x80) or `ConnectionLostError`.
+   */
+  publish(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions = {}): Promise<PublishResult> {
+    if (this.state !== CONNECTED) return Promise.reject(this.state === CLOSED ? new ClosedError() : new OfflineError())
+    return this.outbound.publish(topic, payload, options)
+  }
+
+  /** Subscribe; resolves on SUBACK (rejects with `SubscribeError` when a filter is refused, unless `allowPartial`). */
+  subscribe(subscriptions: string | SubscribeRequest | readonly (string | SubscribeRequest)[], options: SubscribeOptions = {}): Promise<SubscribeResult> {
+    if (this.state !== CONNECTED) return Promise.reject(this.state === CLOSED ? new ClosedError() : new OfflineError())
+    return this.requests.subscribe(subscriptions, options)
+  }
+
+  /** Unsubscribe; resolves on UNSUBACK. */
+  unsubscribe(filters: string | readonly string[], options: SubscribeOptions = {}): Promise<UnsubscribeResult> {
+    if (this.state !== CONNECTED) return Promise.reject(this.state === CLOSED ? new ClosedError() : new OfflineError())
+    return this.requests.unsubscribe(filters, options)
+  }
+
+  /**
+   * Disconnect gracefully: optionally wait (`drainMs`) for unfinished QoS 1/2 exchanges, send
+   * DISCONNECT, close. Pending work then settles with `ClosedError`. Resolves once closed.
+   */
+  async end(options: EndOptions = {}): Promise<void> {
+    if (this.state === CLOSED) return
+    if (this.state === CONNECTED && (options.drainMs ?? 0) > 0) await this.outbound.drain(options.drainMs ?? 0)
+    if (this.state === CONNECTED) {
+      const reasonCode = options.reasonCode ?? 0
+      this.send(encode({ type: 'disconnect', reasonCode, properties: options.properties }, this.protocolLevel))
+      this.closeInitiator = 'user'
+      this.closeError = new ClosedError()
+      this.flush()
+      this.stream.end()
+    }
+    this.close('user', new ClosedError())
+    await this.closed
+  }
+
+  /** Close now without DISCONNECT (the broker publishes the will). */
+  destroy(): void {
+    this.close('user', new ClosedError())
+  }
+
+  /** @internal Queue bytes for this turn's write. */
+  send(bytes: Buffer): void {
+    if (this.state === CLOSED) return
+    this.batch.push(bytes)
+    this.scheduleFlush()
+  }
+
+  /** @internal Queue an encoded PUBLISH with its packet id. */
+  sendPublish(variant: Parameters<OutputBatch['pushPublish']>[0], packetId: number): void {
+    if (this.state === CLOSED) return
+    this.batch.pushPublish(variant, packetId)
+    this.scheduleFlush()
+  }
+
+  /** @internal A promise settled when this turn's batch has been written (QoS 0 completion). */
+  flushed(): Promise<void> {
+    return new Promise((resolve, reject) => this.flushWaiters.push({ resolve, reject }))
+  }
+
+  /** @internal The connection broke a rule: tell the broker (v5) and close. */
+  fail(error: MqttError): void {
+    if (this.state === CLOSED) return
+    if (this.protocolLevel === 5 && this.state === CONNECTED) {
+      this.send(encode({ type: 'disconnect', reasonCode: error.reasonCode }, 5))
+      this.flush()
+    }
+    this.close('protocol', error)
+  }
+
+  /** @internal CONNACK accepted: apply limits, start keepalive, restore the session. */
+  established(connack: ConnackPacket): void {
+    this.connack = connack
+    this.limits = resolveLimits(this, connack)
+    this.state = CONNECTED
+    this.keepaliveMs = this.limits.keepalive * 1000
+    this.pingTimeoutMs = this.options.pingTimeoutMs ?? Math.min(this.keepaliveMs / 2, 10_000)
+    this.armKeepalive()
+    this.outbound.resume(connack.sessionPresent && this.protocolLevel >= 4)
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    const bytes = this.batch.take()
+    const waiters = this.flushWaiters
+    if (bytes === undefined || this.stream.destroyed) {
+      if (waiters.length > 0) {
+        this.flushWaiters = []
+        const error = bytes === undefined ? undefined : new ConnectionLostError('not-sent')
+        for (const waiter of waiters) {
+          if (error === undefined) waiter.resolve()
+          else waiter.reject(error)
+        }
+      }
+      return
+    }
+    this.lastSent = this.clock.now()
+    if (waiters.length === 0) {
+      this.stream.write(bytes)
+      return
+    }
+    this.flushWaiters = []
+    this.stream.write(bytes, (error) => {
+      for (const waiter of waiters) {
+        if (error == null) waiter.resolve()
+        else waiter.reject(new ConnectionLostError('unknown', 'connection lost', { cause: error }))
+      }
+    })
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.state === CLOSED) return
+    if (this.pingDeadline !== undefined) {
+      // Anything from the broker proves the connection alive.
+      this.pingDeadline.cancel()
+      this.pingDeadline = undefined
+    }
+    if (this.state === CONNECTING) {
+      if (packet.type === 'connack') this.onConnackPacket?.(packet)
+      else if (packet.type === 'auth') this.onAuthPacket?.(packet)
+      else if (packet.type === 'disconnect') this.onDisconnect(packet)
+      else this.fail(new ProtocolError(`${packet.type.toUpperCase()} before CONNACK`))
+      return
+    }
+    switch (packet.type) {
+      case 'publish':
+        this.inbound.onPublish(packet as PublishPacket, this.decoder)
+        return
+      case 'puback':
+      case 'pubrec':
+      case 'pubcomp':
+        this.outbound.onAck(packet)
+        return
+      case 'pubrel':
+        this.inbound.onPubrel(packet.packetId)
+        return
+      case 'suback':
+      case 'unsuback':
+        this.requests.onAck(packet)
+        return
+      case 'pingresp':
+        return
+      case 'disconnect':
+        this.onDisconnect(packet)
+        return
+      case 'auth':
+        this.onAuthPacket?.(packet)
+        return
+      default:
+        this.fail(new ProtocolError(`unexpected ${packet.type.toUpperCase()}`))
+    }
+  }
+
+  private onDisconnect(packet: Packet & { type: 'disconnect' }): void {
+    const error = new ServerDisconnectError(packet.reasonCode ?? ReasonCode.NormalDisconnection, packet.properties?.reasonString, packet.properties?.serverReference)
+    this.close('server', error)
+  }
+
+  private armKeepalive(): void {
+    if (this.keepaliveMs <= 0 || this.state !== CONNECTED) return
+    const idle = this.clock.now() - this.lastSent
+    const wait = this.keepaliveMs - idle
+    if (wait > 0) {
+      this.keepaliveTimer = this.clock.setTimer(() => this.armKeepalive(), wait)
+      return
+    }
+    // Nothing sent for a whole keepalive period: PINGREQ [MQTT-3.1.2-23].
+    this.send(encode({ type: 'pingreq' }))
+    this.flush()
+    if (this.pingDeadline === undefined) {
+      this.pingDeadline = this.clock.setTimer(() => this.close('network', new KeepaliveTimeoutError(this.pingTimeoutMs)), this.pingTimeoutMs)
+    }
+    this.keepaliveTimer = this.clock.setTimer(() => this.armKeepalive(), this.keepaliveMs)
+  }
+
+  private onStreamClosed(error: Error | undefined): void {
+    if (this.state === CLOSED) return
+    this.close('network', this.closeError ?? new ConnectionLostError('unknown', 'connection lost', { cause: error }))
+  }
+
+  /** @internal End the connection (idempotent) and settle what is pending. */
+  close(initiator: CloseInfo['initiator'], error: Error): void {
+    if (this.state === CLOSED) return
+    const wasConnecting = this.state === CONNECTING
+    this.state = CLOSED
+    this.closeInitiator = initiator
+    this.keepaliveTimer?.cancel()
+    this.pingDeadline?.cancel()
+    if (!this.stream.destroyed) {
+      // Give a graceful end's DISCONNECT a chance to leave; destroy otherwise.
+      if (initiator === 'user' && this.stream.writableEnded) setImmediate(() => this.stream.destroy())
+      else this.stream.destroy()
+    }
+    const lost = error instanceof ClosedError ? error : undefined
+    this.flush()
+    this.acks.clear()
+    this.requests.closeAll(lost)
+    this.outbound.closeAll(lost, error)
+    if (wasConnecting) this.onCloseBeforeConnack?.(error)
+    this.messageSubject.complete()
+    this.resolveClosed({ initiator, error: initiator === 'user' ? undefined : error })
+  }
+
+  /** The keepalive actually used, in seconds (a v5 Server Keep Alive wins). */
+  get keepalive(): number {
+    return this.options.keepalive ?? DEFAULT_KEEPALIVE
+  }
+}
