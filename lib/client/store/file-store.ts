@@ -30,7 +30,7 @@ export interface FileStoreOptions {
    * several times faster.
    */
   sync?: 'write' | 'fsync'
-  /** The journal is compacted once it reaches this size and is at least half dead (default 1 MiB). */
+  /** The journal is compacted once it is at least this big and at least half of it is dead (default 1 MiB). */
   compactMinBytes?: number
   /** Called with each warning of recovery (also listed in `StoreSnapshot.warnings`). */
   onWarning?: (warning: StoreWarning) => void
@@ -91,7 +91,6 @@ export class FileStore implements ClientStore {
   private fd: number | undefined = undefined
   private segment = 0
   private fileBytes = 0
-  private compactAt = 0
   private isOpen = false
   private opening = false
   private pending: Batch | undefined = undefined
@@ -187,7 +186,6 @@ export class FileStore implements ClientStore {
     this.fd = openSync(path, 'a')
     this.segment = newest
     this.fileBytes = good
-    this.compactAt = this.compactMinBytes
   }
 
   /** Apply every readable record of `buf`; returns the length of the good prefix. */
@@ -307,8 +305,10 @@ export class FileStore implements ClientStore {
   }
 
   private compactionDue(extra: number): boolean {
+    // Worth it when the dead bytes are at least the live ones (and half the minimum size).
     const total = this.fileBytes + extra
-    return total >= this.compactAt && this.state.liveBytes * 2 <= total
+    const live = this.state.liveBytes
+    return total >= this.compactMinBytes && total - live >= Math.max(live, this.compactMinBytes / 2)
   }
 
   /** Write the whole live state as a new segment, switch to it and delete the old one. */
@@ -318,7 +318,6 @@ export class FileStore implements ClientStore {
     this.closeFd()
     this.writeSegment(old + 1, records)
     this.counters.compactions++
-    this.compactAt = Math.max(this.compactMinBytes, 2 * this.fileBytes)
     try {
       unlinkSync(join(this.dir, segmentName(old)))
     } catch {

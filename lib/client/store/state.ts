@@ -20,7 +20,7 @@ export class StoreState {
   readonly outbound = new Map<number, OutboundEntry>()
   readonly inbound = new Map<number, InboundEntry>()
   readonly subscriptions = new Map<string, StoredSubscription>()
-  /** Approximate bytes the live messages need in a journal (packets plus record overhead). */
+  /** Approximate bytes the live state needs in a journal (messages and subscriptions). */
   liveBytes = 0
 
   /** Apply one record (no validation: use `validateRecords` on input from the session). */
@@ -81,10 +81,17 @@ export class StoreState {
         return
       }
       case 'sub':
-        for (const s of record.subscriptions) this.subscriptions.set(s.topicFilter, { ...s })
+        for (const s of record.subscriptions) {
+          this.unsubscribe(s.topicFilter)
+          this.liveBytes += s.topicFilter.length + SUBSCRIPTION_OVERHEAD
+          this.subscriptions.set(s.topicFilter, { ...s })
+        }
         return
       case 'unsub':
-        for (const f of record.topicFilters) this.subscriptions.delete(f)
+        for (const f of record.topicFilters) {
+          this.unsubscribe(f)
+          this.subscriptions.delete(f)
+        }
         return
       case 'reset':
         for (const entry of this.outbound.values()) {
@@ -97,6 +104,10 @@ export class StoreState {
         }
         return
     }
+  }
+
+  private unsubscribe(topicFilter: string): void {
+    if (this.subscriptions.has(topicFilter)) this.liveBytes -= topicFilter.length + SUBSCRIPTION_OVERHEAD
   }
 
   private drop(entry: { packet: Buffer } | undefined): void {
@@ -153,6 +164,9 @@ export class StoreState {
 
 /** Journal bytes per live message besides its packet (headers of its records, generously). */
 const ENTRY_OVERHEAD = 48
+
+/** Journal bytes per remembered subscription besides its filter. */
+const SUBSCRIPTION_OVERHEAD = 48
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
