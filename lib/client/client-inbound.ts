@@ -47,7 +47,9 @@ export class Inbound {
     if (client.protocolLevel === 5 && acks.pending >= (client.options.properties?.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM)) {
       return client.fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, 'the broker exceeded our Receive Maximum'))
     }
-    const onAck = (): void => acks.flush()
+    // Acks go out on whatever connection is current when the application acks (a QoS 2 message may
+    // be acked after a reconnect, when the broker resent it on the new connection).
+    const onAck = (): void => session.flushAcks?.()
     if (qos === 1) {
       const state = { acked: false }
       acks.push(packetId, 1, state)
@@ -71,8 +73,9 @@ export class Inbound {
     const state = { acked: false, id: '' }
     session.received.set(packetId, state)
     acks.push(packetId, 2, state)
-    const raw = decoder.rawPacket()
-    const bytes = raw === undefined ? encode(packet, client.protocolLevel) : Buffer.from(raw)
+    // The stored bytes carry the resolved topic, never an alias (aliases are per connection).
+    const raw = alias === undefined ? decoder.rawPacket() : undefined
+    const bytes = raw === undefined ? encode({ ...packet, topic, properties: withoutAlias(packet.properties) }, client.protocolLevel) : Buffer.from(raw)
     // The payload view must outlive the chunk now: copy it for the asynchronous hand-over.
     const copied = { ...fields, payload: Buffer.from(fields.payload) }
     const stored = journal.received(packetId, bytes)
@@ -130,4 +133,10 @@ export class Inbound {
       if (--this.waiting === 0) this.tail = undefined
     })
   }
+}
+
+function withoutAlias(properties: PublishPacket['properties']): PublishPacket['properties'] {
+  if (properties === undefined) return undefined
+  const { topicAlias: _alias, ...rest } = properties
+  return rest
 }

@@ -78,6 +78,7 @@ export class Client {
   /** @internal */ onConnackPacket: ((packet: ConnackPacket) => void) | undefined
   /** @internal */ onAuthPacket: ((packet: Packet & { type: 'auth' }) => void) | undefined
   /** @internal */ onCloseBeforeConnack: ((error: Error) => void) | undefined
+  private readonly flushAcks = (): void => this.acks.flush()
   private keepaliveMs = 0
   private pingTimeoutMs = 0
   private lastSent = 0
@@ -219,6 +220,8 @@ export class Client {
     this.keepaliveMs = this.limits.keepalive * 1000
     this.pingTimeoutMs = this.options.pingTimeoutMs ?? Math.min(this.keepaliveMs / 2, 10_000)
     this.armKeepalive()
+    this.session.flushAcks = this.flushAcks
+    this.options.onConnack?.(this)
     this.outbound.resume(connack.sessionPresent && this.protocolLevel >= 4)
   }
 
@@ -343,6 +346,7 @@ export class Client {
     const lost = error instanceof ClosedError ? error : undefined
     this.flush()
     this.acks.clear()
+    if (this.session.flushAcks === this.flushAcks) this.session.flushAcks = undefined
     this.requests.closeAll(lost)
     this.outbound.closeAll(lost, error)
     if (wasConnecting) this.onCloseBeforeConnack?.(error)

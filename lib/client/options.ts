@@ -1,6 +1,7 @@
 /** Options of `Client.connect` (and, shared, of `Service`), with their defaults. */
 import type { ConnectProperties, ProtocolLevel, QoS, WillProperties } from '../packet/index.js'
 import type { Awaitable } from '../util/awaitable.js'
+import type { Client } from './client.js'
 import type { Clock } from './clock.js'
 import type { DialOptions, Dialer } from './dial.js'
 import type { ClientSession } from './session.js'
@@ -70,6 +71,8 @@ export interface ClientOptions extends DialOptions {
   onSessionLost?: 'republish' | 'fail'
   /** Time source (specs inject a virtual clock). */
   clock?: Clock
+  /** @internal Called on CONNACK before anything queued is sent (the Service resubscribes here). */
+  onConnack?: (client: Client) => void
   /** Covers the whole connect. */
   signal?: AbortSignal
 }

@@ -95,6 +95,8 @@ export class ClientSession {
   onQueued: (() => void) | undefined
   /** Bound on unfinished outbound messages (a full session rejects with `LimitError`). */
   maxMessages = Infinity
+  /** Sends the acknowledgements that may go out now, on the current connection (set by it). */
+  flushAcks: (() => void) | undefined
   /** Packet ids in use by SUBSCRIBE/UNSUBSCRIBE of the current connection. */
   readonly requestIds = new Set<number>()
   private nextSeq = 1
