@@ -226,6 +226,26 @@ export function messageCases(h: StoreHarness, m: MochaGlobals): void {
       assert.equal(snapshot.nextSeq, 6)
     })
 
+    m.it('re-accepts a held outbound message with a new packet id (republish after reset), not a finished one', async () => {
+      const { store } = await h.open()
+      await commit(store, [
+        { op: 'out', seq: 1, packet: packet(1), packetId: 1 },
+        { op: 'out', seq: 2, packet: packet(2), packetId: 2 },
+        { op: 'rel', seq: 2 },
+        { op: 'out', seq: 3, packet: packet(3), packetId: 3 },
+        { op: 'done', seq: 3 },
+        { op: 'reset' },
+      ])
+      await commit(store, [
+        { op: 'out', seq: 1, packet: packet(1), packetId: 9 },
+      ])
+      await rejectsStore(store.commit([{ op: 'out', seq: 3, packet: packet(3), packetId: 4 }]), 'invalid')
+      await rejectsStore(store.commit([{ op: 'out', seq: 2, packet: packet(2), packetId: 4 }]), 'invalid')
+      const { snapshot } = await h.reopen(store)
+      assert.deepEqual(outs(snapshot), [[1, 9, false, hex(1)]])
+      assert.equal(snapshot.nextSeq, 4)
+    })
+
     m.it('never gives a seq out again once everything is done', async () => {
       const { store } = await h.open()
       for (let seq = 1; seq <= 50; seq++) {

@@ -232,7 +232,7 @@ export class FileStore implements ClientStore {
           cause: this.failed,
         })
       }
-      validateRecords(records, this.state.nextSeq)
+      validateRecords(records, this.state.nextSeq, (seq) => this.state.outbound.has(seq))
     } catch (err) {
       return Promise.reject(err as Error)
     }

@@ -27,7 +27,7 @@ export class MemoryStore implements ClientStore {
   commit(records: readonly StoreRecord[]): void | Promise<void> {
     try {
       if (!this.isOpen) throw new StoreError('closed', 'MemoryStore: not open')
-      validateRecords(records, this.state.nextSeq)
+      validateRecords(records, this.state.nextSeq, (seq) => this.state.outbound.has(seq))
     } catch (err) {
       return Promise.reject(err as Error)
     }

@@ -203,9 +203,14 @@ function checkMeta(meta: StoreMeta | undefined): void {
 /**
  * Check records from a session before anything of them is applied: throws `StoreError`
  * (`invalid`) naming the first bad field. New messages (`out`, `in`) must use a seq of at least
- * `nextSeq`, increasing within the batch.
+ * `nextSeq`, increasing within the batch; an `out` may also repeat the seq of an outbound message
+ * still held (`heldOut`), which replaces it.
  */
-export function validateRecords(records: readonly StoreRecord[], nextSeq: number): void {
+export function validateRecords(
+  records: readonly StoreRecord[],
+  nextSeq: number,
+  heldOut: (seq: number) => boolean = () => false
+): void {
   if (!Array.isArray(records)) throw new StoreError('invalid', 'store: commit takes an array of records')
   let next = nextSeq
   for (const r of records as readonly (StoreRecord | undefined)[]) {
@@ -217,10 +222,12 @@ export function validateRecords(records: readonly StoreRecord[], nextSeq: number
       case 'out':
       case 'in':
         checkSeq(r.seq, r.op)
-        if (r.seq < next) {
+        if (r.op === 'out' && r.seq < nextSeq && heldOut(r.seq)) {
+          // re-accepted (e.g. republished with a new packet id after Session Present 0)
+        } else if (r.seq < next) {
           throw new StoreError('invalid', `store: ${r.op} record: seq ${r.seq} was already used (next is ${next})`)
         }
-        next = r.seq + 1
+        if (r.seq >= next) next = r.seq + 1
         checkPacket(r.packet, r.op)
         if (r.op === 'in') checkPacketId(r.packetId, r.op, false)
         else if (r.packetId !== undefined) checkPacketId(r.packetId, r.op, true)

@@ -51,8 +51,8 @@ export interface StoredSubscription extends Subscription {
 
 /**
  * One journal record. Records of one `commit` call, and of successive calls, take effect in call
- * order. `seq` is a positive safe integer, strictly greater than any seq committed before in
- * either direction (the session takes them from `StoreSnapshot.nextSeq` upward).
+ * order. A new message's `seq` is a positive safe integer, strictly greater than any seq committed
+ * before in either direction (the session takes them from `StoreSnapshot.nextSeq` upward).
  */
 export type StoreRecord =
   /** (Re)binds the store: written by `open` on an empty store, by the session for `assignedClientId`. */
@@ -61,6 +61,8 @@ export type StoreRecord =
    * An outbound QoS 1/2 PUBLISH accepted. `packet` is the whole encoded PUBLISH as the session
    * will send it (DUP 0, no topic alias, any packet id bytes: the session patches the id on
    * send). `packetId` when it goes straight into the in-flight window (0 or absent: queued).
+   * An `out` with the seq of an outbound message still held replaces that message (its packet id
+   * and state): a message re-accepted, e.g. republished with a new packet id after `reset`.
    */
   | { op: 'out'; seq: number; packet: Buffer; packetId?: number }
   /** A queued outbound message gets its packet id, before its first PUBLISH. */
