@@ -11,6 +11,9 @@ import { ConnectionLostError } from './errors.js'
 import { Message } from './inbound.js'
 import { DEFAULT_RECEIVE_MAXIMUM } from './options.js'
 
+/** QoS 0 messages kept for the first observer of `messages$` (the oldest are dropped beyond). */
+const EARLY_QOS0 = 1000
+
 const ACKED = Object.freeze({ acked: true }) as { acked: boolean }
 
 /** See the module comment. */
@@ -112,6 +115,17 @@ export class Inbound {
   }
 
   private emit(message: Message): void {
+    const early = this.client.early
+    if (early !== undefined) {
+      // Nobody observes yet: hold it (unacknowledged) for the first observer.
+      if (message.qos === 0 && early.length >= EARLY_QOS0) {
+        const at = early.findIndex((m) => m.qos === 0)
+        if (at >= 0) early.splice(at, 1)
+      }
+      if (this.client.options.manualAck !== true || message.qos === 0) message.hold()
+      early.push(message)
+      return
+    }
     const subject = this.client.messageSubject
     if (this.client.options.manualAck === true && message.qos !== 0) {
       subject.next(message)

@@ -8,15 +8,14 @@
  * packet id patched in while copying.
  */
 import type { Duplex } from 'node:stream'
-import { Subject } from 'rxjs'
-import type { Observable } from 'rxjs'
+import { Observable, Subject } from 'rxjs'
 import { Decoder, ProtocolError, ReasonCode, encode } from '../packet/index.js'
 import type { MqttError, ConnackPacket, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
 import { OutputBatch } from '../util/output-batch.js'
 import type { Clock, Timer } from './clock.js'
 import { ClosedError, ConnectionLostError, KeepaliveTimeoutError, OfflineError, ServerDisconnectError } from './errors.js'
 import { AckQueue } from './inbound.js'
-import type { InboundMessage } from './inbound.js'
+import type { InboundMessage, Message } from './inbound.js'
 import { Inbound } from './client-inbound.js'
 import { Requests } from './client-requests.js'
 import type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from './client-requests.js'
@@ -133,8 +132,27 @@ export class Client {
 
   /** Inbound messages: hot, synchronous, completes when the connection ends. A message is acked when every observer's `next` has returned (unless one `hold`s it). */
   get messages$(): Observable<InboundMessage> {
-    return this.messageSubject.asObservable()
+    return this.messages
   }
+
+  /**
+   * Messages that arrived before anyone observed `messages$` (a persistent session's backlog comes
+   * right behind CONNACK, before `connect` resolves): held, unacknowledged, and handed to the first
+   * observer. Bounded by our Receive Maximum for QoS 1/2 and by `EARLY_QOS0` for QoS 0.
+   */
+  /** @internal */ early: Message[] | undefined = []
+  private readonly messages = new Observable<InboundMessage>((subscriber) => {
+    const subscription = this.messageSubject.subscribe(subscriber)
+    const early = this.early
+    if (early !== undefined) {
+      this.early = undefined
+      for (const message of early) {
+        subscriber.next(message)
+        if (this.options.manualAck !== true || message.qos === 0) message.release()
+      }
+    }
+    return subscription
+  })
 
   /**
    * Publish. Resolves when the broker acknowledged it per its QoS: QoS 0 once written to the
