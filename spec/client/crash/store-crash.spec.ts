@@ -8,6 +8,8 @@
 import { expect } from 'chai'
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +21,7 @@ import { encodeRecord } from '../../../lib/client/store/journal-format.js'
 import { makeBroker } from '../../helpers/broker.js'
 import { useTeardown } from '../../helpers/teardown.js'
 
-const DRIVER = fileURLToPath(new URL('./fixtures/store-driver.ts', import.meta.url))
+const DRIVER = fileURLToPath(new URL('./fixtures/service-driver.ts', import.meta.url))
 const SEED = Number(process.env.CRASH_SEED ?? 1515)
 const KILLS = 20
 
@@ -139,7 +141,8 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     let inResend = 0
     for (;;) {
       let announced = 0
-      const run = driver(['pub', dir, String(port), 'crash-publisher', String(N)], (line) => {
+      const from = Math.max(0, ...accepted) + 1
+      const run = driver(['pub', dir, String(port), 'crash-publisher', String(from), String(N)], (line) => {
         if (line.startsWith('A ')) {
           accepted.add(Number(line.slice(2)))
           announced++
@@ -252,11 +255,32 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     console.log(`      ${kills} kills, redeliveries (same id, redelivered): ${redeliveries}, QoS 1 duplicates: ${qos1Duplicates}`)
   })
 
+  it('publishes accepted while the broker is unreachable survive a kill and are sent by the next process', async () => {
+    const port = await brokerPort()
+    const dead = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo
+        probe.close(() => resolve(free))
+      })
+    })
+    const dir = tempDir()
+    const rec = await recorder(port, 'crash/pub')
+    const first = driver(['pub', dir, String(dead), 'crash-offline', '1', '100', 'offline'])
+    expect(await first.waitFor(/^A 16$/)).to.equal('A 16')
+    await first.kill()
+    const second = driver(['pub', dir, String(port), 'crash-offline', '17', '100'])
+    expect(await second.waitFor(/^F$/)).to.equal('F')
+    await rec.drained()
+    const missing = Array.from({ length: 100 }, (_, i) => i + 1).filter((s) => (rec.counts.get(s) ?? 0) === 0)
+    expect(missing, 'lost').to.deep.equal([])
+    expect([...rec.counts].filter(([, n]) => n > 1), 'duplicates').to.deep.equal([])
+  })
+
   it('a journal torn by a crash opens with a warning and loses nothing accepted', async () => {
     const port = await brokerPort()
     const dir = tempDir()
     const rec = await recorder(port, 'crash/pub')
-    const first = driver(['pub', dir, String(port), 'crash-torn', '400'])
+    const first = driver(['pub', dir, String(port), 'crash-torn', '1', '400'])
     expect(await first.waitFor(/^A 40$/)).to.equal('A 40')
     await first.kill()
     // What a kill in the middle of a write leaves: the first bytes of the next record.
@@ -264,7 +288,7 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     const next = encodeRecord({ op: 'out', seq: 100_000, packet: Buffer.alloc(80, 7), packetId: 1 })
     appendFileSync(join(dir, log), Buffer.concat(next).subarray(0, 37))
     const lines: string[] = []
-    const second = driver(['pub', dir, String(port), 'crash-torn', '400'], (l) => lines.push(l))
+    const second = driver(['pub', dir, String(port), 'crash-torn', '41', '400'], (l) => lines.push(l))
     expect(await second.waitFor(/^F$/)).to.equal('F')
     expect(lines).to.include('W torn-tail')
     await rec.drained()
