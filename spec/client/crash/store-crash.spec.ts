@@ -2,8 +2,9 @@
  * Crash tests with real processes (docs/client-store.md, client-design.md §10.3): a client process
  * using a FileStore is SIGKILLed at random (seeded) moments and restarted on the same store,
  * against our broker in this process. Publisher: 0 lost, 0 duplicates at QoS 2. Subscriber: every
- * message handed to the application, QoS 2 ones exactly once per stable id. Set CRASH_SEED to
- * replay a run; the seed is in the test names.
+ * message handed to the application, QoS 2 ones exactly once per stable id. The killed processes
+ * run a `Service` (fixtures/service-driver.ts). Set CRASH_SEED to replay a run (the seed is in the
+ * test names) and CRASH_KILLS for longer runs (default 15 kills per test).
  */
 import { expect } from 'chai'
 import { spawn } from 'node:child_process'
@@ -23,7 +24,7 @@ import { useTeardown } from '../../helpers/teardown.js'
 
 const DRIVER = fileURLToPath(new URL('./fixtures/service-driver.ts', import.meta.url))
 const SEED = Number(process.env.CRASH_SEED ?? 1515)
-const KILLS = 20
+const KILLS = Number(process.env.CRASH_KILLS ?? 15)
 
 /** A small seeded PRNG (mulberry32): uniform in [0, 1). */
 function rng(seed: number): () => number {
