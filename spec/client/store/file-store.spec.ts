@@ -191,6 +191,23 @@ describe('FileStore', function () {
       })
     }
 
+    it("sync: 'fsync' has synced every batch by the time its commits resolve", async () => {
+      const s = store(tempDir(), { sync: 'fsync' })
+      await s.open(META)
+      const seen: [number, number][] = []
+      for (let round = 1; round <= 5; round++) {
+        const waits: Promise<void>[] = []
+        for (let k = 0; k < 10; k++) {
+          const seq = round * 100 + k
+          waits.push(Promise.resolve(s.commit([{ op: 'out', seq, packet: pkt(seq) }])).then(() => void seen.push([s.stats().batches, s.stats().syncs])))
+        }
+        await Promise.all(waits)
+      }
+      expect(seen).to.have.length(50)
+      for (const [batches, syncs] of seen) expect(syncs).to.equal(batches)
+      expect(s.stats()).to.include({ batches: 5, syncs: 5 })
+    })
+
     it("sync: 'fsync' resolves a commit only after fdatasync(2) of its write returned (strace)", function () {
       const dir = tempDir()
       const trace = join(dir, 'trace.txt')
@@ -200,6 +217,7 @@ describe('FileStore', function () {
           ['-f', '-s', '64', '-e', 'trace=write,writev,fdatasync', '-o', trace, process.execPath, '--import', 'tsx', CHILD, 'commits', join(dir, sync), sync],
           { encoding: 'utf8', timeout: 50_000 }
         )
+        expect(r.error, 'this spec needs strace(1) on the PATH').to.equal(undefined)
         expect(r.status, r.stderr).to.equal(0)
         return { lines: readFileSync(trace, 'utf8').split('\n'), stdout: r.stdout }
       }
