@@ -23,7 +23,17 @@ export class Inbound {
   private tail: Promise<void> | undefined
   private waiting = 0
 
-  constructor(private readonly client: Client) {}
+  /**
+   * Acks go out on whatever connection is current when the application acks (a QoS 2 message may
+   * be acked after a reconnect, when the broker resent it on the new connection). One function for
+   * every message: no closure per message.
+   */
+  private readonly onAck: () => void
+
+  constructor(private readonly client: Client) {
+    const session = client.session
+    this.onAck = () => session.flushAcks?.()
+  }
 
   onPublish(packet: PublishPacket, decoder: Decoder): void {
     const client = this.client
@@ -50,9 +60,7 @@ export class Inbound {
     if (client.protocolLevel === 5 && acks.pending >= (client.options.properties?.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM)) {
       return client.fail(new MqttError(ReasonCode.ReceiveMaximumExceeded, 'the broker exceeded our Receive Maximum'))
     }
-    // Acks go out on whatever connection is current when the application acks (a QoS 2 message may
-    // be acked after a reconnect, when the broker resent it on the new connection).
-    const onAck = (): void => session.flushAcks?.()
+    const onAck = this.onAck
     if (qos === 1) {
       const state = { acked: false }
       acks.push(packetId, 1, state)

@@ -31,6 +31,7 @@ export class Outbound {
   private paused = true
   private readonly aliases = new Map<string, number>()
   private drainWaiter: (() => void) | undefined
+  private validTopic = ''
 
   constructor(private readonly client: Client) {}
 
@@ -64,8 +65,12 @@ export class Outbound {
 
   /** Validate a publish against the topic rules and what the broker announced. */
   check(topic: string, qos: QoS, retain: boolean, properties: PublishProperties | undefined): InvalidRequestError | undefined {
-    const bad = checkTopicName(topic)
-    if (bad !== undefined) return new InvalidRequestError(bad.message, { reasonCode: bad.reasonCode, cause: bad })
+    if (topic !== this.validTopic) {
+      const bad = checkTopicName(topic)
+      if (bad !== undefined) return new InvalidRequestError(bad.message, { reasonCode: bad.reasonCode, cause: bad })
+      // Publishers mostly repeat a topic: remember the last valid one.
+      this.validTopic = topic
+    }
     if (qos !== 0 && qos !== 1 && qos !== 2) return new InvalidRequestError(`QoS must be 0, 1 or 2 (got ${String(qos)})`)
     const limits = this.client.limits
     if (qos > limits.maximumQoS) return new InvalidRequestError(`the broker accepts QoS ≤ ${limits.maximumQoS}`, { reasonCode: ReasonCode.QoSNotSupported })

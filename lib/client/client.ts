@@ -106,7 +106,15 @@ export class Client {
     this.clock = clock
     this.clientId = options.clientId ?? (level === 3 ? `mqttjs-${Math.random().toString(16).slice(2, 10)}` : '')
     this.session = options.session ?? new ClientSession(level)
-    this.acks = new AckQueue((qos, packetId) => this.send(encode({ type: qos === 1 ? 'puback' : 'pubrec', packetId }, level)))
+    // PUBACK / PUBREC with reason 0x00 are the same 4 bytes at every level [MQTT-3.4.2-1].
+    this.acks = new AckQueue((qos, packetId) => {
+      const bytes = Buffer.allocUnsafe(4)
+      bytes[0] = qos === 1 ? 0x40 : 0x50
+      bytes[1] = 2
+      bytes[2] = packetId >> 8
+      bytes[3] = packetId & 0xff
+      this.send(bytes)
+    })
     this.inbound = new Inbound(this)
     this.requests = new Requests(this)
     this.outbound = new Outbound(this)
