@@ -4,7 +4,7 @@
  * against our broker in this process. Publisher: 0 lost, 0 duplicates at QoS 2. Subscriber: every
  * message handed to the application, QoS 2 ones exactly once per stable id. The killed processes
  * run a `Service` (fixtures/service-driver.ts). Set CRASH_SEED to replay a run (the seed is in the
- * test names) and CRASH_KILLS for longer runs (default 15 kills per test).
+ * test names) and CRASH_KILLS for longer runs (default 10 kills per test).
  */
 import { expect } from 'chai'
 import { spawn } from 'node:child_process'
@@ -24,7 +24,7 @@ import { useTeardown } from '../../helpers/teardown.js'
 
 const DRIVER = fileURLToPath(new URL('./fixtures/service-driver.ts', import.meta.url))
 const SEED = Number(process.env.CRASH_SEED ?? 1515)
-const KILLS = Number(process.env.CRASH_KILLS ?? 15)
+const KILLS = Number(process.env.CRASH_KILLS ?? 10)
 
 /** A small seeded PRNG (mulberry32): uniform in [0, 1). */
 function rng(seed: number): () => number {
@@ -135,7 +135,7 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     const dir = tempDir()
     const rec = await recorder(port, 'crash/pub')
     const random = rng(SEED)
-    const N = 20_000
+    const N = 10_000
     const accepted = new Set<number>()
     const warnings: string[] = []
     let kills = 0
