@@ -195,6 +195,14 @@ export class SubscribeError extends MqttClientError {
   }
 }
 
+/** An MQTT 5 message whose Message Expiry Interval ran out while it waited to be sent: dropped. */
+export class ExpiredError extends MqttClientError {
+  override name = 'ExpiredError'
+  constructor() {
+    super('ERR_MQTT_EXPIRED', 'not-sent', 'the message expired while queued')
+  }
+}
+
 /** The broker had no session (Session Present 0) while a message was in doubt and the policy is `'fail'`. */
 export class SessionLostError extends MqttClientError {
   override name = 'SessionLostError'

@@ -39,6 +39,7 @@ export {
   PublishFailedError,
   SubscribeError,
   SessionLostError,
+  ExpiredError,
   StoreError
 } from './errors.js'
 export type { Outcome } from './errors.js'

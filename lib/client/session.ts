@@ -35,7 +35,7 @@ export interface OutRecord {
   /** 0 until the message first enters the in-flight window. */
   packetId: number
   state: OutState
-  /** `clock.now()` when accepted (message expiry while queued). */
+  /** `clock.now()` when accepted (message expiry while queued); -1 when unknown (restored). */
   readonly acceptedAt: number
   /** With a journal: the packet id is recorded in the store (`out` with the id, or `id`). */
   idDurable?: boolean

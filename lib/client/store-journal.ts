@@ -105,7 +105,8 @@ export class StoreJournal implements SessionJournal {
         template,
         packetId: entry.packetId,
         state: entry.packetId === 0 ? 'queued' : entry.released ? 'rel' : 'sent',
-        acceptedAt: 0,
+        // Unknown (an earlier process): no expiry countdown.
+        acceptedAt: -1,
         settle: undefined
       })
     }

@@ -7,6 +7,7 @@ import {
   ConnectionLostError,
   ConnectionRefusedError,
   ConnectTimeoutError,
+  ExpiredError,
   InvalidRequestError,
   KeepaliveTimeoutError,
   OfflineError,
@@ -16,7 +17,7 @@ import {
 } from '../../lib/client/errors.js'
 import type { InboundMessage } from '../../lib/client/inbound.js'
 import type { ClientOptions } from '../../lib/client/options.js'
-import { ReasonCode } from '../../lib/packet/index.js'
+import { ReasonCode, encode } from '../../lib/packet/index.js'
 import { ScriptedBroker } from './helpers/scripted-broker.js'
 import type { BrokerConnection } from './helpers/scripted-broker.js'
 import { VirtualClock, settle } from './helpers/virtual-clock.js'
@@ -328,5 +329,42 @@ describe('client – Client', () => {
     await broker.expect('disconnect')
     expect(await client.subscribe('a').catch((e: unknown) => e)).to.be.instanceOf(ClosedError)
     expect(new OfflineError().outcome).to.equal('not-sent')
+  })
+
+  it('holds messages that arrive right behind CONNACK for the first observer, unacknowledged until then', async () => {
+    const scripted = new ScriptedBroker()
+    const pending = Client.connect({ dialer: scripted.dialer, clientId: 'c', clean: false })
+    const broker = await scripted.next()
+    await broker.expect('connect')
+    // CONNACK and the session's backlog in one write, as a broker with a persistent session sends them.
+    broker.stream.write(Buffer.concat([
+      encode({ type: 'connack', sessionPresent: true, reasonCode: 0 }),
+      encode({ type: 'publish', topic: 'backlog', payload: Buffer.from('1'), qos: 1, retain: false, dup: false, packetId: 3 })
+    ]))
+    const client = track({ client: await pending }).client
+    await broker.expectNothing()
+    const got: string[] = []
+    client.messages$.subscribe((m) => got.push(m.topic))
+    expect(got).to.deep.equal(['backlog'])
+    expect((await broker.expect('puback')).packetId).to.equal(3)
+  })
+
+  it('counts a queued MQTT 5 message\'s expiry down and drops it when it runs out (virtual time)', async () => {
+    const { client, broker, clock } = track(await connected({ protocolVersion: 5 }, { properties: { receiveMaximum: 1 } }))
+    const first = client.publish('t', 'a', { qos: 1 })
+    const second = client.publish('t', 'b', { qos: 1, properties: { messageExpiryInterval: 5 } })
+    const third = client.publish('t', 'c', { qos: 1, properties: { messageExpiryInterval: 2 } }).catch((e: unknown) => e)
+    const pa = await broker.expect('publish')
+    await clock.advance(3000)
+    broker.send({ type: 'puback', packetId: pa.packetId! })
+    await first
+    const pb = await broker.expect('publish')
+    expect(pb.properties?.messageExpiryInterval).to.equal(2)
+    broker.send({ type: 'puback', packetId: pb.packetId! })
+    await second
+    const expired = (await third) as ExpiredError
+    expect(expired).to.be.instanceOf(ExpiredError)
+    expect(expired.outcome).to.equal('not-sent')
+    await broker.expectNothing()
   })
 })
