@@ -20,6 +20,7 @@ import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { encodeRecord } from '../../../lib/client/store/journal-format.js'
 import { makeBroker } from '../../helpers/broker.js'
+import { startMosquitto } from '../helpers/mosquitto.js'
 import { useTeardown } from '../../helpers/teardown.js'
 
 const DRIVER = fileURLToPath(new URL('./fixtures/service-driver.ts', import.meta.url))
@@ -46,8 +47,11 @@ class Run {
   exitCode: number | null | undefined = undefined
   private waiters: { pattern: RegExp; resolve: (line: string | undefined) => void }[] = []
 
-  constructor(args: string[], onLine: (line: string) => void) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', DRIVER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  constructor(args: string[], onLine: (line: string) => void, sync: 'write' | 'fsync') {
+    this.child = spawn(process.execPath, ['--import', 'tsx', DRIVER, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, STORE_SYNC: sync },
+    })
     let rest = ''
     this.child.stdout?.on('data', (d: Buffer) => {
       rest += d.toString()
@@ -86,7 +90,12 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
   this.timeout(120_000)
   const teardown = useTeardown()
 
-  async function brokerPort(): Promise<number> {
+  async function brokerPort(kind: 'ours' | 'mosquitto' = 'ours'): Promise<number> {
+    if (kind === 'mosquitto') {
+      const mosquitto = await startMosquitto()
+      teardown.defer(() => mosquitto.stop())
+      return mosquitto.tcpPort
+    }
     const broker = makeBroker(teardown, { memory: { maxQueuedMessages: 100_000 }, maxOutgoingQueue: 100_000 })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     return port
@@ -98,8 +107,8 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     return dir
   }
 
-  function driver(args: string[], onLine: (line: string) => void = () => undefined): Run {
-    const run = new Run(args, onLine)
+  function driver(args: string[], onLine: (line: string) => void = () => undefined, sync: 'write' | 'fsync' = 'write'): Run {
+    const run = new Run(args, onLine, sync)
     teardown.defer(() => run.kill())
     return run
   }
@@ -130,8 +139,8 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     return { counts, drained }
   }
 
-  it(`publisher: SIGKILLed ${KILLS} times while publishing QoS 1 and 2 through a FileStore — 0 lost, 0 QoS 2 duplicates (seed ${SEED})`, async () => {
-    const port = await brokerPort()
+  async function publisherCrash(kind: 'ours' | 'mosquitto', sync: 'write' | 'fsync', maxKills: number): Promise<void> {
+    const port = await brokerPort(kind)
     const dir = tempDir()
     const rec = await recorder(port, 'crash/pub')
     const random = rng(SEED)
@@ -143,15 +152,19 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     for (;;) {
       let announced = 0
       const from = Math.max(0, ...accepted) + 1
-      const run = driver(['pub', dir, String(port), 'crash-publisher', String(from), String(N)], (line) => {
-        if (line.startsWith('A ')) {
-          accepted.add(Number(line.slice(2)))
-          announced++
-        } else if (line.startsWith('W ')) warnings.push(line)
-      })
+      const run = driver(
+        ['pub', dir, String(port), 'crash-publisher', String(from), String(N)],
+        (line) => {
+          if (line.startsWith('A ')) {
+            accepted.add(Number(line.slice(2)))
+            announced++
+          } else if (line.startsWith('W ')) warnings.push(line)
+        },
+        sync
+      )
       const ready = await run.waitFor(/^R$/)
       expect(ready, `run ${kills + 1} came online (exit ${String(run.exitCode)})`).to.equal('R')
-      if (kills === KILLS) {
+      if (kills === maxKills) {
         expect(await run.waitFor(/^F$/), 'the last run completes every publish').to.equal('F')
         expect(await run.exited).to.equal(0)
         break
@@ -164,7 +177,7 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
       await run.kill()
       kills++
     }
-    expect(kills, 'kills made before the publisher finished').to.be.at.least(KILLS / 2)
+    expect(kills, 'kills made before the publisher finished').to.be.at.least(maxKills / 2)
     await rec.drained()
     const lost: number[] = []
     const dup1: number[] = []
@@ -180,7 +193,13 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     expect(warnings.filter((w) => w !== 'W stale-lock' && w !== 'W torn-tail')).to.deep.equal([])
     expect(readdirSync(dir).filter((n) => n.endsWith('.log'))).to.have.length(1)
     console.log(`      ${kills} kills (${inResend} before a new publish), QoS 1 duplicates: ${dup1.length}, warnings: ${warnings.length}`)
-  })
+  }
+
+  it(`publisher: SIGKILLed ${KILLS} times while publishing QoS 1 and 2 through a FileStore — 0 lost, 0 QoS 2 duplicates (our broker, seed ${SEED})`, () =>
+    publisherCrash('ours', 'write', KILLS))
+
+  it(`publisher against mosquitto, FileStore sync 'fsync': SIGKILLed ${Math.ceil(KILLS / 2)} times — 0 lost, 0 QoS 2 duplicates (seed ${SEED})`, () =>
+    publisherCrash('mosquitto', 'fsync', Math.ceil(KILLS / 2)))
 
   it(`subscriber: SIGKILLed ${KILLS} times while receiving QoS 1 and 2 — each QoS 2 message handed over under one stable id, at most once as new (seed ${SEED})`, async () => {
     const port = await brokerPort()
