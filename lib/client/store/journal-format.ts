@@ -53,7 +53,7 @@ function readSeq(buf: Buffer, offset: number): number {
 
 /**
  * Encode one record as buffers to write in order: a header+fields buffer and, for `out`/`in`,
- * the packet itself (not copied). Returns the chunks and their total length.
+ * the packet itself (not copied).
  */
 export function encodeRecord(record: JournalRecord): Buffer[] {
   let fields: Buffer
