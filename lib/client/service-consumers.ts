@@ -29,6 +29,9 @@ export interface MessagesOptions {
   signal?: AbortSignal
 }
 
+/** QoS 0 messages kept for the first consumer (the oldest are dropped beyond). */
+const EARLY_QOS0 = 1000
+
 interface Route {
   filter: string
   deliver: (message: Message) => void
@@ -40,7 +43,17 @@ export class Consumers {
   private readonly routes = new Set<Route>()
   private readonly ends = new Set<() => void>()
   private link: RxSubscription | undefined
-  readonly all$: Observable<InboundMessage> = this.subject.asObservable()
+  /**
+   * Messages that came while nobody consumed anything (recovered ones at start, a persistent
+   * session's backlog before the application subscribed): held, unacknowledged, and handed to the
+   * first consumer. QoS 1/2 are bounded by our Receive Maximum, QoS 0 by `EARLY_QOS0`.
+   */
+  private early: Message[] = []
+  readonly all$: Observable<InboundMessage> = new Observable<InboundMessage>((subscriber) => {
+    const subscription = this.subject.subscribe(subscriber)
+    this.flushEarly()
+    return subscription
+  })
 
   constructor(private readonly service: Service) {}
 
@@ -52,11 +65,31 @@ export class Consumers {
   }
 
   private dispatch(message: Message): void {
+    if (!this.subject.observed && this.routes.size === 0) {
+      if (message.qos === 0 && this.early.length >= EARLY_QOS0) {
+        const at = this.early.findIndex((m) => m.qos === 0)
+        if (at >= 0) this.early.splice(at, 1)[0]?.release()
+      }
+      message.hold()
+      this.early.push(message)
+      return
+    }
     message.hold()
     try {
       this.subject.next(message)
       for (const route of this.routes) if (topicMatches(route.filter, message.topic)) route.deliver(message)
     } finally {
+      message.release()
+    }
+  }
+
+  /** A consumer appeared: hand it what waited. */
+  private flushEarly(): void {
+    const early = this.early
+    if (early.length === 0) return
+    this.early = []
+    for (const message of early) {
+      this.dispatch(message)
       message.release()
     }
   }
@@ -67,6 +100,7 @@ export class Consumers {
     return new Observable<InboundMessage>((subscriber) => {
       const route: Route = { filter: inner, deliver: (message) => subscriber.next(message) }
       this.routes.add(route)
+      this.flushEarly()
       const { subscriptionIdentifier, ...rest } = options
       service.subscribe([{ ...rest, topicFilter }], { subscriptionIdentifier }).catch((error: unknown) => subscriber.error(error))
       return () => {
@@ -111,6 +145,7 @@ export class Consumers {
     }
     this.routes.add(route)
     this.ends.add(finish)
+    this.flushEarly()
     options.signal?.addEventListener('abort', finish, { once: true })
     const iterator: AsyncIterableIterator<InboundMessage> = {
       next: async () => {
@@ -134,6 +169,7 @@ export class Consumers {
   /** The Service stopped: complete every consumer. */
   complete(): void {
     this.link?.unsubscribe()
+    this.early = []
     for (const end of [...this.ends]) end()
     this.subject.complete()
   }

@@ -5,6 +5,7 @@ import { ClosedError, ConnectionRefusedError, LimitError } from '../../lib/clien
 import { backoffDelay } from '../../lib/client/backoff.js'
 import type { InboundMessage } from '../../lib/client/inbound.js'
 import { ReasonCode } from '../../lib/packet/index.js'
+import { MemoryStore } from '../../lib/client/store/memory-store.js'
 import { ScriptedBroker } from './helpers/scripted-broker.js'
 import { VirtualClock, settle } from './helpers/virtual-clock.js'
 
@@ -226,5 +227,69 @@ describe('client – Service', () => {
     broker.send({ type: 'disconnect', reasonCode: ReasonCode.SessionTakenOver })
     await settle()
     expect(states.at(-1)).to.deep.include({ type: 'offline', retryInMs: 8000 })
+  })
+
+  it('hands an unacknowledged inbound QoS 2 message over again after a restart: same id, redelivered, once', async () => {
+    const store = new MemoryStore()
+    const scripted = new ScriptedBroker()
+    const clock = new VirtualClock()
+    const options = { dialer: scripted.dialer, clock, clientId: 'r1', clean: false, store }
+    const first = new Service(options)
+    services.push(first)
+    await first.start()
+    const c1 = await scripted.next()
+    await c1.accept()
+    const pull = first.messages('t', { ack: 'manual' })
+    const publish = { type: 'publish', topic: 't', payload: Buffer.from('once'), qos: 2, retain: false, dup: false, packetId: 4 } as const
+    c1.send(publish)
+    const m1 = (await pull.next()).value as InboundMessage
+    expect(m1.redelivered).to.equal(false)
+    await c1.expectNothing()
+    await first.stop()
+    const second = new Service(options)
+    services.push(second)
+    await second.start()
+    const c2 = await scripted.next()
+    await c2.accept({ sessionPresent: true })
+    c2.send({ ...publish, dup: true })
+    await settle()
+    const got: InboundMessage[] = []
+    second.messages$.subscribe((m) => got.push(m))
+    await settle()
+    expect(got.map((m) => [m.id, m.redelivered, m.payload.toString()])).to.deep.equal([[m1.id, true, 'once']])
+    expect((await c2.expect('pubrec')).packetId).to.equal(4)
+    c2.send({ type: 'pubrel', packetId: 4 })
+    expect((await c2.expect('pubcomp')).packetId).to.equal(4)
+  })
+
+  it('always resubscribes at MQTT 3.1 (no Session Present flag)', async () => {
+    const { service, scripted, clock } = make({ protocolVersion: 3, reconnect: { minDelayMs: 100 } })
+    services.push(service)
+    await service.start()
+    const c1 = await scripted.next()
+    await c1.accept()
+    const sub = service.subscribe('x/#')
+    const s1 = await c1.expect('subscribe')
+    c1.send({ type: 'suback', packetId: s1.packetId, reasonCodes: [0] })
+    await sub
+    c1.end()
+    await settle()
+    await clock.advance(100)
+    const c2 = await scripted.next()
+    await c2.accept({ sessionPresent: true })
+    expect((await c2.expect('subscribe')).subscriptions.map((x) => x.topicFilter)).to.deep.equal(['x/#'])
+  })
+
+  it('follows an MQTT 5 server redirect (CONNACK 0x9D with Server Reference) when asked to', async () => {
+    const { service, scripted, clock, states } = make({ protocolVersion: 5, reconnect: { followServerReference: true } })
+    services.push(service)
+    await service.start()
+    const c1 = await scripted.next()
+    await c1.expect('connect')
+    c1.send({ type: 'connack', sessionPresent: false, reasonCode: ReasonCode.ServerMoved, properties: { serverReference: 'b.example:1884' } })
+    await settle()
+    await clock.advance(0)
+    await scripted.next()
+    expect(states.filter((s) => s.type === 'connecting').map((s) => (s as { server: string }).server)).to.deep.equal(['dialer', 'mqtt://b.example:1884'])
   })
 })
