@@ -106,8 +106,12 @@ export class Inbound {
     const level = client.protocolLevel
     const reasonCode = known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound
     const journal = session.journal
-    if (journal === undefined || !known) {
+    if (!known) {
       client.send(encode({ type: 'pubcomp', packetId, reasonCode }, level))
+      return
+    }
+    if (journal === undefined) {
+      client.sendAck(0x70, packetId)
       return
     }
     journal.releasedInbound(packetId).then(

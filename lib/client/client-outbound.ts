@@ -142,7 +142,7 @@ export class Outbound {
         const record = this.resending[this.resendHead++]!
         if (session.out.get(record.seq) !== record) continue
         this.onWire++
-        if (record.state === 'rel') client.send(encode({ type: 'pubrel', packetId: record.packetId }, client.protocolLevel))
+        if (record.state === 'rel') client.sendAck(0x62, record.packetId)
         else client.sendPublish(record.template.variant(record.qos, record.retain, true), record.packetId)
         continue
       }
@@ -221,7 +221,7 @@ export class Outbound {
         return
       }
       if (record.state === 'rel') {
-        client.send(encode({ type: 'pubrel', packetId: record.packetId }, client.protocolLevel))
+        client.sendAck(0x62, record.packetId)
         return
       }
       if (code >= 0x80) {
@@ -231,11 +231,11 @@ export class Outbound {
       record.state = 'rel'
       record.reasonCode = code
       const journal = session.journal
-      if (journal === undefined) client.send(encode({ type: 'pubrel', packetId: record.packetId }, client.protocolLevel))
+      if (journal === undefined) client.sendAck(0x62, record.packetId)
       else {
         // Durable before PUBREL: after a restart we must resend PUBREL, never the PUBLISH.
         journal.released(record).then(
-          () => client.send(encode({ type: 'pubrel', packetId: record.packetId }, client.protocolLevel)),
+          () => client.sendAck(0x62, record.packetId),
           (error: unknown) => client.close('protocol', new ConnectionLostError('unknown', 'session store failed', { cause: error }))
         )
       }

@@ -107,14 +107,7 @@ export class Client {
     this.clientId = options.clientId ?? (level === 3 ? `mqttjs-${Math.random().toString(16).slice(2, 10)}` : '')
     this.session = options.session ?? new ClientSession(level)
     // PUBACK / PUBREC with reason 0x00 are the same 4 bytes at every level [MQTT-3.4.2-1].
-    this.acks = new AckQueue((qos, packetId) => {
-      const bytes = Buffer.allocUnsafe(4)
-      bytes[0] = qos === 1 ? 0x40 : 0x50
-      bytes[1] = 2
-      bytes[2] = packetId >> 8
-      bytes[3] = packetId & 0xff
-      this.send(bytes)
-    })
+    this.acks = new AckQueue((qos, packetId) => this.sendAck(qos === 1 ? 0x40 : 0x50, packetId))
     this.inbound = new Inbound(this)
     this.requests = new Requests(this)
     this.outbound = new Outbound(this)
@@ -214,6 +207,19 @@ export class Client {
     if (this.state === CLOSED) return
     this.batch.push(bytes)
     this.scheduleFlush()
+  }
+
+  /**
+   * @internal Queue PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) with reason 0x00:
+   * the same 4 bytes at every level (MQTT 5 leaves out a success reason code [MQTT-3.4.2-1]).
+   */
+  sendAck(firstByte: number, packetId: number): void {
+    const bytes = Buffer.allocUnsafe(4)
+    bytes[0] = firstByte
+    bytes[1] = 2
+    bytes[2] = packetId >> 8
+    bytes[3] = packetId & 0xff
+    this.send(bytes)
   }
 
   /** @internal Queue an encoded PUBLISH with its packet id. */
