@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
+import { FileStore } from '../../../lib/client/store/file-store.js'
 import { encodeRecord } from '../../../lib/client/store/journal-format.js'
 import { makeBroker } from '../../helpers/broker.js'
 import { startMosquitto } from '../helpers/mosquitto.js'
@@ -192,6 +193,12 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     expect([...accepted].every((s) => (rec.counts.get(s) ?? 0) > 0), 'every accepted publish arrived').to.equal(true)
     expect(warnings.filter((w) => w !== 'W stale-lock' && w !== 'W torn-tail')).to.deep.equal([])
     expect(readdirSync(dir).filter((n) => n.endsWith('.log'))).to.have.length(1)
+    // After the final drain the store holds no message any more.
+    const after = new FileStore(dir, { sync: 'write' })
+    const left = await after.open({ clientId: 'crash-publisher', protocolLevel: 4 })
+    await after.close()
+    expect([left.outbound.length, left.inbound.length], 'messages left in the store').to.deep.equal([0, 0])
+    expect(left.nextSeq, 'seqs were never reused').to.be.greaterThan(N)
     console.log(`      ${kills} kills (${inResend} before a new publish), QoS 1 duplicates: ${dup1.length}, warnings: ${warnings.length}`)
   }
 
