@@ -352,6 +352,33 @@ describe('FileStore', function () {
       expect(line).to.equal('error locked\n')
     })
 
+    it('takes over a lock that holds this process\'s pid but not from this process (a restarted container)', async () => {
+      const dir = tempDir()
+      const first = store(dir)
+      await first.open(META)
+      await first.close()
+      writeFileSync(join(dir, 'LOCK'), `${process.pid} 1\n`)
+      const snap = await store(dir).open(META)
+      expect(snap.warnings.map((w) => w.code)).to.deep.equal(['stale-lock'])
+    })
+
+    it('takes over a lock whose pid now belongs to another process (pid reuse), not one of a live owner', async () => {
+      const dir = tempDir()
+      const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' })
+      teardown.defer(() => other.exitCode === null && other.kill('SIGKILL'))
+      const pid = other.pid as number
+      const started = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19]
+      writeFileSync(join(dir, 'LOCK'), `${pid} ${started}\n`)
+      const err = await store(dir).open(META).then(() => undefined, (e: unknown) => e)
+      expect(err).to.be.instanceOf(StoreError).and.to.include({ reason: 'locked' })
+      writeFileSync(join(dir, 'LOCK'), `${pid}\n`) // a lock without a start time: the pid decides
+      const err2 = await store(dir).open(META).then(() => undefined, (e: unknown) => e)
+      expect(err2).to.be.instanceOf(StoreError).and.to.include({ reason: 'locked' })
+      writeFileSync(join(dir, 'LOCK'), `${pid} 1\n`) // that pid, but a process started at another time
+      const snap = await store(dir).open(META)
+      expect(snap.warnings.map((w) => w.code)).to.deep.equal(['stale-lock'])
+    })
+
     it('releases the lock on close', async () => {
       const dir = tempDir()
       const s = store(dir)
