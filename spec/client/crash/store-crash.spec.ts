@@ -40,6 +40,19 @@ function rng(seed: number): () => number {
   }
 }
 
+/** `p`, or a failure that says what was awaited (and shows `detail()`) after `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string, detail: () => string = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms ${detail()}`)), ms)
+  })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** One run of the driver: its stdout lines as they come, and its exit. */
 class Run {
   readonly child: ChildProcess
@@ -166,7 +179,8 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
       const ready = await run.waitFor(/^R$/)
       expect(ready, `run ${kills + 1} came online (exit ${String(run.exitCode)})`).to.equal('R')
       if (kills === maxKills) {
-        expect(await run.waitFor(/^F$/), 'the last run completes every publish').to.equal('F')
+        const finished = await within(run.waitFor(/^F$/), 60_000, 'the last run completes', () => run.lines.slice(-3).join(' | '))
+        expect(finished, 'the last run completes every publish').to.equal('F')
         expect(await run.exited).to.equal(0)
         break
       }
@@ -179,7 +193,7 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
       kills++
     }
     expect(kills, 'kills made before the publisher finished').to.be.at.least(maxKills / 2)
-    await rec.drained()
+    await within(rec.drained(), 30_000, 'the recorder drains')
     const lost: number[] = []
     const dup1: number[] = []
     const dup2: number[] = []
@@ -296,8 +310,8 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     expect(await first.waitFor(/^A 16$/)).to.equal('A 16')
     await first.kill()
     const second = driver(['pub', dir, String(port), 'crash-offline', '17', '100'])
-    expect(await second.waitFor(/^F$/)).to.equal('F')
-    await rec.drained()
+    expect(await within(second.waitFor(/^F$/), 60_000, 'the second run completes', () => second.lines.slice(-3).join(' | '))).to.equal('F')
+    await within(rec.drained(), 30_000, 'the recorder drains')
     const missing = Array.from({ length: 100 }, (_, i) => i + 1).filter((s) => (rec.counts.get(s) ?? 0) === 0)
     expect(missing, 'lost').to.deep.equal([])
     expect([...rec.counts].filter(([, n]) => n > 1), 'duplicates').to.deep.equal([])
@@ -316,9 +330,9 @@ describe('client store crash tests (SIGKILL, real processes)', function () {
     appendFileSync(join(dir, log), Buffer.concat(next).subarray(0, 37))
     const lines: string[] = []
     const second = driver(['pub', dir, String(port), 'crash-torn', '41', '400'], (l) => lines.push(l))
-    expect(await second.waitFor(/^F$/)).to.equal('F')
+    expect(await within(second.waitFor(/^F$/), 60_000, 'the second run completes', () => lines.slice(-3).join(' | '))).to.equal('F')
     expect(lines).to.include('W torn-tail')
-    await rec.drained()
+    await within(rec.drained(), 30_000, 'the recorder drains')
     const missing = Array.from({ length: 400 }, (_, i) => i + 1).filter((s) => (rec.counts.get(s) ?? 0) === 0)
     expect(missing).to.deep.equal([])
     expect([...rec.counts].filter(([s, n]) => s % 2 === 0 && n > 1)).to.deep.equal([])
