@@ -104,7 +104,7 @@ export class Client {
     this.options = options
     this.protocolLevel = level
     this.clock = clock
-    this.clientId = options.clientId ?? (level === 3 ? `mqttjs-${Math.random().toString(16).slice(2, 10)}` : '')
+    this.clientId = options.clientId ?? (level === 3 ? `client-${Math.random().toString(16).slice(2, 10)}` : '')
     this.session = options.session ?? new ClientSession(level)
     // PUBACK / PUBREC with reason 0x00 are the same 4 bytes at every level [MQTT-3.4.2-1].
     this.acks = new AckQueue((qos, packetId) => this.sendAck(qos === 1 ? 0x40 : 0x50, packetId))
