@@ -55,7 +55,7 @@ export class Outbound {
         if (variant.bytes.length > client.limits.maximumPacketSize) return Promise.reject(tooLarge(variant.bytes.length, client.limits.maximumPacketSize))
         client.sendPublish(variant, 0)
       }
-      return client.flushed().then(() => DONE)
+      return client.flushed()
     }
     const template = new PublishTemplate({ topic, payload: bytes, properties }, level)
     const size = template.variant(qos, retain, false).bytes.length

@@ -45,6 +45,9 @@ export interface EndOptions {
   drainMs?: number
 }
 
+/** The result of a QoS 0 publish (shared, frozen). */
+const WRITTEN: PublishResult = Object.freeze({ reasonCode: 0 }) as PublishResult
+
 const CONNECTING = 0
 const CONNECTED = 1
 const CLOSED = 2
@@ -71,7 +74,8 @@ export class Client {
   private readonly decoder: Decoder
   private readonly batch = new OutputBatch()
   private flushScheduled = false
-  private flushWaiters: { resolve: () => void; reject: (error: Error) => void }[] = []
+  /** One promise for every QoS 0 publish of this turn's batch: no promise per message. */
+  private flushWaiter: { promise: Promise<PublishResult>; resolve: (result: PublishResult) => void; reject: (error: Error) => void } | undefined
   private state = CONNECTING
   private resolveClosed!: (info: CloseInfo) => void
   /** @internal */ onConnackPacket: ((packet: ConnackPacket) => void) | undefined
@@ -230,8 +234,18 @@ export class Client {
   }
 
   /** @internal A promise settled when this turn's batch has been written (QoS 0 completion). */
-  flushed(): Promise<void> {
-    return new Promise((resolve, reject) => this.flushWaiters.push({ resolve, reject }))
+  flushed(): Promise<PublishResult> {
+    let waiter = this.flushWaiter
+    if (waiter === undefined) {
+      let resolve!: (result: PublishResult) => void
+      let reject!: (error: Error) => void
+      const promise = new Promise<PublishResult>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      waiter = this.flushWaiter = { promise, resolve, reject }
+    }
+    return waiter.promise
   }
 
   /** @internal The connection broke a rule: tell the broker (v5) and close. */
@@ -266,29 +280,23 @@ export class Client {
   private flush(): void {
     this.flushScheduled = false
     const bytes = this.batch.take()
-    const waiters = this.flushWaiters
+    const waiter = this.flushWaiter
+    this.flushWaiter = undefined
     if (bytes === undefined || this.stream.destroyed) {
-      if (waiters.length > 0) {
-        this.flushWaiters = []
-        const error = bytes === undefined ? undefined : new ConnectionLostError('not-sent')
-        for (const waiter of waiters) {
-          if (error === undefined) waiter.resolve()
-          else waiter.reject(error)
-        }
+      if (waiter !== undefined) {
+        if (bytes === undefined) waiter.resolve(WRITTEN)
+        else waiter.reject(new ConnectionLostError('not-sent'))
       }
       return
     }
     this.lastSent = this.clock.now()
-    if (waiters.length === 0) {
+    if (waiter === undefined) {
       this.stream.write(bytes)
       return
     }
-    this.flushWaiters = []
     this.stream.write(bytes, (error) => {
-      for (const waiter of waiters) {
-        if (error == null) waiter.resolve()
-        else waiter.reject(new ConnectionLostError('unknown', 'connection lost', { cause: error }))
-      }
+      if (error == null) waiter.resolve(WRITTEN)
+      else waiter.reject(new ConnectionLostError('unknown', 'connection lost', { cause: error }))
     })
   }
 
