@@ -2,7 +2,7 @@
 import { ReasonCode, encode } from '../packet/index.js'
 import type { AuthPacket, ConnackPacket, ConnectPacket, ConnectProperties, QoS } from '../packet/index.js'
 import type { Client } from './client.js'
-import { ConnectionRefusedError, InvalidRequestError, MqttClientError } from './errors.js'
+import { AbandonedError, CanceledError, ClosedError, ConnectionRefusedError, InvalidRequestError, MqttClientError } from './errors.js'
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_RECEIVE_MAXIMUM } from './options.js'
 
 /** What the broker allows on this connection, from CONNACK (defaults before MQTT 5). */
@@ -81,6 +81,7 @@ export async function handshake(client: Client, signal: AbortSignal): Promise<vo
         client.close('server', error)
         return
       }
+      client.onAuthPacket = undefined
       client.established(connack)
       done()
     }
@@ -121,4 +122,46 @@ export function resolveLimits(client: Client, connack: ConnackPacket): ClientLim
     clientId: p.assignedClientIdentifier ?? client.clientId,
     responseInformation: p.responseInformation
   }
+}
+
+/** MQTT 5 re-authentication on an open connection: AUTH 0x19, challenges answered, done on AUTH 0x00. */
+export async function reauthenticate(client: Client, signal: AbortSignal | undefined): Promise<void> {
+  const auth = client.options.auth
+  if (client.protocolLevel !== 5 || auth === undefined) throw new InvalidRequestError('re-authentication needs MQTT 5 and the auth option')
+  if (signal?.aborted === true) throw new CanceledError({ cause: signal.reason })
+  if (client.onAuthPacket !== undefined) throw new InvalidRequestError('a re-authentication is already running')
+  const data = await auth.data?.()
+  const properties = data === undefined ? { authenticationMethod: auth.method } : { authenticationMethod: auth.method, authenticationData: data }
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error): void => {
+      client.onAuthPacket = undefined
+      signal?.removeEventListener('abort', onAbort)
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    const onAbort = (): void => done(new AbandonedError({ cause: signal?.reason }))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    client.closed.then((info) => done(info.error ?? new ClosedError('unknown')), () => undefined)
+    client.onAuthPacket = (packet: AuthPacket) => {
+      const code = packet.reasonCode ?? ReasonCode.Success
+      if (code === ReasonCode.Success) return done()
+      if (code !== ReasonCode.ContinueAuthentication) {
+        client.fail(new MqttClientError('ERR_MQTT_AUTH', 'refused', 'unexpected AUTH reason from the broker', { reasonCode: ReasonCode.ProtocolError }))
+        return
+      }
+      Promise.resolve()
+        .then(() => auth.challenge(packet.properties?.authenticationData))
+        .then(
+          (answer) => {
+            const props = answer === undefined ? { authenticationMethod: auth.method } : { authenticationMethod: auth.method, authenticationData: answer }
+            client.send(encode({ type: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: props }, 5))
+          },
+          (error: unknown) => {
+            done(error instanceof Error ? error : new Error(String(error)))
+            client.destroy()
+          }
+        )
+    }
+    client.send(encode({ type: 'auth', reasonCode: ReasonCode.ReAuthenticate, properties }, 5))
+  })
 }

@@ -19,7 +19,7 @@ import type { InboundMessage, Message } from './inbound.js'
 import { Inbound } from './client-inbound.js'
 import { Requests } from './client-requests.js'
 import type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from './client-requests.js'
-import { handshake, resolveLimits } from './client-connect.js'
+import { handshake, reauthenticate, resolveLimits } from './client-connect.js'
 import type { ClientLimits } from './client-connect.js'
 import { Outbound } from './client-outbound.js'
 import type { PublishOptions } from './client-outbound.js'
@@ -199,6 +199,16 @@ export class Client {
     }
     this.close('user', new ClosedError())
     await this.closed
+  }
+
+  /**
+   * MQTT 5: re-authenticate on this connection (AUTH 0x19 with the `auth` option's method and
+   * data; the broker's challenges are answered by `auth.challenge`). Resolves on the broker's AUTH
+   * 0x00; a refusal comes as a DISCONNECT and rejects with `ServerDisconnectError`.
+   */
+  reauthenticate(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.state !== CONNECTED) return Promise.reject(this.state === CLOSED ? new ClosedError() : new OfflineError())
+    return reauthenticate(this, options.signal)
   }
 
   /** Close now without DISCONNECT (the broker publishes the will). */

@@ -367,4 +367,20 @@ describe('client – Client', () => {
     expect(expired.outcome).to.equal('not-sent')
     await broker.expectNothing()
   })
+
+  it('re-authenticates on an open connection (v5 AUTH 0x19, challenge, AUTH 0x00)', async () => {
+    let round = 0
+    const { client, broker } = track(await connected({ protocolVersion: 5, auth: { method: 'TEST', data: () => Buffer.from(`token-${++round}`), challenge: (data) => Buffer.from(`re:${data?.toString() ?? ''}`) } }, { properties: { authenticationMethod: 'TEST' } }))
+    const done = client.reauthenticate()
+    const start = await broker.expect('auth')
+    expect([start.reasonCode, start.properties?.authenticationData?.toString()]).to.deep.equal([ReasonCode.ReAuthenticate, 'token-2'])
+    broker.send({ type: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: { authenticationMethod: 'TEST', authenticationData: Buffer.from('n') } })
+    expect((await broker.expect('auth')).properties?.authenticationData?.toString()).to.equal('re:n')
+    broker.send({ type: 'auth', reasonCode: ReasonCode.Success, properties: { authenticationMethod: 'TEST' } })
+    await done
+    const refused = client.reauthenticate().catch((e: unknown) => e)
+    await broker.expect('auth')
+    broker.send({ type: 'disconnect', reasonCode: ReasonCode.NotAuthorized })
+    expect(await refused).to.be.instanceOf(ServerDisconnectError)
+  })
 })
