@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto'
 import mqtt from 'mqtt'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { Client } from '../../lib/client/client.js'
+import { ConnectionRefusedError } from '../../lib/client/errors.js'
+import { createScramCredentials, SCRAM_SHA_256, ScramAuthenticator, ScramClient } from '../../lib/auth/scram.js'
 import { clearRetained, clearSession, publishMessage, receiveMessage, request } from '../../lib/client/helpers.js'
 import type { InboundMessage } from '../../lib/client/inbound.js'
 import type { QoS } from '../../lib/packet/index.js'
@@ -164,3 +166,36 @@ for (const target of brokers) {
     })
   })
 }
+
+describe('interop – our client\'s enhanced authentication against our broker (SCRAM-SHA-256)', function () {
+  this.timeout(20_000)
+
+  async function scramBroker(): Promise<{ url: string; broker: Broker }> {
+    const credentials = createScramCredentials('wonderland')
+    const scram = new ScramAuthenticator({ lookup: (name) => (name === 'alice' ? credentials : undefined) })
+    const broker = new Broker({ backend: new MemoryBackend({ authenticate: scram.authenticate }), logger: silentLogger })
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    return { url: `mqtt://127.0.0.1:${port}`, broker }
+  }
+
+  for (const [password, refused] of [['wonderland', false], ['guess', true]] as const) {
+    it(refused ? 'a wrong password is refused with ConnectionRefusedError 0x86' : 'connects through the AUTH exchange and verifies the server', async () => {
+      const { url, broker } = await scramBroker()
+      try {
+        const exchange = new ScramClient('alice', password)
+        const connecting = Client.connect({ url, protocolVersion: 5, clientId: 'scram', auth: { method: SCRAM_SHA_256, data: () => exchange.first(), challenge: (data) => exchange.final(data!) } })
+        if (refused) {
+          const error = await connecting.catch((e: unknown) => e)
+          expect(error).to.be.instanceOf(ConnectionRefusedError)
+          expect(error).to.include({ reasonCode: 0x86, transient: false })
+          return
+        }
+        const client = await connecting
+        expect(exchange.verify(client.connack.properties!.authenticationData!)).to.equal(true)
+        await client.end()
+      } finally {
+        await broker.close()
+      }
+    })
+  }
+})
