@@ -276,6 +276,8 @@ export class Outbound {
   /** The connection ended: settle or keep (Service) the session's messages. */
   closeAll(closed: ClosedError | undefined, cause: Error): void {
     const session = this.client.session
+    // An end() waiting for the drain stops waiting: the connection is gone.
+    this.drainWaiter?.()
     this.onWire = 0
     this.resending = []
     this.resendHead = 0

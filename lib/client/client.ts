@@ -43,6 +43,8 @@ export interface EndOptions {
   properties?: DisconnectProperties
   /** Wait up to this long for unfinished QoS 1/2 exchanges before disconnecting (default 0). */
   drainMs?: number
+  /** Aborting turns the graceful end into `destroy()` (no DISCONNECT, the will is published). */
+  signal?: AbortSignal
 }
 
 /** The result of a QoS 0 publish (shared, frozen). */
@@ -188,7 +190,15 @@ export class Client {
    */
   async end(options: EndOptions = {}): Promise<void> {
     if (this.state === CLOSED) return
-    if (this.state === CONNECTED && (options.drainMs ?? 0) > 0) await this.outbound.drain(options.drainMs ?? 0)
+    const signal = options.signal
+    const onAbort = (): void => this.destroy()
+    if (signal?.aborted === true) onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      if (this.state === CONNECTED && (options.drainMs ?? 0) > 0) await this.outbound.drain(options.drainMs ?? 0)
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
     if (this.state === CONNECTED) {
       const reasonCode = options.reasonCode ?? 0
       this.send(encode({ type: 'disconnect', reasonCode, properties: options.properties }, this.protocolLevel))

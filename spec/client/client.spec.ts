@@ -383,4 +383,26 @@ describe('client – Client', () => {
     broker.send({ type: 'disconnect', reasonCode: ReasonCode.NotAuthorized })
     expect(await refused).to.be.instanceOf(ServerDisconnectError)
   })
+
+  it('end() waits for unfinished QoS 1/2 (drainMs) and an abort turns it into destroy() without DISCONNECT', async () => {
+    const { client, broker } = track(await connected())
+    const sent = client.publish('t', 'x', { qos: 1 })
+    const packet = await broker.expect('publish')
+    const controller = new AbortController()
+    const ending = client.end({ drainMs: 60_000, signal: controller.signal })
+    await broker.expectNothing()
+    broker.send({ type: 'puback', packetId: packet.packetId! })
+    await sent
+    await ending
+    await broker.expect('disconnect')
+    const other = track(await connected())
+    void other.client.publish('t', 'y', { qos: 1 }).catch(() => undefined)
+    await other.broker.expect('publish')
+    const aborted = new AbortController()
+    const end2 = other.client.end({ drainMs: 60_000, signal: aborted.signal })
+    aborted.abort()
+    await end2
+    expect(other.broker.received.map((p) => p.type)).to.deep.equal([])
+    expect((await other.client.closed).initiator).to.equal('user')
+  })
 })
