@@ -29,6 +29,12 @@ import { ClientSession } from './session.js'
 import type { PublishResult } from './session.js'
 import { connectWith } from './client-dial.js'
 
+/** One packet sent or received (`packets$`). */
+export interface PacketTrace {
+  direction: 'in' | 'out'
+  packet: Packet
+}
+
 /** Why a connection ended. */
 export interface CloseInfo {
   /** Who ended it: the application, the broker (DISCONNECT), the network, or a protocol violation. */
@@ -72,6 +78,9 @@ export class Client {
   /** @internal */ readonly requests: Requests
   /** @internal */ readonly outbound: Outbound
   /** @internal */ readonly messageSubject = new Subject<InboundMessage>()
+  private readonly packetSubject = new Subject<PacketTrace>()
+  /** Decodes our own output for `packets$` (made on first use). */
+  private outTrace: Decoder | undefined
   private readonly stream: Duplex
   private readonly decoder: Decoder
   private readonly batch = new OutputBatch()
@@ -160,6 +169,15 @@ export class Client {
     }
     return subscription
   })
+
+  /**
+   * Every packet in both directions, for tracing and debugging (`mqttc -d`): hot, completes when
+   * the connection ends; costs nothing while unobserved (outgoing batches are decoded only then).
+   * Inbound packets may hold views of the socket chunk: copy what you keep.
+   */
+  get packets$(): Observable<PacketTrace> {
+    return this.packetSubject.asObservable()
+  }
 
   /**
    * Publish. Resolves when the broker acknowledged it per its QoS: QoS 0 once written to the
@@ -310,6 +328,7 @@ export class Client {
       return
     }
     this.lastSent = this.clock.now()
+    if (this.packetSubject.observed) this.traceOut(bytes)
     if (waiter === undefined) {
       this.stream.write(bytes)
       return
@@ -320,8 +339,14 @@ export class Client {
     })
   }
 
+  private traceOut(bytes: Buffer): void {
+    this.outTrace ??= new Decoder((packet) => this.packetSubject.next({ direction: 'out', packet }), { role: 'server', protocolLevel: this.protocolLevel })
+    this.outTrace.push(bytes)
+  }
+
   private onPacket(packet: Packet): void {
     if (this.state === CLOSED) return
+    if (this.packetSubject.observed) this.packetSubject.next({ direction: 'in', packet })
     if (this.pingDeadline !== undefined) {
       // Anything from the broker proves the connection alive.
       this.pingDeadline.cancel()
@@ -411,6 +436,7 @@ export class Client {
     this.outbound.closeAll(lost, error)
     if (wasConnecting) this.onCloseBeforeConnack?.(error)
     this.messageSubject.complete()
+    this.packetSubject.complete()
     this.resolveClosed({ initiator, error: initiator === 'user' ? undefined : error })
   }
 

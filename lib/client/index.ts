@@ -3,7 +3,7 @@
  * error taxonomy and the session stores. Imports the codec, never the broker side.
  */
 export { Client } from './client.js'
-export type { CloseInfo, EndOptions } from './client.js'
+export type { CloseInfo, EndOptions, PacketTrace } from './client.js'
 export type { ClientLimits } from './client-connect.js'
 export type { PublishOptions } from './client-outbound.js'
 export type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from './client-requests.js'

@@ -405,4 +405,15 @@ describe('client – Client', () => {
     expect(other.broker.received.map((p) => p.type)).to.deep.equal([])
     expect((await other.client.closed).initiator).to.equal('user')
   })
+
+  it('traces packets in both directions on packets$ while observed', async () => {
+    const { client, broker } = track(await connected())
+    const trace: string[] = []
+    client.packets$.subscribe(({ direction, packet }) => trace.push(`${direction} ${packet.type}`))
+    const done = client.publish('t', 'x', { qos: 1 })
+    const p = await broker.expect('publish')
+    broker.send({ type: 'puback', packetId: p.packetId! })
+    await done
+    expect(trace).to.deep.equal(['out publish', 'in puback'])
+  })
 })
