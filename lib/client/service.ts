@@ -13,6 +13,7 @@ import { backoffDelay, stableDelay } from './backoff.js'
 import type { BackoffOptions } from './backoff.js'
 import { Client } from './client.js'
 import { toSubscriptions } from './client-requests.js'
+import { parseBrokerUrl } from './dial.js'
 import type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from './client-requests.js'
 import type { PublishOptions } from './client-outbound.js'
 import { realClock } from './clock.js'
@@ -92,6 +93,10 @@ export class Service {
   private loop: Promise<void> | undefined
 
   constructor(options: ServiceOptions) {
+    if (options.dialer === undefined && options.url === undefined && (options.servers ?? []).length === 0) {
+      throw new InvalidRequestError('Service: no broker (give url, servers or dialer)')
+    }
+    for (const url of options.servers ?? (options.url !== undefined ? [options.url] : [])) parseBrokerUrl(url)
     this.options = options
     const level = options.protocolVersion ?? 4
     this.clock = options.clock ?? realClock
@@ -170,6 +175,8 @@ export class Service {
    */
   publish(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions = {}): Promise<PublishResult> {
     if (this.stopped) return Promise.reject(new ClosedError())
+    // Before start() the session is not restored from the store yet: nothing can be accepted.
+    if (this.loop === undefined) return Promise.reject(new OfflineError('Service not started: call start() first'))
     const client = this.client
     if (client?.connected === true) return client.publish(topic, payload, options)
     const qos = options.qos ?? 0

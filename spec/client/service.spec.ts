@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { Service } from '../../lib/client/service.js'
 import type { ServiceOptions, ServiceState } from '../../lib/client/service.js'
-import { ClosedError, ConnectionRefusedError, LimitError } from '../../lib/client/errors.js'
+import { ClosedError, ConnectionRefusedError, InvalidRequestError, LimitError, OfflineError } from '../../lib/client/errors.js'
 import { backoffDelay } from '../../lib/client/backoff.js'
 import type { InboundMessage } from '../../lib/client/inbound.js'
 import { ReasonCode } from '../../lib/packet/index.js'
@@ -291,5 +291,13 @@ describe('client – Service', () => {
     await clock.advance(0)
     await scripted.next()
     expect(states.filter((s) => s.type === 'connecting').map((s) => (s as { server: string }).server)).to.deep.equal(['dialer', 'mqtt://b.example:1884'])
+  })
+
+  it('refuses a Service without a broker, or with a bad URL, and publishing before start()', async () => {
+    expect(() => new Service({})).to.throw(InvalidRequestError)
+    expect(() => new Service({ url: 'http://x' })).to.throw(InvalidRequestError)
+    const { service } = make()
+    services.push(service)
+    expect(await service.publish('t', 'x', { qos: 1 }).catch((e: unknown) => e)).to.be.instanceOf(OfflineError)
   })
 })
