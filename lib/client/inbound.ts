@@ -1,0 +1,121 @@
+/**
+ * Inbound messages and their acknowledgement. A QoS 1 message is PUBACKed, a QoS 2 message
+ * PUBRECed, when the application has handled it; acknowledgements go out in the order the messages
+ * arrived [MQTT-4.6.0-2] [MQTT-4.6.0-3] whatever order the application acks in (a later ack waits
+ * for earlier ones). Consumers hold a message while they handle it (`hold`/`release`); the last
+ * release acks it. `ack()` acks at once, whoever still holds it.
+ */
+import type { PublishProperties, QoS } from '../packet/index.js'
+
+/** A message received from the broker. */
+export interface InboundMessage {
+  readonly topic: string
+  /** A view of the received bytes: copy (`Buffer.from`) to keep many small payloads. */
+  readonly payload: Buffer
+  readonly qos: QoS
+  readonly retain: boolean
+  readonly dup: boolean
+  readonly properties: PublishProperties | undefined
+  /** Stable across redelivery (a QoS 2 message handed over again carries the same id). */
+  readonly id: string
+  /** Handed to the application before (by this or an earlier connection/process). */
+  readonly redelivered: boolean
+  /** Acknowledge now (QoS 1/2; nothing for QoS 0). Idempotent. */
+  ack(): void
+}
+
+/** One pending acknowledgement of a connection. */
+interface AckEntry {
+  readonly packetId: number
+  readonly qos: 1 | 2
+  readonly state: { acked: boolean }
+}
+
+/** Ordered acknowledgements of one connection. */
+export class AckQueue {
+  private readonly entries: AckEntry[] = []
+  private head = 0
+  /** Called with (qos, packetId) for each acknowledgement that may go out now. */
+  constructor(private readonly send: (qos: 1 | 2, packetId: number) => void) {}
+
+  /** Un-acked inbound QoS 1/2 messages of this connection (Receive Maximum is checked against it). */
+  get pending(): number {
+    return this.entries.length - this.head
+  }
+
+  push(packetId: number, qos: 1 | 2, state: { acked: boolean }): void {
+    this.entries.push({ packetId, qos, state })
+    if (state.acked) this.flush()
+  }
+
+  /** Send every acknowledgement at the head whose message was acked. */
+  flush(): void {
+    const entries = this.entries
+    while (this.head < entries.length) {
+      const entry = entries[this.head]!
+      if (!entry.state.acked) break
+      this.head++
+      this.send(entry.qos, entry.packetId)
+    }
+    if (this.head > 1024 && this.head * 2 > entries.length) {
+      entries.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  /** The connection closed: nothing more is sent. */
+  clear(): void {
+    this.entries.length = 0
+    this.head = 0
+  }
+}
+
+/** The implementation of `InboundMessage`. */
+export class Message implements InboundMessage {
+  readonly topic: string
+  readonly payload: Buffer
+  readonly qos: QoS
+  readonly retain: boolean
+  readonly dup: boolean
+  readonly properties: PublishProperties | undefined
+  readonly id: string
+  readonly redelivered: boolean
+  /** Shared with the ack entries (and, for QoS 2, the session's received table). */
+  readonly state: { acked: boolean }
+  private holds = 0
+  private readonly onAck: (() => void) | undefined
+
+  constructor(
+    fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties: PublishProperties | undefined },
+    id: string,
+    redelivered: boolean,
+    state: { acked: boolean },
+    onAck: (() => void) | undefined
+  ) {
+    this.topic = fields.topic
+    this.payload = fields.payload
+    this.qos = fields.qos
+    this.retain = fields.retain
+    this.dup = fields.dup
+    this.properties = fields.properties
+    this.id = id
+    this.redelivered = redelivered
+    this.state = state
+    this.onAck = onAck
+  }
+
+  ack(): void {
+    if (this.state.acked) return
+    this.state.acked = true
+    this.onAck?.()
+  }
+
+  /** A consumer takes the message; it is acked when the last holder releases it. */
+  hold(): void {
+    this.holds++
+  }
+
+  release(): void {
+    if (--this.holds <= 0) this.ack()
+  }
+}
