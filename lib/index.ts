@@ -25,10 +25,31 @@ export type {
 export type { BrokerStats } from './broker/stats.js'
 export { createLogger, silentLogger, LOG_LEVELS } from './broker/logger.js'
 export type { Logger, LogLevel, LogFields } from './broker/logger.js'
+export { escapeControlCharacters } from './util/control-characters.js'
 
 // Transports.
-export { listenTcp, listenWebSocket, memoryPair } from './transport/index.js'
+export {
+  listenTcp,
+  listenWebSocket,
+  memoryPair,
+  startListeners,
+  ListenerConfigError,
+  parseProxyHeader,
+  ProxyProtocolError
+} from './transport/index.js'
 export type {
+  BoundListener,
+  CertificateIdentity,
+  ClientCertificateMode,
+  HttpEndpoint,
+  HttpHandler,
+  ListenerConfig,
+  ListenerKind,
+  Listeners,
+  ListenerTarget,
+  ProxyHeader,
+  TlsListenerConfig,
+  TransportLog,
   Connection,
   ConnectionHandler,
   ConnectionInfo,
@@ -92,6 +113,7 @@ export type {
   DeliveryResult,
   Credentials,
   AuthenticationResult,
+  AuthenticateFunction,
   SetupResult,
   SubscribeResult
 } from './backend/backend.js'

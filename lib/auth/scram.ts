@@ -19,7 +19,7 @@
  * normalization of the password.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { AuthenticationResult, Backend, ClientHandle, Credentials } from '../backend/backend.js'
+import type { AuthenticateFunction, AuthenticationResult, ClientHandle, Credentials } from '../backend/backend.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
@@ -108,7 +108,7 @@ export interface ScramAuthenticatorOptions {
    * How CONNECTs without `SCRAM-SHA-256` as Authentication Method are decided (3.1.1 clients,
    * plain user name and password). Default: refused with 0x8C Bad authentication method (0x86 at 3.1.1).
    */
-  fallback?: Backend['authenticate']
+  fallback?: AuthenticateFunction
   /** Bytes of server nonce (default 18). */
   nonceBytes?: number
 }
@@ -142,12 +142,23 @@ export class ScramAuthenticator {
   readonly #options: ScramAuthenticatorOptions
   readonly #pending = new WeakMap<ClientHandle, Pending>()
 
+  /**
+   * A `Backend.authenticate` function (bound: pass it around as a value). It carries
+   * `authenticationMethods`: `SCRAM-SHA-256` and those of the fallback, so a backend given it as its
+   * `authenticate` option supports these methods [MQTT-4.12.0-1].
+   */
+  readonly authenticate: AuthenticateFunction
+
   constructor(options: ScramAuthenticatorOptions) {
     this.#options = options
+    const methods: readonly string[] = [SCRAM_SHA_256, ...(options.fallback?.authenticationMethods ?? [])]
+    this.authenticate = Object.assign(
+      (client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> => this.#authenticate(client, credentials),
+      { authenticationMethods: methods }
+    )
   }
 
-  /** A `Backend.authenticate` function (bound: pass it around as a value). */
-  readonly authenticate = (client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> => {
+  #authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
     if (credentials.authenticationMethod !== SCRAM_SHA_256) {
       const fallback = this.#options.fallback
       return fallback === undefined ? BAD_METHOD : fallback(client, credentials)

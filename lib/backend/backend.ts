@@ -82,6 +82,13 @@ export type AuthenticationResult =
   /** Refuse with "use another server" (0x9C) or "server moved" (0x9D) and a Server Reference. */
   | { result: 'redirect'; reasonCode: number; serverReference: string }
 
+/**
+ * A `Backend.authenticate` function that may say which MQTT 5 Authentication Methods it implements
+ * (e.g. `ScramAuthenticator.authenticate`): `MemoryBackend` and `KeyvBackend` given such a function
+ * as their `authenticate` option support those methods (see `Backend.authenticationMethods`).
+ */
+export type AuthenticateFunction = Backend['authenticate'] & { readonly authenticationMethods?: readonly string[] }
+
 /** The answer of `Backend.setup`. */
 export interface SetupResult {
   session: Session
@@ -111,6 +118,14 @@ export interface Backend {
    * calls it again for each AUTH packet until it answers allow or deny.
    */
   authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult>
+
+  /**
+   * Optional (MQTT 5 enhanced authentication, MQTT 5.0 4.12): the Authentication Methods this
+   * backend implements for `client` (its tenant is known). A CONNECT naming any other method is
+   * refused with CONNACK 0x8C Bad authentication method and closed before `authenticate` is called
+   * [MQTT-4.12.0-1]. No such method, or an empty list: no method is supported. Synchronous.
+   */
+  authenticationMethods?(client: ClientHandle): readonly string[]
 
   /**
    * Create or resume the session of `client.clientId`. With `clean` true any stored session is

@@ -1,4 +1,5 @@
 import type {
+  AuthenticateFunction,
   AuthenticationResult,
   Backend,
   ClientHandle,
@@ -42,8 +43,17 @@ export interface MemoryBackendOptions {
    * only messages delivered at QoS 1 or 2 are kept, as the specification expects [MQTT-3.1.2-5]).
    */
   queueQoS0?: boolean
-  /** Called for authentication; default: allow everyone. */
-  authenticate?: Backend['authenticate']
+  /**
+   * Called for authentication; default: allow everyone. A function carrying
+   * `authenticationMethods` (e.g. `ScramAuthenticator.authenticate`) brings its methods along.
+   */
+  authenticate?: AuthenticateFunction
+  /**
+   * MQTT 5 Authentication Methods `authenticate` implements (see `Backend.authenticationMethods`).
+   * Default: those the `authenticate` function carries, else none (a CONNECT naming a method is
+   * refused with 0x8C).
+   */
+  authenticationMethods?: readonly string[]
   /**
    * Which member of a shared subscription group gets the next message (MQTT 5.0 4.8.2):
    * 'round-robin' (default) or 'random'. Either way members whose `deliver` answers 'dropped' are
@@ -143,6 +153,7 @@ export class MemoryBackend implements Backend {
   readonly #sessionOptions: MemorySessionOptions
   readonly #queueQoS0: boolean
   readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #authenticationMethods: readonly string[]
   readonly #expiryCheckInterval: number
   readonly #randomShared: boolean
   readonly #now: () => number
@@ -179,6 +190,7 @@ export class MemoryBackend implements Backend {
     )
     this.#queueQoS0 = options.queueQoS0 ?? false
     this.#authenticate = options.authenticate
+    this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#expiryCheckInterval = options.expiryCheckInterval ?? 10_000
     this.#expiring = new ExpiryWheel(this.#expiryCheckInterval)
     this.#randomShared = options.sharedSubscriptionPolicy === 'random'
@@ -212,6 +224,10 @@ export class MemoryBackend implements Backend {
     return this.#authenticate === undefined ? ALLOW : this.#authenticate(client, credentials)
   }
 
+  authenticationMethods(_client: ClientHandle): readonly string[] {
+    return this.#authenticationMethods
+  }
+
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): SetupResult {
     const clientId = client.clientId
     let entry = this.#sessions.get(clientId)
@@ -226,6 +242,9 @@ export class MemoryBackend implements Backend {
       this.#sessions.set(clientId, entry)
     } else {
       const previous = entry.client
+      // A session with expiry 0 ends with its connection, which this setup takes over: it must not
+      // be resumed (3.1.1 [MQTT-3.1.2-6] [MQTT-3.2.2-2]; 5.0 3.1.2.11.2 [MQTT-3.2.2-3]).
+      const ending = previous !== undefined && previous !== client && entry.session.expiryInterval === 0
       if (previous !== undefined && previous !== client) {
         // Detach first: the old connection no longer owns the session, whatever its close does.
         entry.client = undefined
@@ -235,7 +254,7 @@ export class MemoryBackend implements Backend {
           previous.close(ReasonCode.SessionTakenOver, 'another connection took the session over')
         }
       }
-      if (clean) {
+      if (clean || ending) {
         // A fresh session object: the old connection, if it writes late, writes to an orphan.
         const leftovers = this.#sharedLeftovers(entry)
         this.#unrouteAll(entry)

@@ -83,6 +83,15 @@ export class TenantBackend implements Backend {
     return this.backendOf(tenant).authenticate(client, credentials)
   }
 
+  /** The methods of the client's tenant backend; none for a tenant `authenticate` would refuse. */
+  authenticationMethods(client: ClientHandle): readonly string[] {
+    const tenant = client.tenant
+    if (tenant !== undefined && !isValidTenant(tenant)) return []
+    if (!this.#backends.has(tenant ?? DEFAULT) && this.#backends.size >= this.#maxTenants) return []
+    const backend = this.backendOf(tenant)
+    return backend.authenticationMethods === undefined ? [] : backend.authenticationMethods(client)
+  }
+
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult> {
     return this.backendOf(client.tenant).setup(client, clean, expiryInterval)
   }

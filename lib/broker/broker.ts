@@ -1,9 +1,9 @@
 import type { Observable } from 'rxjs'
 import type { Backend } from '../backend/backend.js'
 import { ReasonCode } from '../packet/reason-codes.js'
-import type { Connection, Listener, ListenAddress } from '../transport/connection.js'
-import { listenTcp } from '../transport/tcp.js'
-import { listenWebSocket } from '../transport/ws.js'
+import type { Connection, ListenAddress } from '../transport/connection.js'
+import { startListeners } from '../transport/listeners.js'
+import type { ListenerConfig, Listeners } from '../transport/listeners.js'
 import { isPromise } from '../util/awaitable.js'
 import { Client } from './client.js'
 import type { BrokerCore } from './core.js'
@@ -23,10 +23,14 @@ import type { StoredWill } from '../session/session.js'
 
 /** The counters every connection shares while `$SYS` is off (never read). */
 const DISCARDED: TenantCounters = { received: 0, sent: 0 }
-/** Where to listen: `broker.listen(...)`. */
+/**
+ * Where to listen: `broker.listen(...)`. The short form for TCP and WebSocket; any listener
+ * (`tls`, `wss`, `unix`, PROXY protocol...) as a `ListenerConfig`.
+ */
 export type ListenOptions =
   | { transport: 'tcp'; host?: string; port?: number; name?: string }
   | { transport: 'ws'; host?: string; port?: number; path?: string; name?: string }
+  | ListenerConfig
 
 /**
  * An MQTT broker: listeners, connections and their lifecycle. Every decision (authentication,
@@ -52,7 +56,7 @@ export class Broker {
 
   private readonly hub = new EventHub()
   private readonly clients = new Set<Client>()
-  private readonly listeners: Listener[] = []
+  private readonly listeners: Listeners[] = []
   private readonly core: BrokerCore
   private readonly pending = new Set<Promise<void>>()
   private dirty: Client[] = []
@@ -161,20 +165,44 @@ export class Broker {
   /**
    * Bind a listener. Resolves with the bound address (port 0 picks a free one); rejects with the
    * listen error (e.g. EADDRINUSE). WebSocket listeners serve `path` (default `/mqtt`).
+   * Connections carry the listener's name (default `<kind>:<port>`), e.g. for tenant resolvers.
    */
   async listen(options: ListenOptions): Promise<ListenAddress> {
+    const config: ListenerConfig =
+      'kind' in options
+        ? options
+        : options.transport === 'tcp'
+          ? { kind: 'tcp', host: options.host, port: options.port, name: options.name }
+          : { kind: 'ws', host: options.host, port: options.port, path: options.path, name: options.name }
+    const started = await this.listenAll([config])
+    const bound = started.addresses[0]!
+    const address: ListenAddress = { transport: bound.kind, host: bound.host, port: bound.port }
+    if (bound.path !== undefined) address.path = bound.path
+    return address
+  }
+
+  /**
+   * Bind every listener of `configs`, all or none (see `startListeners`); `close()` closes them.
+   * The result tells the bound addresses and reloads TLS certificates (`reloadCertificates()`).
+   */
+  async listenAll(configs: readonly ListenerConfig[]): Promise<Listeners> {
     if (this.closing !== undefined) throw new Error('broker is closed')
-    // Connections carry the listener's name (default "<transport>:<port>"), e.g. for tenant resolvers.
-    let name = options.name
-    const onConnection = (connection: Connection): void => this.handle({ ...connection, listener: name })
-    const listener =
-      options.transport === 'tcp'
-        ? await listenTcp({ host: options.host, port: options.port }, onConnection)
-        : await listenWebSocket({ host: options.host, port: options.port, path: options.path }, onConnection)
-    name ??= `${listener.address.transport}:${listener.address.port}`
-    this.listeners.push(listener)
-    this.log.info('listening', { ...listener.address, name })
-    return listener.address
+    const started = await startListeners(configs, this)
+    if (this.closing !== undefined) {
+      // Closed while binding: nothing may stay open.
+      started.destroy()
+      await started.close()
+      throw new Error('broker is closed')
+    }
+    this.listeners.push(started)
+    return started
+  }
+
+  /** Re-read the TLS files of every listener (e.g. on SIGHUP); rejects naming a listener that failed. */
+  async reloadCertificates(): Promise<void> {
+    const results = await Promise.allSettled(this.listeners.map((listeners) => listeners.reloadCertificates()))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
   }
 
   /** Adopt one connection (from a listener, or any transport the caller accepted). */
@@ -191,8 +219,11 @@ export class Broker {
   }
 
   /**
-   * Stop: close the listeners, disconnect every client (MQTT 5 clients get DISCONNECT 0x8B, Server
-   * shutting down), wait for their teardown (wills, `terminate`), then `backend.close()`. Idempotent.
+   * Stop: stop accepting on every listener, disconnect every client (MQTT 5 clients get DISCONNECT
+   * 0x8B, Server shutting down), wait for their teardown (wills, `terminate`) and for their
+   * connections to end, then `backend.close()`. Bounded by `drainTimeout`: what is still open then
+   * is destroyed, and a backend that has not finished is left to finish on its own (logged).
+   * Never rejects. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
@@ -200,20 +231,46 @@ export class Broker {
   }
 
   private async shutdown(): Promise<void> {
-    await Promise.all(this.listeners.map((listener) => listener.close()))
-    this.listeners.length = 0
+    const deadline = Date.now() + this.options.drainTimeout
+    // Stop accepting now; these resolve once every accepted connection has ended.
+    const listenersClosed = Promise.all(this.listeners.map((listeners) => listeners.close()))
     for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
-    while (this.pending.size > 0) await Promise.all([...this.pending])
-    // The sessions end with the broker: delayed wills are due now.
-    for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed)
-    this.delayedWills.clear()
-    while (this.pending.size > 0) await Promise.all([...this.pending])
+    const drained = await settleBefore(
+      deadline,
+      (async () => {
+        await this.settlePending()
+        // The sessions end with the broker: delayed wills are due now.
+        for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed)
+        this.delayedWills.clear()
+        await this.settlePending()
+        await listenersClosed
+      })()
+    )
+    if (!drained) {
+      this.log.warn('drain time over: destroying the connections left', {
+        drainTimeout: this.options.drainTimeout,
+        pending: this.pending.size
+      })
+      for (const listeners of this.listeners) listeners.destroy()
+      for (const client of [...this.clients]) client.destroy()
+    }
+    this.listeners.length = 0
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    await this.sys?.stop()
-    const closed = this.backend.close()
-    if (isPromise(closed)) await closed
+    try {
+      await this.sys?.stop()
+      const closed = this.backend.close()
+      if (isPromise(closed) && !(await settleBefore(Math.max(deadline, Date.now() + 1000), closed))) {
+        this.log.warn('backend still closing after the drain time', { drainTimeout: this.options.drainTimeout })
+      }
+    } catch (error) {
+      this.log.error('backend close failed', { error })
+    }
     this.hub.complete()
+  }
+
+  private async settlePending(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending])
   }
 
   private startTimer(): void {
@@ -303,4 +360,20 @@ export class Broker {
 /** The key of a delayed will: client ids are unique per tenant. U+0000 cannot occur in either. */
 function willKey(tenant: string | undefined, clientId: string): string {
   return tenant === undefined ? clientId : `${tenant}\u0000${clientId}`
+}
+
+/**
+ * Whether `work` settled before `deadline` (ms since the epoch). A rejection counts as settled
+ * (teardown failures are logged where they happen).
+ */
+async function settleBefore(deadline: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+  })
+  try {
+    return await Promise.race([work.then(() => true, () => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }

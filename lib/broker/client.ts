@@ -7,12 +7,13 @@ import type { EncodedPublish } from '../packet/publish-template.js'
 import { ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
 import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
-import type { Connection, TransportKind } from '../transport/connection.js'
+import type { Connection, ConnectionInfo, PeerCertificate, TransportKind } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import type { BrokerClient, DisconnectReason, DropReason, EventHub } from './events.js'
 import { dispatch } from './handlers/dispatch.js'
 import type { ConnectContext, PublishStep } from './handlers/context.js'
+import { clientLogger } from './logger.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import { OutputBatch } from './output-batch.js'
@@ -104,6 +105,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private inboundUnacked = 0
   private inboundAliases: InboundAliases | undefined = undefined
   private backlog: Packet[] | undefined = undefined
+  /** `log`, made at first use. */
+  private boundLog: Logger | undefined = undefined
   /** A handler's promise holds back every further packet. */
   private busy = false
   /** The ordered PUBLISH completion queue (created at the first asynchronous PUBLISH). */
@@ -116,6 +119,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   private outgoing: Subject<Packet> | undefined = undefined
   /** Publishers paused until this connection's socket drains. */
   private waiters: Client[] | undefined = undefined
+  private info: ConnectionInfo | undefined = undefined
 
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
@@ -148,8 +152,9 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   get options(): ResolvedOptions {
     return this.core.options
   }
+  /** The broker's logger, adding this connection's client id, tenant and listener to every line. */
   get log(): Logger {
-    return this.core.log
+    return (this.boundLog ??= clientLogger(this.core.log, this))
   }
   get events(): EventHub {
     return this.core.events
@@ -252,6 +257,28 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     return this.connection.listener
   }
 
+  /** The client certificate (TLS listeners that ask for one). */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.connection.peerCertificate
+  }
+
+  get certificateUsername(): string | undefined {
+    return this.connection.certificateUsername
+  }
+
+  /** Where the connection came from, as authentication sees it (made once, on first use). */
+  get connectionInfo(): ConnectionInfo {
+    if (this.info !== undefined) return this.info
+    const { transport, remoteAddress, listener, peerCertificate } = this.connection
+    const info: ConnectionInfo = { transport, remoteAddress, listener }
+    return (this.info = peerCertificate === undefined ? info : { ...info, peerCertificate })
+  }
+
+  /** End the network connection now, without a word (`broker.close()` after the drain time). */
+  destroy(): void {
+    this.connection.stream.destroy()
+  }
+
   setKeepalive(seconds: number): void {
     this.keepaliveMs = seconds * 1000
   }
@@ -304,7 +331,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.core.stats.clientsConnected++
     this.counters = this.core.tenantCounters(this.tenant)
     this.outbound?.resume(inflight)
-    if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent })
+    if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent, ...this.origin() })
   }
 
   refuse(packet: Packet, level: ProtocolLevel): void {
@@ -603,6 +630,12 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.shutdown('socket', undefined, error)
   }
 
+  /** The listener and certificate subject that connection events carry. */
+  private origin(): { listener: string | undefined; certificateSubject?: string } {
+    const subject = this.connection.peerCertificate?.subject
+    return subject === undefined ? { listener: this.connection.listener } : { listener: this.connection.listener, certificateSubject: subject }
+  }
+
   /** Called by the broker's timer wheel: connect timeout and keepalive [MQTT-3.1.2-24]. */
   tick(now: number): void {
     const state = this.state
@@ -655,8 +688,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     if (previous === CONNECTED && this.core.events.observed) {
       this.core.events.emit(
         error === undefined
-          ? { type: 'client.disconnected', client: this, reason }
-          : { type: 'client.disconnected', client: this, reason, error }
+          ? { type: 'client.disconnected', client: this, reason, ...this.origin() }
+          : { type: 'client.disconnected', client: this, reason, error, ...this.origin() }
       )
     }
     this.incoming?.complete()

@@ -2,7 +2,7 @@ import { Subject } from 'rxjs'
 import type { Observable } from 'rxjs'
 import type { Packet, ProtocolLevel } from '../packet/types.js'
 import type { Message, StoredSubscription } from '../session/session.js'
-import type { TransportKind } from '../transport/connection.js'
+import type { PeerCertificate, TransportKind } from '../transport/connection.js'
 
 /**
  * The public face of one connection, as events carry it. Observing its flows costs nothing until
@@ -18,7 +18,10 @@ export interface BrokerClient {
   /** The name of the listener that accepted the connection, if any. */
   readonly listener: string | undefined
   readonly transport: TransportKind
+  /** The peer's address: the real client's when a trusted proxy said it (PROXY protocol, X-Forwarded-For). */
   readonly remoteAddress: string | undefined
+  /** The client certificate, on TLS listeners that ask for one. */
+  readonly peerCertificate: PeerCertificate | undefined
   /** False once the connection has closed. */
   readonly connected: boolean
   /**
@@ -69,9 +72,17 @@ export type DropReason =
 
 /** Every event of `broker.events$`, a union on `type`. */
 export type BrokerEvent =
-  | { type: 'client.connected'; client: BrokerClient; sessionPresent: boolean }
+  /** `listener`: the listener's name; `certificateSubject`: the client certificate's subject, if any. */
+  | { type: 'client.connected'; client: BrokerClient; sessionPresent: boolean; listener: string | undefined; certificateSubject?: string }
   /** The connection of a client that had `client.connected` ended (exactly once per such client). */
-  | { type: 'client.disconnected'; client: BrokerClient; reason: DisconnectReason; error?: Error }
+  | {
+      type: 'client.disconnected'
+      client: BrokerClient
+      reason: DisconnectReason
+      error?: Error
+      listener: string | undefined
+      certificateSubject?: string
+    }
   | { type: 'subscribed'; client: BrokerClient; subscriptions: StoredSubscription[]; granted: number[] }
   | { type: 'unsubscribed'; client: BrokerClient; topicFilters: string[]; results: number[] }
   /** A message accepted for routing; `client` is undefined for wills and broker-made messages. */

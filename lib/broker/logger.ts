@@ -1,7 +1,12 @@
 /**
  * The engine's logger: leveled, structured, and cheap when a level is off (callers check
- * `enabled(level)` before building anything expensive).
+ * `enabled(level)` before building anything expensive). Two formats: `text` (one human-readable
+ * line per entry) and `json` (JSON lines, written by pino). `clientLogger` binds a connection's
+ * client id, tenant and listener to every line logged about it.
  */
+import pino from 'pino'
+
+import { escapeControlCharacters } from '../util/control-characters.js'
 
 /** Log levels, most severe first. `silent` logs nothing. */
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -44,7 +49,9 @@ function formatFields(fields: LogFields | undefined): string {
 
 /**
  * A logger writing one line per entry (`2026-01-01T00:00:00.000Z INFO message key=value`) to
- * `write` (default: standard error) for every level up to `level`.
+ * `write` (default: standard error) for every level up to `level`. Control characters in the line
+ * (client ids, user names, topics, error messages: any client data) are escaped as `\xNN`, so a
+ * client can neither break a line nor forge one (`escapeControlCharacters`).
  */
 export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
   const max = LOG_LEVELS.indexOf(level)
@@ -52,10 +59,82 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
     (name: Exclude<LogLevel, 'silent'>) =>
     (message: string, fields?: LogFields): void => {
       if (LOG_LEVELS.indexOf(name) > max) return
-      write(`${new Date().toISOString()} ${name.toUpperCase()} ${message}${formatFields(fields)}`)
+      write(escapeControlCharacters(`${new Date().toISOString()} ${name.toUpperCase()} ${message}${formatFields(fields)}`))
     }
   return {
     enabled: (l) => LOG_LEVELS.indexOf(l) <= max,
+    error: make('error'),
+    warn: make('warn'),
+    info: make('info'),
+    debug: make('debug'),
+    trace: make('trace')
+  }
+}
+
+/** Output formats: `text` (`createLogger`) and `json` (`createJsonLogger`). */
+export type LogFormat = 'text' | 'json'
+
+/**
+ * A logger writing JSON lines with pino for every level up to `level`:
+ * `{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"listening","name":"mqtt",...}`.
+ * Fields are top-level keys; an `Error` field is serialized with its type, message and stack.
+ * Written synchronously to `write` (default: standard error), so nothing is lost at exit.
+ */
+export function createJsonLogger(level: LogLevel = 'info', write?: (line: string) => void): Logger {
+  const destination = write === undefined ? pino.destination({ dest: 2, sync: true }) : { write: (text: string) => write(text.replace(/\n$/, '')) }
+  const errorSerializer = pino.stdSerializers.err
+  const serialize = (value: unknown): unknown => (value instanceof Error ? errorSerializer(value) : value)
+  const log = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: serialize, err: serialize }
+    },
+    destination
+  )
+  const make =
+    (name: Exclude<LogLevel, 'silent'>) =>
+    (message: string, fields?: LogFields): void => {
+      if (fields === undefined) log[name](message)
+      else log[name](fields, message)
+    }
+  return {
+    enabled: (l) => log.isLevelEnabled(l),
+    error: make('error'),
+    warn: make('warn'),
+    info: make('info'),
+    debug: make('debug'),
+    trace: make('trace')
+  }
+}
+
+/** A logger of `format` (`text`: `createLogger`, `json`: `createJsonLogger`) writing to standard error. */
+export function createFormatLogger(format: LogFormat, level: LogLevel = 'info'): Logger {
+  return format === 'json' ? createJsonLogger(level) : createLogger(level)
+}
+
+/** What `clientLogger` reads of a connection, at each line (the values change at CONNECT). */
+export interface ClientLogSource {
+  readonly clientId: string
+  readonly tenant: string | undefined
+  readonly listener: string | undefined
+}
+
+/**
+ * A logger that adds `clientId`, `tenant` and `listener` of `client` to every line (fields given
+ * at the call win). Costs nothing for a level that is off.
+ */
+export function clientLogger(base: Logger, client: ClientLogSource): Logger {
+  const make =
+    (name: Exclude<LogLevel, 'silent'>) =>
+    (message: string, fields?: LogFields): void => {
+      if (!base.enabled(name)) return
+      base[name](message, { clientId: client.clientId, tenant: client.tenant, listener: client.listener, ...fields })
+    }
+  return {
+    enabled: (l) => base.enabled(l),
     error: make('error'),
     warn: make('warn'),
     info: make('info'),

@@ -68,6 +68,14 @@ export interface BrokerOptions {
    */
   validatePayloadFormat?: boolean
   /**
+   * Refuse a CONNECT whose client identifier or user name holds a control character (U+0001 to
+   * U+001F, U+007F to U+009F), which the specifications say should not be sent and allow a server
+   * to refuse (3.1.1 section 1.5.3, 5.0 section 1.5.4): client id with CONNACK 0x85 (3.1/3.1.1:
+   * return code 2, Identifier rejected), user name with 0x86 (return code 4, Bad user name or
+   * password). Default true. Log lines escape control characters either way.
+   */
+  refuseControlCharacters?: boolean
+  /**
    * Multi-tenancy: finds each connection's tenant at CONNECT, before authentication (see
    * `lib/tenancy`: `byListener`, `byUsernameDomain`, `byClientIdPrefix`, `byFunction`). Default:
    * none, every client is in the default tenant. Pair it with a backend that separates tenants
@@ -83,6 +91,11 @@ export interface BrokerOptions {
   sysTopicPrefix?: string
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
+  /**
+   * Milliseconds `close()` waits for connections to end and the backend to store what it must
+   * (wills, sessions) before it destroys what is left and returns (default 5,000).
+   */
+  drainTimeout?: number
   /**
    * Milliseconds between two checks of the shared keepalive/connect-timeout wheel (default 1,000).
    * Smaller values only for tests.
@@ -108,11 +121,13 @@ export interface ResolvedOptions {
   topicAliasMaximum: number
   maxSessionExpiryInterval: number
   validatePayloadFormat: boolean
+  refuseControlCharacters: boolean
   tenantResolver: TenantResolver | undefined
   timerInterval: number
   /** Milliseconds; 0: no `$SYS` topics. */
   sysInterval: number
   sysTopicPrefix: string
+  drainTimeout: number
 }
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
@@ -180,9 +195,11 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     topicAliasMaximum,
     maxSessionExpiryInterval: nonNegative('maxSessionExpiryInterval', options.maxSessionExpiryInterval, 0xffff_ffff),
     validatePayloadFormat: options.validatePayloadFormat ?? false,
+    refuseControlCharacters: options.refuseControlCharacters ?? true,
     tenantResolver: options.tenantResolver,
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
-    sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix)
+    sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix),
+    drainTimeout: positive('drainTimeout', options.drainTimeout, 5000)
   }
 }

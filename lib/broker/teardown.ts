@@ -55,7 +55,7 @@ export async function publishWill(core: TeardownCore, will: StoredWill, clientId
   if (core.events.observed) core.events.emit({ type: 'published', client: undefined, message })
   const routed = core.backend.publish(undefined, message)
   if (isPromise(routed)) await routed
-  core.log.debug('will published', { clientId, topic: will.topic })
+  core.log.debug('will published', { clientId, tenant, topic: will.topic })
 }
 
 /**
@@ -118,6 +118,6 @@ export async function finishConnection(
     const terminated = core.backend.terminate(client, session)
     if (isPromise(terminated)) await terminated
   } catch (error) {
-    core.log.error('connection teardown failed', { clientId: client.clientId, error })
+    core.log.error('connection teardown failed', { clientId: client.clientId, tenant: client.tenant, listener: (client as { listener?: string }).listener, error })
   }
 }

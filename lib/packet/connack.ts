@@ -8,11 +8,14 @@ import { varintLength } from './varint.js'
 
 const WHAT = 'CONNACK'
 
-/** Decode a CONNACK (section 3.2). */
+/**
+ * Decode a CONNACK (section 3.2). At level 3 the first byte is reserved ("not used" in MQTT 3.1):
+ * ignored, and Session Present is false.
+ */
 export function decodeConnack(r: Reader, level: ProtocolLevel): ConnackPacket {
   const flags = r.u8(`${WHAT} acknowledge flags`)
-  if ((flags & 0xfe) !== 0) throw new MalformedPacketError(`${WHAT}: reserved acknowledge flag bits set [MQTT-3.2.2-1]`)
-  const packet: ConnackPacket = { type: 'connack', sessionPresent: flags === 1, reasonCode: 0 }
+  if (level !== 3 && (flags & 0xfe) !== 0) throw new MalformedPacketError(`${WHAT}: reserved acknowledge flag bits set [MQTT-3.2.2-1]`)
+  const packet: ConnackPacket = { type: 'connack', sessionPresent: level !== 3 && flags === 1, reasonCode: 0 }
   if (level === 5) {
     packet.reasonCode = readReasonCode(r, 'connack', WHAT)
     const properties = readProperties(r, 'connack', WHAT)
@@ -28,7 +31,7 @@ export function decodeConnack(r: Reader, level: ProtocolLevel): ConnackPacket {
   return packet
 }
 
-/** Encode a CONNACK. */
+/** Encode a CONNACK (at level 3 without Session Present: its byte is reserved in MQTT 3.1). */
 export function encodeConnack(packet: ConnackPacket, level: ProtocolLevel): Buffer {
   let length = 2
   let propsLength = 0
@@ -40,7 +43,8 @@ export function encodeConnack(packet: ConnackPacket, level: ProtocolLevel): Buff
     throw new TypeError(`${WHAT}: return code must be a byte`)
   }
   const [buffer, start] = allocPacket(0x20, length)
-  buffer[start] = packet.sessionPresent ? 1 : 0
+  // MQTT 3.1 has no Session Present flag: that byte is reserved ("not used") and sent as 0.
+  buffer[start] = packet.sessionPresent && level !== 3 ? 1 : 0
   buffer[start + 1] = packet.reasonCode
   let o = start + 2
   if (level === 5) o = writeProperties(buffer, o, packet.properties, propsLength)

@@ -1,7 +1,7 @@
 import { MalformedPacketError, ProtocolError, UnsupportedProtocolVersionError } from './errors.js'
 import { allocPacket, checkWritten } from './header.js'
 import { propertiesLength, readProperties, stringBytes, writeBinary, writeProperties, writeString } from './properties.js'
-import { checkTopicNameForDecode } from './publish.js'
+import { checkResponseTopicForDecode, checkTopicNameForDecode } from './publish.js'
 import type { Reader } from './reader.js'
 import type { ConnectPacket, ProtocolLevel, QoS, Will } from './types.js'
 import { varintLength } from './varint.js'
@@ -27,7 +27,8 @@ export function decodeConnect(r: Reader): ConnectPacket {
   }
   const protocolLevel = level as ProtocolLevel
   const flags = r.u8(`${WHAT} flags`)
-  if ((flags & 0x01) !== 0) throw new MalformedPacketError(`${WHAT}: reserved flag bit 0 is set [MQTT-3.1.2-3]`)
+  // Reserved from 3.1.1 on [MQTT-3.1.2-3]; MQTT 3.1 says the bit is "not used": ignored there.
+  if ((flags & 0x01) !== 0 && protocolLevel !== 3) throw new MalformedPacketError(`${WHAT}: reserved flag bit 0 is set [MQTT-3.1.2-3]`)
   const willFlag = (flags & 0x04) !== 0
   const willQoS = (flags >> 3) & 0x03
   const willRetain = (flags & 0x20) !== 0
@@ -62,6 +63,7 @@ export function decodeConnect(r: Reader): ConnectPacket {
   packet.clientId = r.string(`${WHAT} client identifier`)
   if (willFlag) {
     const willProperties = protocolLevel === 5 ? readProperties(r, 'will', `${WHAT} will`) : undefined
+    checkResponseTopicForDecode(willProperties?.responseTopic, `${WHAT} will`)
     const topic = r.string(`${WHAT} will topic`)
     checkTopicNameForDecode(topic, `${WHAT} will topic`, false)
     const will: Will = { topic, payload: r.binary(`${WHAT} will payload`), qos: willQoS as QoS, retain: willRetain }

@@ -36,7 +36,10 @@ export interface DecoderOptions {
 const SERVER_REFUSES = (1 << 2) | (1 << 9) | (1 << 11) | (1 << 13)
 const CLIENT_REFUSES = (1 << 1) | (1 << 8) | (1 << 10) | (1 << 12)
 
-/** Required fixed-header flags per type [MQTT-2.2.2-1]: 0b0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE. */
+/**
+ * Required fixed-header flags per type [MQTT-2.2.2-1]: 0b0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE.
+ * At level 3 these three may also have DUP (0b1010), and CONNECT's flags are ignored (MQTT 3.1).
+ */
 const REQUIRED_FLAGS = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0]
 
 const STATE_HEADER = 0
@@ -201,8 +204,11 @@ export class Decoder {
       return new ProtocolError(`${name.toUpperCase()} is not sent in this direction`)
     }
     const required = REQUIRED_FLAGS[type] as number
-    if (required >= 0) {
-      if (flags !== required) {
+    if (type === 1) {
+      // CONNECT: its flags are checked once its protocol level is known (`decodeBody`).
+    } else if (required >= 0) {
+      // MQTT 3.1 sets DUP on a PUBREL, SUBSCRIBE or UNSUBSCRIBE it sends again: accepted there.
+      if (flags !== required && !(this.protocolLevel === 3 && required !== 0 && flags === (required | 0x08))) {
         return new MalformedPacketError(`${name.toUpperCase()}: reserved fixed header flags are 0x${flags.toString(16)} [MQTT-2.2.2-1] [MQTT-2.2.2-2]`)
       }
     } else {
@@ -270,6 +276,10 @@ export class Decoder {
         return decodeAck('pubcomp', new Reader(buf, start, end), level)
       case 1: {
         const packet = decodeConnect(new Reader(buf, start, end))
+        // The fixed-header flags are reserved (0) from 3.1.1 on [MQTT-2.2.2-1]; "not used" in 3.1: ignored.
+        if ((first & 0x0f) !== 0 && packet.protocolLevel !== 3) {
+          throw new MalformedPacketError(`CONNECT: reserved fixed header flags are 0x${(first & 0x0f).toString(16)} [MQTT-2.2.2-1] [MQTT-2.2.2-2]`)
+        }
         this.protocolLevel = packet.protocolLevel
         return packet
       }

@@ -23,6 +23,16 @@ export function checkTopicNameForDecode(topic: string, what: string, mayBeEmpty:
 }
 
 /**
+ * A Response Topic (of a PUBLISH or a will) is used as the topic name of the response: it must not
+ * hold wildcards [MQTT-3.3.2-14]. A Protocol Error (0x82): the packet is well formed.
+ */
+export function checkResponseTopicForDecode(responseTopic: string | undefined, what: string): void {
+  if (responseTopic !== undefined && (responseTopic.includes('+') || responseTopic.includes('#'))) {
+    throw new ProtocolError(`${what}: wildcard in Response Topic ${JSON.stringify(responseTopic)} [MQTT-3.3.2-14]`)
+  }
+}
+
+/**
  * Decode a PUBLISH body at `buf[start, end)` (the hot path: the topic and payload are read without
  * a Reader where possible, the payload is a view of the input). `flags` is the low nibble of the
  * first byte, already checked for QoS 3 and DUP on QoS 0. `fromClient` refuses subscription
@@ -61,8 +71,11 @@ export function decodePublish(
       const r = new Reader(buf, pos, end)
       properties = readProperties(r, 'publish', WHAT)
       pos = r.pos
-      if (properties !== undefined && fromClient && properties.subscriptionIdentifiers !== undefined) {
-        throw new ProtocolError(`${WHAT}: a client must not send subscription identifiers [MQTT-3.3.4-6]`)
+      if (properties !== undefined) {
+        if (fromClient && properties.subscriptionIdentifiers !== undefined) {
+          throw new ProtocolError(`${WHAT}: a client must not send subscription identifiers [MQTT-3.3.4-6]`)
+        }
+        checkResponseTopicForDecode(properties.responseTopic, WHAT)
       }
     }
   }

@@ -29,7 +29,11 @@ export interface PeerCertificate {
  */
 export interface ConnectionInfo {
   readonly transport: TransportKind
-  /** The peer's address ("127.0.0.1:53422", "[::1]:53422"), when known. */
+  /**
+   * The peer's address ("127.0.0.1:53422", "[::1]:53422"), when known: behind a trusted proxy the
+   * client's (PROXY protocol; from X-Forwarded-For, which has no port: "203.0.113.7", "[2001:db8::7]").
+   * Undefined on Unix sockets.
+   */
   readonly remoteAddress: string | undefined
   /** The name of the listener that accepted it ("tcp:1883" unless named), when it came from one. */
   readonly listener?: string | undefined
@@ -46,6 +50,11 @@ export interface ConnectionInfo {
  */
 export interface Connection extends ConnectionInfo {
   readonly stream: Duplex
+  /**
+   * A user name the transport established: the one a TLS listener with `usernameFrom` made of a
+   * verified client certificate. It replaces the CONNECT's user name for authentication.
+   */
+  readonly certificateUsername?: string
 }
 
 /** Called by a listener for each accepted connection. Must not throw. */

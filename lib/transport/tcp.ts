@@ -1,6 +1,7 @@
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
 import type { ConnectionHandler, Listener, ListenAddress } from './connection.js'
+import { formatAddress } from './trusted-proxies.js'
 
 /** Options of `listenTcp`. */
 export interface TcpListenOptions {
@@ -17,12 +18,7 @@ export interface TcpListenOptions {
  */
 export function listenTcp(options: TcpListenOptions, onConnection: ConnectionHandler): Promise<Listener> {
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
-    const address = socket.remoteAddress
-    onConnection({
-      stream: socket,
-      transport: 'tcp',
-      remoteAddress: address === undefined ? undefined : `${address}:${socket.remotePort ?? 0}`
-    })
+    onConnection({ stream: socket, transport: 'tcp', remoteAddress: formatAddress(socket.remoteAddress, socket.remotePort) })
   })
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error)

@@ -1,5 +1,7 @@
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { ConnectionHandler, Listener, ListenAddress } from './connection.js'
+import { SUBPROTOCOLS } from './http-listener.js'
+import { formatAddress } from './trusted-proxies.js'
 
 /** Options of `listenWebSocket`. */
 export interface WebSocketListenOptions {
@@ -10,9 +12,6 @@ export interface WebSocketListenOptions {
   /** HTTP path served (default `/mqtt`); other paths are refused with 400. */
   path?: string
 }
-
-/** Subprotocols accepted, in order of preference ("mqtt"; "mqttv3.1" is what MQTT 3.1 clients ask). */
-const SUBPROTOCOLS = ['mqtt', 'mqttv3.1']
 
 /**
  * Listen for MQTT over WebSocket (binary frames, subprotocol `mqtt` [MQTT-6.0.0-3]). A client that
@@ -42,12 +41,7 @@ export function listenWebSocket(
     server.once('error', onError)
     server.on('connection', (socket, request) => {
       const stream = createWebSocketStream(socket)
-      const address = request.socket.remoteAddress
-      onConnection({
-        stream,
-        transport: 'ws',
-        remoteAddress: address === undefined ? undefined : `${address}:${request.socket.remotePort ?? 0}`
-      })
+      onConnection({ stream, transport: 'ws', remoteAddress: formatAddress(request.socket.remoteAddress, request.socket.remotePort) })
     })
     server.once('listening', () => {
       server.off('error', onError)

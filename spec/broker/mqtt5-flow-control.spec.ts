@@ -33,7 +33,7 @@ describe('MQTT 5 – flow control', () => {
     const sub = await peer(broker, { clientId: 's', properties: { receiveMaximum: 2 } })
     await subscribe(sub, 't', 2)
     const pub = await peer(broker, { clientId: 'p' })
-    for (let i = 1; i <= 4; i++) pub.send(publish('t', `m${i}`, 1, i))
+    for (let i = 1; i <= 4; i++) pub.send(publish('t', `m${i}`, 2, i))
     const first = [(await sub.next()) as PublishPacket, (await sub.next()) as PublishPacket]
     expect(await sub.drain(50)).to.deep.equal([])
     // PUBREC does not free the slot: the exchange goes on until PUBCOMP (MQTT 5.0 4.9).

@@ -25,10 +25,12 @@ describe('broker options', () => {
       topicAliasMaximum: 0,
       maxSessionExpiryInterval: 0xffffffff,
       validatePayloadFormat: false,
+      refuseControlCharacters: true,
       tenantResolver: undefined,
       timerInterval: 1000,
       sysInterval: 10_000,
-      sysTopicPrefix: '$SYS/broker'
+      sysTopicPrefix: '$SYS/broker',
+      drainTimeout: 5000
     })
   })
 
@@ -38,6 +40,7 @@ describe('broker options', () => {
     ['receiveMaximum', 65536],
     ['inflightWindow', 0],
     ['connectTimeout', 1.5],
+    ['drainTimeout', 0],
     ['maxKeepalive', 70000],
     ['maximumQoS', 3],
     ['topicAliasMaximum', -1],

@@ -100,6 +100,9 @@ export class AsyncBackend implements Backend {
   async authenticate(client: ClientHandle, credentials: Credentials): Promise<AuthenticationResult> {
     return later(await this.memory.authenticate(client, credentials))
   }
+  authenticationMethods(client: ClientHandle): readonly string[] {
+    return this.memory.authenticationMethods(client)
+  }
   async setup(client: ClientHandle, clean: boolean, expiryInterval: number): Promise<SetupResult> {
     const result = await this.memory.setup(client, clean, expiryInterval)
     return later({ session: new AsyncSession(result.session), present: result.present })

@@ -65,6 +65,13 @@ export class Peer {
     })
   }
 
+  /** Encode and decode at `level` from now on (for a CONNECT sent as raw bytes). */
+  speak(level: ProtocolLevel): this {
+    this.level = level
+    this.decoder.protocolLevel = level
+    return this
+  }
+
   get isConnectionClosed(): boolean {
     return this.isClosed
   }

@@ -40,7 +40,7 @@ export interface RedisServer {
 
 const INSTALL_HINT =
   'redis-server was not found on the PATH. The Redis integration specs need a real redis-server: ' +
-  'install it with `apt-get install redis-server` (Debian/Ubuntu; `scripts/ensure-redis.sh` does it when run as root) ' +
+  'install it with `apt-get install redis-server` (Debian/Ubuntu; `scripts/ensure-system.sh` does it when run as root) ' +
   'or `brew install redis` (macOS).'
 
 /** Throws an error explaining how to install redis-server when it is not on the PATH. */

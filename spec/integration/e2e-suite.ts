@@ -116,7 +116,14 @@ export function e2eSuite(transport: TransportUnderTest): void {
       expect(await peer.next()).to.deep.include({ topic: 'q', qos: 1 })
     })
 
-    it('takeover closes the older connection', async () => {
+    it('takeover closes the older connection (MQTT 5: DISCONNECT 0x8E first)', async () => {
+      const first = await client({ clientId: 'same', protocolLevel: 5 })
+      await client({ clientId: 'same', protocolLevel: 5 })
+      expect(await first.next()).to.deep.include({ type: 'disconnect', reasonCode: 0x8e })
+      await first.waitClosed()
+    })
+
+    it('takeover of a 3.1.1 connection closes it without a packet', async () => {
       const first = await client({ clientId: 'same' })
       await client({ clientId: 'same' })
       await first.waitClosed()

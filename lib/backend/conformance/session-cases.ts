@@ -92,6 +92,30 @@ export function sessionCases(h: Harness, { describe, it }: MochaGlobals): void {
       assert.deepEqual(await second.session.listSubscriptions(), [])
     })
 
+    for (const [title, options] of [
+      ['3.1.1 Clean Session 1', { clean: true, protocolLevel: 4 }],
+      ['MQTT 5 Clean Start 0 with Session Expiry 0', { clean: false, expiry: 0 }]
+    ] as const) {
+      it(`taking over a live connection whose session ends with it (${title}) starts a new session: present is false [MQTT-3.1.2-6] [MQTT-3.2.2-3]`, async () => {
+        const first = await h.connect('a', options)
+        await h.subscribe(first, sub('t/1', 1))
+        const second = await h.connect('a', { clean: false })
+        assert.equal(first.client.closes[0]?.reasonCode, ReasonCode.SessionTakenOver)
+        assert.equal(second.present, false)
+        assert.deepEqual(await second.session.listSubscriptions(), [])
+        const count = await h.publish(message('t/1', 'x', 1))
+        if (h.counts) assert.equal(count, 0)
+        await h.settle()
+        assert.equal(second.client.deliveries.length, 0)
+        assert.equal(first.client.late.length, 0)
+        // The new session is persistent and is resumed by the next connection.
+        await h.subscribe(second, sub('t/2', 1))
+        const third = await h.connect('a', { clean: false })
+        assert.equal(third.present, true)
+        assert.deepEqual((await third.session.listSubscriptions()).map((s) => s.topicFilter), ['t/2'])
+      })
+    }
+
     it('after a takeover messages go to the new connection only', async () => {
       const first = await h.connect('a', { clean: false })
       await h.subscribe(first, sub('t/1', 0))

@@ -37,6 +37,7 @@ import { StreamReader } from './stream-reader.js'
 import { SHARE_TICKET, ShareConsumer } from './share-consumer.js'
 import type { ShareTicket } from './share-consumer.js'
 import type { StreamEntry } from './stream-reader.js'
+import { escapeControlCharacters } from '../../util/control-characters.js'
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
 const NEVER_EXPIRES = 0xffff_ffff
@@ -92,6 +93,7 @@ export class KeyvBackend implements Backend {
   readonly #commandTimeout: number
   readonly #connectTimeout: number
   readonly #authenticate: Backend['authenticate'] | undefined
+  readonly #authenticationMethods: readonly string[]
   readonly #awaitQos0: boolean
   readonly #log: (level: 'info' | 'warn' | 'error', message: string) => void
   readonly #events = new Subject<KeyvBackendEvent>()
@@ -138,8 +140,11 @@ export class KeyvBackend implements Backend {
     this.#commandTimeout = options.commandTimeout ?? 5000
     this.#connectTimeout = options.connectTimeout ?? 10_000
     this.#authenticate = options.authenticate
+    this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#awaitQos0 = options.awaitQos0 ?? false
-    this.#log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
+    // Messages may quote client ids: control characters are escaped, whoever writes the line.
+    const log = options.log ?? ((level, message) => (level === 'info' ? undefined : console.error(`[KeyvBackend] ${message}`)))
+    this.#log = (level, message) => log(level, escapeControlCharacters(message))
     this.events$ = this.#events.asObservable()
     this.#router = new PublishRouter(
       {
@@ -177,6 +182,10 @@ export class KeyvBackend implements Backend {
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
     return this.#authenticate === undefined ? ALLOW : this.#authenticate(client, credentials)
+  }
+
+  authenticationMethods(_client: ClientHandle): readonly string[] {
+    return this.#authenticationMethods
   }
 
   async setup(client: ClientHandle, clean: boolean, expiryInterval: number): Promise<SetupResult> {

@@ -1,5 +1,5 @@
 import type Keyv from 'keyv'
-import type { Backend } from '../backend.js'
+import type { AuthenticateFunction } from '../backend.js'
 
 /** Options of a `KeyvBackend`. Give `keyv` or `url`. */
 export interface KeyvBackendOptions {
@@ -42,9 +42,17 @@ export interface KeyvBackendOptions {
    * QoS 0 message of each publisher.
    */
   awaitQos0?: boolean
-  /** Called for authentication; default: allow everyone. */
-  authenticate?: Backend['authenticate']
-  /** Where log lines go (default: warnings and errors to `console.error`). */
+  /**
+   * Called for authentication; default: allow everyone. A function carrying
+   * `authenticationMethods` (e.g. `ScramAuthenticator.authenticate`) brings its methods along.
+   */
+  authenticate?: AuthenticateFunction
+  /**
+   * MQTT 5 Authentication Methods `authenticate` implements (see `Backend.authenticationMethods`).
+   * Default: those the `authenticate` function carries, else none.
+   */
+  authenticationMethods?: readonly string[]
+  /** Where log lines go (default: warnings and errors to `console.error`); control characters in them are escaped. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void
 }
 

@@ -58,8 +58,9 @@ end
 
 /**
  * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
- * route log, tenant, inbox prefix, node sessions prefix. Wipes the stored session when `clean` or
- * when it expired while away; increments the epoch, records this node as owner (also in the node's
+ * route log, tenant, inbox prefix, node sessions prefix. Wipes the stored session when `clean`, when
+ * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
+ * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
  * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
  * Returns {previous node, epoch, present, previous persist}.
  */
@@ -70,8 +71,9 @@ local exists = cur[5] ~= false
 local old = cur[1] or ''
 local wasPersist = cur[4] or '0'
 local expired = exists and cur[2] ~= '1' and cur[3] and tonumber(cur[3]) > 0 and tonumber(cur[3]) <= tonumber(ARGV[3])
+local ending = exists and cur[2] == '1' and wasPersist ~= '1'
 local present = 0
-if exists and (ARGV[2] == '1' or expired) then
+if exists and (ARGV[2] == '1' or expired or ending) then
   wipe(ARGV[6], s, ARGV[7], ARGV[8], ARGV[9])
   wasPersist = ARGV[4]
 elseif exists then

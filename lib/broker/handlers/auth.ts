@@ -38,7 +38,7 @@ export function handleAuth(ctx: ConnectContext, packet: AuthPacket): Awaitable<v
     return
   }
   ctx.reauthenticating = true
-  const credentials = credentialsOf(connect, ctx.clientId, packet)
+  const credentials = credentialsOf(connect, ctx.clientId, ctx.connectionInfo, packet)
   credentials.reauthentication = true
   const result = ctx.backend.authenticate(ctx.handle, credentials)
   if (isPromise(result)) return result.then((r) => reauthenticated(ctx, method, r))

@@ -1,6 +1,8 @@
 import { MAX_PACKET_SIZE } from '../../packet/decoder.js'
 import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
-import type { ConnackProperties } from '../../packet/types.js'
+import { encode } from '../../packet/index.js'
+import type { ConnackPacket, ConnackProperties } from '../../packet/types.js'
+import { fitPacket } from '../fit-packet.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { ConnectFlow, ConnectStep } from './connect.js'
 
@@ -25,18 +27,33 @@ export const responseInformation: ConnectStep = {
   }
 }
 
-/** Accept: CONNACK with the broker's MQTT 5 properties. */
+/**
+ * Accept: CONNACK with the broker's MQTT 5 properties. A CONNACK that does not fit in the client's
+ * Maximum Packet Size, even without Reason String and User Properties, cannot be sent
+ * [MQTT-3.1.2-24]: the connection is closed without CONNACK (and without publishing the will,
+ * since the CONNECT was never accepted).
+ */
 export const connack: ConnectStep = {
   name: 'connack',
   run(flow) {
     const { ctx } = flow
     if (ctx.protocolLevel === 5) {
       const properties = connackProperties(flow)
-      ctx.send(
+      const packet: ConnackPacket =
         properties === undefined
           ? { type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ReasonCode.Success }
           : { type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ReasonCode.Success, properties }
-      )
+      const maximum = flow.packet.properties?.maximumPacketSize
+      if (maximum !== undefined && fitPacket(packet, true, maximum, encode(packet, 5).length) === undefined) {
+        ctx.log.info('CONNACK larger than the client Maximum Packet Size: closing without CONNACK', {
+          clientId: ctx.clientId,
+          maximumPacketSize: maximum
+        })
+        ctx.setWill(undefined)
+        ctx.close()
+        return false
+      }
+      ctx.send(packet)
     } else {
       ctx.send({ type: 'connack', sessionPresent: flow.sessionPresent, reasonCode: ConnectReturnCode.Accepted })
     }

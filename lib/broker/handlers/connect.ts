@@ -5,10 +5,13 @@ import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
 import type { AuthPacket, AuthProperties, ConnectPacket } from '../../packet/types.js'
 import type { OutgoingRecord, StoredWill } from '../../session/session.js'
+import type { ConnectionInfo } from '../../transport/connection.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
+import { supportsAuthenticationMethod } from './auth-method.js'
+import { controlCharacterRefusal } from '../control-characters.js'
 
 export { connackProperties } from './connack.js'
 
@@ -92,7 +95,11 @@ export function returnCodeFor(reasonCode: number): number {
 const resolveTenantStep: ConnectStep = {
   name: 'resolveTenant',
   run(flow) {
-    const { ctx, packet } = flow
+    const { ctx } = flow
+    // A verified client certificate names the user (TLS `usernameFrom`), whatever the CONNECT says.
+    const certificateUsername = ctx.certificateUsername
+    if (certificateUsername !== undefined) flow.packet = { ...flow.packet, username: certificateUsername }
+    const packet = flow.packet
     // The connection is CONNECTING from here on (and refusals speak the client's protocol level).
     ctx.identify(packet.clientId, packet.protocolLevel, packet.username)
     const resolver = ctx.options.tenantResolver
@@ -121,6 +128,9 @@ const checkProtocol: ConnectStep = {
     const level = packet.protocolLevel
     let clientId = packet.clientId
     ctx.identify(clientId, level, packet.username)
+    // Control characters in the client id or user name: refused by default (option refuseControlCharacters).
+    const control = ctx.options.refuseControlCharacters ? controlCharacterRefusal(clientId, packet.username) : undefined
+    if (control !== undefined) return refuse(flow, control, 'control character in the client identifier or user name')
     if (clientId.length === 0) {
       if (level === 5) {
         // MQTT 5: assign one and tell it in CONNACK (Assigned Client Identifier) [MQTT-3.1.3-7].
@@ -149,8 +159,13 @@ const checkProtocol: ConnectStep = {
 }
 
 /** The credentials of a CONNECT, or of the AUTH packet `auth` continuing its exchange. */
-export function credentialsOf(packet: ConnectPacket, clientId: string, auth?: AuthPacket): Credentials {
-  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet }
+export function credentialsOf(
+  packet: ConnectPacket,
+  clientId: string,
+  connection: ConnectionInfo,
+  auth?: AuthPacket
+): Credentials {
+  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet, connection }
   const properties = auth === undefined ? packet.properties : auth.properties
   const method = packet.properties?.authenticationMethod
   if (method !== undefined) credentials.authenticationMethod = method
@@ -173,9 +188,14 @@ const authenticate: ConnectStep = {
   name: 'authenticate',
   run(flow) {
     const { ctx, packet } = flow
+    const method = ctx.authenticationMethod
+    if (method !== undefined && !supportsAuthenticationMethod(ctx.backend, ctx.handle, method)) {
+      // An unsupported method: CONNACK 0x8C (rather than 0x87) and close [MQTT-4.12.0-1].
+      return refuse(flow, ReasonCode.BadAuthenticationMethod, 'authentication method not supported')
+    }
     // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
     if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
-    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId))
+    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId, ctx.connectionInfo))
     if (isPromise(result)) return result.then((r) => authenticated(flow, r))
     return authenticated(flow, result)
   }
@@ -238,7 +258,7 @@ export function continueAuthentication(flow: ConnectFlow, packet: AuthPacket): A
     refuse(flow, ReasonCode.ProtocolError)
     return
   }
-  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, packet))
+  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, ctx.connectionInfo, packet))
   const after = CONNECT_STEPS.indexOf(authenticate) + 1
   if (isPromise(result)) {
     return result.then((r) => (authenticated(flow, r) && ctx.handle.connected ? runSteps(flow, after) : undefined))

@@ -2,6 +2,7 @@ import type { Backend, ClientHandle } from '../../backend/backend.js'
 import type { MqttError } from '../../packet/errors.js'
 import type { ConnectPacket, ConnectProperties, Packet, ProtocolLevel } from '../../packet/types.js'
 import type { OutgoingRecord, Session, StoredWill } from '../../session/session.js'
+import type { ConnectionInfo } from '../../transport/connection.js'
 import type { BrokerClient, DisconnectReason, EventHub } from '../events.js'
 import type { Logger } from '../logger.js'
 import type { BrokerStats } from '../stats.js'
@@ -102,6 +103,10 @@ export interface ConnectContext extends HandlerContext {
   tenant: string | undefined
   /** The name of the listener that accepted the connection, if any. */
   readonly listener: string | undefined
+  /** Where the connection came from (transport, address, listener, client certificate), for authentication. */
+  readonly connectionInfo: ConnectionInfo
+  /** The user name a verified client certificate gave (TLS `usernameFrom`): replaces the CONNECT's. */
+  readonly certificateUsername: string | undefined
   /** Enforce keepalive, in seconds (0: none); checked at 1.5× by the broker's timer wheel. */
   setKeepalive(seconds: number): void
   /**
