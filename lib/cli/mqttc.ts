@@ -4,7 +4,7 @@
  * bin/mqttc.ts exits with it. Nothing keeps running once the outcome is known.
  */
 import type { Subscription } from 'rxjs'
-import { Client, FileStore, Service } from '../client/index.js'
+import { Client, ConnectionRefusedError, FileStore, Service } from '../client/index.js'
 import type { ClientOptions, InboundMessage, PublishOptions, PublishResult, SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from '../client/index.js'
 import type { Observable } from 'rxjs'
 import { topicMatches } from '../packet/index.js'
@@ -128,7 +128,14 @@ class Run {
     if (config.promptPassword) options.password = await promptPassword()
     if (config.session === undefined) {
       this.progress(`connecting to ${config.url}`)
-      const client = await Client.connect(options)
+      const client = await Client.connect(options).catch((error: unknown) => {
+        // A server without MQTT 5 answers a v5 CONNECT with a 3.x CONNACK "unacceptable protocol
+        // version" (20 02 00 01), which does not decode as a v5 CONNACK: report it as that refusal.
+        if (config.client.protocolVersion === 5 && error instanceof Error && error.name === 'MalformedPacketError' && /^CONNACK/.test(error.message)) {
+          throw new ConnectionRefusedError(0x84, 5, { reasonString: `the server does not speak MQTT 5 (${error.message})` })
+        }
+        throw error
+      })
       this.client = client
       void client.closed.then((info) => {
         if (info.error !== undefined) this.fail(info.error)
@@ -185,8 +192,7 @@ class Run {
   private async subscribe(connection: Connection, sub: NonNullable<MqttcConfig['subscribe']>): Promise<void> {
     const config = this.config
     const request = config.request
-    let subscription: Subscription | undefined
-    subscription = connection.messages$.subscribe((message) => {
+    const subscription: Subscription = connection.messages$.subscribe((message) => {
       if (this.code !== undefined) return
       if (request !== undefined) {
         if (message.topic !== request.responseTopic || message.properties?.correlationData?.equals(request.correlationData) !== true) return
@@ -215,11 +221,11 @@ class Run {
       this.printed++
       const count = sub.count ?? (request !== undefined ? 1 : undefined)
       if (count !== undefined && this.printed >= count) {
-        subscription?.unsubscribe()
+        subscription.unsubscribe()
         this.finish(EXIT.ok)
       }
     })
-    this.cleanups.push(() => subscription?.unsubscribe())
+    this.cleanups.push(() => subscription.unsubscribe())
     if (sub.waitMs !== undefined) this.armWait(sub.waitMs, EXIT.waitExpired, 'timed out')
     if (sub.unsubscribe.length > 0) await this.bounded(connection.unsubscribe(sub.unsubscribe), 'UNSUBACK')
     const filters = sub.filters.length > 0 ? sub.filters : [{ topicFilter: request!.responseTopic, qos: config.publish?.qos ?? 0 }]
