@@ -5,8 +5,8 @@
  *
  * `-F` implements a subset of mosquitto_sub 2.0's format (man mosquitto_sub, "Output format"),
  * byte for byte: `%% %t %p %x %X %l %q %r %I %U %j %J %C %D %E %F %P %R %S`, the escapes
- * `\\ \0 \a \e \n \r \t \v`, field width, `-` (left align) and `0` (zero padding) for the numeric
- * specifiers, and the `@` time specifiers `@Y @m @d @H @M @S @z @s @N @@`. Anything else is a
+ * `\\ \0 \a \e \n \r \t \v`, field width, `-` (left align) and `0` (zero padding) for `%t %p %l`
+ * (as mosquitto), and the `@` time specifiers `@Y @m @d @H @M @S @z @s @N @@`. Anything else is a
  * usage error at start, never printed silently.
  */
 import type { InboundMessage } from '../client/index.js'
@@ -49,7 +49,11 @@ export function compileFormat(format: string): Format {
         text += '%'
         continue
       }
-      push(pad(fieldPiece(letter!), left === '-', zero === '0', width === '' ? 0 : Number(width)))
+      // mosquitto_sub 2.0 pads %t %p %l (and ignores a width on %q %r); its %x/%X with a width
+      // prints only the first byte, which is not worth copying: refused.
+      const w = width === '' ? 0 : Number(width)
+      if (w > 0 && !'tplqr'.includes(letter!)) throw new UsageError(`-F: a field width on %${letter} is not supported (only %t %p %l)`)
+      push(pad(fieldPiece(letter!), left === '-', zero === '0', 'tpl'.includes(letter!) ? w : 0))
     } else text += c
   }
   if (text !== '') pieces.push(text)
@@ -70,10 +74,11 @@ function pad(piece: Piece, left: boolean, zero: boolean, width: number): Piece {
   if (width === 0 || typeof piece === 'string') return piece
   return (m, now) => {
     const value = piece(m, now)
-    const s = typeof value === 'string' ? value : value.toString('latin1')
-    if (s.length >= width) return value
-    if (left) return s + ' '.repeat(width - s.length)
-    return (zero ? '0' : ' ').repeat(width - s.length) + s
+    const bytes = typeof value === 'string' ? Buffer.from(value) : value
+    // Widths count bytes, as printf does.
+    if (bytes.length >= width) return bytes
+    const fill = Buffer.alloc(width - bytes.length, left ? ' ' : zero ? '0' : ' ')
+    return left ? Buffer.concat([bytes, fill]) : Buffer.concat([fill, bytes])
   }
 }
 
@@ -224,6 +229,8 @@ export function printMessage(options: PrintOptions, m: InboundMessage, now = new
     const topic = k.topic ? (k.quote ? goQuote(Buffer.from(m.topic)) : m.topic) + ' ' : ''
     return Buffer.concat([Buffer.from(topic + k.prefix), payload, Buffer.from(k.suffix)])
   }
+  // As mosquitto_sub: an empty payload prints nothing at all, or "topic (null)" with -v.
+  if (m.payload.length === 0) return options.verbose ? Buffer.from(`${m.topic} (null)${options.noEol ? '' : '\n'}`) : EMPTY
   const head = options.verbose ? Buffer.from(m.topic + ' ') : EMPTY
   return Buffer.concat([head, m.payload, options.noEol ? EMPTY : NL])
 }
