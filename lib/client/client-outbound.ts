@@ -113,7 +113,10 @@ export class Outbound {
     // With a store every message carries its packet id from acceptance on: give the republished
     // ones new ids and make them durable before any is sent.
     const records = [...session.out.values()]
-    for (const record of records) session.assignId(record)
+    for (const record of records) {
+      session.assignId(record)
+      record.idDurable = true
+    }
     Promise.all(records.map((record) => journal.accepted(record))).then(
       () => {
         this.paused = false
@@ -146,8 +149,35 @@ export class Outbound {
       }
       record.state = 'sent'
       this.onWire++
-      client.sendPublish(record.template.variant(record.qos, record.retain, false), record.packetId)
+      const journal = session.journal
+      if (journal !== undefined && record.packetId !== 0 && !record.idDurable) {
+        // A restored or republished message that got its id only now: the id is durable before
+        // its first PUBLISH; later sends of this pump wait behind it (order is kept).
+        record.idDurable = true
+        this.later(() => journal.assigned(record))
+      }
+      const variant = record.template.variant(record.qos, record.retain, false)
+      if (this.chain === undefined) client.sendPublish(variant, record.packetId)
+      else this.later(() => client.sendPublish(variant, record.packetId))
     }
+  }
+
+  /** Sends waiting on the journal, in order. */
+  private chain: Promise<void> | undefined
+  private chained = 0
+
+  private later(step: () => Promise<void> | void): void {
+    this.chained++
+    const client = this.client
+    this.chain = (this.chain ?? Promise.resolve()).then(step).then(
+      () => {
+        if (--this.chained === 0) this.chain = undefined
+      },
+      (error: unknown) => {
+        if (--this.chained === 0) this.chain = undefined
+        client.close('protocol', new ConnectionLostError('not-sent', 'session store failed', { cause: error }))
+      }
+    )
   }
 
   onAck(packet: AckPacket<'puback' | 'pubrec' | 'pubcomp'>): void {

@@ -86,7 +86,8 @@ export class Consumers {
     const route: Route = {
       filter: topicFilter === undefined ? '#' : (parseSharedSubscription(topicFilter)?.filter ?? topicFilter),
       deliver: (message) => {
-        if (!manual) message.hold()
+        // Held in both modes: auto releases it when the next one is pulled, manual only by ack().
+        message.hold()
         if (buffer.length >= highWaterMark) {
           const at = buffer.findIndex((m) => m.qos === 0)
           if (at >= 0) buffer.splice(at, 1)[0]?.release()

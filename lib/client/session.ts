@@ -37,6 +37,8 @@ export interface OutRecord {
   state: OutState
   /** `clock.now()` when accepted (message expiry while queued). */
   readonly acceptedAt: number
+  /** With a journal: the packet id is recorded in the store (`out` with the id, or `id`). */
+  idDurable?: boolean
   /** The PUBREC reason code (QoS 2), reported when PUBCOMP completes the exchange. */
   reasonCode?: number
   /** Settles the caller's promise; undefined once settled or abandoned. */
@@ -56,6 +58,8 @@ export interface RegisteredSubscription extends Subscription {
 export interface SessionJournal {
   /** A QoS 1/2 message was accepted; must be durable before it is sent. */
   accepted(record: OutRecord): Promise<void>
+  /** A queued message got its packet id (restored or republished without one): durable before its first PUBLISH. */
+  assigned(record: OutRecord): Promise<void>
   /** PUBREC received: must be durable before PUBREL is sent. */
   released(record: OutRecord): Promise<void>
   /** The outbound exchange is over (completed, refused, canceled before sending). */
@@ -159,6 +163,7 @@ export class ClientSession {
         return
       }
       // Durable before sent: with a store the packet id is fixed now and recorded with the message.
+      record.idDurable = true
       if (!this.assignId(record)) {
         this.out.delete(record.seq)
         settle(new LimitError('all 65,535 packet identifiers are in use'))
@@ -226,6 +231,7 @@ export class ClientSession {
 
   /** Restore a record (from a store) with its seq, id and state. */
   restore(record: OutRecord): void {
+    record.idDurable = record.packetId !== 0
     this.out.set(record.seq, record)
     if (record.packetId !== 0) this.byPacketId.set(record.packetId, record)
     if (record.seq >= this.nextSeq) this.nextSeq = record.seq + 1

@@ -3,11 +3,11 @@
  * records (lib/client/store/store.ts has the table of what must be durable before which packet)
  * and restores a session from a store snapshot.
  */
-import { PublishTemplate, decodeAll } from '../packet/index.js'
-import type { PublishPacket } from '../packet/index.js'
+import { PublishTemplate } from '../packet/index.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { Message } from './inbound.js'
 import type { ClientSession, OutRecord, SessionJournal } from './session.js'
+import { decodeStoredPublish } from './store/stored-publish.js'
 import type { ClientStore, StoreRecord, StoreSnapshot, StoredSubscription } from './store/store.js'
 
 const RESOLVED = Promise.resolve()
@@ -40,6 +40,10 @@ export class StoreJournal implements SessionJournal {
   accepted(record: OutRecord): Promise<void> {
     const packet = record.template.variant(record.qos, record.retain, false).bytes
     return this.commit([{ op: 'out', seq: record.seq, packet, packetId: record.packetId }])
+  }
+
+  assigned(record: OutRecord): Promise<void> {
+    return this.commit([{ op: 'id', seq: record.seq, packetId: record.packetId }])
   }
 
   released(record: OutRecord): Promise<void> {
@@ -90,7 +94,7 @@ export class StoreJournal implements SessionJournal {
     const level = session.protocolLevel
     session.startSeqAt(snapshot.nextSeq)
     for (const entry of snapshot.outbound) {
-      const packet = decodePublish(entry.packet, level)
+      const packet = decodeStoredPublish(entry.packet, level, entry.packetId)
       if (packet === undefined || packet.qos === 0) continue
       const template = new PublishTemplate({ topic: packet.topic, payload: packet.payload, properties: packet.properties }, level)
       template.seed(packet.qos, packet.retain, false, entry.packet)
@@ -115,7 +119,7 @@ export class StoreJournal implements SessionJournal {
         this.inboundSeq.set(entry.packetId, entry.seq)
       }
       if (entry.consumed) continue
-      const packet = decodePublish(entry.packet, level)
+      const packet = decodeStoredPublish(entry.packet, level, entry.packetId)
       if (packet === undefined) continue
       const fields = { topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
       redeliver.push(new Message(fields, state.id, true, state, () => {
@@ -125,10 +129,4 @@ export class StoreJournal implements SessionJournal {
     }
     return redeliver
   }
-}
-
-function decodePublish(bytes: Buffer, protocolLevel: 3 | 4 | 5): PublishPacket | undefined {
-  const { packets } = decodeAll(bytes, { protocolLevel, role: 'client' })
-  const packet = packets[0]
-  return packet?.type === 'publish' ? packet : undefined
 }
