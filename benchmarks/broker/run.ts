@@ -39,7 +39,7 @@ interface RunnerOptions {
 }
 
 const HELP = `Usage: node --import tsx benchmarks/broker/run.ts [options]
-  --scenarios a,b     ${SCENARIOS.join(',')} (default: all)
+  --scenarios a,b     ${SCENARIOS.join(',')} (default: all but the -q2 ones)
   --reps N            repetitions, medians reported (default 3)
   --targets a,b       ${TARGET_NAMES.join(',')} (default: all available)
   --transport tcp|ws  (default tcp)
@@ -56,7 +56,7 @@ size flags (defaults): ${(Object.keys(DEFAULT_SIZES) as Array<keyof Sizes>).map(
 function parseArgs (argv: string[]): RunnerOptions {
   const { sizes, rest } = parseSizes(argv)
   const o: RunnerOptions = {
-    scenarios: [...SCENARIOS],
+    scenarios: SCENARIOS.filter((s) => !s.endsWith('-q2')),
     reps: 3,
     targets: [...TARGET_NAMES],
     warmup: true,

@@ -37,15 +37,15 @@ describe('mqtt-bench – as a process', function () {
 
     const result = await runCli(teardown, BENCH, [
       'compare', `ours=mqtt://127.0.0.1:${oursPort}`, `mosquitto=mqtt://127.0.0.1:${mosquitto.tcpPort}`, `aedes=mqtt://localhost:${aedesPort}`,
-      '--reps', '1', '--scenarios', 'fanin-q0,pairs-q1,latency,connections', '--out', out, ...SHORT
+      '--reps', '1', '--scenarios', 'fanin-q0,pairs-q1,pairs-q2,latency,connections', '--out', out, ...SHORT
     ], { timeoutMs: 170_000 })
     expect(result.code, result.stderr).to.equal(0)
     const text = result.stdout.toString()
     expect(text).to.match(/\| scenario +\| +ours \| +mosquitto \| +aedes \| +unit +\| ours ÷ mosquitto \| ours ÷ aedes \|/)
-    for (const scenario of ['fanin-q0', 'pairs-q1', 'latency', 'connections']) expect(text).to.match(new RegExp(`\\| ${scenario} .*\\d\\.\\d\\d× \\| +\\d+\\.\\d\\d× \\|`))
+    for (const scenario of ['fanin-q0', 'pairs-q1', 'pairs-q2', 'latency', 'connections']) expect(text).to.match(new RegExp(`\\| ${scenario} .*\\d\\.\\d\\d× \\| +\\d+\\.\\d\\d× \\|`))
 
     const records = parseRecords(readFileSync(out, 'utf8'), out)
-    expect(records).to.have.length(12)
+    expect(records).to.have.length(15)
     expect(new Set(records.map((r) => r.broker))).to.deep.equal(new Set(['ours', 'mosquitto', 'aedes']))
     for (const record of records) expect(record.ok, `${record.broker} ${record.scenario}: ${record.problem}`).to.equal(true)
 
