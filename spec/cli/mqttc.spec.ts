@@ -16,6 +16,7 @@ import { makeBroker } from '../helpers/broker.js'
 import { makeCerts } from '../helpers/certs.js'
 import type { TestCerts } from '../helpers/certs.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { startMosquitto } from '../client/helpers/mosquitto.js'
 import { MQTTC, mqttc, startCli } from './helpers.js'
 
 describe('mqttc – against our broker, as a process', function () {
@@ -249,6 +250,25 @@ describe('mqttc – against our broker, as a process', function () {
       expect(first!.properties?.userProperties).to.deep.equal([['k', 'v']])
       expect(first!.properties?.contentType).to.equal('application/octet-stream')
       expect(second!.payload.length).to.equal(0)
+    })
+
+    it('connects over WebSocket (ws:// URL) and over a Unix socket (--unix, Mosquitto)', async () => {
+      const broker = makeBroker(teardown)
+      const wsPort = (await broker.listen({ transport: 'ws', host: '127.0.0.1', port: 0 })).port
+      const wsClient = teardown.add(await Client.connect(`ws://127.0.0.1:${wsPort}/mqtt`), (c) => c.destroy())
+      const wsGot = firstValueFrom(wsClient.messages$)
+      await wsClient.subscribe({ topicFilter: 'over/ws', qos: 1 })
+      expect((await mqttc(teardown, ['-t', 'over/ws', '-m', 'via ws', '-q', '1', `ws://127.0.0.1:${wsPort}/mqtt`])).code).to.equal(0)
+      expect((await wsGot).payload.toString()).to.equal('via ws')
+
+      const mosquitto = await startMosquitto()
+      teardown.defer(() => mosquitto.stop())
+      const unixClient = teardown.add(await Client.connect(`mqtt://127.0.0.1:${mosquitto.tcpPort}`), (c) => c.destroy())
+      const unixGot = firstValueFrom(unixClient.messages$)
+      await unixClient.subscribe({ topicFilter: 'over/unix', qos: 1 })
+      const result = await mqttc(teardown, ['--unix', mosquitto.socketPath, '-t', 'over/unix', '-m', 'via unix', '-q', '1'])
+      expect(result.code, result.stderr).to.equal(0)
+      expect((await unixGot).payload.toString()).to.equal('via unix')
     })
 
     it('--response-topic asks an MQTT 5 request and prints the response', async () => {
