@@ -27,13 +27,13 @@ interface Group {
 /** One panel of grouped bars (one group per label, one bar per series). */
 function panel(title: string, unit: string, groups: Group[], series: string[], x: number, y: number, width: number, height: number): string {
   const max = Math.max(...groups.flatMap((g) => g.values.filter((v) => Number.isFinite(v))), 0) || 1
-  const plotTop = y + 30
+  const plotTop = y + 44
   const plotBottom = y + height - 40
   const plotHeight = plotBottom - plotTop
   const groupWidth = groups.length === 0 ? width : (width - 60) / groups.length
   const barWidth = Math.max(4, Math.min(40, (groupWidth - 16) / Math.max(1, series.length)))
   const out: string[] = [`<text x="${x}" y="${y + 16}" font-size="15" font-weight="bold">${esc(title)}</text>`]
-  out.push(`<text x="${x + width}" y="${y + 16}" font-size="11" text-anchor="end" fill="#555">${esc(unit)}</text>`)
+  out.push(`<text x="${x}" y="${y + 31}" font-size="11" fill="#555">${esc(unit)}</text>`)
   for (let i = 0; i <= 4; i++) {
     const gy = plotBottom - (plotHeight * i) / 4
     out.push(`<line x1="${x + 50}" x2="${x + width}" y1="${gy}" y2="${gy}" stroke="#e5e7eb"/>`)
@@ -75,12 +75,19 @@ export function plotSvg(records: BenchRecord[], title = 'mqtt-bench'): string {
   const width = Math.max(720, 140 + (throughput.length + connections.length) * Math.max(60, brokers.length * 28))
   const panels: string[] = []
   let y = 50
-  if (throughput.length + connections.length > 0) {
-    panels.push(panel('Throughput (median)', 'msg/s; connections: conn/s', [...throughput, ...connections], brokers, 20, y, width - 40, 300))
+  if (throughput.length > 0) {
+    panels.push(panel('Throughput (median)', 'msg/s, higher is better', throughput, brokers, 20, y, width - 40, 300))
     y += 320
   }
-  if (latencyRuns.length > 0) {
-    panels.push(panel('Latency percentiles (median of runs)', 'ms, lower is better', latency, brokers, 20, y, Math.min(width - 40, 520), 260))
+  // Latency and the connect rate side by side (different units, different axes).
+  const lower: string[] = []
+  if (latencyRuns.length > 0) lower.push(panel('Latency percentiles (median)', 'ms, lower is better', latency, brokers, 20, y, connections.length > 0 ? (width - 60) * 0.62 : Math.min(width - 40, 520), 260))
+  if (connections.length > 0) {
+    const x = latencyRuns.length > 0 ? 40 + (width - 60) * 0.62 : 20
+    lower.push(panel('Connect storm', 'conn/s, higher is better', connections, brokers, x, y, latencyRuns.length > 0 ? (width - 60) * 0.38 : 360, 260))
+  }
+  if (lower.length > 0) {
+    panels.push(...lower)
     y += 280
   }
   const legend = brokers.map((b, i) => `<rect x="${20 + i * 140}" y="${y}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${36 + i * 140}" y="${y + 11}" font-size="12">${esc(b)}</text>`).join('\n')
