@@ -17,6 +17,7 @@ import { makeCerts } from '../helpers/certs.js'
 import type { TestCerts } from '../helpers/certs.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { startMosquitto } from '../client/helpers/mosquitto.js'
+import { makeCerts as makeClientCerts } from '../client/helpers/certs.js'
 import { MQTTC, mqttc, startCli } from './helpers.js'
 
 describe('mqttc – against our broker, as a process', function () {
@@ -102,6 +103,21 @@ describe('mqttc – against our broker, as a process', function () {
         certs = await makeCerts()
       })
       after(() => certs.remove())
+
+      it('-cert/-key authenticate to a Mosquitto that requires a client certificate (--cafile, -server)', async () => {
+        // The client helpers' certificates: readable by mosquitto after it dropped its privileges.
+        const tlsFiles = makeClientCerts()
+        teardown.defer(() => tlsFiles.cleanup())
+        const mosquitto = await startMosquitto({ tls: { caFile: tlsFiles.caFile, certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile, requireCertificate: true } })
+        teardown.defer(() => mosquitto.stop())
+        const address = `127.0.0.1:${mosquitto.tlsPort}`
+        const withCert = await mqttc(teardown, ['--cafile', tlsFiles.caFile, '-cert', tlsFiles.clientCertFile, '-key', tlsFiles.clientKeyFile, '-server', 'localhost', address, '-t', 'tls/x', '-m', 'ok'])
+        expect(withCert.code, withCert.stderr).to.equal(0)
+        const without = await mqttc(teardown, ['--cafile', tlsFiles.caFile, '-server', 'localhost', address])
+        expect(without.code).to.equal(1)
+        const halfPair = await mqttc(teardown, ['-cert', tlsFiles.clientCertFile, address])
+        expect(halfPair.code).to.equal(2)
+      })
 
       it('is silent with status 0 when the broker answers, and prints "exit 1" when it does not', async () => {
         const broker = makeBroker(teardown)
@@ -269,6 +285,29 @@ describe('mqttc – against our broker, as a process', function () {
       const result = await mqttc(teardown, ['--unix', mosquitto.socketPath, '-t', 'over/unix', '-m', 'via unix', '-q', '1'])
       expect(result.code, result.stderr).to.equal(0)
       expect((await unixGot).payload.toString()).to.equal('via unix')
+    })
+
+    it('--json prints one JSON object per message (binary payloads in base64); -topic -quote print Go-quoted strings', async () => {
+      const cli = startCli(teardown, MQTTC, ['-p', String(port), '-t', 'j/#', '-V', '5', '--json', '-C', '2', '-verbose'])
+      await cli.waitForStderr(/subscribed/)
+      const client = await Client.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5 })
+      await client.publish('j/text', 'hi "there"', { qos: 1, properties: { contentType: 'text/plain', userProperties: [['k', 'v']] } })
+      await client.publish('j/bin', Buffer.from([0xff, 0x00]), { qos: 1 })
+      await client.end()
+      const result = await cli.result
+      expect(result.code).to.equal(0)
+      const lines = result.stdout.toString().trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
+      expect(lines[0]).to.deep.include({ topic: 'j/text', qos: 0, retain: false, payload: 'hi "there"', properties: { contentType: 'text/plain', userProperties: [['k', 'v']] } })
+      expect(lines[1]).to.deep.include({ topic: 'j/bin', payload: '/wA=', encoding: 'base64' })
+
+      const quoted = startCli(teardown, MQTTC, ['-subscribe', 'q', '-topic', '-quote', '-verbose', `:${port}`])
+      await quoted.waitForStderr(/subscribed/)
+      await publish('q', 'tab\there')
+      await quoted.waitForStdout(1)
+      quoted.child.kill('SIGTERM')
+      const out = await quoted.result
+      expect(out.stdout.toString()).to.equal('"q" "tab\\there"\n')
+      expect(out.code).to.equal(143)
     })
 
     it('--response-topic asks an MQTT 5 request and prints the response', async () => {
