@@ -8,8 +8,8 @@
  * With --pid it also reports the broker's CPU time and RSS from /proc. Raise `ulimit -n` first
  * for the connections scenario.
  */
-import { SCENARIOS, parseSizes, runScenario, type ScenarioName } from './load/scenarios.js'
-import type { ConnTarget } from './load/conn.js'
+import { SCENARIOS, parseSizes, runScenario, type ScenarioName } from '../../lib/bench/scenarios.js'
+import type { ConnTarget } from '../../lib/bench/conn.js'
 
 async function main (): Promise<void> {
   const { sizes, rest } = parseSizes(process.argv.slice(2))

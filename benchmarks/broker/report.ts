@@ -2,11 +2,11 @@
  * Turns the runner's records into the printed tables (Markdown): throughput, latency and idle
  * connections, with medians over repetitions and ratios against Mosquitto and Aedes.
  */
-import type { ScenarioName } from './load/scenarios.js'
-import type { ThroughputResult } from './load/throughput.js'
-import type { LatencyResult } from './load/latency.js'
-import type { ConnectionsResult } from './load/connections.js'
-import type { ScenarioResult } from './load/scenarios.js'
+import type { ScenarioName } from '../../lib/bench/scenarios.js'
+import type { ThroughputResult } from '../../lib/bench/throughput.js'
+import type { LatencyResult } from '../../lib/bench/latency.js'
+import type { ConnectionsResult } from '../../lib/bench/connections.js'
+import type { ScenarioResult } from '../../lib/bench/scenarios.js'
 import type { TargetName } from './targets.js'
 
 /** One measured run. */

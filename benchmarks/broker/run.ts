@@ -15,8 +15,8 @@ import { cpus, release } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_SIZES, SCENARIOS, parseSizes, runScenario, scaled, sizeFlag, type ScenarioName, type ScenarioResult, type Sizes } from './load/scenarios.js'
-import { cpuTimes, systemBusySeconds } from './load/proc.js'
+import { DEFAULT_SIZES, SCENARIOS, parseSizes, runScenario, scaled, sizeFlag, type ScenarioName, type ScenarioResult, type Sizes } from '../../lib/bench/scenarios.js'
+import { cpuTimes, systemBusySeconds } from '../../lib/bench/proc.js'
 import { TARGET_NAMES, killAll, startTarget, unavailable, version, type RunningBroker, type TargetName, type TargetOptions } from './targets.js'
 import { connectionsTable, latencyTable, throughputTable, type RunRecord } from './report.js'
 
@@ -39,7 +39,7 @@ interface RunnerOptions {
 }
 
 const HELP = `Usage: node --import tsx benchmarks/broker/run.ts [options]
-  --scenarios a,b     ${SCENARIOS.join(',')} (default: all)
+  --scenarios a,b     ${SCENARIOS.join(',')} (default: all but the -q2 ones)
   --reps N            repetitions, medians reported (default 3)
   --targets a,b       ${TARGET_NAMES.join(',')} (default: all available)
   --transport tcp|ws  (default tcp)
@@ -56,7 +56,7 @@ size flags (defaults): ${(Object.keys(DEFAULT_SIZES) as Array<keyof Sizes>).map(
 function parseArgs (argv: string[]): RunnerOptions {
   const { sizes, rest } = parseSizes(argv)
   const o: RunnerOptions = {
-    scenarios: [...SCENARIOS],
+    scenarios: SCENARIOS.filter((s) => !s.endsWith('-q2')),
     reps: 3,
     targets: [...TARGET_NAMES],
     warmup: true,

@@ -7,8 +7,8 @@
  * subscribers on another process than the publisher. Lost and duplicate deliveries are counted
  * exactly, as in benchmarks/broker.
  */
-import type { ConnTarget } from '../broker/load/conn.js'
-import { runThroughput } from '../broker/load/throughput.js'
+import type { ConnTarget } from '../../lib/bench/conn.js'
+import { runThroughput } from '../../lib/bench/throughput.js'
 
 /** One cluster throughput run. */
 export interface ClusterRunOptions {

@@ -9,7 +9,8 @@ import { runConnections, type ConnectionsResult } from './connections.js'
 
 /** Every scenario, in run order. */
 export const SCENARIOS = [
-  'fanin-q0', 'fanin-q1', 'fanout-q0', 'fanout-q1', 'pairs-q0', 'pairs-q1', 'latency', 'connections'
+  'fanin-q0', 'fanin-q1', 'fanout-q0', 'fanout-q1', 'pairs-q0', 'pairs-q1', 'latency', 'connections',
+  'fanin-q2', 'fanout-q2', 'pairs-q2'
 ] as const
 
 /** A scenario name. */
@@ -106,8 +107,10 @@ export function runScenario (name: ScenarioName, target: ConnTarget, brokerPid: 
   const [topology, q] = name.split('-') as [Topology, string]
   const width = topology === 'fanin' ? sizes.faninPublishers : topology === 'fanout' ? sizes.fanoutSubscribers : sizes.pairs
   const count = topology === 'fanin' ? sizes.faninCount : topology === 'fanout' ? sizes.fanoutCount : sizes.pairsCount
-  return runThroughput({ target, ...pid, topology, qos: q === 'q1' ? 1 : 0, width, count, payload: sizes.payload,
-    window: sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs })
+  return runThroughput({ target, ...pid, topology, qos: q === 'q2' ? 2 : q === 'q1' ? 1 : 0, width, count, payload: sizes.payload,
+    // QoS 2: at most 20 in flight per publisher: MQTT 3.1.1 has no Receive Maximum, and Mosquitto
+    // (default max_inflight_messages 20) ignores incoming QoS 2 messages beyond that.
+    window: q === 'q2' ? Math.min(sizes.window, 20) : sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs })
 }
 
 /** Scales every message count of `sizes` by `f` (used for warm-up rounds). */

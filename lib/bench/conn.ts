@@ -6,6 +6,7 @@
  * role can answer a whole chunk with a single write. Nothing here allocates per packet.
  */
 import net from 'node:net'
+import tls from 'node:tls'
 import { WebSocket } from 'ws'
 import { PacketSplitter, PacketType, encodeConnect, encodeSubscribe, DISCONNECT, type PacketSink } from './mqtt-bytes.js'
 
@@ -13,9 +14,11 @@ import { PacketSplitter, PacketType, encodeConnect, encodeSubscribe, DISCONNECT,
 export interface ConnTarget {
   host: string
   port: number
-  transport: 'tcp' | 'ws'
+  transport: 'tcp' | 'ws' | 'tls' | 'wss'
   /** WebSocket path (default '/mqtt'). */
   path?: string
+  /** TLS options of `tls` / `wss` (ca, servername, rejectUnauthorized). */
+  tls?: tls.ConnectionOptions
 }
 
 /** A role's packet handler; `onChunkEnd` runs after every packet of one received chunk. */
@@ -69,8 +72,19 @@ export class Conn implements PacketSink {
         sock.on('error', (err) => { this.fail(err); reject(err) })
         sock.on('close', () => this.markClosed())
         sock.on('drain', () => this.flushDrain())
+      } else if (target.transport === 'tls') {
+        // TLS: no `onread` (net only); chunks arrive as fresh buffers.
+        const sock = tls.connect({ servername: net.isIP(target.host) === 0 ? target.host : undefined, ...target.tls, host: target.host, port: target.port })
+        sock.setNoDelay(true)
+        this.tcp = sock
+        sock.once('secureConnect', () => resolve())
+        sock.on('data', (chunk: Buffer) => this.onChunk(chunk, chunk.length))
+        sock.on('error', (err) => { this.fail(err); reject(err) })
+        sock.on('close', () => this.markClosed())
+        sock.on('drain', () => this.flushDrain())
       } else {
-        const ws = new WebSocket(`ws://${target.host}:${target.port}${target.path ?? '/mqtt'}`, 'mqtt', { perMessageDeflate: false })
+        const scheme = target.transport === 'wss' ? 'wss' : 'ws'
+        const ws = new WebSocket(`${scheme}://${target.host}:${target.port}${target.path ?? '/mqtt'}`, 'mqtt', { perMessageDeflate: false, ...(target.transport === 'wss' ? target.tls : {}) })
         this.ws = ws
         ws.binaryType = 'nodebuffer'
         ws.once('open', () => { (ws as unknown as { _socket: net.Socket })._socket.setNoDelay(true); resolve() })

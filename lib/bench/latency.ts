@@ -71,10 +71,14 @@ export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
     const sub = new Subscriber(sc, new Int32Array([0]), 1, total, tally, lat)
     await sc.subscribe(topic, 0)
     const data: PacedPublisherData = { target: o.target, clientId: `${o.runId}-p0`, topic, payload: o.payload, rate: o.rate, count: total }
-    // Workers do not inherit the tsx loader: register it in the thread, then load the module.
-    const entry = new URL('./paced-publisher.ts', import.meta.url).href
-    const worker = new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry)}) })`,
-      { eval: true, workerData: data })
+    // Compiled (dist/*.js): load the sibling module. From source, workers do not inherit the tsx
+    // loader: register it in the thread, then load the module.
+    const compiled = import.meta.url.endsWith('.js')
+    const entry = new URL(compiled ? './paced-publisher.js' : './paced-publisher.ts', import.meta.url).href
+    const worker = compiled
+      ? new Worker(new URL(entry), { workerData: data })
+      : new Worker(`import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry)}) })`,
+        { eval: true, workerData: data })
     let sent = 0
     let started: () => void = () => {}
     let ended: (err?: Error) => void = () => {}

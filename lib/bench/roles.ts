@@ -53,7 +53,7 @@ export class Publisher implements ConnHandler {
     private readonly index: number,
     topic: string,
     payload: number,
-    private readonly qos: 0 | 1,
+    private readonly qos: 0 | 1 | 2,
     private readonly count: number,
     private readonly batch: number,
     private readonly window: number,
@@ -87,7 +87,7 @@ export class Publisher implements ConnHandler {
       out.writeDoubleBE(now, p + 6)
       if (tpl.idOffset >= 0) {
         let id = this.nextId
-        while (this.idInUse[id] === 1) id = id === 65_535 ? 1 : id + 1
+        while (this.idInUse[id] !== 0) id = id === 65_535 ? 1 : id + 1
         this.idInUse[id] = 1
         this.nextId = id === 65_535 ? 1 : id + 1
         out.writeUInt16BE(id, base + tpl.idOffset)
@@ -99,7 +99,7 @@ export class Publisher implements ConnHandler {
 
   private pump (): void {
     if (this.pumping || this.conn.closed) return
-    if (this.qos === 1) {
+    if (this.qos !== 0) {
       const n = Math.min(this.window - this.inflight, this.count - this.sent)
       if (n > 0) this.conn.write(this.build(n))
       return
@@ -115,21 +115,40 @@ export class Publisher implements ConnHandler {
     this.pumping = false
   }
 
+  /** QoS 2: PUBRELs owed for this chunk's PUBRECs (sent with one write at the chunk's end). */
+  private releases: number[] = []
+
   onPacket (b0: number, buf: Buffer, start: number, end: number): void {
-    if ((b0 >> 4) === PacketType.PUBACK && end - start >= 2) {
+    const type = b0 >> 4
+    if ((type === PacketType.PUBACK || type === PacketType.PUBCOMP) && end - start >= 2) {
       const id = buf.readUInt16BE(start)
-      if (this.idInUse[id] !== 1) { this.errors++; return }
+      if (this.idInUse[id] !== (type === PacketType.PUBACK ? 1 : 2)) { this.errors++; return }
       this.idInUse[id] = 0
       this.inflight--
       this.acked++
       this.tally.acked++
-    } else if ((b0 >> 4) !== PacketType.PINGRESP) {
+    } else if (type === PacketType.PUBREC && end - start >= 2) {
+      const id = buf.readUInt16BE(start)
+      if (this.idInUse[id] !== 1) { this.errors++; return }
+      this.idInUse[id] = 2
+      this.releases.push(id)
+    } else if (type !== PacketType.PINGRESP) {
       this.errors++
     }
   }
 
   onChunkEnd (): void {
-    if (this.qos === 1) {
+    if (this.releases.length > 0) {
+      const out = Buffer.allocUnsafe(this.releases.length * 4)
+      for (const [i, id] of this.releases.entries()) {
+        out[i * 4] = 0x62
+        out[i * 4 + 1] = 2
+        out.writeUInt16BE(id, i * 4 + 2)
+      }
+      this.releases = []
+      this.conn.write(out)
+    }
+    if (this.qos !== 0) {
       this.pump()
       if (this.acked === this.count) this.tally.check()
     }
@@ -169,22 +188,15 @@ export class Subscriber implements ConnHandler {
 
   onPacket (b0: number, buf: Buffer, start: number, end: number): void {
     if ((b0 >> 4) !== PacketType.PUBLISH) {
-      if ((b0 >> 4) !== PacketType.PINGRESP) this.errors++
+      if ((b0 >> 4) === PacketType.PUBREL && end - start >= 2) this.pushAck(0x70, buf[start]!, buf[start + 1]!)
+      else if ((b0 >> 4) !== PacketType.PINGRESP) this.errors++
       return
     }
     const qos = (b0 >> 1) & 3
     let p = start + 2 + buf.readUInt16BE(start)
     if (qos > 0) {
-      if (this.acks * 4 + 4 > ackScratch.length) {
-        const bigger = Buffer.allocUnsafe(ackScratch.length * 2)
-        ackScratch.copy(bigger, 0, 0, this.acks * 4)
-        ackScratch = bigger
-      }
-      const a = this.acks++ * 4
-      ackScratch[a] = 0x40
-      ackScratch[a + 1] = 2
-      ackScratch[a + 2] = buf[p]!
-      ackScratch[a + 3] = buf[p + 1]!
+      // QoS 1: PUBACK; QoS 2: PUBREC now, PUBCOMP when PUBREL comes.
+      this.pushAck(qos === 1 ? 0x40 : 0x50, buf[p]!, buf[p + 1]!)
       p += 2
     }
     if (end - p < MIN_PAYLOAD) { this.errors++; return }
@@ -203,6 +215,19 @@ export class Subscriber implements ConnHandler {
       if (this.chunkTime < 0) this.chunkTime = nowMs()
       if (lat.n < lat.values.length) lat.values[lat.n++] = this.chunkTime - buf.readDoubleBE(p + 6)
     }
+  }
+
+  private pushAck (b0: number, idHigh: number, idLow: number): void {
+    if (this.acks * 4 + 4 > ackScratch.length) {
+      const bigger = Buffer.allocUnsafe(ackScratch.length * 2)
+      ackScratch.copy(bigger, 0, 0, this.acks * 4)
+      ackScratch = bigger
+    }
+    const a = this.acks++ * 4
+    ackScratch[a] = b0
+    ackScratch[a + 1] = 2
+    ackScratch[a + 2] = idHigh
+    ackScratch[a + 3] = idLow
   }
 
   onChunkEnd (): void {

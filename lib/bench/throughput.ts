@@ -31,7 +31,7 @@ export interface ThroughputOptions {
   /** Wait this long after the last SUBACK before publishing (subscriptions crossing processes). */
   settleMs?: number
   topology: Topology
-  qos: 0 | 1
+  qos: 0 | 1 | 2
   /** fanin: publishers; fanout: subscribers; pairs: pairs. */
   width: number
   /** Messages per publisher. */

@@ -12,6 +12,9 @@ export const PacketType = {
   CONNACK: 2,
   PUBLISH: 3,
   PUBACK: 4,
+  PUBREC: 5,
+  PUBREL: 6,
+  PUBCOMP: 7,
   SUBSCRIBE: 8,
   SUBACK: 9,
   PINGREQ: 12,
@@ -84,12 +87,12 @@ export const PINGREQ = Buffer.from([0xc0, 0x00])
 export class PublishTemplate {
   /** The whole packet, payload zero-filled. */
   readonly bytes: Buffer
-  /** Offset of the packet id inside the packet (QoS 1), or -1 for QoS 0. */
+  /** Offset of the packet id inside the packet (QoS 1/2), or -1 for QoS 0. */
   readonly idOffset: number
   /** Offset of the payload inside the packet. */
   readonly payloadOffset: number
 
-  constructor (topic: string, payloadSize: number, qos: 0 | 1) {
+  constructor (topic: string, payloadSize: number, qos: 0 | 1 | 2) {
     const t = Buffer.from(topic, 'utf8')
     const remaining = 2 + t.length + (qos > 0 ? 2 : 0) + payloadSize
     const buf = fixedHeader(0x30 | (qos << 1), remaining)
