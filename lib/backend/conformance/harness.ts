@@ -2,6 +2,8 @@ import type { ProtocolLevel, QoS, PublishProperties } from '../../packet/types.j
 import type { Awaitable } from '../../util/awaitable.js'
 import type { Backend, ClientHandle, DeliveryResult } from '../backend.js'
 import type { Message, Session, StoredSubscription } from '../../session/session.js'
+export { mochaGlobals } from '../../util/mocha-globals.js'
+export type { MochaGlobals } from '../../util/mocha-globals.js'
 
 /**
  * Optional abilities and bounds of the backend under test. A case that needs an ability the backend
@@ -85,27 +87,6 @@ export class FakeClient implements ClientHandle {
   }
 }
 
-/** The mocha globals the suite declares its cases with. */
-export interface MochaGlobals {
-  describe(title: string, fn: () => void): void
-  it(title: string, fn: () => Promise<void>): void
-  beforeEach(fn: () => Promise<void>): void
-  afterEach(fn: () => Promise<void>): void
-}
-
-/** The mocha globals, or an error explaining that the suite must run under mocha. */
-export function mochaGlobals(): MochaGlobals {
-  const g = globalThis as unknown as Partial<MochaGlobals>
-  if (
-    typeof g.describe !== 'function' ||
-    typeof g.it !== 'function' ||
-    typeof g.beforeEach !== 'function' ||
-    typeof g.afterEach !== 'function'
-  ) {
-    throw new Error('backendConformance() declares mocha suites: call it from a mocha spec file')
-  }
-  return g as MochaGlobals
-}
 
 /** A connected fake client with the session the backend gave it. */
 export interface Connection {

@@ -43,7 +43,7 @@ export function backendConformance(
   factory: () => Awaitable<Backend>,
   features: BackendFeatures = {}
 ): void {
-  const mocha = mochaGlobals()
+  const mocha = mochaGlobals('backendConformance')
   const h = new Harness(factory, features)
   mocha.describe(`${name} conformance`, () => {
     mocha.beforeEach(() => h.start())

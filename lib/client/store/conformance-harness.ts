@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import type { Awaitable } from '../../util/awaitable.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { ClientStore, StoreMeta, StoreRecord, StoreSnapshot } from './store.js'
+export { mochaGlobals } from '../../util/mocha-globals.js'
+export type { MochaGlobals } from '../../util/mocha-globals.js'
 
 /** Where a store under test keeps its state, and how to make instances of it. */
 export interface StoreFixture {
@@ -24,26 +26,6 @@ export interface StoreFeatures {
   bulkMessages?: number
 }
 
-/** The mocha globals the suite declares its cases with. */
-export interface MochaGlobals {
-  describe(title: string, fn: () => void): void
-  it(title: string, fn: () => Promise<void>): void
-  beforeEach(fn: () => Promise<void>): void
-  afterEach(fn: () => Promise<void>): void
-}
-
-export function mochaGlobals(): MochaGlobals {
-  const g = globalThis as unknown as Partial<MochaGlobals>
-  if (
-    typeof g.describe !== 'function' ||
-    typeof g.it !== 'function' ||
-    typeof g.beforeEach !== 'function' ||
-    typeof g.afterEach !== 'function'
-  ) {
-    throw new Error('storeConformance() declares mocha suites: call it from a mocha spec file')
-  }
-  return g as MochaGlobals
-}
 
 /** One case's fixture plus every instance it opened (closed after the case). */
 export class StoreHarness {

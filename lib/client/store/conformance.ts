@@ -37,7 +37,7 @@ export function storeConformance(
   factory: () => Awaitable<StoreFixture>,
   features: StoreFeatures = {}
 ): void {
-  const mocha = mochaGlobals()
+  const mocha = mochaGlobals('storeConformance')
   const h = new StoreHarness(factory, features)
   mocha.describe(`${name} store conformance`, () => {
     mocha.beforeEach(() => h.start())
