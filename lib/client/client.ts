@@ -10,7 +10,7 @@
 import type { Duplex } from 'node:stream'
 import { Observable, Subject } from 'rxjs'
 import { Decoder, ProtocolError, ReasonCode, encode } from '../packet/index.js'
-import type { MqttError, ConnackPacket, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
+import type { MqttError, ConnackPacket, EncodedPublish, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
 import { OutputBatch } from '../util/output-batch.js'
 import type { Clock, Timer } from './clock.js'
 import { ClosedError, ConnectionLostError, KeepaliveTimeoutError, OfflineError, ServerDisconnectError } from './errors.js'
@@ -28,6 +28,10 @@ import type { ClientOptions } from './options.js'
 import { ClientSession } from './session.js'
 import type { PublishResult } from './session.js'
 import { connectWith } from './client-dial.js'
+
+/** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0x00, by packet type, for `sendAck`. */
+const ACK_TEMPLATES: (EncodedPublish | undefined)[] = []
+for (const firstByte of [0x40, 0x50, 0x62, 0x70]) ACK_TEMPLATES[firstByte >> 4] = Object.freeze({ bytes: Buffer.from([firstByte, 2, 0, 0]), packetIdOffset: 2 })
 
 /** One packet sent or received (`packets$`). */
 export interface PacketTrace {
@@ -256,12 +260,11 @@ export class Client {
    * the same 4 bytes at every level (MQTT 5 leaves out a success reason code [MQTT-3.4.2-1]).
    */
   sendAck(firstByte: number, packetId: number): void {
-    const bytes = Buffer.allocUnsafe(4)
-    bytes[0] = firstByte
-    bytes[1] = 2
-    bytes[2] = packetId >> 8
-    bytes[3] = packetId & 0xff
-    this.send(bytes)
+    if (this.state === CLOSED) return
+    // A shared 4-byte template whose packet id is patched in while the batch is copied: no
+    // Buffer per acknowledgement.
+    this.batch.pushPublish(ACK_TEMPLATES[firstByte >> 4]!, packetId)
+    this.scheduleFlush()
   }
 
   /** @internal Queue an encoded PUBLISH with its packet id. */

@@ -78,7 +78,8 @@ export class Message implements InboundMessage {
   readonly retain: boolean
   readonly dup: boolean
   readonly properties: PublishProperties | undefined
-  readonly id: string
+  /** The id, or the number of an id made on first read (`m<n>`: no string per message unread). */
+  private readonly rawId: string | number
   readonly redelivered: boolean
   /** Shared with the ack entries (and, for QoS 2, the session's received table). */
   readonly state: { acked: boolean }
@@ -87,7 +88,7 @@ export class Message implements InboundMessage {
 
   constructor(
     fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties: PublishProperties | undefined },
-    id: string,
+    id: string | number,
     redelivered: boolean,
     state: { acked: boolean },
     onAck: (() => void) | undefined
@@ -98,10 +99,15 @@ export class Message implements InboundMessage {
     this.retain = fields.retain
     this.dup = fields.dup
     this.properties = fields.properties
-    this.id = id
+    this.rawId = id
     this.redelivered = redelivered
     this.state = state
     this.onAck = onAck
+  }
+
+  get id(): string {
+    const id = this.rawId
+    return typeof id === 'string' ? id : `m${id}`
   }
 
   ack(): void {
