@@ -144,6 +144,7 @@ export class Client {
       protocolLevel: level,
       maximumPacketSize: options.properties?.maximumPacketSize
     })
+    if (options.onPacket !== undefined) this.packetSubject.subscribe(options.onPacket)
     stream.on('data', (chunk: Buffer) => {
       if (!this.heard) {
         this.heard = true
