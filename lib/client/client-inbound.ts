@@ -62,9 +62,9 @@ export class Inbound {
     }
     const onAck = this.onAck
     if (qos === 1) {
-      const state = { acked: false }
-      acks.push(packetId, 1, state)
-      this.deliver(new Message(fields, session.nextInboundNumber(), false, state, onAck))
+      const message = new Message(fields, session.nextInboundNumber(), false, undefined, onAck)
+      acks.push(packetId, 1, message)
+      this.deliver(message)
       return
     }
     const known = session.received.get(packetId)
