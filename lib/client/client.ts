@@ -101,6 +101,8 @@ export class Client {
   /** @internal */ onAuthPacket: ((packet: Packet & { type: 'auth' }) => void) | undefined
   /** @internal */ onCloseBeforeConnack: ((error: Error) => void) | undefined
   private readonly flushAcks = (): void => this.acks.flush()
+  /** `flush` bound once (no closure per batch). */
+  private readonly flushNow = (): void => this.flush()
   private keepaliveMs = 0
   private pingTimeoutMs = 0
   private lastSent = 0
@@ -328,7 +330,7 @@ export class Client {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    queueMicrotask(() => this.flush())
+    queueMicrotask(this.flushNow)
   }
 
   private flush(): void {
