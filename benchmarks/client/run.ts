@@ -144,8 +144,8 @@ async function main(): Promise<void> {
     const js = by('mqttjs')
     const names: Record<string, string> = { ours: 'ours', mqttjs: 'MQTT.js', baseline: 'ours (baseline)' }
     for (const row of LIBS.map(by)) {
-      const ratio = row === js ? '' : `${(row.rate / js.rate).toFixed(2)}×`
-      const cpu = row === js ? '' : `${((row.pubCpu + row.subCpu) / (js.pubCpu + js.subCpu)).toFixed(2)}×`
+      const ratio = row.lib === 'mqttjs' ? '' : `${(row.rate / js.rate).toFixed(2)}×`
+      const cpu = row.lib === 'mqttjs' ? '' : `${((row.pubCpu + row.subCpu) / (js.pubCpu + js.subCpu)).toFixed(2)}×`
       lines.push(`| ${qos} | ${names[row.lib]} | ${Math.round(row.rate)} | ${row.pubCpu.toFixed(1)} | ${row.subCpu.toFixed(1)} | ${row.pubRss.toFixed(0)} | ${row.subRss.toFixed(0)} | ${ratio} | ${cpu} |`)
     }
   }
