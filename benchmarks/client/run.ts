@@ -5,7 +5,11 @@
  * library exchange N messages of 64 bytes; the libraries alternate, repeated `--reps` times,
  * medians reported with ratios ours / MQTT.js.
  *
- *   node --import tsx benchmarks/client/run.ts [--qos 0,1,2] [--reps 3] [--scale 1] [--broker mosquitto|ours]
+ *   node --import tsx benchmarks/client/run.ts [--qos 0,1,2] [--reps 3] [--scale 1] [--broker mosquitto|ours] [--baseline DIR]
+ *
+ * `--baseline DIR`: also run our client from another checkout of this repository (e.g. an
+ * extracted earlier commit with node_modules linked), as a third library in the same run: a
+ * before/after comparison under the same load.
  *
  * Figures: deliveries/s end to end (publisher start → last message received), CPU µs per message
  * for each side (user + system of that process, from connected to done), peak RSS per process.
@@ -29,6 +33,8 @@ const qosList = flag('qos', '0,1,2').split(',').map(Number) as (0 | 1 | 2)[]
 const reps = Number(flag('reps', '3'))
 const scale = Number(flag('scale', '1'))
 const brokerKind = flag('broker', 'mosquitto')
+const baseline = flag('baseline', '')
+const LIBS = baseline === '' ? ['ours', 'mqttjs'] : ['ours', 'mqttjs', 'baseline']
 const COUNTS = { 0: 100_000, 1: 40_000, 2: 20_000 }
 
 interface Side {
@@ -53,7 +59,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 function worker(argv: string[]): { child: ChildProcess; ready: Promise<void>; result: Promise<Side> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'worker.ts'), ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  // The baseline is our client from another checkout: its own worker, run as 'ours' there.
+  const root = argv[0] === 'baseline' ? resolve(baseline) : ROOT
+  const script = join(root, 'benchmarks/client/worker.ts')
+  const workerArgv = argv[0] === 'baseline' ? ['ours', ...argv.slice(1)] : argv
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...workerArgv], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   children.add(child)
   child.on('exit', () => children.delete(child))
   let out = ''
@@ -114,7 +124,8 @@ async function main(): Promise<void> {
   try {
     for (const qos of qosList) {
       for (let r = 0; r < reps; r++) {
-        for (const lib of r % 2 === 0 ? ['ours', 'mqttjs'] : ['mqttjs', 'ours']) {
+        // Rotate the order per repetition: no library always goes first.
+        for (const lib of [...LIBS.slice(r % LIBS.length), ...LIBS.slice(0, r % LIBS.length)]) {
           const row = await once(broker.url, lib, qos)
           rows.push(row)
           process.stderr.write(`qos ${qos} rep ${r + 1} ${lib}: ${Math.round(row.rate)} msg/s${row.valid ? '' : ' (INVALID: loss/duplicates)'}\n`)
@@ -130,12 +141,12 @@ async function main(): Promise<void> {
       const rs = rows.filter((r) => r.lib === lib && r.qos === qos && r.valid)
       return { lib, qos, rate: median(rs.map((r) => r.rate)), pubCpu: median(rs.map((r) => r.pubCpu)), subCpu: median(rs.map((r) => r.subCpu)), pubRss: median(rs.map((r) => r.pubRss)), subRss: median(rs.map((r) => r.subRss)), valid: rs.length > 0 }
     }
-    const ours = by('ours')
     const js = by('mqttjs')
-    for (const row of [ours, js]) {
-      const ratio = row === ours ? `${(ours.rate / js.rate).toFixed(2)}×` : ''
-      const cpu = row === ours ? `${((ours.pubCpu + ours.subCpu) / (js.pubCpu + js.subCpu)).toFixed(2)}×` : ''
-      lines.push(`| ${qos} | ${row.lib === 'ours' ? 'ours' : 'MQTT.js'} | ${Math.round(row.rate)} | ${row.pubCpu.toFixed(1)} | ${row.subCpu.toFixed(1)} | ${row.pubRss.toFixed(0)} | ${row.subRss.toFixed(0)} | ${ratio} | ${cpu} |`)
+    const names: Record<string, string> = { ours: 'ours', mqttjs: 'MQTT.js', baseline: 'ours (baseline)' }
+    for (const row of LIBS.map(by)) {
+      const ratio = row.lib === 'mqttjs' ? '' : `${(row.rate / js.rate).toFixed(2)}×`
+      const cpu = row.lib === 'mqttjs' ? '' : `${((row.pubCpu + row.subCpu) / (js.pubCpu + js.subCpu)).toFixed(2)}×`
+      lines.push(`| ${qos} | ${names[row.lib]} | ${Math.round(row.rate)} | ${row.pubCpu.toFixed(1)} | ${row.subCpu.toFixed(1)} | ${row.pubRss.toFixed(0)} | ${row.subRss.toFixed(0)} | ${ratio} | ${cpu} |`)
     }
   }
   process.stdout.write(lines.join('\n') + '\n')

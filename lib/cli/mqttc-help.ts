@@ -12,7 +12,8 @@ SYNOPSIS
 DESCRIPTION
        Connects to the broker at address and publishes a message, subscribes with topic
        filters, does both, asks an MQTT 5 request and prints the response, or, with none of
-       these, checks that the broker accepts a connection (exit status 0) and disconnects.
+       these, checks that the broker accepts a connection and answers a PINGREQ within
+       -timeout (exit status 0) and disconnects.
 
        address is host, host:port, :port or a URL: mqtt://, mqtts://, ws://, wss://,
        mqtt+unix:///path. Default localhost, port 1883 (8883 with TLS); the environment
@@ -95,7 +96,8 @@ OUTPUT
        -quiet, --quiet       nothing on standard error; the exit status still tells
        -verbose, --progress  progress on standard error (connected, subscribed, published,
                              journaled N with --session)
-       -d                    accepted for compatibility
+       -d, --debug           packet trace on standard error, one line per packet sent or
+                             received, as mosquitto_pub/sub -d
        --help, --version
 
 EXIT STATUS

@@ -4,7 +4,7 @@
  * bin/mqttc.ts exits with it. Nothing keeps running once the outcome is known.
  */
 import type { Subscription } from 'rxjs'
-import { Client, ConnectionRefusedError, FileStore, Service } from '../client/index.js'
+import { Client, FileStore, Service } from '../client/index.js'
 import type { ClientOptions, InboundMessage, PublishOptions, PublishResult, SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeResult } from '../client/index.js'
 import type { Observable } from 'rxjs'
 import { topicMatches } from '../packet/index.js'
@@ -17,6 +17,7 @@ import { buildConfig } from './mqttc-config.js'
 import type { MqttcConfig } from './mqttc-config.js'
 import { MQTTC_FLAGS } from './mqttc-flags.js'
 import { mqttcHelp } from './mqttc-help.js'
+import { traceLine } from './trace.js'
 
 /** What mqttc needs of a Client or a Service. */
 interface Connection {
@@ -125,17 +126,14 @@ class Run {
   private async connect(): Promise<Connection> {
     const config = this.config
     const options: ClientOptions = { ...config.client, signal: this.connectAbort.signal }
+    if (config.debug) {
+      const id = config.client.clientId ?? ''
+      options.onPacket = (trace) => void this.io.stderr.write(`${traceLine(id, trace)}\n`)
+    }
     if (config.promptPassword) options.password = await promptPassword()
     if (config.session === undefined) {
       this.progress(`connecting to ${config.url}`)
-      const client = await Client.connect(options).catch((error: unknown) => {
-        // A server without MQTT 5 answers a v5 CONNECT with a 3.x CONNACK "unacceptable protocol
-        // version" (20 02 00 01), which does not decode as a v5 CONNACK: report it as that refusal.
-        if (config.client.protocolVersion === 5 && error instanceof Error && error.name === 'MalformedPacketError' && /^CONNACK/.test(error.message)) {
-          throw new ConnectionRefusedError(0x84, 5, { reasonString: `the server does not speak MQTT 5 (${error.message})` })
-        }
-        throw error
-      })
+      const client = await Client.connect(options)
       this.client = client
       void client.closed.then((info) => {
         if (info.error !== undefined) this.fail(info.error)
@@ -177,9 +175,25 @@ class Run {
       return
     }
     if (sub === undefined) {
-      // Health check: CONNACK accepted; disconnect cleanly.
-      this.progress('health check ok')
+      // Health check: CONNACK accepted and the broker answers a PINGREQ; disconnect cleanly.
+      await this.healthCheck()
+      if (this.code !== undefined) return
       this.finish(EXIT.ok)
+    }
+  }
+
+  /** PINGREQ … PINGRESP within -timeout (exit 1 otherwise). */
+  private async healthCheck(): Promise<void> {
+    const client = this.client ?? this.service?.current
+    if (client === undefined) return
+    const timeout = AbortSignal.timeout(this.config.timeoutMs)
+    try {
+      const ms = await client.ping({ signal: AbortSignal.any([timeout, this.connectAbort.signal]) })
+      this.progress(`health check ok (PINGRESP after ${ms} ms)`)
+    } catch (error) {
+      if (this.code !== undefined) return
+      if (timeout.aborted) this.finish(EXIT.operational, `no PINGRESP within ${this.config.timeoutMs} ms`)
+      else this.fail(error)
     }
   }
 

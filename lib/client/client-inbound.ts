@@ -52,7 +52,7 @@ export class Inbound {
     const fields = { topic, payload: packet.payload, qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
     const session = client.session
     if (qos === 0) {
-      this.deliver(new Message(fields, session.nextInboundId(), false, ACKED, undefined))
+      this.deliver(new Message(fields, session.nextInboundNumber(), false, ACKED, undefined))
       return
     }
     const packetId = packet.packetId!
@@ -62,9 +62,9 @@ export class Inbound {
     }
     const onAck = this.onAck
     if (qos === 1) {
-      const state = { acked: false }
-      acks.push(packetId, 1, state)
-      this.deliver(new Message(fields, session.nextInboundId(), false, state, onAck))
+      const message = new Message(fields, session.nextInboundNumber(), false, undefined, onAck)
+      acks.push(packetId, 1, message)
+      this.deliver(message)
       return
     }
     const known = session.received.get(packetId)

@@ -10,10 +10,10 @@
 import type { Duplex } from 'node:stream'
 import { Observable, Subject } from 'rxjs'
 import { Decoder, ProtocolError, ReasonCode, encode } from '../packet/index.js'
-import type { MqttError, ConnackPacket, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
+import type { MqttError, ConnackPacket, EncodedPublish, DisconnectProperties, Packet, ProtocolLevel, PublishPacket } from '../packet/index.js'
 import { OutputBatch } from '../util/output-batch.js'
 import type { Clock, Timer } from './clock.js'
-import { ClosedError, ConnectionLostError, KeepaliveTimeoutError, OfflineError, ServerDisconnectError } from './errors.js'
+import { AbandonedError, CanceledError, ClosedError, ConnectionLostError, ConnectionRefusedError, KeepaliveTimeoutError, OfflineError, ServerDisconnectError } from './errors.js'
 import { AckQueue } from './inbound.js'
 import type { InboundMessage, Message } from './inbound.js'
 import { Inbound } from './client-inbound.js'
@@ -28,6 +28,14 @@ import type { ClientOptions } from './options.js'
 import { ClientSession } from './session.js'
 import type { PublishResult } from './session.js'
 import { connectWith } from './client-dial.js'
+
+/** PUBACK / PUBREC / PUBREL / PUBCOMP with reason 0x00, by packet type, for `sendAck`. */
+const ACK_TEMPLATES: (EncodedPublish | undefined)[] = []
+for (const firstByte of [0x40, 0x50, 0x62, 0x70]) ACK_TEMPLATES[firstByte >> 4] = Object.freeze({ bytes: Buffer.from([firstByte, 2, 0, 0]), packetIdOffset: 2 })
+
+const PINGREQ = Buffer.from([0xc0, 0])
+
+type PingWaiter = (error: Error | undefined) => void
 
 /** One packet sent or received (`packets$`). */
 export interface PacketTrace {
@@ -93,11 +101,17 @@ export class Client {
   /** @internal */ onAuthPacket: ((packet: Packet & { type: 'auth' }) => void) | undefined
   /** @internal */ onCloseBeforeConnack: ((error: Error) => void) | undefined
   private readonly flushAcks = (): void => this.acks.flush()
+  /** `flush` bound once (no closure per batch). */
+  private readonly flushNow = (): void => this.flush()
   private keepaliveMs = 0
   private pingTimeoutMs = 0
   private lastSent = 0
   private keepaliveTimer: Timer | undefined
   private pingDeadline: Timer | undefined
+  /** One slot per PINGREQ awaiting its PINGRESP, in order (undefined: keepalive or abandoned). */
+  private readonly pings: (PingWaiter | undefined)[] = []
+  /** Set by the first inbound bytes (a 3.x CONNACK to a v5 CONNECT is looked for there). */
+  private heard = false
   private closeError: Error | undefined
   private closeInitiator: CloseInfo['initiator'] = 'network'
 
@@ -132,7 +146,12 @@ export class Client {
       protocolLevel: level,
       maximumPacketSize: options.properties?.maximumPacketSize
     })
+    if (options.onPacket !== undefined) this.packetSubject.subscribe(options.onPacket)
     stream.on('data', (chunk: Buffer) => {
+      if (!this.heard) {
+        this.heard = true
+        if (level === 5 && this.legacyConnack(chunk)) return
+      }
       const error = this.decoder.push(chunk)
       if (error !== undefined) this.fail(error)
     })
@@ -256,12 +275,11 @@ export class Client {
    * the same 4 bytes at every level (MQTT 5 leaves out a success reason code [MQTT-3.4.2-1]).
    */
   sendAck(firstByte: number, packetId: number): void {
-    const bytes = Buffer.allocUnsafe(4)
-    bytes[0] = firstByte
-    bytes[1] = 2
-    bytes[2] = packetId >> 8
-    bytes[3] = packetId & 0xff
-    this.send(bytes)
+    if (this.state === CLOSED) return
+    // A shared 4-byte template whose packet id is patched in while the batch is copied: no
+    // Buffer per acknowledgement.
+    this.batch.pushPublish(ACK_TEMPLATES[firstByte >> 4]!, packetId)
+    this.scheduleFlush()
   }
 
   /** @internal Queue an encoded PUBLISH with its packet id. */
@@ -312,7 +330,7 @@ export class Client {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    queueMicrotask(() => this.flush())
+    queueMicrotask(this.flushNow)
   }
 
   private flush(): void {
@@ -376,6 +394,8 @@ export class Client {
         this.requests.onAck(packet)
         return
       case 'pingresp':
+        // PINGRESPs answer PINGREQs in order; one nobody asked for is ignored.
+        if (this.pings.length > 0) this.pings.shift()?.(undefined)
         return
       case 'disconnect':
         this.onDisconnect(packet)
@@ -386,6 +406,55 @@ export class Client {
       default:
         this.fail(new ProtocolError(`unexpected ${packet.type.toUpperCase()}`))
     }
+  }
+
+  /**
+   * A server without MQTT 5 answers our v5 CONNECT with its own CONNACK (`20 02 00 rc`): two bytes
+   * that do not decode as a v5 CONNACK. Return codes 1–5 are a refusal in 3.x terms (1:
+   * unacceptable protocol version): close with that `ConnectionRefusedError`. True when handled.
+   */
+  private legacyConnack(chunk: Buffer): boolean {
+    if (this.state !== CONNECTING || chunk.length < 4 || chunk[0] !== 0x20 || chunk[1] !== 2) return false
+    const returnCode = chunk[3]!
+    if (returnCode < 1 || returnCode > 5) return false
+    const error = new ConnectionRefusedError(returnCode, 4, { reasonString: 'the server answered with an MQTT 3.x CONNACK: it does not speak MQTT 5' })
+    this.close('server', error)
+    return true
+  }
+
+  /**
+   * Send PINGREQ; resolves with the round trip in milliseconds on its PINGRESP. Rejects with
+   * `OfflineError`/`ClosedError` when not connected, `CanceledError` when `signal` is already
+   * aborted, `AbandonedError` when it aborts later (a PINGRESP may still come), `ClosedError` /
+   * `ConnectionLostError` (outcome unknown) when the connection ends first.
+   */
+  ping(options: { signal?: AbortSignal | undefined } = {}): Promise<number> {
+    if (this.state !== CONNECTED) return Promise.reject(this.state === CLOSED ? new ClosedError() : new OfflineError())
+    const signal = options.signal
+    if (signal?.aborted === true) return Promise.reject(new CanceledError({ cause: signal.reason }))
+    return new Promise<number>((resolve, reject) => {
+      const started = this.clock.now()
+      const onAbort = (): void => {
+        const at = this.pings.indexOf(waiter)
+        // The slot stays: the broker still answers this PINGREQ, in order.
+        if (at >= 0) this.pings[at] = undefined
+        reject(new AbandonedError({ cause: signal?.reason }))
+      }
+      const waiter: PingWaiter = (error) => {
+        signal?.removeEventListener('abort', onAbort)
+        if (error === undefined) resolve(this.clock.now() - started)
+        else reject(error)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.sendPing(waiter)
+    })
+  }
+
+  /** PINGREQ now; `waiter` (undefined for keepalive) is told by the PINGRESP that answers it. */
+  private sendPing(waiter: PingWaiter | undefined): void {
+    this.pings.push(waiter)
+    this.send(PINGREQ)
+    this.flush()
   }
 
   private onDisconnect(packet: Packet & { type: 'disconnect' }): void {
@@ -402,8 +471,7 @@ export class Client {
       return
     }
     // Nothing sent for a whole keepalive period: PINGREQ [MQTT-3.1.2-23].
-    this.send(encode({ type: 'pingreq' }))
-    this.flush()
+    this.sendPing(undefined)
     if (this.pingDeadline === undefined) {
       this.pingDeadline = this.clock.setTimer(() => this.close('network', new KeepaliveTimeoutError(this.pingTimeoutMs)), this.pingTimeoutMs)
     }
@@ -432,6 +500,8 @@ export class Client {
     this.flush()
     this.acks.clear()
     if (this.session.flushAcks === this.flushAcks) this.session.flushAcks = undefined
+    const pings = this.pings.splice(0)
+    for (const waiter of pings) waiter?.(lost !== undefined ? new ClosedError('unknown') : new ConnectionLostError('unknown', 'connection lost', { cause: error }))
     this.requests.closeAll(lost)
     this.outbound.closeAll(lost, error)
     if (wasConnecting) this.onCloseBeforeConnack?.(error)

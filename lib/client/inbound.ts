@@ -24,48 +24,51 @@ export interface InboundMessage {
   ack(): void
 }
 
-/** One pending acknowledgement of a connection. */
-interface AckEntry {
-  readonly packetId: number
-  readonly qos: 1 | 2
-  readonly state: { acked: boolean }
-}
-
-/** Ordered acknowledgements of one connection. */
+/** Ordered acknowledgements of one connection (parallel arrays: no object per message). */
 export class AckQueue {
-  private readonly entries: AckEntry[] = []
+  private readonly ids: number[] = []
+  private readonly qos: (1 | 2)[] = []
+  private readonly states: { acked: boolean }[] = []
   private head = 0
   /** Called with (qos, packetId) for each acknowledgement that may go out now. */
   constructor(private readonly send: (qos: 1 | 2, packetId: number) => void) {}
 
   /** Un-acked inbound QoS 1/2 messages of this connection (Receive Maximum is checked against it). */
   get pending(): number {
-    return this.entries.length - this.head
+    return this.ids.length - this.head
   }
 
   push(packetId: number, qos: 1 | 2, state: { acked: boolean }): void {
-    this.entries.push({ packetId, qos, state })
+    this.ids.push(packetId)
+    this.qos.push(qos)
+    this.states.push(state)
     if (state.acked) this.flush()
   }
 
   /** Send every acknowledgement at the head whose message was acked. */
   flush(): void {
-    const entries = this.entries
-    while (this.head < entries.length) {
-      const entry = entries[this.head]!
-      if (!entry.state.acked) break
+    const { ids, qos, states } = this
+    while (this.head < ids.length) {
+      const at = this.head
+      if (!states[at]!.acked) break
       this.head++
-      this.send(entry.qos, entry.packetId)
+      this.send(qos[at]!, ids[at]!)
     }
-    if (this.head > 1024 && this.head * 2 > entries.length) {
-      entries.splice(0, this.head)
+    if (this.head === ids.length) {
+      if (this.head > 0) this.clear()
+    } else if (this.head > 1024 && this.head * 2 > ids.length) {
+      ids.splice(0, this.head)
+      qos.splice(0, this.head)
+      states.splice(0, this.head)
       this.head = 0
     }
   }
 
   /** The connection closed: nothing more is sent. */
   clear(): void {
-    this.entries.length = 0
+    this.ids.length = 0
+    this.qos.length = 0
+    this.states.length = 0
     this.head = 0
   }
 }
@@ -78,18 +81,21 @@ export class Message implements InboundMessage {
   readonly retain: boolean
   readonly dup: boolean
   readonly properties: PublishProperties | undefined
-  readonly id: string
+  /** The id, or the number of an id made on first read (`m<n>`: no string per message unread). */
+  private readonly rawId: string | number
   readonly redelivered: boolean
-  /** Shared with the ack entries (and, for QoS 2, the session's received table). */
+  /** Shared with the ack queue (and, for QoS 2, the session's received table); the message itself when not given. */
   readonly state: { acked: boolean }
+  /** @internal The state when the message is its own (`state === this`). */
+  acked = false
   private holds = 0
   private readonly onAck: (() => void) | undefined
 
   constructor(
     fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties: PublishProperties | undefined },
-    id: string,
+    id: string | number,
     redelivered: boolean,
-    state: { acked: boolean },
+    state: { acked: boolean } | undefined,
     onAck: (() => void) | undefined
   ) {
     this.topic = fields.topic
@@ -98,10 +104,15 @@ export class Message implements InboundMessage {
     this.retain = fields.retain
     this.dup = fields.dup
     this.properties = fields.properties
-    this.id = id
+    this.rawId = id
     this.redelivered = redelivered
-    this.state = state
+    this.state = state ?? this
     this.onAck = onAck
+  }
+
+  get id(): string {
+    const id = this.rawId
+    return typeof id === 'string' ? id : `m${id}`
   }
 
   ack(): void {

@@ -1,7 +1,7 @@
 /** Options of `Client.connect` (and, shared, of `Service`), with their defaults. */
 import type { ConnectProperties, ProtocolLevel, QoS, WillProperties } from '../packet/index.js'
 import type { Awaitable } from '../util/awaitable.js'
-import type { Client } from './client.js'
+import type { Client, PacketTrace } from './client.js'
 import type { Clock } from './clock.js'
 import type { DialOptions, Dialer } from './dial.js'
 import type { ClientSession } from './session.js'
@@ -71,6 +71,12 @@ export interface ClientOptions extends DialOptions {
   onSessionLost?: 'republish' | 'fail'
   /** Time source (specs inject a virtual clock). */
   clock?: Clock
+  /**
+   * Called with every packet in both directions from CONNECT on, synchronously (tracing, `mqttc
+   * -d`); the same as observing `Client.packets$`, but it also sees CONNECT and CONNACK. Inbound
+   * packets may hold views of the socket chunk: copy what you keep.
+   */
+  onPacket?: (trace: PacketTrace) => void
   /** @internal Called on CONNACK before anything queued is sent (the Service resubscribes here). */
   onConnack?: (client: Client) => void
   /** Covers the whole connect. */

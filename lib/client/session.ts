@@ -45,6 +45,29 @@ export interface OutRecord {
   settle: ((error: Error | undefined, result?: PublishResult) => void) | undefined
 }
 
+/** An accepted record with its caller's promise (see `settleRecord`). */
+interface PendingRecord extends OutRecord {
+  resolve?: ((result: PublishResult) => void) | undefined
+  reject?: ((error: Error) => void) | undefined
+  signal?: AbortSignal | undefined
+  onAbort?: (() => void) | undefined
+}
+
+/** `OutRecord.settle` of every accepted record: called as a method, settles once. */
+function settleRecord(this: PendingRecord, error: Error | undefined, result?: PublishResult): void {
+  const { resolve, reject, signal, onAbort } = this
+  this.settle = undefined
+  this.resolve = undefined
+  this.reject = undefined
+  if (signal !== undefined) {
+    this.signal = undefined
+    this.onAbort = undefined
+    signal.removeEventListener('abort', onAbort!)
+  }
+  if (error === undefined) resolve!(result!)
+  else reject!(error)
+}
+
 /** A registered subscription (for resubscribe), with its MQTT 5 subscription identifier. */
 export interface RegisteredSubscription extends Subscription {
   subscriptionIdentifier?: number | undefined
@@ -119,7 +142,8 @@ export class ClientSession {
 
   /** Make a record for an accepted message (state 'queued', no packet id yet). */
   add(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number): OutRecord {
-    const record: OutRecord = {
+    // Every field a record gets later is here from the start: one object shape for all.
+    const record: PendingRecord = {
       seq: this.nextSeq++,
       qos,
       retain,
@@ -127,7 +151,13 @@ export class ClientSession {
       packetId: 0,
       state: 'queued',
       acceptedAt: now,
-      settle: undefined
+      idDurable: false,
+      reasonCode: undefined,
+      settle: undefined,
+      resolve: undefined,
+      reject: undefined,
+      signal: undefined,
+      onAbort: undefined
     }
     this.out.set(record.seq, record)
     return record
@@ -141,22 +171,23 @@ export class ClientSession {
   accept(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number, signal: AbortSignal | undefined): Promise<PublishResult> {
     if (signal?.aborted === true) return Promise.reject(new CanceledError({ cause: signal.reason }))
     if (this.out.size >= this.maxMessages) return Promise.reject(new LimitError(`${this.out.size} messages unfinished: the session is full`))
-    const record = this.add(template, qos, retain, now)
+    const record = this.add(template, qos, retain, now) as PendingRecord
     return new Promise<PublishResult>((resolve, reject) => {
-      const onAbort = (): void => {
-        if (record.state === 'queued') {
-          this.finish(record)
-          settle(new CanceledError({ cause: signal?.reason }))
-        } else settle(new AbandonedError({ cause: signal?.reason }))
+      // No closure per message: `settle` is one shared function called as `record.settle(...)`,
+      // the promise's resolvers ride on the record; the abort listener exists only with a signal.
+      record.resolve = resolve
+      record.reject = reject
+      record.settle = settleRecord
+      if (signal !== undefined) {
+        record.signal = signal
+        record.onAbort = () => {
+          if (record.state === 'queued') {
+            this.finish(record)
+            record.settle?.(new CanceledError({ cause: signal.reason }))
+          } else record.settle?.(new AbandonedError({ cause: signal.reason }))
+        }
+        signal.addEventListener('abort', record.onAbort, { once: true })
       }
-      const settle = (error: Error | undefined, result?: PublishResult): void => {
-        record.settle = undefined
-        signal?.removeEventListener('abort', onAbort)
-        if (error === undefined) resolve(result!)
-        else reject(error)
-      }
-      record.settle = settle
-      signal?.addEventListener('abort', onAbort, { once: true })
       const journal = this.journal
       if (journal === undefined) {
         this.enqueue(record)
@@ -166,7 +197,7 @@ export class ClientSession {
       record.idDurable = true
       if (!this.assignId(record)) {
         this.out.delete(record.seq)
-        settle(new LimitError('all 65,535 packet identifiers are in use'))
+        record.settle(new LimitError('all 65,535 packet identifiers are in use'))
         return
       }
       journal.accepted(record).then(
@@ -284,6 +315,11 @@ export class ClientSession {
   /** A stable id for an inbound message that has no store record. */
   nextInboundId(): string {
     return `m${++this.inboundSeq}`
+  }
+
+  /** The number of `nextInboundId` (a `Message` makes the string only when asked). */
+  nextInboundNumber(): number {
+    return ++this.inboundSeq
   }
 }
 

@@ -32,8 +32,14 @@ export class PublishTemplate {
   private readonly baseLength: number
   private readonly propsLength: number
   private readonly topicBytes: number
-  /** Variants by (qos << 2 | retain << 1 | dup). */
-  private readonly variants: (EncodedPublish | undefined)[] = []
+  /**
+   * The first variant made (most templates only ever need one: a client's publish, a message to
+   * subscribers at one QoS) and its key (qos << 2 | retain << 1 | dup); the others by key, in an
+   * array made only when a second variant is needed.
+   */
+  private firstKey = -1
+  private first: EncodedPublish | undefined
+  private variants: (EncodedPublish | undefined)[] | undefined
 
   constructor(content: PublishContent, protocolLevel: ProtocolLevel) {
     if (!Buffer.isBuffer(content.payload)) throw new TypeError('PUBLISH: payload must be a Buffer')
@@ -52,10 +58,11 @@ export class PublishTemplate {
   /** The cached bytes of a variant (encoded on first use). */
   variant(qos: QoS, retain: boolean, dup: boolean): EncodedPublish {
     const key = (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
-    const cached = this.variants[key]
+    if (key === this.firstKey) return this.first!
+    const cached = this.variants?.[key]
     if (cached !== undefined) return cached
     const encoded = this.build(qos, retain, dup)
-    this.variants[key] = encoded
+    this.keep(key, encoded)
     return encoded
   }
 
@@ -80,8 +87,15 @@ export class PublishTemplate {
     if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return false
     if (this.protocolLevel === 5 && this.propsLength !== 0) return false
     const key = (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
-    this.variants[key] = { bytes, packetIdOffset: qos > 0 ? topicAt + this.topicBytes : -1 }
+    this.keep(key, { bytes, packetIdOffset: qos > 0 ? topicAt + this.topicBytes : -1 })
     return true
+  }
+
+  private keep(key: number, encoded: EncodedPublish): void {
+    if (this.firstKey < 0 || this.firstKey === key) {
+      this.firstKey = key
+      this.first = encoded
+    } else (this.variants ??= [])[key] = encoded
   }
 
   /** A new Buffer holding the variant with `packetId` written (for QoS > 0). */
