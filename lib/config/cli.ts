@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 import { LOG_LEVELS } from '../broker/logger.js'
-import { MAX_PACKET_SIZE } from '../broker/options.js'
+import { DEFAULT_MAXIMUM_PACKET_SIZE, MAX_PACKET_SIZE } from '../broker/options.js'
 import type { Override } from './effective.js'
 
 /** A bad flag or value (exit code 2, with the usage). */
@@ -39,7 +39,7 @@ Options:
   --port PORT              port of the TCP listener (default 1883; 0 picks a free port)
   --ws-port PORT           also listen for MQTT over WebSocket on PORT, path /mqtt
   --allow-anonymous        allow clients without authentication on non-loopback addresses
-  --max-packet-size BYTES  largest packet accepted (default ${MAX_PACKET_SIZE})
+  --max-packet-size BYTES  largest packet accepted (default ${DEFAULT_MAXIMUM_PACKET_SIZE}, at most ${MAX_PACKET_SIZE})
   --topic-alias-maximum N  MQTT 5 topic aliases a client may use (default 0, at most 65535)
   --max-session-expiry S   longest MQTT 5 Session Expiry Interval granted, in seconds (default none)
   --sys-interval S         seconds between two publications of the $SYS topics (default 10; 0: none);

@@ -78,7 +78,7 @@ const broker = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    max_packet_size: positive(268_435_460, 268_435_460),
+    max_packet_size: positive(268_435_460, 4 * 1024 * 1024),
     connect_timeout: positive(Number.MAX_SAFE_INTEGER, 10_000),
     max_keepalive: positive(65535),
     server_keep_alive: positive(65535),
