@@ -79,10 +79,9 @@ function fill(value: Json, schema: Schema, top: boolean): void {
     if (isObject(child) && sub.type === 'object') fill(child, sub, false)
     if (Array.isArray(child) && isObject(sub.items)) for (const item of child) if (isObject(item)) fill(item, sub.items as Schema, false)
   }
-  // Redis settings are shown when Redis is the backend.
-  if (value.type === 'redis' && properties.redis !== undefined) {
-    const redis = (value.redis ??= {}) as Json
-    fill(redis, properties.redis, false)
+  // The settings of the backend in use are shown.
+  for (const type of ['memory', 'redis']) {
+    if (value.type === type && properties[type] !== undefined) fill((value[type] ??= {}) as Json, properties[type], false)
   }
 }
 

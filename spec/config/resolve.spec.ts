@@ -43,7 +43,8 @@ describe('config – file, flags, environment and checks', () => {
     ])
     expect(config.allow_anonymous).to.equal(false)
     expect(config.shutdown_timeout).to.equal(5)
-    expect(config.backend).to.deep.equal({ type: 'memory' })
+    expect(config.backend).to.deep.include({ type: 'memory' })
+    expect(config.backend!.memory).to.include({ max_queued_messages: 1000, max_retained_bytes: 256 * 1024 * 1024 })
     expect(config.broker!.inflight_window).to.equal(500)
   })
 
@@ -101,8 +102,31 @@ describe('config – file, flags, environment and checks', () => {
     ])
   })
 
+  it('every limit flag sets its key, over the file; queued/retained follow the backend', async () => {
+    const flags: Record<string, string> = {
+      'max-connect-packet-size': 'max_connect_packet_size', 'connect-timeout': 'connect_timeout', 'max-keepalive': 'max_keepalive',
+      'receive-maximum': 'receive_maximum', 'inflight-window': 'inflight_window', 'max-outgoing-queue': 'max_outgoing_queue',
+      'max-outgoing-queue-bytes': 'max_outgoing_queue_bytes', 'max-buffered-bytes': 'max_buffered_bytes',
+      'max-publisher-pause': 'max_publisher_pause', 'send-timeout': 'send_timeout', 'max-topic-length': 'max_topic_length',
+      'max-topic-levels': 'max_topic_levels', 'max-subscriptions': 'max_subscriptions', 'max-connections': 'max_connections',
+      'max-connections-per-listener': 'max_connections_per_listener', 'max-connections-per-address': 'max_connections_per_address',
+      'max-connect-rate-per-address': 'max_connect_rate_per_address', 'max-user-properties': 'max_user_properties',
+      'persistent-session-expiry': 'persistent_session_expiry', 'max-heap-used': 'max_heap_used', 'max-event-loop-lag': 'max_event_loop_lag'
+    }
+    const argv = Object.keys(flags).flatMap((flag, i) => [`--${flag}`, String(100 + i)])
+    argv.push('--max-queued-messages', '7', '--max-queued-bytes', '8', '--max-retained-messages', '9', '--max-retained-bytes', '10')
+    const { config } = await resolveWith('broker:\n  max_connections: 3\n  send_timeout: 5\n', argv)
+    for (const [i, key] of Object.values(flags).entries()) expect(config.broker![key as 'max_connections'], key).to.equal(100 + i)
+    expect(config.backend!.memory).to.include({ max_queued_messages: 7, max_queued_bytes: 8, max_retained_messages: 9, max_retained_bytes: 10 })
+    const redis = await resolveWith(undefined, ['--redis', 'redis://x:1', '--max-queued-messages', '7', '--max-retained-messages', '9'])
+    expect(redis.config.backend!.redis).to.include({ max_queued_messages: 7, max_retained_messages: 9 })
+    expect(redis.config.backend!.memory).to.equal(undefined)
+    expect(await problems(undefined, ['--max-topic-levels', '0'])).to.deep.equal(['--max-topic-levels: broker.max_topic_levels: expected an integer from 1 to 65535, got 0'])
+    expect(await problems('backend:\n  type: redis\n  redis: { url: "redis://x:1" }\n  memory: { max_queued_messages: 5 }\n')).to.have.length(1)
+  })
+
   it('a malformed flag is a usage error', async () => {
-    for (const argv of [['--port', 'x'], ['--bogus'], ['--tenant', 'a', '--tenant-by', 'username'], ['--log-format', 'xml']]) {
+    for (const argv of [['--port', 'x'], ['--bogus'], ['--max-connections', '-1'], ['--send-timeout', '1.5'], ['--tenant', 'a', '--tenant-by', 'username'], ['--log-format', 'xml']]) {
       let error: unknown
       try {
         await resolveWith(undefined, argv)
