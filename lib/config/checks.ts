@@ -82,7 +82,7 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
     for (const key of Object.keys(backend.redis)) add(['backend', 'redis', key], 'only used with the redis backend (backend.type: redis, or --redis)')
   }
   if (backend?.type === 'redis' && backend.memory !== undefined) {
-    for (const key of Object.keys(backend.memory)) add(['backend', 'memory', key], 'only used with the memory backend (backend.type: memory); see backend.redis')
+    add(['backend', 'memory'], 'only used with the memory backend (backend.type: memory); the redis backend has its own limits under backend.redis')
   }
   tenancyIssues(config, names, add)
   if (!hasAuthentication(config) && config.allow_anonymous !== true) {
