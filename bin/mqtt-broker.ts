@@ -10,7 +10,9 @@
  * (or after --help, --print-config, --check-config); 2 for a bad flag or configuration (nothing
  * started); 1 for a start-up failure (port in use, Redis unreachable: what had started is closed)
  * or a stop that did not finish in time (a second signal, or the drain time plus a few seconds
- * exceeded). SIGHUP re-reads the TLS certificates.
+ * exceeded). SIGHUP re-reads the TLS certificates. With an `http:` section it also serves health,
+ * metrics, the REST API and the dashboard (`mqtt-broker HTTP on URL`), started and stopped with the
+ * MQTT listeners.
  */
 import { stringify } from 'yaml'
 import { Broker } from '../lib/broker/broker.js'
@@ -23,6 +25,8 @@ import { hasAuthentication, isLoopback } from '../lib/config/checks.js'
 import { USAGE, UsageError } from '../lib/config/cli.js'
 import { maskSecrets } from '../lib/config/effective.js'
 import { ConfigError } from '../lib/config/errors.js'
+import { startHttp } from '../lib/config/http.js'
+import type { StartedHttp } from '../lib/config/http.js'
 import { resolveConfig } from '../lib/config/resolve.js'
 import type { ResolvedConfig } from '../lib/config/resolve.js'
 import type { BrokerConfig } from '../lib/config/schema.js'
@@ -104,8 +108,12 @@ async function main(argv: string[]): Promise<number> {
       : undefined
   const broker = new Broker({ ...options, backend, logger, ...(sysTopicPrefix === undefined ? {} : { sysTopicPrefix }) })
   let bound: readonly BoundListener[]
+  let http: StartedHttp | undefined
   try {
-    bound = (await broker.listenAll(listenerConfigs(config))).addresses
+    const listeners = await broker.listenAll(listenerConfigs(config))
+    bound = listeners.addresses
+    // The HTTP endpoints start with the MQTT listeners, all or none.
+    http = await startHttp(broker, config, listeners)
   } catch (error) {
     const err = error as NodeJS.ErrnoException
     const hint =
@@ -119,7 +127,8 @@ async function main(argv: string[]): Promise<number> {
     return 1
   }
   for (const listener of bound) process.stdout.write(`mqtt-broker listening on ${url(listener)}\n`)
-  return waitForStop(broker, logger, options.drainTimeout ?? 5000)
+  if (http !== undefined) process.stdout.write(`mqtt-broker HTTP on ${http.description}\n`)
+  return waitForStop(broker, http, logger, options.drainTimeout ?? 5000)
 }
 
 /**
@@ -133,7 +142,7 @@ const OVERRUN_GRACE = 3000
  * signal, or a close that overruns the drain time by `OVERRUN_GRACE`, exits 1 at once. SIGHUP re-reads
  * the TLS certificates (a listener whose new files are unusable keeps its old ones).
  */
-function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Promise<number> {
+function waitForStop(broker: Broker, http: StartedHttp | undefined, logger: Logger, drainTimeout: number): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false
     const reload = (): void => {
@@ -156,7 +165,8 @@ function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Prom
         resolve(1)
       }, drainTimeout + OVERRUN_GRACE)
       overrun.unref()
-      broker.close().then(
+      const closeHttp = http === undefined ? Promise.resolve() : http.close().catch((error: unknown) => logger.warn('error while closing HTTP', { error }))
+      closeHttp.then(() => broker.close()).then(
         () => {
           clearTimeout(overrun)
           logger.info('stopped')

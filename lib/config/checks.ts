@@ -73,7 +73,6 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
     }
   })
   addressIssues(listeners, add)
-  await Promise.all(reads)
   const backend = config.backend
   if (backend?.type === 'redis' && backend.redis?.url === undefined) {
     add(['backend', 'redis'], 'the redis backend needs url (or MQTT_BROKER_REDIS_URL, or --redis)')
@@ -85,6 +84,8 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
     add(['backend', 'memory'], 'only used with the memory backend (backend.type: memory); the redis backend has its own limits under backend.redis')
   }
   tenancyIssues(config, names, add)
+  httpIssues(config, reads, add)
+  await Promise.all(reads)
   if (!hasAuthentication(config) && config.allow_anonymous !== true) {
     listeners.forEach((listener, i) => {
       if (listener.kind === 'unix') return
@@ -122,6 +123,48 @@ function addressIssues(listeners: readonly ListenerEntry[], add: (path: ConfigPa
       add(['listeners', j, 'port'], `listener "${b.name}": port ${port} is also used by listeners[${i}] "${a.name}" (${a.kind} on ${a.host ?? '127.0.0.1'})`)
     }
   })
+}
+
+/** Whether the `http:` section serves anything. */
+export function httpEnabled(config: BrokerConfig): boolean {
+  return config.http !== undefined && config.http.enabled !== false
+}
+
+/**
+ * `http:`: the listener it mounts on, its TLS files, its port against the MQTT listeners', and the
+ * safe-default rule: reachable beyond loopback only with credentials or `http.allow_anonymous`.
+ */
+function httpIssues(config: BrokerConfig, reads: Promise<void>[], add: (path: ConfigPath, message: string) => void): void {
+  const http = config.http
+  if (http === undefined || !httpEnabled(config)) return
+  const listeners = config.listeners ?? []
+  let host = http.host ?? '127.0.0.1'
+  if (http.listener !== undefined) {
+    const target = listeners.find((l) => l.name === http.listener)
+    if (target === undefined) add(['http', 'listener'], `no listener is named "${http.listener}"`)
+    else if (target.kind !== 'ws' && target.kind !== 'wss') add(['http', 'listener'], `listener "${target.name}" is ${target.kind}: the HTTP endpoints mount on a ws or wss listener`)
+    else host = target.host ?? '127.0.0.1'
+    if (http.tls !== undefined) add(['http', 'tls'], 'not with http.listener: the endpoints use that listener\'s server (and TLS)')
+  } else {
+    const port = http.port ?? 0
+    listeners.forEach((l, i) => {
+      if (l.kind === 'unix' || port === 0 || l.port !== port || !overlap(l.host ?? '127.0.0.1', host)) return
+      add(['http', 'port'], `port ${port} is also used by listeners[${i}] "${l.name}" (to share a ws listener's port, set http.listener: ${l.name})`)
+    })
+    for (const file of ['key', 'cert', 'ca'] as const) {
+      const path = http.tls?.[file]
+      if (path === undefined) continue
+      reads.push(access(path, constants.R_OK).catch((error: NodeJS.ErrnoException) => add(['http', 'tls', file], `cannot read "${path}": ${error.code ?? error.message}`)))
+    }
+  }
+  const credentials = (http.auth?.tokens?.length ?? 0) > 0 || (http.auth?.users?.length ?? 0) > 0
+  if (!credentials && http.allow_anonymous !== true && !isLoopback(host)) {
+    add(
+      http.listener === undefined ? ['http', 'host'] : ['http', 'listener'],
+      `the HTTP endpoints (management API, metrics, dashboard) would be served on ${host} without credentials. ` +
+        'Configure http.auth (tokens or users), or open them deliberately with http.allow_anonymous: true'
+    )
+  }
 }
 
 function tenancyIssues(config: BrokerConfig, names: Map<string, number>, add: (path: ConfigPath, message: string) => void): void {

@@ -111,7 +111,7 @@ export function withDefaults(config: BrokerConfig): BrokerConfig {
   return ordered(copy, CONFIG_SCHEMA as unknown as Schema) as BrokerConfig
 }
 
-/** Makes relative file paths of listeners (TLS files, Unix socket) relative to `base` (the file's folder). */
+/** Makes relative file paths of listeners (TLS files, Unix socket) and of `http.tls` to `base` (the file's folder). */
 export function resolvePaths(config: BrokerConfig, base: string): BrokerConfig {
   const copy = structuredClone(config)
   const abs = (path: string): string => (isAbsolute(path) ? path : resolve(base, path))
@@ -122,6 +122,12 @@ export function resolvePaths(config: BrokerConfig, base: string): BrokerConfig {
       listener.tls.cert = abs(listener.tls.cert)
       if (listener.tls.ca !== undefined) listener.tls.ca = abs(listener.tls.ca)
     }
+  }
+  const httpTls = copy.http?.tls
+  if (httpTls !== undefined) {
+    httpTls.key = abs(httpTls.key)
+    httpTls.cert = abs(httpTls.cert)
+    if (httpTls.ca !== undefined) httpTls.ca = abs(httpTls.ca)
   }
   return copy
 }

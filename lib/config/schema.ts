@@ -9,6 +9,9 @@
  * `--print-config`); they are checked against the code's own defaults by spec/config.
  */
 
+import { httpConfigSchema } from '../http/options.js'
+import type { HttpConfig } from '../http/options.js'
+
 /** Ports 0 to 65535 (0: the system picks a free one). */
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
 const host = { type: 'string', minLength: 1, default: '127.0.0.1' } as const
@@ -180,6 +183,15 @@ const tenancy = {
   }
 } as const
 
+/**
+ * `http:` — the HTTP endpoints of lib/http (`httpConfigSchema`), on a port of their own or, with
+ * `listener`, mounted on the HTTP(S) server of that `ws`/`wss` listener.
+ */
+const http = {
+  ...httpConfigSchema,
+  properties: { ...httpConfigSchema.properties, listener: name }
+} as const
+
 /** The whole file. */
 export const CONFIG_SCHEMA = {
   $id: 'https://mqtt-broker-framework/config.json',
@@ -209,7 +221,8 @@ export const CONFIG_SCHEMA = {
         redis
       }
     },
-    tenancy
+    tenancy,
+    http
   }
 } as const
 
@@ -326,4 +339,10 @@ export interface BrokerConfig {
   broker?: BrokerSection
   backend?: { type?: 'memory' | 'redis'; memory?: MemorySection; redis?: RedisSection }
   tenancy?: TenancySection
+  http?: HttpSection
+}
+
+/** `http:` (lib/http's `HttpConfig`, plus `listener`: the ws/wss listener to mount on). */
+export interface HttpSection extends HttpConfig {
+  listener?: string
 }

@@ -205,6 +205,31 @@ describe('config – file, flags, environment and checks', () => {
         text: 'listeners:\n  - { name: public, kind: tcp }\n',
         argv: ['--host', '192.0.2.1'],
         expected: '--host: listeners[0].host: listener "public" would accept anonymous clients from the network on 192.0.2.1'
+      },
+      {
+        what: 'HTTP beyond loopback without credentials',
+        text: 'http:\n  host: 0.0.0.0\n',
+        expected: 'broker.yaml:2:9: http.host: the HTTP endpoints (management API, metrics, dashboard) would be served on 0.0.0.0 without credentials'
+      },
+      {
+        what: 'HTTP mounted on a network ws listener without credentials',
+        text: 'allow_anonymous: true\nlisteners:\n  - { name: web, kind: ws, host: 0.0.0.0 }\nhttp:\n  listener: web\n',
+        expected: 'broker.yaml:5:13: http.listener: the HTTP endpoints (management API, metrics, dashboard) would be served on 0.0.0.0'
+      },
+      {
+        what: 'HTTP mounted on no ws listener',
+        text: 'listeners:\n  - { name: a, kind: tcp }\nhttp:\n  listener: a\n',
+        expected: 'broker.yaml:4:13: http.listener: listener "a" is tcp: the HTTP endpoints mount on a ws or wss listener'
+      },
+      {
+        what: 'HTTP on an MQTT listener\'s port',
+        text: 'listeners:\n  - { name: a, kind: tcp, port: 1883 }\nhttp:\n  port: 1883\n',
+        expected: 'broker.yaml:4:9: http.port: port 1883 is also used by listeners[0] "a"'
+      },
+      {
+        what: 'a missing HTTP TLS file',
+        text: 'http:\n  tls: { key: nope.key, cert: server.crt }\n',
+        expected: 'broker.yaml:2:15: http.tls.key: cannot read "DIR/nope.key": ENOENT'
       }
     ]
     for (const { what, text, argv, expected } of table) {
@@ -220,6 +245,8 @@ describe('config – file, flags, environment and checks', () => {
       await resolveWith('listeners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n', ['--allow-anonymous'])
       await resolveWith('allow_anonymous: true\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
       await resolveWith('auth:\n  password_file: users.txt\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  auth: { tokens: ["0123456789abcdef"] }\n')
+      await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  allow_anonymous: true\n')
     })
 
     it('WebSocket listeners on one port with different paths share it', async () => {
