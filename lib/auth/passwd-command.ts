@@ -1,0 +1,157 @@
+/**
+ * `mqtt-broker passwd [--delete] [--scram] FILE USER`: add a user to a password file, change their
+ * password, or delete them. The password comes from a prompt (twice, not echoed) when standard
+ * input is a terminal, else from the first line of standard input — never from the command line.
+ * The file is rewritten atomically (temporary file, then rename) with mode 0600; its other lines,
+ * comments included, are kept as they are. A broker re-reads it on SIGHUP (`reload()`).
+ */
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import type { Readable, Writable } from 'node:stream'
+import { parseArgs } from 'node:util'
+import { createScramCredentials } from './scram.js'
+import { formatScram, isValidFileUsername, parsePasswordFile } from './password-file.js'
+import { hashPassword } from './password-hash.js'
+
+/** Where `runPasswd` reads and writes (the process's streams in the command). */
+export interface PasswdIo {
+  stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
+  stdout: Writable
+  stderr: Writable
+}
+
+export const PASSWD_USAGE = `Usage: mqtt-broker passwd [options] FILE USER
+
+Add USER to the password file FILE (created if missing) or change their password.
+The password is read from a prompt on a terminal, else from the first line of standard input.
+
+Options:
+  -D, --delete   delete USER instead
+  --scram        also store SCRAM-SHA-256 credentials (MQTT 5 enhanced authentication)
+  -h, --help     show this help
+`
+
+/** Reads one line from a non-terminal stream (the rest is ignored). */
+async function readLine(stream: Readable): Promise<string | undefined> {
+  let text = ''
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8')
+    const nl = text.indexOf('\n')
+    if (nl >= 0) return text.slice(0, nl).replace(/\r$/, '')
+  }
+  return text.length > 0 ? text : undefined
+}
+
+/** Prompts on a terminal without echo; resolves at Enter, rejects on Ctrl-C / Ctrl-D. */
+function prompt(io: PasswdIo, question: string): Promise<string> {
+  const { stdin, stderr } = io
+  stderr.write(question)
+  return new Promise((resolve, reject) => {
+    let typed = ''
+    const done = (error?: Error): void => {
+      stdin.off('data', onData)
+      stdin.setRawMode?.(false)
+      stdin.pause()
+      stderr.write('\n')
+      if (error === undefined) resolve(typed)
+      else reject(error)
+    }
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of chunk.toString()) {
+        if (ch === '\r' || ch === '\n') return done()
+        if (ch === '\u0003' || ch === '\u0004') return done(new Error('cancelled'))
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1)
+        else typed += ch
+      }
+    }
+    stdin.setRawMode?.(true)
+    stdin.resume()
+    stdin.on('data', onData)
+  })
+}
+
+async function readPassword(io: PasswdIo): Promise<string> {
+  if (io.stdin.isTTY === true) {
+    const first = await prompt(io, 'Password: ')
+    const again = await prompt(io, 'Reenter password: ')
+    if (first !== again) throw new Error('passwords do not match')
+    return first
+  }
+  const line = await readLine(io.stdin)
+  if (line === undefined) throw new Error('no password on standard input')
+  return line
+}
+
+/** The file's lines with `username`'s line replaced by `line` (appended if new, removed if undefined). */
+function edit(text: string, username: string, line: string | undefined): { text: string; found: boolean } {
+  const lines = text.length === 0 ? [] : text.replace(/\r?\n$/, '').split(/\r?\n/)
+  const at = lines.findIndex((l) => l.trim().split(':')[0] === username && !l.trim().startsWith('#'))
+  if (at >= 0) {
+    if (line === undefined) lines.splice(at, 1)
+    else lines[at] = line
+  } else if (line !== undefined) lines.push(line)
+  return { text: lines.length === 0 ? '' : lines.join('\n') + '\n', found: at >= 0 }
+}
+
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`
+  writeFileSync(temporary, text, { mode: 0o600 })
+  chmodSync(temporary, 0o600)
+  renameSync(temporary, path)
+}
+
+/**
+ * The `passwd` subcommand. `argv` are the arguments after `passwd`. Resolves with the exit code
+ * (0 done, 1 failed, 2 bad usage); writes errors to `io.stderr`, never a password anywhere.
+ */
+export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { delete: { type: 'boolean', short: 'D' }, scram: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+    })
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n\n${PASSWD_USAGE}`)
+    return 2
+  }
+  if (parsed.values.help === true) {
+    io.stdout.write(PASSWD_USAGE)
+    return 0
+  }
+  if (parsed.positionals.length !== 2) {
+    io.stderr.write(`expected FILE and USER (a password is never taken from the command line)\n\n${PASSWD_USAGE}`)
+    return 2
+  }
+  const [file, username] = parsed.positionals as [string, string]
+  if (!isValidFileUsername(username)) {
+    io.stderr.write('a user name must not be empty nor hold ":" or control characters\n')
+    return 2
+  }
+  try {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : ''
+    // Refuse to rewrite a file we cannot read: nothing is lost.
+    parsePasswordFile(text, file)
+    if (parsed.values.delete === true) {
+      const result = edit(text, username, undefined)
+      if (!result.found) {
+        io.stderr.write(`user ${JSON.stringify(username)} is not in ${file}\n`)
+        return 1
+      }
+      writeAtomically(file, result.text)
+      io.stdout.write(`deleted user ${username}\n`)
+      return 0
+    }
+    const password = await readPassword(io)
+    if (password.length === 0) throw new Error('empty password')
+    let line = `${username}:${await hashPassword(password)}`
+    if (parsed.values.scram === true) line += `:${formatScram(createScramCredentials(password))}`
+    const result = edit(text, username, line)
+    writeAtomically(file, result.text)
+    io.stdout.write(`${result.found ? 'changed password of' : 'added'} user ${username}\n`)
+    return 0
+  } catch (error) {
+    io.stderr.write(`passwd: ${(error as Error).message}\n`)
+    return 1
+  }
+}
