@@ -20,14 +20,19 @@ export interface PasswdIo {
 }
 
 export const PASSWD_USAGE = `Usage: mqtt-broker passwd [options] FILE USER
+       mqtt-broker passwd --redis URL [--tenant T] [--prefix P] [options] USER
 
-Add USER to the password file FILE (created if missing) or change their password.
+Add USER to the password file FILE (created if missing) or change their password; with --redis,
+in the users of Redis shared by every broker process (effective on all within a second).
 The password is read from a prompt on a terminal, else from the first line of standard input.
 
 Options:
-  -D, --delete   delete USER instead
-  --scram        also store SCRAM-SHA-256 credentials (MQTT 5 enhanced authentication)
-  -h, --help     show this help
+  -D, --delete      delete USER instead
+  --scram           also store SCRAM-SHA-256 credentials (MQTT 5 enhanced authentication)
+  --redis URL       the Redis of the users (redis://host:port) instead of a file
+  --tenant T        with --redis: the tenant of USER (default: the default tenant)
+  --prefix P        with --redis: the key prefix (default mqtt-auth)
+  -h, --help        show this help
 `
 
 /** Reads one line from a non-terminal stream (the rest is ignored). */
@@ -109,7 +114,14 @@ export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { delete: { type: 'boolean', short: 'D' }, scram: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+      options: {
+        delete: { type: 'boolean', short: 'D' },
+        scram: { type: 'boolean' },
+        redis: { type: 'string' },
+        tenant: { type: 'string' },
+        prefix: { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
+      }
     })
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n\n${PASSWD_USAGE}`)
@@ -119,6 +131,7 @@ export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
     io.stdout.write(PASSWD_USAGE)
     return 0
   }
+  if (parsed.values.redis !== undefined) return await runRedis(parsed.values, parsed.positionals, io)
   if (parsed.positionals.length !== 2) {
     io.stderr.write(`expected FILE and USER (a password is never taken from the command line)\n\n${PASSWD_USAGE}`)
     return 2
@@ -153,5 +166,47 @@ export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
   } catch (error) {
     io.stderr.write(`passwd: ${(error as Error).message}\n`)
     return 1
+  }
+}
+
+/** `passwd --redis URL [--tenant T] USER`: the same, on the users in Redis. */
+async function runRedis(
+  values: { redis?: string; tenant?: string; prefix?: string; delete?: boolean; scram?: boolean },
+  positionals: string[],
+  io: PasswdIo
+): Promise<number> {
+  if (positionals.length !== 1) {
+    io.stderr.write(`expected USER (a password is never taken from the command line)\n\n${PASSWD_USAGE}`)
+    return 2
+  }
+  const username = positionals[0]!
+  if (!isValidFileUsername(username)) {
+    io.stderr.write('a user name must not be empty nor hold ":" or control characters\n')
+    return 2
+  }
+  const { RedisUserStore } = await import('./redis-store.js')
+  const store = new RedisUserStore({ url: values.redis!, pollMs: 0, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) })
+  const where = values.tenant === undefined ? '' : ` of tenant ${values.tenant}`
+  try {
+    await store.ready()
+    if (values.delete === true) {
+      if (!(await store.deleteUser(values.tenant, username))) {
+        io.stderr.write(`user ${JSON.stringify(username)}${where} is not in Redis\n`)
+        return 1
+      }
+      io.stdout.write(`deleted user ${username}${where}\n`)
+      return 0
+    }
+    const existed = (await store.usernames(values.tenant)).includes(username)
+    const password = await readPassword(io)
+    if (password.length === 0) throw new Error('empty password')
+    await store.setUser(values.tenant, username, password, { scram: values.scram === true })
+    io.stdout.write(`${existed ? 'changed password of' : 'added'} user ${username}${where}\n`)
+    return 0
+  } catch (error) {
+    io.stderr.write(`passwd: ${(error as Error).message}\n`)
+    return 1
+  } finally {
+    await store.close()
   }
 }

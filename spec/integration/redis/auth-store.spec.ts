@@ -1,0 +1,154 @@
+/**
+ * Users and ACL rules in Redis, shared by two brokers on one real redis-server: changes made through
+ * one are effective on both within a second; tenants never see each other's users.
+ */
+import { expect } from 'chai'
+import mqtt from 'mqtt'
+import type { MqttClient } from 'mqtt'
+import { withAccessControl } from '../../../lib/auth/access-backend.js'
+import { RedisUserStore } from '../../../lib/auth/redis-store.js'
+import { runPasswd } from '../../../lib/auth/passwd-command.js'
+import { PassThrough, Readable } from 'node:stream'
+import { Broker } from '../../../lib/broker/broker.js'
+import { silentLogger } from '../../../lib/broker/logger.js'
+import { MemoryBackend } from '../../../lib/backend/memory-backend.js'
+import { TenantBackend } from '../../../lib/backend/tenant-backend.js'
+import { byUsernameDomain } from '../../../lib/tenancy/resolvers.js'
+import { startRedisServer } from '../../helpers/redis-server.js'
+import type { RedisServer } from '../../helpers/redis-server.js'
+import { useTeardown } from '../../helpers/teardown.js'
+
+describe('access control – users and rules in Redis, two brokers', function () {
+  this.timeout(30000)
+  const teardown = useTeardown()
+  let server: RedisServer | undefined
+  let prefix = ''
+  let n = 0
+
+  before(async () => {
+    server = await startRedisServer()
+  })
+  after(async () => {
+    await server?.dispose()
+  })
+  beforeEach(() => {
+    prefix = `auth${++n}`
+  })
+
+  async function store(): Promise<RedisUserStore> {
+    const s = teardown.add(new RedisUserStore({ url: server!.url, prefix, pollMs: 0 }), (x) => x.close())
+    await s.ready()
+    return s
+  }
+
+  /** A broker (its own store, its own Redis connections) with tenants from user@tenant. */
+  async function broker(): Promise<{ port: number; users: RedisUserStore }> {
+    const users = await store()
+    const b = teardown.add(
+      new Broker({
+        backend: withAccessControl(new TenantBackend(() => new MemoryBackend()), { authenticators: [users], bruteForce: false }),
+        tenantResolver: byUsernameDomain(),
+        logger: silentLogger
+      }),
+      (x) => x.close()
+    )
+    return { port: (await b.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port, users }
+  }
+
+  async function connect(port: number, clientId: string, username: string, password: string): Promise<MqttClient> {
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId, username, password, reconnectPeriod: 0 })
+    teardown.defer(() => c.endAsync(true))
+    await new Promise<void>((resolve, reject) => {
+      c.once('connect', () => resolve())
+      c.once('error', reject)
+    })
+    return c
+  }
+
+  async function refusal(port: number, clientId: string, username: string, password: string): Promise<number | undefined> {
+    return await connect(port, clientId, username, password).then(
+      () => undefined,
+      (e: { code?: number }) => e.code
+    )
+  }
+
+  /** Retry `attempt` until it holds; resolves with the time it took (ms). */
+  async function within(ms: number, attempt: () => Promise<boolean>): Promise<number> {
+    const start = Date.now()
+    while (!(await attempt())) {
+      if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    return Date.now() - start
+  }
+
+  it('a user added through one store can connect to both brokers within a second; a deleted one cannot', async () => {
+    const one = await broker()
+    const two = await broker()
+    const admin = await store()
+    // Both brokers have seen tenant acme (so the change is pushed to a cache they hold).
+    expect(await refusal(one.port, 'x1', 'alice@acme', 'pw')).to.equal(0x86)
+    expect(await refusal(two.port, 'x2', 'alice@acme', 'pw')).to.equal(0x86)
+    await admin.setUser('acme', 'alice', 'pw', { acl: [{ filter: 'acme/#', access: 'readwrite' }] })
+    const took = await within(1000, async () =>
+      (await refusal(one.port, 'a1', 'alice@acme', 'pw')) === undefined && (await refusal(two.port, 'a2', 'alice@acme', 'pw')) === undefined
+    )
+    expect(took).to.be.below(1000)
+    // Tenants never see each other's users.
+    expect(await refusal(one.port, 'a3', 'alice@beta', 'pw')).to.equal(0x86)
+    await admin.deleteUser('acme', 'alice')
+    await within(1000, async () => (await refusal(two.port, 'a4', 'alice@acme', 'pw')) === 0x86)
+  })
+
+  it('a rule removed in Redis stops deliveries on both brokers', async () => {
+    const one = await broker()
+    const two = await broker()
+    const admin = await store()
+    await admin.setUser('acme', 'sub', 'pw', { acl: [{ filter: 'feed/#', access: 'readwrite' }] })
+    await admin.setUser('acme', 'pub', 'pw', { acl: [{ filter: 'feed/#', access: 'readwrite' }] })
+    const subs = await Promise.all(
+      [one, two].map(async (b, i) =>
+        within(1000, async () => (await refusal(b.port, `probe${i}`, 'sub@acme', 'pw')) === undefined).then(() =>
+          connect(b.port, `s${i}`, 'sub@acme', 'pw')
+        )
+      )
+    )
+    const got: string[][] = [[], []]
+    subs.forEach((c, i) => c.on('message', (_t, payload) => got[i]!.push(payload.toString())))
+    for (const c of subs) await c.subscribeAsync('feed/#', { qos: 1 })
+    // Each broker has its own MemoryBackend: publish on each.
+    const pubs = [await connect(one.port, 'p1', 'pub@acme', 'pw'), await connect(two.port, 'p2', 'pub@acme', 'pw')]
+    for (const [i, p] of pubs.entries()) await p.publishAsync('feed/a', `before${i}`, { qos: 1 })
+    await within(2000, async () => got[0]!.length === 1 && got[1]!.length === 1)
+    await admin.setUserAcl('acme', 'sub', [{ filter: 'other/#', access: 'readwrite' }])
+    // Within a second both brokers stop delivering feed/... to the subscriber.
+    const start = Date.now()
+    let round = 0
+    await within(1000, async () => {
+      round++
+      for (const [i, p] of pubs.entries()) await p.publishAsync('feed/a', `probe${i}-${round}`, { qos: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const before = got.map((g) => g.length)
+      for (const [i, p] of pubs.entries()) await p.publishAsync('feed/a', `check${i}-${round}`, { qos: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      return got.every((g, i) => g.length === before[i])
+    })
+    expect(Date.now() - start).to.be.below(1500)
+  })
+
+  it('mqtt-broker passwd --redis adds and deletes users of a tenant, live', async () => {
+    const one = await broker()
+    expect(await refusal(one.port, 'c0', 'carol@acme', 'carol-pw')).to.equal(0x86)
+    const io = (input: string): { stdin: Readable; stdout: PassThrough; stderr: PassThrough } => ({
+      stdin: Readable.from([input]),
+      stdout: new PassThrough(),
+      stderr: new PassThrough()
+    })
+    const args = ['--redis', server!.url, '--prefix', prefix, '--tenant', 'acme']
+    expect(await runPasswd([...args, 'carol'], io('carol-pw\n'))).to.equal(0)
+    await within(1000, async () => (await refusal(one.port, 'c1', 'carol@acme', 'carol-pw')) === undefined)
+    expect(await runPasswd([...args, '-D', 'carol'], io(''))).to.equal(0)
+    await within(1000, async () => (await refusal(one.port, 'c2', 'carol@acme', 'carol-pw')) === 0x86)
+    expect(await runPasswd([...args, '-D', 'carol'], io(''))).to.equal(1)
+  })
+})
