@@ -72,6 +72,19 @@ class GuardedHandle implements ClientHandle {
 
 const verdictCode = (allowed: boolean): boolean | number => (allowed ? true : ReasonCode.NotAuthorized)
 
+/** Options of the decorator itself. */
+export interface AccessControlBackendOptions {
+  /**
+   * Publish the access counters as retained `$SYS` messages of the default tenant every this many
+   * ms (default 0: never): `{prefix}/auth/logins/allowed`, `.../logins/failed`,
+   * `.../connections/refused`, `.../publishes/denied`, `.../subscriptions/denied`,
+   * `.../deliveries/denied`, `.../expired`, `.../bruteforce/delayed`, `.../bruteforce/addresses`.
+   */
+  sysIntervalMs?: number
+  /** The `$SYS` prefix (default `$SYS/broker`). */
+  sysPrefix?: string
+}
+
 /** A `Backend` with access control around another one. */
 export class AccessControlBackend implements Backend {
   /** The policy (reload, stats, events). */
@@ -80,11 +93,45 @@ export class AccessControlBackend implements Backend {
   readonly inner: Backend
   readonly #handles = new WeakMap<ClientHandle, GuardedHandle>()
   readonly #ownsAccess: boolean
+  readonly #sysTimer: ReturnType<typeof setInterval> | undefined
+  readonly #sysLast = new Map<string, string>()
+  readonly #sysPrefix: string
 
-  constructor(inner: Backend, access: AccessControl | AccessControlOptions = {}) {
+  constructor(inner: Backend, access: AccessControl | AccessControlOptions = {}, options: AccessControlBackendOptions = {}) {
     this.inner = inner
     this.#ownsAccess = !(access instanceof AccessControl)
     this.access = access instanceof AccessControl ? access : new AccessControl(access)
+    this.#sysPrefix = options.sysPrefix ?? '$SYS/broker'
+    const interval = options.sysIntervalMs ?? 0
+    if (interval > 0) {
+      this.#sysTimer = setInterval(() => void this.publishSys().catch(() => undefined), interval)
+      this.#sysTimer.unref()
+    }
+  }
+
+  /** Publish the access counters under `$SYS` now (only those that changed since the last time). */
+  async publishSys(): Promise<void> {
+    const s = this.access.stats
+    const values: [string, number][] = [
+      ['logins/allowed', s.loginsAllowed],
+      ['logins/failed', s.loginsDenied],
+      ['connections/refused', s.connectionsRefused],
+      ['publishes/denied', s.publishesDenied],
+      ['subscriptions/denied', s.subscriptionsDenied],
+      ['deliveries/denied', s.deliveriesDenied],
+      ['expired', s.expired],
+      ['bruteforce/delayed', s.bruteForce.delayed],
+      ['bruteforce/addresses', s.bruteForce.addresses]
+    ]
+    for (const [name, value] of values) {
+      const topic = `${this.#sysPrefix}/auth/${name}`
+      const text = String(value)
+      if (this.#sysLast.get(topic) === text) continue
+      this.#sysLast.set(topic, text)
+      const message: Message = { topic, payload: Buffer.from(text), qos: 0, retain: true, receivedAt: Date.now() }
+      await this.inner.storeRetained(undefined, message)
+      await this.inner.publish(undefined, message)
+    }
   }
 
   /** The one handle the wrapped backend sees for `client`. */
@@ -168,6 +215,7 @@ export class AccessControlBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    if (this.#sysTimer !== undefined) clearInterval(this.#sysTimer)
     try {
       await this.inner.close()
     } finally {
@@ -177,6 +225,10 @@ export class AccessControlBackend implements Backend {
 }
 
 /** `backend` with access control (a shared `AccessControl`, or options to make one). */
-export function withAccessControl(backend: Backend, access: AccessControl | AccessControlOptions = {}): AccessControlBackend {
-  return new AccessControlBackend(backend, access)
+export function withAccessControl(
+  backend: Backend,
+  access: AccessControl | AccessControlOptions = {},
+  options: AccessControlBackendOptions = {}
+): AccessControlBackend {
+  return new AccessControlBackend(backend, access, options)
 }

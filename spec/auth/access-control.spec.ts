@@ -29,6 +29,15 @@ function credentials(username: string | undefined, password: string | undefined,
   }
 }
 
+/** Waits until `condition` holds; rejects after `ms`. */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 const from = (remoteAddress: string, listener = 'tcp:1883'): ConnectionInfo => ({ transport: 'tcp', remoteAddress, listener })
 
 describe('access control', function () {
@@ -121,6 +130,25 @@ describe('access control', function () {
       expect(await attempt('203.0.113.5:6', 'wrong')).to.be.below(290)
     })
 
+    it('publishes the counters under $SYS/broker/auth/ (retained, when changed)', async () => {
+      const b = withAccessControl(new MemoryBackend(), { authenticators: [new PasswordFile(users)], aclDefault: 'allow' }, { sysIntervalMs: 30 })
+      teardown.add(b, (x) => x.close())
+      await b.authenticate(new FakeClient('c1'), credentials('alice', 'wrong', from('203.0.113.9:1')))
+      const admin = new FakeClient('admin')
+      const { session } = await b.setup(admin, true, 0)
+      await b.queueOffline(admin, session)
+      await b.subscribe(admin, session, [{ topicFilter: '$SYS/broker/auth/#', qos: 0 }])
+      const value = (topic: string): string | undefined =>
+        admin.deliveries.filter((d) => d.message.topic === `$SYS/broker/auth/${topic}`).at(-1)?.message.payload.toString()
+      await until(() => value('logins/failed') === '1')
+      expect(value('bruteforce/addresses')).to.equal('1')
+      await b.queueRetained(admin, { topicFilter: '$SYS/broker/auth/logins/#', qos: 0 })
+      expect(admin.deliveries.filter((d) => d.isRetained).map((d) => [d.message.topic, d.message.payload.toString()])).to.deep.include([
+        '$SYS/broker/auth/logins/failed',
+        '1'
+      ])
+    })
+
     it('SCRAM-SHA-256 takes its users from the password file (passwd --scram)', async () => {
       const io = { stdin: Readable.from(['scram-pw\n']), stdout: new PassThrough(), stderr: new PassThrough() }
       expect(await runPasswd(['--scram', users, 'sam'], io)).to.equal(0)
@@ -179,10 +207,7 @@ describe('access control', function () {
       await b.access.reload()
       const bob = await connect(port, 'bob2', 'bob', 'bob-pw')
       await bob.publishAsync('feed/a', 'one', { qos: 1 })
-      await new Promise<void>((resolve) => {
-        const check = (): void => void (got.length > 0 ? resolve() : setTimeout(check, 10))
-        check()
-      })
+      await until(() => got.length > 0)
       // The rule goes: the subscription stays, its deliveries stop; the connection is not dropped.
       writeFileSync(acl, 'topic readwrite other/#\ntopic write feed/#\n')
       await b.access.reload()
@@ -190,10 +215,7 @@ describe('access control', function () {
       await bob.publishAsync('other/x', 'three', { qos: 1 })
       await sub.subscribeAsync('other/#', { qos: 1 })
       await bob.publishAsync('other/x', 'four', { qos: 1 })
-      await new Promise<void>((resolve) => {
-        const check = (): void => void (got.includes('four') ? resolve() : setTimeout(check, 10))
-        check()
-      })
+      await until(() => got.includes('four'))
       expect(got).to.deep.equal(['one', 'four'])
       expect(sub.connected).to.equal(true)
     })
