@@ -384,6 +384,11 @@ export class AccessControl {
     return false
   }
 
+  /** Count a delivery not made because the receiver may not read its topic. */
+  deliveryDenied(): void {
+    this.#stats.deliveriesDenied++
+  }
+
   /** May `client` publish on `topic`: the ACL, then the authorizers. */
   mayPublish(client: ClientHandle, topic: string, qos: number, retain: boolean): boolean | Promise<boolean> {
     if (!this.aclOf(client).mayWrite(topic)) {
