@@ -278,7 +278,14 @@ export class AccessControl {
       connection: credentials.connection
     }
     for (const authenticator of this.#authenticators) {
-      const verdict = await authenticator.authenticate(request)
+      let verdict: AuthVerdict
+      try {
+        verdict = await authenticator.authenticate(request)
+      } catch (error) {
+        // A store that cannot answer (Redis away...): refuse for now, never crash, never allow.
+        this.#logger?.warn('authenticator failed', { authenticator: authenticator.name, error: (error as Error).message })
+        return { result: 'deny', reasonCode: ReasonCode.ServerUnavailable, reasonString: 'authentication unavailable' }
+      }
       if (verdict.result === 'allow') {
         const identity = { ...verdict.identity }
         identity.username ??= credentials.username
@@ -416,7 +423,13 @@ export class AccessControl {
 
   async #authorize(client: ClientHandle, request: AuthorizeRequest): Promise<boolean> {
     for (const authorizer of this.#authorizers) {
-      const answer = await authorizer.authorize(request)
+      let answer: 'allow' | 'deny' | 'ignore'
+      try {
+        answer = await authorizer.authorize(request)
+      } catch (error) {
+        this.#logger?.warn('authorizer failed', { authorizer: authorizer.name, error: (error as Error).message })
+        answer = 'deny'
+      }
       if (answer === 'ignore') continue
       if (answer === 'deny') {
         if (request.action === 'publish') this.#stats.publishesDenied++

@@ -89,6 +89,17 @@ describe('access control', function () {
       })
     })
 
+    it('an authenticator that fails (a store away) refuses with 0x88 and logs no password', async () => {
+      const lines: string[] = []
+      const log = (line: string): void => void lines.push(line)
+      const { createLogger } = await import('../../lib/broker/logger.js')
+      const failing = { name: 'broken', authenticate: (): never => { throw new Error('store away') } }
+      const b = withAccessControl(new MemoryBackend(), { authenticators: [failing], bruteForce: false, logger: createLogger('info', log) })
+      teardown.add(b, (x) => x.close())
+      expect(await b.authenticate(new FakeClient('c1'), credentials('alice', 'p4ssw0rd'))).to.deep.include({ result: 'deny', reasonCode: 0x88 })
+      expect(lines.join('\n')).to.include('store away').and.not.include('p4ssw0rd')
+    })
+
     it('anonymous clients: allowed without authenticators, refused (0x87) with them unless allowed', async () => {
       const open = withAccessControl(new MemoryBackend())
       expect((await open.authenticate(new FakeClient('a'), credentials(undefined, undefined))).result).to.equal('allow')
