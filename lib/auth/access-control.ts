@@ -127,6 +127,9 @@ export class AccessControl {
   readonly #states = new WeakMap<ClientHandle, ClientState>()
   readonly #events = new Subject<AccessEvent>()
   #generation = 0
+  /** ACLs by signature, for the current generation. */
+  readonly #shared = new Map<string, ClientAcl>()
+  #sharedGeneration = -1
   readonly #stats = {
     loginsAllowed: 0,
     loginsDenied: 0,
@@ -378,7 +381,16 @@ export class AccessControl {
       }
     }
     const defaultAllow = this.#aclDefault === 'allow' || (this.#aclDefault === undefined && !configured && rules.length === 0)
-    state.acl = new ClientAcl(rules, subject, defaultAllow)
+    const acl = new ClientAcl(rules, subject, defaultAllow)
+    // Connections whose rules come out alike (no %c, same user...) share one ACL and its caches:
+    // memory stays bounded by the number of distinct rule sets, not of connections.
+    if (this.#sharedGeneration !== this.#generation || this.#shared.size >= 10_000) {
+      this.#shared.clear()
+      this.#sharedGeneration = this.#generation
+    }
+    const signature = acl.signature
+    state.acl = this.#shared.get(signature) ?? acl
+    if (state.acl === acl) this.#shared.set(signature, acl)
     state.generation = this.#generation
     return state.acl
   }

@@ -73,7 +73,8 @@ function substitute(filter: string, subject: AclSubject): string | 'missing' | '
   return problem ?? out
 }
 
-const CACHE_LIMIT = 4096
+/** Most answers cached per ACL (per direction); the cache starts over when full. */
+const CACHE_LIMIT = 1024
 
 /**
  * The ACL of one connection: the rules that apply to it, substituted, and a cache of answers per
@@ -107,6 +108,14 @@ export class ClientAcl {
       if (rule.access === 'write' || rule.access === 'readwrite') this.#write.push(filter)
     }
     this.readsAll = defaultAllow && this.#deny.length === 0
+  }
+
+  /**
+   * A string equal for two ACLs that decide everything alike (same substituted filters, same
+   * default): connections with equal signatures can share one ACL and its caches.
+   */
+  get signature(): string {
+    return JSON.stringify([this.#defaultAllow, this.#deny, this.#read, this.#write])
   }
 
   /** May the connection receive a message on `topic`? */

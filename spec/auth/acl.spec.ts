@@ -129,3 +129,16 @@ describe('acl – Mosquitto ACL files', () => {
     expect(() => parseAclFile('bogus\n', 'acl.conf')).to.throw(AclFileError, 'acl.conf:1')
   })
 })
+
+describe('acl – sharing', () => {
+  it('connections whose rules come out alike share one ACL (and its caches); %c rules do not', async () => {
+    const { AccessControl } = await import('../../lib/auth/access-control.js')
+    const { FakeClient } = await import('../../lib/backend/conformance/index.js')
+    const plain = new AccessControl({ acl: [{ filter: 'a/#', access: 'read' }], bruteForce: false })
+    expect(plain.aclOf(new FakeClient('one'))).to.equal(plain.aclOf(new FakeClient('two')))
+    const own = new AccessControl({ acl: [{ filter: 'a/%c/#', access: 'read' }], bruteForce: false })
+    const [one, two] = [own.aclOf(new FakeClient('one')), own.aclOf(new FakeClient('two'))]
+    expect(one).to.not.equal(two)
+    expect([one.mayRead('a/one/x'), one.mayRead('a/two/x'), two.mayRead('a/two/x')]).to.deep.equal([true, false, true])
+  })
+})
