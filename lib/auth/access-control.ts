@@ -67,6 +67,8 @@ export interface AccessStats {
   deliveriesDenied: number
   /** Connections closed because their credentials expired. */
   expired: number
+  /** Connections closed because their user was removed. */
+  removed: number
   reloads: number
   bruteForce: BruteForceStats
 }
@@ -93,6 +95,8 @@ export type AccessEvent =
 /** What access control keeps per connection. */
 interface ClientState {
   identity: Identity
+  /** The authenticator that allowed the connection (checked again after changes). */
+  by?: Authenticator
   subject: AclSubject
   acl: ClientAcl | undefined
   generation: number
@@ -127,6 +131,8 @@ export class AccessControl {
   readonly #states = new WeakMap<ClientHandle, ClientState>()
   readonly #events = new Subject<AccessEvent>()
   #generation = 0
+  readonly #live = new Set<ClientHandle>()
+  #sweepAt = 1024
   /** ACLs by signature, for the current generation. */
   readonly #shared = new Map<string, ClientAcl>()
   #sharedGeneration = -1
@@ -138,6 +144,7 @@ export class AccessControl {
     subscriptionsDenied: 0,
     deliveriesDenied: 0,
     expired: 0,
+    removed: 0,
     reloads: 0
   }
 
@@ -173,9 +180,13 @@ export class AccessControl {
     return this.#generation
   }
 
-  /** Rules or users changed (a store saw a change, files were read again): every ACL is recomputed. */
+  /**
+   * Rules or users changed (a store saw a change, files were read again): every ACL is recomputed,
+   * and connections of users that are gone are closed.
+   */
   changed(): void {
     this.#generation++
+    this.#revalidate()
   }
 
   /**
@@ -251,13 +262,12 @@ export class AccessControl {
       if (result.result !== 'allow') verdict = result
       else {
         const name = state?.scramUser ?? this.#states.get(client)?.scramUser ?? username
-        return this.#allowed(client, credentials, name === undefined ? {} : { username: name }, address, 'scram', result)
+        return this.#allowed(client, credentials, name === undefined ? {} : { username: name }, address, undefined, result)
       }
     } else {
-      verdict = await this.#ask(client, credentials)
-    }
-    if (verdict.result === 'allow') {
-      return this.#allowed(client, credentials, (verdict as { identity?: Identity }).identity ?? {}, address, 'authenticators')
+      const asked = await this.#ask(client, credentials)
+      if (asked.verdict.result === 'allow') return this.#allowed(client, credentials, asked.verdict.identity ?? {}, address, asked.by)
+      verdict = asked.verdict
     }
     const reasonCode = verdict.result === 'deny' ? verdict.reasonCode : ReasonCode.NotAuthorized
     this.#stats.loginsDenied++
@@ -268,9 +278,9 @@ export class AccessControl {
   }
 
   /** Steps 4 and 5: the authenticators, then anonymity. */
-  async #ask(client: ClientHandle, credentials: Credentials): Promise<AuthVerdict> {
+  async #ask(client: ClientHandle, credentials: Credentials): Promise<{ verdict: AuthVerdict; by?: Authenticator }> {
     if (credentials.authenticationMethod !== undefined) {
-      return { result: 'deny', reasonCode: ReasonCode.BadAuthenticationMethod, reasonString: 'authentication method not supported' }
+      return { verdict: { result: 'deny', reasonCode: ReasonCode.BadAuthenticationMethod, reasonString: 'authentication method not supported' } }
     }
     const request: AuthRequest = {
       clientId: credentials.clientId,
@@ -287,21 +297,23 @@ export class AccessControl {
       } catch (error) {
         // A store that cannot answer (Redis away...): refuse for now, never crash, never allow.
         this.#logger?.warn('authenticator failed', { authenticator: authenticator.name, error: (error as Error).message })
-        return { result: 'deny', reasonCode: ReasonCode.ServerUnavailable, reasonString: 'authentication unavailable' }
+        return { verdict: { result: 'deny', reasonCode: ReasonCode.ServerUnavailable, reasonString: 'authentication unavailable' } }
       }
       if (verdict.result === 'allow') {
         const identity = { ...verdict.identity }
         identity.username ??= credentials.username
-        return { result: 'allow', identity }
+        return { verdict: { result: 'allow', identity }, by: authenticator }
       }
-      if (verdict.result === 'deny') return verdict
+      if (verdict.result === 'deny') return { verdict }
     }
     if (credentials.username === undefined && credentials.password === undefined) {
-      return this.#allowAnonymous
-        ? { result: 'allow', identity: {} }
-        : { result: 'deny', reasonCode: ReasonCode.NotAuthorized, reasonString: 'anonymous clients are not allowed' }
+      return {
+        verdict: this.#allowAnonymous
+          ? { result: 'allow', identity: {} }
+          : { result: 'deny', reasonCode: ReasonCode.NotAuthorized, reasonString: 'anonymous clients are not allowed' }
+      }
     }
-    return { result: 'deny', reasonCode: ReasonCode.BadUserNameOrPassword }
+    return { verdict: { result: 'deny', reasonCode: ReasonCode.BadUserNameOrPassword } }
   }
 
   #allowed(
@@ -309,7 +321,7 @@ export class AccessControl {
     credentials: Credentials,
     identity: Identity,
     address: string | undefined,
-    by: string,
+    by: Authenticator | undefined,
     result: AuthenticationResult = { result: 'allow' }
   ): AuthenticationResult {
     if (identity.tenant !== undefined && client.tenant !== undefined && identity.tenant !== client.tenant) {
@@ -317,6 +329,8 @@ export class AccessControl {
       return deny(ReasonCode.NotAuthorized, 'credentials of another tenant')
     }
     const state = this.#stateFor(client, identity)
+    if (by !== undefined) state.by = by
+    this.#track(client)
     if (state.timer !== undefined) clearTimeout(state.timer)
     state.timer = undefined
     if (identity.expiresAt !== undefined) {
@@ -329,7 +343,8 @@ export class AccessControl {
     this.#stats.loginsAllowed++
     if (address !== undefined) this.#guard?.success(address)
     const { clientId } = credentials
-    this.#emit(() => ({ type: 'login', clientId, username: state.subject.username, address, by }))
+    const name = by?.name ?? (credentials.authenticationMethod ?? 'anonymous')
+    this.#emit(() => ({ type: 'login', clientId, username: state.subject.username, address, by: name }))
     return result
   }
 
@@ -457,6 +472,39 @@ export class AccessControl {
     const state = this.#states.get(client)
     if (state?.timer !== undefined) clearTimeout(state.timer)
     this.#states.delete(client)
+    this.#live.delete(client)
+  }
+
+  /** Remember a live connection (for `#revalidate`), sweeping closed ones now and then. */
+  #track(client: ClientHandle): void {
+    this.#live.add(client)
+    if (this.#live.size >= this.#sweepAt) {
+      // Taken-over connections are never released: forget the closed ones.
+      for (const c of this.#live) if (!c.connected) this.#live.delete(c)
+      this.#sweepAt = Math.max(1024, this.#live.size * 2)
+    }
+  }
+
+  /**
+   * After a change: a connection whose user is gone from the store that let it in is closed
+   * (MQTT 5: DISCONNECT 0x98 Administrative action). Its ACL follows lazily anyway.
+   */
+  #revalidate(): void {
+    for (const client of this.#live) {
+      if (!client.connected) {
+        this.#live.delete(client)
+        continue
+      }
+      const state = this.#states.get(client)
+      const username = state?.subject.username
+      if (state?.by?.hasUser === undefined || username === undefined) continue
+      if (state.by.hasUser(client.tenant, username) === false) {
+        this.#live.delete(client)
+        this.#stats.removed++
+        this.#logger?.info('user removed: closing its connection', { clientId: client.clientId, username })
+        client.close(ReasonCode.AdministrativeAction, 'user removed')
+      }
+    }
   }
 
   /** Close the authenticators and authorizers; complete `events$`. */

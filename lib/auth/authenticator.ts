@@ -56,6 +56,11 @@ export interface Authenticator {
    * every change), for stores that keep rules per user.
    */
   userAcl?(tenant: string | undefined, username: string): readonly AclRule[] | undefined
+  /**
+   * Optional: whether the user still exists (true/false), or undefined when this authenticator
+   * cannot tell. After a change, connections it let in whose user is gone are closed.
+   */
+  hasUser?(tenant: string | undefined, username: string): boolean | undefined
   /** Optional: the SCRAM-SHA-256 credentials of a user (MQTT 5 enhanced authentication). */
   scram?(tenant: string | undefined, username: string): Awaitable<ScramCredentials | undefined>
   /** Optional: read files again (SIGHUP). Throws, keeping the previous state, when they are bad. */

@@ -120,6 +120,11 @@ export class PasswordFile implements Authenticator {
     return this.#entries.has(username)
   }
 
+  /** `Authenticator.hasUser`: the file's users are everyone's (any tenant). */
+  hasUser(_tenant: string | undefined, username: string): boolean {
+    return this.#entries.has(username)
+  }
+
   /** The stored SCRAM-SHA-256 credentials of `username`, if the file has some (any tenant). */
   scram(_tenant: string | undefined, username: string): ScramCredentials | undefined {
     return this.#entries.get(username)?.scram

@@ -181,6 +181,10 @@ export class RedisUserStore implements Authenticator {
     return { result: 'deny', reasonCode: ReasonCode.BadUserNameOrPassword }
   }
 
+  hasUser(tenant: string | undefined, username: string): boolean | undefined {
+    return this.#tenants.get(tenantKey(tenant))?.users.has(username)
+  }
+
   userAcl(tenant: string | undefined, username: string): readonly AclRule[] | undefined {
     const known = this.#tenants.get(tenantKey(tenant))
     if (known === undefined) return undefined

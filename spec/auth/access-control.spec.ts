@@ -229,6 +229,13 @@ describe('access control', function () {
       await until(() => got.includes('four'))
       expect(got).to.deep.equal(['one', 'four'])
       expect(sub.connected).to.equal(true)
+      // bob is deleted: at the next reload his connection is closed (MQTT 5: 0x98), alice's stays.
+      const gone = new Promise<number | undefined>((resolve) => bob.once('disconnect', (packet) => resolve(packet.reasonCode)))
+      expect(await runPasswd(['-D', users, 'bob'], { stdin: Readable.from(['']), stdout: new PassThrough(), stderr: new PassThrough() })).to.equal(0)
+      await b.access.reload()
+      expect(await gone).to.equal(0x98)
+      expect(b.access.stats.removed).to.equal(1)
+      expect(sub.connected).to.equal(true)
     })
 
     it('a broken file on reload keeps what was read before, reports it, and drops nobody', async () => {

@@ -96,7 +96,11 @@ describe('access control – users and rules in Redis, two brokers', function ()
     expect(took).to.be.below(1000)
     // Tenants never see each other's users.
     expect(await refusal(one.port, 'a3', 'alice@beta', 'pw')).to.equal(0x86)
+    // Live connections of alice on both brokers are closed when she is deleted (0x98).
+    const live = [await connect(one.port, 'l1', 'alice@acme', 'pw'), await connect(two.port, 'l2', 'alice@acme', 'pw')]
+    const closed = live.map((c) => new Promise<number | undefined>((resolve) => c.once('disconnect', (p) => resolve(p.reasonCode))))
     await admin.deleteUser('acme', 'alice')
+    expect(await Promise.all(closed)).to.deep.equal([0x98, 0x98])
     await within(1000, async () => (await refusal(two.port, 'a4', 'alice@acme', 'pw')) === 0x86)
   })
 
