@@ -131,6 +131,8 @@ export class AccessControl {
   readonly #states = new WeakMap<ClientHandle, ClientState>()
   readonly #events = new Subject<AccessEvent>()
   #generation = 0
+  /** The tenant of the SCRAM exchange being started (see `#scramLookup`). */
+  #scramTenant: string | undefined = undefined
   readonly #live = new Set<ClientHandle>()
   #sweepAt = 1024
   /** ACLs by signature, for the current generation. */
@@ -225,8 +227,10 @@ export class AccessControl {
   }
 
   async #scramLookup(username: string): Promise<ScramCredentials | undefined> {
+    // Read before the first await: set just before the (synchronous) call that looks users up.
+    const tenant = this.#scramTenant
     for (const a of this.#authenticators) {
-      const found = await a.scram?.(undefined, username)
+      const found = await a.scram?.(tenant, username)
       if (found !== undefined) return found
     }
     return undefined
@@ -254,6 +258,7 @@ export class AccessControl {
     if (credentials.authenticationMethod === SCRAM_SHA_256 && this.#scram !== undefined) {
       const state = this.#states.get(client)
       const user = scramUser(credentials.authenticationData)
+      this.#scramTenant = client.tenant
       const result = await this.#scram.authenticate(client, credentials)
       if (result.result === 'continue') {
         if (user !== undefined) this.#stateFor(client, {}).scramUser = user

@@ -7,6 +7,8 @@ import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { withAccessControl } from '../../../lib/auth/access-backend.js'
 import { RedisUserStore } from '../../../lib/auth/redis-store.js'
+import { SCRAM_SHA_256, ScramClient } from '../../../lib/auth/scram.js'
+import { FakeClient } from '../../../lib/backend/conformance/index.js'
 import { runPasswd } from '../../../lib/auth/passwd-command.js'
 import { PassThrough, Readable } from 'node:stream'
 import { Broker } from '../../../lib/broker/broker.js'
@@ -154,5 +156,34 @@ describe('access control – users and rules in Redis, two brokers', function ()
     expect(await runPasswd([...args, '-D', 'carol'], io(''))).to.equal(0)
     await within(1000, async () => (await refusal(one.port, 'c2', 'carol@acme', 'carol-pw')) === 0x86)
     expect(await runPasswd([...args, '-D', 'carol'], io(''))).to.equal(1)
+  })
+
+  it('SCRAM-SHA-256 takes the users of the connection\'s tenant from Redis', async () => {
+    const users = await store()
+    await users.setUser('acme', 'sam', 'scram-pw', { scram: true })
+    const b = withAccessControl(new MemoryBackend(), { authenticators: [users], bruteForce: false })
+    class TenantClient extends FakeClient {
+      override readonly tenant: string | undefined
+      constructor(id: string, tenant: string | undefined) {
+        super(id)
+        this.tenant = tenant
+      }
+    }
+    const exchange = async (tenant: string | undefined, password: string): Promise<string> => {
+      const client = new TenantClient('s1', tenant)
+      const scram = new ScramClient('sam', password)
+      const connect = { type: 'connect', protocolLevel: 5, clientId: 's1', clean: true, keepalive: 0 } as const
+      const first = { clientId: 's1', username: 'sam', password: undefined, connect, authenticationMethod: SCRAM_SHA_256, authenticationData: scram.first() }
+      const challenge = await b.authenticate(client, first)
+      if (challenge.result !== 'continue') return challenge.result
+      const answer = await b.authenticate(client, { ...first, authenticationData: scram.final(challenge.properties.authenticationData!) })
+      if (answer.result !== 'allow') return answer.result
+      return scram.verify(answer.properties!.authenticationData!) ? 'verified' : 'unverified'
+    }
+    expect(await exchange('acme', 'scram-pw')).to.equal('verified')
+    expect(await exchange('acme', 'wrong')).to.equal('deny')
+    // Another tenant has no sam.
+    expect(await exchange('beta', 'scram-pw')).to.equal('deny')
+    await b.close()
   })
 })
