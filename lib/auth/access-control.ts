@@ -23,7 +23,10 @@ import type { AclRule, AclSubject } from './acl.js'
 import { readAclFile } from './acl-file.js'
 import type { Authenticator, AuthorizeRequest, Authorizer, AuthRequest, AuthVerdict, Identity } from './authenticator.js'
 import { BruteForceGuard } from './brute-force.js'
-import type { BruteForceOptions, BruteForceStats } from './brute-force.js'
+import type { BruteForceOptions } from './brute-force.js'
+import type { AccessEvent, AccessStats } from './access-events.js'
+
+export type { AccessEvent, AccessStats } from './access-events.js'
 import { ConnectionRules, hostOf } from './connection-rules.js'
 import type { ConnectionRule } from './connection-rules.js'
 import { SCRAM_SHA_256, ScramAuthenticator } from './scram.js'
@@ -54,43 +57,6 @@ export interface AccessControlOptions {
   /** Where refusals and reloads are logged (never a password or token). */
   logger?: Logger
 }
-
-/** Counters of an `AccessControl`. */
-export interface AccessStats {
-  loginsAllowed: number
-  loginsDenied: number
-  /** CONNECTs refused by a connection rule. */
-  connectionsRefused: number
-  publishesDenied: number
-  subscriptionsDenied: number
-  /** Deliveries not made because the receiver may not read the topic. */
-  deliveriesDenied: number
-  /** Connections closed because their credentials expired. */
-  expired: number
-  /** Connections closed because their user was removed. */
-  removed: number
-  reloads: number
-  bruteForce: BruteForceStats
-}
-
-/** Events of an `AccessControl` (a hot stream; it completes on `close()`). */
-export type AccessEvent =
-  | { type: 'login'; clientId: string; username: string | undefined; address: string | undefined; by: string }
-  | {
-      type: 'login-failed'
-      clientId: string
-      username: string | undefined
-      address: string | undefined
-      reasonCode: number
-      /** Failures from this address within the brute-force window. */
-      failures: number
-      /** How long this CONNECT was held back (ms). */
-      delayedMs: number
-    }
-  | { type: 'connection-refused'; clientId: string; username: string | undefined; address: string | undefined; rule: number }
-  | { type: 'expired'; clientId: string; username: string | undefined }
-  | { type: 'reloaded'; generation: number }
-  | { type: 'reload-failed'; error: string }
 
 /** What access control keeps per connection. */
 interface ClientState {
