@@ -123,8 +123,8 @@ describe('access control', function () {
       await attempt('203.0.113.5:2', 'wrong')
       expect(await attempt('203.0.113.5:3', 'wrong')).to.be.at.least(290)
       expect(await attempt('203.0.113.5:4', 'wrong')).to.be.at.least(590)
-      // Another address is not slowed.
-      expect(await attempt('198.51.100.1:1', 'wrong')).to.be.below(290)
+      // Another address is not slowed (asserted on the event: wall time is noisy on a busy machine).
+      await attempt('198.51.100.1:1', 'wrong')
       expect(b.access.stats.bruteForce).to.deep.equal({ failures: 5, delayed: 2, addresses: 2 })
       const failed = events.filter((e): e is Extract<AccessEvent, { type: 'login-failed' }> => e.type === 'login-failed')
       expect(failed.map((e) => [e.address, e.failures, e.reasonCode])).to.deep.equal([
@@ -134,11 +134,12 @@ describe('access control', function () {
         ['203.0.113.5', 4, 0x86],
         ['198.51.100.1', 1, 0x86]
       ])
-      expect(failed[3]?.delayedMs).to.equal(600)
+      expect(failed.map((e) => e.delayedMs)).to.deep.equal([0, 0, 300, 600, 0])
       expect(JSON.stringify(events)).to.not.include('wrong')
       // A success (after its delay) clears the address.
       await attempt('203.0.113.5:5', 'alice-pw')
-      expect(await attempt('203.0.113.5:6', 'wrong')).to.be.below(290)
+      await attempt('203.0.113.5:6', 'wrong')
+      expect(events.at(-1)).to.deep.include({ type: 'login-failed', address: '203.0.113.5', failures: 1, delayedMs: 0 })
     })
 
     it('publishes the counters under $SYS/broker/auth/ (retained, when changed)', async () => {
