@@ -11,6 +11,9 @@ import { parseArgs } from 'node:util'
 import { createScramCredentials } from './scram.js'
 import { formatScram, isValidFileUsername, parsePasswordFile } from './password-file.js'
 import { hashPassword } from './password-hash.js'
+import { checkAclRule } from './acl.js'
+import type { AclRule } from './acl.js'
+import { RedisUserStore } from './redis-store.js'
 
 /** Where `runPasswd` reads and writes (the process's streams in the command). */
 export interface PasswdIo {
@@ -32,6 +35,10 @@ Options:
   --redis URL       the Redis of the users (redis://host:port) instead of a file
   --tenant T        with --redis: the tenant of USER (default: the default tenant)
   --prefix P        with --redis: the key prefix (default mqtt-auth)
+  --set-acl JSON    with --redis: replace USER's own ACL rules ([{"filter":"a/#","access":"read"}]),
+                    leaving the password as it is
+  --set-tenant-acl JSON
+                    with --redis, without USER: replace the tenant's ACL rules
   -h, --help        show this help
 `
 
@@ -120,6 +127,8 @@ export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
         redis: { type: 'string' },
         tenant: { type: 'string' },
         prefix: { type: 'string' },
+        'set-acl': { type: 'string' },
+        'set-tenant-acl': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -171,10 +180,30 @@ export async function runPasswd(argv: string[], io: PasswdIo): Promise<number> {
 
 /** `passwd --redis URL [--tenant T] USER`: the same, on the users in Redis. */
 async function runRedis(
-  values: { redis?: string; tenant?: string; prefix?: string; delete?: boolean; scram?: boolean },
+  values: {
+    redis?: string
+    tenant?: string
+    prefix?: string
+    delete?: boolean
+    scram?: boolean
+    'set-acl'?: string
+    'set-tenant-acl'?: string
+  },
   positionals: string[],
   io: PasswdIo
 ): Promise<number> {
+  const tenantRules = values['set-tenant-acl']
+  if (tenantRules !== undefined) {
+    if (positionals.length !== 0) {
+      io.stderr.write(`--set-tenant-acl takes no USER\n\n${PASSWD_USAGE}`)
+      return 2
+    }
+    return await withStore(values, io, async (store, where) => {
+      await store.setTenantAcl(values.tenant, parseRules(tenantRules))
+      io.stdout.write(`set the ACL rules${where || ' of the default tenant'}\n`)
+      return 0
+    })
+  }
   if (positionals.length !== 1) {
     io.stderr.write(`expected USER (a password is never taken from the command line)\n\n${PASSWD_USAGE}`)
     return 2
@@ -184,11 +213,13 @@ async function runRedis(
     io.stderr.write('a user name must not be empty nor hold ":" or control characters\n')
     return 2
   }
-  const { RedisUserStore } = await import('./redis-store.js')
-  const store = new RedisUserStore({ url: values.redis!, pollMs: 0, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) })
-  const where = values.tenant === undefined ? '' : ` of tenant ${values.tenant}`
-  try {
-    await store.ready()
+  return await withStore(values, io, async (store, where) => {
+    const userRules = values['set-acl']
+    if (userRules !== undefined) {
+      await store.setUserAcl(values.tenant, username, parseRules(userRules))
+      io.stdout.write(`set the ACL rules of user ${username}${where}\n`)
+      return 0
+    }
     if (values.delete === true) {
       if (!(await store.deleteUser(values.tenant, username))) {
         io.stderr.write(`user ${JSON.stringify(username)}${where} is not in Redis\n`)
@@ -203,6 +234,33 @@ async function runRedis(
     await store.setUser(values.tenant, username, password, { scram: values.scram === true })
     io.stdout.write(`${existed ? 'changed password of' : 'added'} user ${username}${where}\n`)
     return 0
+  })
+}
+
+/** ACL rules from a JSON argument; throws with the reason when they are not valid. */
+function parseRules(json: string): AclRule[] {
+  let rules: unknown
+  try {
+    rules = JSON.parse(json)
+  } catch {
+    throw new Error('the ACL rules are not valid JSON')
+  }
+  if (!Array.isArray(rules)) throw new Error('the ACL rules must be a JSON list of {"filter", "access"}')
+  rules.forEach((rule, i) => checkAclRule(rule as AclRule, `rule ${i + 1}`))
+  return rules as AclRule[]
+}
+
+/** Runs `work` with a connected store; errors become exit code 1 with a message. */
+async function withStore(
+  values: { redis?: string; prefix?: string; tenant?: string },
+  io: PasswdIo,
+  work: (store: RedisUserStore, where: string) => Promise<number>
+): Promise<number> {
+  const store = new RedisUserStore({ url: values.redis!, pollMs: 0, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) })
+  const where = values.tenant === undefined ? '' : ` of tenant ${values.tenant}`
+  try {
+    await store.ready()
+    return await work(store, where)
   } catch (error) {
     io.stderr.write(`passwd: ${(error as Error).message}\n`)
     return 1

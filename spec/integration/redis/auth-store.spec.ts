@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai'
 import mqtt from 'mqtt'
-import type { MqttClient } from 'mqtt'
+import type { MqttClient, Packet } from 'mqtt'
 import { withAccessControl } from '../../../lib/auth/access-backend.js'
 import type { AccessControlBackend } from '../../../lib/auth/access-backend.js'
 import { RedisUserStore } from '../../../lib/auth/redis-store.js'
@@ -161,6 +161,32 @@ describe('access control – users and rules in Redis, two brokers', function ()
     expect(await runPasswd([...args, 'carol'], io('carol-pw\n'))).to.equal(0)
     await within(1000, async () => one.users.hasUser('acme', 'carol') === true)
     expect(await refusal(one.port, 'c1', 'carol@acme', 'carol-pw')).to.equal(undefined)
+    // Rules from the command line: carol's own, then the tenant's; bad JSON or rules change nothing.
+    const carol = await connect(one.port, 'c9', 'carol@acme', 'carol-pw')
+    const codes = async (): Promise<number[]> =>
+      await new Promise((resolve) => {
+        const onPacket = (packet: Packet): void => {
+          if (packet.cmd !== 'suback') return
+          carol.off('packetreceive', onPacket)
+          resolve(packet.granted as number[])
+        }
+        carol.on('packetreceive', onPacket)
+        carol.subscribe(['mine/x', 'team/x'], { qos: 0 }, () => undefined)
+      })
+    // No rule at all: everything allowed (acl_default).
+    expect(await codes()).to.deep.equal([0, 0])
+    let generation = one.backend.access.generation
+    expect(await runPasswd([...args, '--set-acl', '[{"filter":"mine/#","access":"read"}]', 'carol'], io(''))).to.equal(0)
+    await within(1000, async () => one.backend.access.generation > generation)
+    expect(await codes()).to.deep.equal([0, 0x87])
+    generation = one.backend.access.generation
+    expect(await runPasswd([...args, '--set-tenant-acl', '[{"filter":"team/#","access":"readwrite"}]'], io(''))).to.equal(0)
+    await within(1000, async () => one.backend.access.generation > generation)
+    expect(await codes()).to.deep.equal([0, 0])
+    const bad = io('')
+    expect(await runPasswd([...args, '--set-acl', '[{"filter":"a/#/b","access":"read"}]', 'carol'], bad)).to.equal(1)
+    expect(await runPasswd([...args, '--set-acl', 'not json', 'carol'], io(''))).to.equal(1)
+    expect(await runPasswd([...args, '--set-tenant-acl', '[]', 'carol'], io(''))).to.equal(2)
     expect(await runPasswd([...args, '-D', 'carol'], io(''))).to.equal(0)
     await within(1000, async () => one.users.hasUser('acme', 'carol') === false)
     expect(await refusal(one.port, 'c2', 'carol@acme', 'carol-pw')).to.equal(0x86)
