@@ -33,6 +33,8 @@ export interface Sizes {
   holdMs: number
   timeoutMs: number
   stallMs: number
+  /** 1: fan-in / fan-out subscribers subscribe to `#` instead of the run's topic (0: no). */
+  wildcard: number
 }
 
 /** Defaults: fan-in 4→1 × 50,000, fan-out 1→100 × 2,000, 50 pairs × 2,000, 64 B, window 64,
@@ -53,7 +55,8 @@ export const DEFAULT_SIZES: Sizes = {
   connConcurrency: 100,
   holdMs: 3_000,
   timeoutMs: 120_000,
-  stallMs: 10_000
+  stallMs: 10_000,
+  wildcard: 0
 }
 
 /** Command-line flag (kebab-case) for each size, e.g. `--fanin-count 500000`. */
@@ -107,7 +110,8 @@ export function runScenario (name: ScenarioName, target: ConnTarget, brokerPid: 
   const width = topology === 'fanin' ? sizes.faninPublishers : topology === 'fanout' ? sizes.fanoutSubscribers : sizes.pairs
   const count = topology === 'fanin' ? sizes.faninCount : topology === 'fanout' ? sizes.fanoutCount : sizes.pairsCount
   return runThroughput({ target, ...pid, topology, qos: q === 'q1' ? 1 : 0, width, count, payload: sizes.payload,
-    window: sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs })
+    window: sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs,
+    wildcard: sizes.wildcard > 0 })
 }
 
 /** Scales every message count of `sizes` by `f` (used for warm-up rounds). */
