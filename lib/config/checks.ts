@@ -7,6 +7,7 @@ import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { isDeepStrictEqual } from 'node:util'
 import { TrustedProxies } from '../transport/trusted-proxies.js'
+import { anonymousAllowed, authenticationMethods } from './access.js'
 import { formatKey } from './errors.js'
 import type { ConfigIssue, ConfigPath } from './errors.js'
 import type { Locate } from './load.js'
@@ -25,9 +26,12 @@ function overlap(a: string, b: string): boolean {
   return a === b || WILDCARD.has(a) || WILDCARD.has(b)
 }
 
-/** Whether an authentication method is configured: today, anything under `auth:`. */
+/**
+ * Whether clients are authenticated: `auth:` configures a password file, Redis users, JWT or an
+ * HTTP hook (ACLs or connection rules alone authenticate nobody).
+ */
 export function hasAuthentication(config: BrokerConfig): boolean {
-  return config.auth !== undefined && Object.keys(config.auth).length > 0
+  return authenticationMethods(config).length > 0
 }
 
 /**
@@ -85,8 +89,9 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
   }
   tenancyIssues(config, names, add)
   httpIssues(config, reads, add)
+  authFileIssues(config, reads, add)
   await Promise.all(reads)
-  if (!hasAuthentication(config) && config.allow_anonymous !== true) {
+  if (!hasAuthentication(config) && !anonymousAllowed(config)) {
     listeners.forEach((listener, i) => {
       if (listener.kind === 'unix') return
       const host = listener.host ?? '127.0.0.1'
@@ -94,7 +99,7 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
       add(
         ['listeners', i, 'host'],
         `listener "${listener.name}" would accept anonymous clients from the network on ${host}: no authentication method is configured. ` +
-          'Configure one under auth:, or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
+          'Configure one under auth: (password_file, jwt, http or redis), or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
       )
     })
   }
@@ -123,6 +128,25 @@ function addressIssues(listeners: readonly ListenerEntry[], add: (path: ConfigPa
       add(['listeners', j, 'port'], `listener "${b.name}": port ${port} is also used by listeners[${i}] "${a.name}" (${a.kind} on ${a.host ?? '127.0.0.1'})`)
     }
   })
+}
+
+/** The files `auth:` names must be readable (they are read at start, and again on SIGHUP). */
+function authFileIssues(config: BrokerConfig, reads: Promise<void>[], add: (path: ConfigPath, message: string) => void): void {
+  const auth = config.auth
+  if (auth === undefined) return
+  const files: [ConfigPath, string][] = []
+  for (const key of ['password_file', 'acl_file'] as const) {
+    const value = auth[key]
+    if (typeof value === 'string') files.push([['auth', key], value])
+    else value?.forEach((path, i) => files.push([['auth', key, i], path]))
+  }
+  for (const key of ['public_key_file', 'jwks_file'] as const) {
+    const path = auth.jwt?.[key]
+    if (path !== undefined) files.push([['auth', 'jwt', key], path])
+  }
+  for (const [at, path] of files) {
+    reads.push(access(path, constants.R_OK).catch((error: NodeJS.ErrnoException) => add(at, `cannot read "${path}": ${error.code ?? error.message}`)))
+  }
 }
 
 /** Whether the `http:` section serves anything. */

@@ -25,6 +25,7 @@ export interface CommandLine {
 }
 
 export const USAGE = `Usage: mqtt-broker [--config FILE] [options]
+       mqtt-broker passwd [--delete] [--scram] FILE USER   (add, change or delete a user of a password file)
 
 An MQTT broker (MQTT 3.1, 3.1.1 and 5.0): the in-memory backend, or with --redis one process of a
 cluster (run several on different ports with the same --redis URL: they form one broker).
@@ -67,7 +68,8 @@ Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: n
   --max-retained-messages N         --max-retained-bytes BYTES
   (queued/retained: of backend.memory, or of backend.redis with --redis; *-bytes: memory only)
 
-Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates.
+Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates
+and the access-control files (auth: password_file, acl_file, JWT keys) without dropping connections.
 `
 
 /** Integer flags that set one `broker:` key each (range checked by the schema). */

@@ -9,6 +9,8 @@
  * `--print-config`); they are checked against the code's own defaults by spec/config.
  */
 
+import { authConfigSchema } from '../auth/config.js'
+import type { AuthConfig } from '../auth/config.js'
 import { httpConfigSchema } from '../http/options.js'
 import type { HttpConfig } from '../http/options.js'
 
@@ -200,8 +202,8 @@ export const CONFIG_SCHEMA = {
   properties: {
     listeners: { type: 'array', items: listener, minItems: 1 },
     allow_anonymous: { type: 'boolean', default: false },
-    // Reserved for access control (password files, ACLs, JWT…): any object is accepted today.
-    auth: { type: 'object' },
+    // Access control (lib/auth, docs/security.md): password files, rules, ACLs, JWT, HTTP hook, Redis users.
+    auth: authConfigSchema,
     shutdown_timeout: { type: 'number', minimum: 0.001, maximum: 3600, default: 5 },
     log: {
       type: 'object',
@@ -333,7 +335,7 @@ export interface TenancySection {
 export interface BrokerConfig {
   listeners?: ListenerEntry[]
   allow_anonymous?: boolean
-  auth?: Record<string, unknown>
+  auth?: AuthConfig
   shutdown_timeout?: number
   log?: { level?: 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; format?: 'text' | 'json' }
   broker?: BrokerSection

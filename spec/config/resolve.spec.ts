@@ -198,7 +198,7 @@ describe('config – file, flags, environment and checks', () => {
       {
         what: 'anonymous access on a network address from the file',
         text: 'listeners:\n  - { name: public, kind: tcp, host: 0.0.0.0 }\n',
-        expected: 'broker.yaml:2:38: listeners[0].host: listener "public" would accept anonymous clients from the network on 0.0.0.0: no authentication method is configured. Configure one under auth:, or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
+        expected: 'broker.yaml:2:38: listeners[0].host: listener "public" would accept anonymous clients from the network on 0.0.0.0: no authentication method is configured. Configure one under auth: (password_file, jwt, http or redis), or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
       },
       {
         what: 'anonymous access on a network address from --host',
@@ -241,10 +241,13 @@ describe('config – file, flags, environment and checks', () => {
     }
 
     it('loopback, Unix sockets, allow_anonymous and an auth section need no more', async () => {
+      await writeFile(join(dir, 'users.txt'), '')
       await resolveWith('listeners:\n  - { name: a, kind: tcp, host: localhost }\n  - { name: b, kind: ws, host: "::1" }\n  - { name: c, kind: unix, path: m.sock }\n')
       await resolveWith('listeners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n', ['--allow-anonymous'])
       await resolveWith('allow_anonymous: true\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
       await resolveWith('auth:\n  password_file: users.txt\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('auth:\n  jwt: { secret: "0123456789abcdef0123" }\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('auth:\n  allow_anonymous: true\n  acl: [{ filter: "#", access: read }]\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
       await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  auth: { tokens: ["0123456789abcdef"] }\n')
       await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  allow_anonymous: true\n')
     })
@@ -262,10 +265,12 @@ describe('config – file, flags, environment and checks', () => {
       const masked = maskSecrets({
         listeners: [{ name: 's', kind: 'tls', tls: { key: 'k', cert: 'c', passphrase: 'hunter2' } }],
         backend: { type: 'redis', redis: { url: 'redis://user:pw@host:6379/0' } },
-        auth: { users: [{ name: 'a', password: 'p' }], jwt: { secret: 'jwt-secret-value', token_header: 'x' } }
+        auth: { jwt: { secret: 'jwt-secret-value' }, http: { url: 'http://h/', headers: { authorization: 'Bearer hook-token' } }, redis: { url: 'redis://:rpw@h:1' } },
+        http: { auth: { tokens: ['http-token-0123456789'], users: [{ username: 'ops', password: 'p' }] } }
       })
       const text = JSON.stringify(masked)
-      for (const secret of ['hunter2', ':pw@', '"p"', 'jwt-secret-value']) expect(text).not.to.include(secret)
+      for (const secret of ['hunter2', ':pw@', '"p"', 'jwt-secret-value', 'hook-token', 'rpw', 'http-token-0123456789']) expect(text).not.to.include(secret)
+      expect(text).to.include('"username":"ops"')
       expect(masked.backend!.redis!.url).to.equal('redis://user:********@host:6379/0')
       expect((masked.listeners![0] as { tls: { key: string } }).tls.key).to.equal('k')
       expect(maskUrl('redis://onlypassword@host:6379')).to.equal('redis://********@host:6379')

@@ -118,6 +118,8 @@ describe('config – schema, defaults, documentation and mapping', () => {
       await copyFile(root('examples/broker.yaml'), join(dir, 'broker.yaml'))
       await mkdir(join(dir, 'certs'))
       for (const name of ['server.key', 'server.crt', 'ca.crt']) await writeFile(join(dir, 'certs', name), 'pem')
+      await writeFile(join(dir, 'users.passwd'), '')
+      await writeFile(join(dir, 'acl.conf'), '')
       const { config } = await resolveConfig({ argv: ['--config', 'broker.yaml'], env: {}, cwd: dir })
       expect(config.listeners).to.have.length(5)
     } finally {
