@@ -22,6 +22,7 @@ import type {
   SetupResult,
   SubscribeResult
 } from '../backend/backend.js'
+import type { BackendInspection } from '../backend/inspection.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { ProtocolLevel } from '../packet/types.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
@@ -104,8 +105,26 @@ export interface AccessControlBackendOptions {
   sysPrefix?: string
 }
 
-/** A `Backend` with access control around another one. */
-export class AccessControlBackend implements Backend {
+/** The optional inspection methods handed through to the wrapped backend (when it has them). */
+const INSPECTION = [
+  'listSessions',
+  'inspectSession',
+  'deleteSession',
+  'addSessionSubscription',
+  'removeSessionSubscription',
+  'listRetained',
+  'counts',
+  'listTenants'
+] as const satisfies readonly (keyof BackendInspection)[]
+
+/**
+ * A `Backend` with access control around another one. Besides the decisions it hands every
+ * optional member the engine and the HTTP API use to the wrapped backend: `authenticationMethods`
+ * (with SCRAM-SHA-256 when the access control does it), `available`, `stats` and the
+ * `BackendInspection` methods (defined only when the wrapped backend has them, so that their absence
+ * still reads as "not implemented").
+ */
+export class AccessControlBackend implements Backend, BackendInspection {
   /** The policy (reload, stats, events). */
   readonly access: AccessControl
   /** The wrapped backend. */
@@ -115,9 +134,23 @@ export class AccessControlBackend implements Backend {
   readonly #sysTimer: ReturnType<typeof setInterval> | undefined
   readonly #sysLast = new Map<string, string>()
   readonly #sysPrefix: string
+  declare readonly listSessions?: BackendInspection['listSessions']
+  declare readonly inspectSession?: BackendInspection['inspectSession']
+  declare readonly deleteSession?: BackendInspection['deleteSession']
+  declare readonly addSessionSubscription?: BackendInspection['addSessionSubscription']
+  declare readonly removeSessionSubscription?: BackendInspection['removeSessionSubscription']
+  declare readonly listRetained?: BackendInspection['listRetained']
+  declare readonly counts?: BackendInspection['counts']
+  declare readonly listTenants?: BackendInspection['listTenants']
 
   constructor(inner: Backend, access: AccessControl | AccessControlOptions = {}, options: AccessControlBackendOptions = {}) {
     this.inner = inner
+    // Operators' inspection (REST API, metrics, $SYS counts) goes straight to the stored state.
+    const inspectable = inner as Backend & BackendInspection
+    for (const name of INSPECTION) {
+      const method = inspectable[name] as ((...args: unknown[]) => unknown) | undefined
+      if (typeof method === 'function') Object.defineProperty(this, name, { value: method.bind(inner), enumerable: false })
+    }
     this.#ownsAccess = !(access instanceof AccessControl)
     this.access = access instanceof AccessControl ? access : new AccessControl(access)
     this.#sysPrefix = options.sysPrefix ?? '$SYS/broker'
@@ -161,6 +194,23 @@ export class AccessControlBackend implements Backend {
       this.#handles.set(client, handle)
     }
     return handle
+  }
+
+  /** The wrapped backend's reachability (`KeyvBackend`: Redis), for `/readyz` and the metrics. */
+  get available(): boolean {
+    return (this.inner as { available?: unknown }).available !== false
+  }
+
+  /** The wrapped backend's counters, if it has any (the access counters are `access.stats`). */
+  get stats(): unknown {
+    return (this.inner as { stats?: unknown }).stats
+  }
+
+  /** MQTT 5 Authentication Methods: SCRAM-SHA-256 when the access control does it, and the wrapped backend's. */
+  authenticationMethods(client: ClientHandle): readonly string[] {
+    const ours = this.access.authenticationMethods()
+    const theirs = this.inner.authenticationMethods === undefined ? [] : this.inner.authenticationMethods(this.#guard(client))
+    return ours.length === 0 ? theirs : [...new Set([...ours, ...theirs])]
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): Promise<AuthenticationResult> {

@@ -202,6 +202,11 @@ export class AccessControl {
     return undefined
   }
 
+  /** The MQTT 5 Authentication Methods this access control implements: SCRAM-SHA-256 when enabled. */
+  authenticationMethods(): readonly string[] {
+    return this.#scram === undefined ? [] : [SCRAM_SHA_256]
+  }
+
   /** Decide a CONNECT (or an AUTH continuing one); see the order in this module's comment. */
   async authenticate(client: ClientHandle, credentials: Credentials): Promise<AuthenticationResult> {
     const address = hostOf(credentials.connection?.remoteAddress)
