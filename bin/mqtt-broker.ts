@@ -10,7 +10,9 @@
  * (or after --help, --print-config, --check-config); 2 for a bad flag or configuration (nothing
  * started); 1 for a start-up failure (port in use, Redis unreachable: what had started is closed)
  * or a stop that did not finish in time (a second signal, or the drain time plus a few seconds
- * exceeded). SIGHUP re-reads the TLS certificates.
+ * exceeded). SIGHUP re-reads the TLS certificates and the access-control files (`auth:`). With an `http:` section it also serves health,
+ * metrics, the REST API and the dashboard (`mqtt-broker HTTP on URL`), started and stopped with the
+ * MQTT listeners. `mqtt-broker passwd FILE USER` manages a password file (lib/auth `runPasswd`).
  */
 import { stringify } from 'yaml'
 import { Broker } from '../lib/broker/broker.js'
@@ -19,10 +21,15 @@ import type { Logger } from '../lib/broker/logger.js'
 import type { Backend } from '../lib/backend/backend.js'
 import { KeyvBackend } from '../lib/backend/keyv/index.js'
 import { BackendStartError, brokerOptions, listenerConfigs, makeBackend } from '../lib/config/build.js'
+import type { AccessControl } from '../lib/auth/access-control.js'
+import { runPasswd } from '../lib/auth/passwd-command.js'
+import { accessControl, anonymousAllowed, authenticationMethods, guardBackend } from '../lib/config/access.js'
 import { hasAuthentication, isLoopback } from '../lib/config/checks.js'
 import { USAGE, UsageError } from '../lib/config/cli.js'
 import { maskSecrets } from '../lib/config/effective.js'
 import { ConfigError } from '../lib/config/errors.js'
+import { startHttp } from '../lib/config/http.js'
+import type { StartedHttp } from '../lib/config/http.js'
 import { resolveConfig } from '../lib/config/resolve.js'
 import type { ResolvedConfig } from '../lib/config/resolve.js'
 import type { BrokerConfig } from '../lib/config/schema.js'
@@ -37,10 +44,8 @@ function url(bound: BoundListener): string {
 
 /** Warnings about access, once the logger exists. */
 function warnAboutAccess(config: BrokerConfig, logger: Logger): void {
-  if (hasAuthentication(config)) {
-    logger.warn('the auth section is reserved for access control and not applied by this version: clients are not authenticated')
-  }
-  if (config.allow_anonymous !== true) return
+  if (hasAuthentication(config)) logger.info('access control', { methods: authenticationMethods(config).join(',') })
+  if (!anonymousAllowed(config)) return
   const open = (config.listeners ?? []).filter((l) => l.kind !== 'unix' && !isLoopback(l.host ?? '127.0.0.1')).map((l) => l.name)
   logger.warn('anonymous access allowed (allow_anonymous): any client that can reach the broker may connect', {
     listeners: open.length > 0 ? open.join(',') : undefined
@@ -76,6 +81,13 @@ async function configure(argv: string[]): Promise<ResolvedConfig | number> {
     return 0
   }
   if (cli.checkConfig) {
+    // The access-control files are parsed too (password and ACL files, JWT keys).
+    try {
+      await accessControl(config, undefined)?.close()
+    } catch (error) {
+      process.stderr.write(`mqtt-broker: the configuration cannot be used:\n${(error as Error).message}\n`)
+      return 2
+    }
     process.stdout.write(`mqtt-broker: the configuration is valid (${config.listeners?.length ?? 0} listeners)\n`)
     return 0
   }
@@ -83,15 +95,24 @@ async function configure(argv: string[]): Promise<ResolvedConfig | number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'passwd') return runPasswd(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   const resolved = await configure(argv)
   if (typeof resolved === 'number') return resolved
   const { config } = resolved
   const logger = createFormatLogger(config.log?.format ?? 'text', config.log?.level ?? 'info')
   warnAboutAccess(config, logger)
+  let access: AccessControl | undefined
+  try {
+    access = accessControl(config, logger)
+  } catch (error) {
+    process.stderr.write(`mqtt-broker: the configuration cannot be used, nothing was started:\n${(error as Error).message}\n`)
+    return 2
+  }
   let backend: Backend
   try {
     backend = await makeBackend(config, logger)
   } catch (error) {
+    await access?.close()
     if (!(error instanceof BackendStartError)) throw error
     process.stderr.write(`mqtt-broker: ${error.message}\n`)
     return 1
@@ -102,10 +123,15 @@ async function main(argv: string[]): Promise<number> {
     config.broker?.sys_topic_prefix === undefined && backend instanceof KeyvBackend
       ? `$SYS/brokers/${backend.nodeId.replace(/[+#/]/g, '_').split('\u0000').join('_')}`
       : undefined
+  backend = guardBackend(backend, access, sysTopicPrefix ?? config.broker?.sys_topic_prefix ?? '$SYS/broker', Math.round((config.broker?.sys_interval ?? 10) * 1000))
   const broker = new Broker({ ...options, backend, logger, ...(sysTopicPrefix === undefined ? {} : { sysTopicPrefix }) })
   let bound: readonly BoundListener[]
+  let http: StartedHttp | undefined
   try {
-    bound = (await broker.listenAll(listenerConfigs(config))).addresses
+    const listeners = await broker.listenAll(listenerConfigs(config))
+    bound = listeners.addresses
+    // The HTTP endpoints start with the MQTT listeners, all or none.
+    http = await startHttp(broker, config, listeners)
   } catch (error) {
     const err = error as NodeJS.ErrnoException
     const hint =
@@ -116,10 +142,19 @@ async function main(argv: string[]): Promise<number> {
           : ''
     process.stderr.write(`mqtt-broker: cannot start, nothing was started: ${err.message}${hint}\n`)
     await broker.close()
+    await access?.close()
     return 1
   }
   for (const listener of bound) process.stdout.write(`mqtt-broker listening on ${url(listener)}\n`)
-  return waitForStop(broker, logger, options.drainTimeout ?? 5000)
+  if (http !== undefined) process.stdout.write(`mqtt-broker HTTP on ${http.description}\n`)
+  return waitForStop({ broker, http, access }, logger, options.drainTimeout ?? 5000)
+}
+
+/** What runs until a signal stops it. */
+interface Running {
+  broker: Broker
+  http: StartedHttp | undefined
+  access: AccessControl | undefined
 }
 
 /**
@@ -133,14 +168,19 @@ const OVERRUN_GRACE = 3000
  * signal, or a close that overruns the drain time by `OVERRUN_GRACE`, exits 1 at once. SIGHUP re-reads
  * the TLS certificates (a listener whose new files are unusable keeps its old ones).
  */
-function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Promise<number> {
+function waitForStop(running: Running, logger: Logger, drainTimeout: number): Promise<number> {
+  const { broker, http, access } = running
   return new Promise<number>((resolve) => {
     let stopping = false
     const reload = (): void => {
-      logger.info('SIGHUP: reloading the TLS certificates')
+      logger.info(access === undefined ? 'SIGHUP: reloading the TLS certificates' : 'SIGHUP: reloading the TLS certificates and the access-control files')
       broker.reloadCertificates().then(
         () => logger.info('TLS certificates reloaded'),
         (error: unknown) => logger.error('TLS certificates not reloaded, the previous ones stay in use', { error })
+      )
+      access?.reload().then(
+        () => logger.info('access-control files reloaded'),
+        (error: unknown) => logger.error('access-control files not all reloaded, what could not be read stays as it was', { error })
       )
     }
     const stop = (signal: string): void => {
@@ -156,17 +196,21 @@ function waitForStop(broker: Broker, logger: Logger, drainTimeout: number): Prom
         resolve(1)
       }, drainTimeout + OVERRUN_GRACE)
       overrun.unref()
-      broker.close().then(
-        () => {
-          clearTimeout(overrun)
-          logger.info('stopped')
-          resolve(0)
-        },
-        (error: unknown) => {
-          logger.error('error while closing', { error })
-          resolve(1)
-        }
-      )
+      const closeHttp = http === undefined ? Promise.resolve() : http.close().catch((error: unknown) => logger.warn('error while closing HTTP', { error }))
+      closeHttp
+        .then(() => broker.close())
+        .then(() => access?.close())
+        .then(
+          () => {
+            clearTimeout(overrun)
+            logger.info('stopped')
+            resolve(0)
+          },
+          (error: unknown) => {
+            logger.error('error while closing', { error })
+            resolve(1)
+          }
+        )
     }
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGTERM', () => stop('SIGTERM'))

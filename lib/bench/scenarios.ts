@@ -34,6 +34,8 @@ export interface Sizes {
   holdMs: number
   timeoutMs: number
   stallMs: number
+  /** 1: fan-in / fan-out subscribers subscribe to `#` instead of the run's topic (0: no). */
+  wildcard: number
 }
 
 /** Defaults: fan-in 4→1 × 50,000, fan-out 1→100 × 2,000, 50 pairs × 2,000, 64 B, window 64,
@@ -54,7 +56,8 @@ export const DEFAULT_SIZES: Sizes = {
   connConcurrency: 100,
   holdMs: 3_000,
   timeoutMs: 120_000,
-  stallMs: 10_000
+  stallMs: 10_000,
+  wildcard: 0
 }
 
 /** Command-line flag (kebab-case) for each size, e.g. `--fanin-count 500000`. */
@@ -110,7 +113,8 @@ export function runScenario (name: ScenarioName, target: ConnTarget, brokerPid: 
   return runThroughput({ target, ...pid, topology, qos: q === 'q2' ? 2 : q === 'q1' ? 1 : 0, width, count, payload: sizes.payload,
     // QoS 2: at most 20 in flight per publisher: MQTT 3.1.1 has no Receive Maximum, and Mosquitto
     // (default max_inflight_messages 20) ignores incoming QoS 2 messages beyond that.
-    window: q === 'q2' ? Math.min(sizes.window, 20) : sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs })
+    window: q === 'q2' ? Math.min(sizes.window, 20) : sizes.window, batch: sizes.batch, runId, timeoutMs: sizes.timeoutMs, stallMs: sizes.stallMs,
+    wildcard: sizes.wildcard > 0 })
 }
 
 /** Scales every message count of `sizes` by `f` (used for warm-up rounds). */

@@ -45,6 +45,8 @@ export interface ThroughputOptions {
   runId: string
   timeoutMs: number
   stallMs: number
+  /** Fan-in / fan-out subscribers subscribe to `#` (every topic) instead of the run's topic. */
+  wildcard?: boolean
 }
 
 /** What one throughput run measured. */
@@ -121,7 +123,7 @@ export async function runThroughput (o: ThroughputOptions): Promise<ThroughputRe
       else for (let i = 0; i < nPub; i++) slots[i] = nSlots++
       expected += nSlots * o.count
       const s = new Subscriber(c, slots, nSlots, o.count, tally)
-      await c.subscribe(topicOf(o.topology === 'pairs' ? j : 0), o.qos)
+      await c.subscribe(o.wildcard === true && o.topology !== 'pairs' ? '#' : topicOf(o.topology === 'pairs' ? j : 0), o.qos)
       c.onClose = onClose
       return s
     })

@@ -7,6 +7,7 @@ import type { Backend } from '../backend/backend.js'
 import { KeyvBackend } from '../backend/keyv/index.js'
 import type { KeyvBackendOptions } from '../backend/keyv/index.js'
 import { MemoryBackend } from '../backend/memory-backend.js'
+import type { MemoryBackendOptions } from '../backend/memory-backend.js'
 import { TenantBackend } from '../backend/tenant-backend.js'
 import type { Logger } from '../broker/logger.js'
 import type { BrokerOptions } from '../broker/options.js'
@@ -30,13 +31,17 @@ export function brokerOptions(config: BrokerConfig): Omit<BrokerOptions, 'backen
   const resolver = tenantResolver(config)
   return defined({
     maximumPacketSize: b.max_packet_size,
+    maxConnectPacketSize: b.max_connect_packet_size,
     connectTimeout: b.connect_timeout,
     maxKeepalive: b.max_keepalive,
     serverKeepAlive: b.server_keep_alive,
     receiveMaximum: b.receive_maximum,
     inflightWindow: b.inflight_window,
     maxOutgoingQueue: b.max_outgoing_queue,
+    maxOutgoingQueueBytes: b.max_outgoing_queue_bytes,
     maxBufferedBytes: b.max_buffered_bytes,
+    maxPublisherPause: b.max_publisher_pause,
+    sendTimeout: b.send_timeout,
     maximumQoS: b.maximum_qos,
     retainAvailable: b.retain_available,
     wildcardSubscriptionAvailable: b.wildcard_subscription_available,
@@ -45,6 +50,18 @@ export function brokerOptions(config: BrokerConfig): Omit<BrokerOptions, 'backen
     topicAliasMaximum: b.topic_alias_maximum,
     maxSessionExpiryInterval: b.max_session_expiry_interval,
     validatePayloadFormat: b.validate_payload_format,
+    refuseControlCharacters: b.refuse_control_characters,
+    maxTopicLength: b.max_topic_length,
+    maxTopicLevels: b.max_topic_levels,
+    maxSubscriptionsPerClient: b.max_subscriptions,
+    maxConnections: b.max_connections,
+    maxConnectionsPerListener: b.max_connections_per_listener,
+    maxConnectionsPerAddress: b.max_connections_per_address,
+    maxConnectRatePerAddress: b.max_connect_rate_per_address,
+    maxUserProperties: b.max_user_properties,
+    persistentSessionExpiry: b.persistent_session_expiry,
+    maxHeapUsed: b.max_heap_used,
+    maxEventLoopLag: b.max_event_loop_lag,
     sysInterval: b.sys_interval,
     sysTopicPrefix: b.sys_topic_prefix,
     timerInterval: b.timer_interval,
@@ -78,6 +95,20 @@ export function tenantResolver(config: BrokerConfig): TenantResolver | undefined
   }
 }
 
+/** The `MemoryBackendOptions` of `backend.memory`. */
+export function memoryOptions(config: BrokerConfig): MemoryBackendOptions {
+  const m = config.backend?.memory ?? {}
+  return defined({
+    maxQueuedMessages: m.max_queued_messages,
+    maxQueuedBytes: m.max_queued_bytes,
+    maxRetainedMessages: m.max_retained_messages,
+    maxRetainedBytes: m.max_retained_bytes,
+    queueQoS0: m.queue_qos0,
+    sharedSubscriptionPolicy: m.shared_subscription_policy,
+    expiryCheckInterval: m.expiry_check_interval
+  })
+}
+
 /** The `KeyvBackendOptions` of `backend.redis` (without `log`). */
 export function redisOptions(config: BrokerConfig): KeyvBackendOptions {
   const r = config.backend?.redis ?? {}
@@ -109,7 +140,8 @@ export class BackendStartError extends Error {
  */
 export async function makeBackend(config: BrokerConfig, logger: Logger): Promise<Backend> {
   if ((config.backend?.type ?? 'memory') === 'memory') {
-    return tenancyEnabled(config) ? new TenantBackend(() => new MemoryBackend()) : new MemoryBackend()
+    const options = memoryOptions(config)
+    return tenancyEnabled(config) ? new TenantBackend(() => new MemoryBackend(options)) : new MemoryBackend(options)
   }
   const options = redisOptions(config)
   const backend = new KeyvBackend({ ...options, log: (level, message) => logger[level](message, { backend: 'redis' }) })

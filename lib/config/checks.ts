@@ -7,6 +7,7 @@ import { constants } from 'node:fs'
 import { access } from 'node:fs/promises'
 import { isDeepStrictEqual } from 'node:util'
 import { TrustedProxies } from '../transport/trusted-proxies.js'
+import { anonymousAllowed, authenticationMethods } from './access.js'
 import { formatKey } from './errors.js'
 import type { ConfigIssue, ConfigPath } from './errors.js'
 import type { Locate } from './load.js'
@@ -25,9 +26,12 @@ function overlap(a: string, b: string): boolean {
   return a === b || WILDCARD.has(a) || WILDCARD.has(b)
 }
 
-/** Whether an authentication method is configured: today, anything under `auth:`. */
+/**
+ * Whether clients are authenticated: `auth:` configures a password file, Redis users, JWT or an
+ * HTTP hook (ACLs or connection rules alone authenticate nobody).
+ */
 export function hasAuthentication(config: BrokerConfig): boolean {
-  return config.auth !== undefined && Object.keys(config.auth).length > 0
+  return authenticationMethods(config).length > 0
 }
 
 /**
@@ -73,7 +77,6 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
     }
   })
   addressIssues(listeners, add)
-  await Promise.all(reads)
   const backend = config.backend
   if (backend?.type === 'redis' && backend.redis?.url === undefined) {
     add(['backend', 'redis'], 'the redis backend needs url (or MQTT_BROKER_REDIS_URL, or --redis)')
@@ -81,8 +84,14 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
   if ((backend?.type ?? 'memory') === 'memory' && backend?.redis !== undefined) {
     for (const key of Object.keys(backend.redis)) add(['backend', 'redis', key], 'only used with the redis backend (backend.type: redis, or --redis)')
   }
+  if (backend?.type === 'redis' && backend.memory !== undefined) {
+    add(['backend', 'memory'], 'only used with the memory backend (backend.type: memory); the redis backend has its own limits under backend.redis')
+  }
   tenancyIssues(config, names, add)
-  if (!hasAuthentication(config) && config.allow_anonymous !== true) {
+  httpIssues(config, reads, add)
+  authFileIssues(config, reads, add)
+  await Promise.all(reads)
+  if (!hasAuthentication(config) && !anonymousAllowed(config)) {
     listeners.forEach((listener, i) => {
       if (listener.kind === 'unix') return
       const host = listener.host ?? '127.0.0.1'
@@ -90,7 +99,7 @@ export async function semanticIssues(config: BrokerConfig, locate: Locate): Prom
       add(
         ['listeners', i, 'host'],
         `listener "${listener.name}" would accept anonymous clients from the network on ${host}: no authentication method is configured. ` +
-          'Configure one under auth:, or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
+          'Configure one under auth: (password_file, jwt, http or redis), or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
       )
     })
   }
@@ -119,6 +128,67 @@ function addressIssues(listeners: readonly ListenerEntry[], add: (path: ConfigPa
       add(['listeners', j, 'port'], `listener "${b.name}": port ${port} is also used by listeners[${i}] "${a.name}" (${a.kind} on ${a.host ?? '127.0.0.1'})`)
     }
   })
+}
+
+/** The files `auth:` names must be readable (they are read at start, and again on SIGHUP). */
+function authFileIssues(config: BrokerConfig, reads: Promise<void>[], add: (path: ConfigPath, message: string) => void): void {
+  const auth = config.auth
+  if (auth === undefined) return
+  const files: [ConfigPath, string][] = []
+  for (const key of ['password_file', 'acl_file'] as const) {
+    const value = auth[key]
+    if (typeof value === 'string') files.push([['auth', key], value])
+    else value?.forEach((path, i) => files.push([['auth', key, i], path]))
+  }
+  for (const key of ['public_key_file', 'jwks_file'] as const) {
+    const path = auth.jwt?.[key]
+    if (path !== undefined) files.push([['auth', 'jwt', key], path])
+  }
+  for (const [at, path] of files) {
+    reads.push(access(path, constants.R_OK).catch((error: NodeJS.ErrnoException) => add(at, `cannot read "${path}": ${error.code ?? error.message}`)))
+  }
+}
+
+/** Whether the `http:` section serves anything. */
+export function httpEnabled(config: BrokerConfig): boolean {
+  return config.http !== undefined && config.http.enabled !== false
+}
+
+/**
+ * `http:`: the listener it mounts on, its TLS files, its port against the MQTT listeners', and the
+ * safe-default rule: reachable beyond loopback only with credentials or `http.allow_anonymous`.
+ */
+function httpIssues(config: BrokerConfig, reads: Promise<void>[], add: (path: ConfigPath, message: string) => void): void {
+  const http = config.http
+  if (http === undefined || !httpEnabled(config)) return
+  const listeners = config.listeners ?? []
+  let host = http.host ?? '127.0.0.1'
+  if (http.listener !== undefined) {
+    const target = listeners.find((l) => l.name === http.listener)
+    if (target === undefined) add(['http', 'listener'], `no listener is named "${http.listener}"`)
+    else if (target.kind !== 'ws' && target.kind !== 'wss') add(['http', 'listener'], `listener "${target.name}" is ${target.kind}: the HTTP endpoints mount on a ws or wss listener`)
+    else host = target.host ?? '127.0.0.1'
+    if (http.tls !== undefined) add(['http', 'tls'], 'not with http.listener: the endpoints use that listener\'s server (and TLS)')
+  } else {
+    const port = http.port ?? 0
+    listeners.forEach((l, i) => {
+      if (l.kind === 'unix' || port === 0 || l.port !== port || !overlap(l.host ?? '127.0.0.1', host)) return
+      add(['http', 'port'], `port ${port} is also used by listeners[${i}] "${l.name}" (to share a ws listener's port, set http.listener: ${l.name})`)
+    })
+    for (const file of ['key', 'cert', 'ca'] as const) {
+      const path = http.tls?.[file]
+      if (path === undefined) continue
+      reads.push(access(path, constants.R_OK).catch((error: NodeJS.ErrnoException) => add(['http', 'tls', file], `cannot read "${path}": ${error.code ?? error.message}`)))
+    }
+  }
+  const credentials = (http.auth?.tokens?.length ?? 0) > 0 || (http.auth?.users?.length ?? 0) > 0
+  if (!credentials && http.allow_anonymous !== true && !isLoopback(host)) {
+    add(
+      http.listener === undefined ? ['http', 'host'] : ['http', 'listener'],
+      `the HTTP endpoints (management API, metrics, dashboard) would be served on ${host} without credentials. ` +
+        'Configure http.auth (tokens or users), or open them deliberately with http.allow_anonymous: true'
+    )
+  }
 }
 
 function tenancyIssues(config: BrokerConfig, names: Map<string, number>, add: (path: ConfigPath, message: string) => void): void {

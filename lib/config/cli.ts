@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 import { LOG_LEVELS } from '../broker/logger.js'
-import { MAX_PACKET_SIZE } from '../broker/options.js'
+import { DEFAULT_MAXIMUM_PACKET_SIZE, MAX_PACKET_SIZE } from '../broker/options.js'
 import type { Override } from './effective.js'
 
 /** A bad flag or value (exit code 2, with the usage). */
@@ -25,6 +25,7 @@ export interface CommandLine {
 }
 
 export const USAGE = `Usage: mqtt-broker [--config FILE] [options]
+       mqtt-broker passwd [--delete] [--scram] FILE USER   (add, change or delete a user of a password file)
 
 An MQTT broker (MQTT 3.1, 3.1.1 and 5.0): the in-memory backend, or with --redis one process of a
 cluster (run several on different ports with the same --redis URL: they form one broker).
@@ -39,7 +40,7 @@ Options:
   --port PORT              port of the TCP listener (default 1883; 0 picks a free port)
   --ws-port PORT           also listen for MQTT over WebSocket on PORT, path /mqtt
   --allow-anonymous        allow clients without authentication on non-loopback addresses
-  --max-packet-size BYTES  largest packet accepted (default ${MAX_PACKET_SIZE})
+  --max-packet-size BYTES  largest packet accepted (default ${DEFAULT_MAXIMUM_PACKET_SIZE}, at most ${MAX_PACKET_SIZE})
   --topic-alias-maximum N  MQTT 5 topic aliases a client may use (default 0, at most 65535)
   --max-session-expiry S   longest MQTT 5 Session Expiry Interval granted, in seconds (default none)
   --sys-interval S         seconds between two publications of the $SYS topics (default 10; 0: none);
@@ -55,10 +56,61 @@ Options:
   --tenant ID              put every client of this process in tenant ID
   -h, --help               show this help
 
-Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates.
+Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: none/off):
+  --max-connect-packet-size BYTES   --connect-timeout MS            --max-keepalive S
+  --receive-maximum N               --inflight-window N             --max-outgoing-queue N
+  --max-outgoing-queue-bytes BYTES  --max-buffered-bytes BYTES      --max-publisher-pause MS
+  --send-timeout MS                 --max-topic-length N            --max-topic-levels N
+  --max-subscriptions N             --max-connections N             --max-connections-per-listener N
+  --max-connections-per-address N   --max-connect-rate-per-address N (per second)
+  --max-user-properties N           --persistent-session-expiry S   --max-heap-used BYTES
+  --max-event-loop-lag MS           --max-queued-messages N         --max-queued-bytes BYTES
+  --max-retained-messages N         --max-retained-bytes BYTES
+  (queued/retained: of backend.memory, or of backend.redis with --redis; *-bytes: memory only)
+
+Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates
+and the access-control files (auth: password_file, acl_file, JWT keys) without dropping connections.
 `
 
+/** Integer flags that set one `broker:` key each (range checked by the schema). */
+const BROKER_LIMITS = {
+  'max-connect-packet-size': 'max_connect_packet_size',
+  'connect-timeout': 'connect_timeout',
+  'max-keepalive': 'max_keepalive',
+  'receive-maximum': 'receive_maximum',
+  'inflight-window': 'inflight_window',
+  'max-outgoing-queue': 'max_outgoing_queue',
+  'max-outgoing-queue-bytes': 'max_outgoing_queue_bytes',
+  'max-buffered-bytes': 'max_buffered_bytes',
+  'max-publisher-pause': 'max_publisher_pause',
+  'send-timeout': 'send_timeout',
+  'max-topic-length': 'max_topic_length',
+  'max-topic-levels': 'max_topic_levels',
+  'max-subscriptions': 'max_subscriptions',
+  'max-connections': 'max_connections',
+  'max-connections-per-listener': 'max_connections_per_listener',
+  'max-connections-per-address': 'max_connections_per_address',
+  'max-connect-rate-per-address': 'max_connect_rate_per_address',
+  'max-user-properties': 'max_user_properties',
+  'persistent-session-expiry': 'persistent_session_expiry',
+  'max-heap-used': 'max_heap_used',
+  'max-event-loop-lag': 'max_event_loop_lag'
+} as const
+
+/** Integer flags of the backend's store: `backend.memory.*`, or `backend.redis.*` with the redis backend. */
+const BACKEND_LIMITS = {
+  'max-queued-messages': 'max_queued_messages',
+  'max-queued-bytes': 'max_queued_bytes',
+  'max-retained-messages': 'max_retained_messages',
+  'max-retained-bytes': 'max_retained_bytes'
+} as const
+
+const stringFlags = (names: readonly string[]): Record<string, { type: 'string' }> =>
+  Object.fromEntries(names.map((name) => [name, { type: 'string' as const }]))
+
 const FLAGS = {
+  ...stringFlags(Object.keys(BROKER_LIMITS)),
+  ...stringFlags(Object.keys(BACKEND_LIMITS)),
   config: { type: 'string', short: 'c' },
   'print-config': { type: 'boolean' },
   'check-config': { type: 'boolean' },
@@ -171,6 +223,10 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
   set('topic-alias-maximum', ['broker', 'topic_alias_maximum'], numbers.topic_alias_maximum)
   set('max-session-expiry', ['broker', 'max_session_expiry_interval'], numbers.max_session_expiry_interval)
   set('sys-interval', ['broker', 'sys_interval'], numbers.sys_interval)
+  for (const [flag, key] of Object.entries(BROKER_LIMITS)) set(flag, ['broker', key], integer(flag, v[flag], 0, Number.MAX_SAFE_INTEGER))
+  const fileBackend = (fileData as { backend?: { type?: unknown } } | null)?.backend?.type
+  const store = typeof redis === 'string' || fileBackend === 'redis' ? 'redis' : 'memory'
+  for (const [flag, key] of Object.entries(BACKEND_LIMITS)) set(flag, ['backend', store, key], integer(flag, v[flag], 0, Number.MAX_SAFE_INTEGER))
   if (typeof redis === 'string') {
     set('redis', ['backend', 'type'], 'redis')
     set('redis', ['backend', 'redis', 'url'], redis)

@@ -79,10 +79,9 @@ function fill(value: Json, schema: Schema, top: boolean): void {
     if (isObject(child) && sub.type === 'object') fill(child, sub, false)
     if (Array.isArray(child) && isObject(sub.items)) for (const item of child) if (isObject(item)) fill(item, sub.items as Schema, false)
   }
-  // Redis settings are shown when Redis is the backend.
-  if (value.type === 'redis' && properties.redis !== undefined) {
-    const redis = (value.redis ??= {}) as Json
-    fill(redis, properties.redis, false)
+  // The settings of the backend in use are shown.
+  for (const type of ['memory', 'redis']) {
+    if (value.type === type && properties[type] !== undefined) fill((value[type] ??= {}) as Json, properties[type], false)
   }
 }
 
@@ -112,7 +111,7 @@ export function withDefaults(config: BrokerConfig): BrokerConfig {
   return ordered(copy, CONFIG_SCHEMA as unknown as Schema) as BrokerConfig
 }
 
-/** Makes relative file paths of listeners (TLS files, Unix socket) relative to `base` (the file's folder). */
+/** Makes relative file paths of listeners (TLS files, Unix socket), of `auth:` and of `http.tls` to `base` (the file's folder). */
 export function resolvePaths(config: BrokerConfig, base: string): BrokerConfig {
   const copy = structuredClone(config)
   const abs = (path: string): string => (isAbsolute(path) ? path : resolve(base, path))
@@ -124,10 +123,26 @@ export function resolvePaths(config: BrokerConfig, base: string): BrokerConfig {
       if (listener.tls.ca !== undefined) listener.tls.ca = abs(listener.tls.ca)
     }
   }
+  const auth = copy.auth
+  if (auth !== undefined) {
+    const absAll = (value: string | string[] | undefined): string | string[] | undefined =>
+      value === undefined ? undefined : Array.isArray(value) ? value.map(abs) : abs(value)
+    if (auth.password_file !== undefined) auth.password_file = absAll(auth.password_file)!
+    if (auth.acl_file !== undefined) auth.acl_file = absAll(auth.acl_file)!
+    if (auth.jwt?.public_key_file !== undefined) auth.jwt.public_key_file = abs(auth.jwt.public_key_file)
+    if (auth.jwt?.jwks_file !== undefined) auth.jwt.jwks_file = abs(auth.jwt.jwks_file)
+  }
+  const httpTls = copy.http?.tls
+  if (httpTls !== undefined) {
+    httpTls.key = abs(httpTls.key)
+    httpTls.cert = abs(httpTls.cert)
+    if (httpTls.ca !== undefined) httpTls.ca = abs(httpTls.ca)
+  }
   return copy
 }
 
-const SECRET_KEY = /passphrase|password|secret|token|private_key/i
+// `headers` (of the auth HTTP hook) often carry an Authorization value.
+const SECRET_KEY = /passphrase|password|secret|token|private_key|^headers$/i
 const MASK = '********'
 
 function maskValue(key: string, value: unknown): unknown {

@@ -4,7 +4,7 @@
  * See docs/configuration.md.
  */
 export { CONFIG_SCHEMA } from './schema.js'
-export type { BrokerConfig, BrokerSection, ListenerEntry, RedisSection, TenancySection, TlsConfig } from './schema.js'
+export type { BrokerConfig, BrokerSection, ListenerEntry, MemorySection, RedisSection, TenancySection, TlsConfig } from './schema.js'
 export { ConfigError, formatIssue, formatKey } from './errors.js'
 export type { ConfigIssue, ConfigPath } from './errors.js'
 export { loadConfigText, parseConfig, readConfigFile, schemaIssues } from './load.js'
@@ -14,6 +14,6 @@ export type { Override } from './effective.js'
 export { hasAuthentication, isLoopback, semanticIssues } from './checks.js'
 export { ENVIRONMENT, USAGE, UsageError, environmentOverrides, envName, flagOverrides, parseCommandLine } from './cli.js'
 export type { CommandLine } from './cli.js'
-export { BackendStartError, brokerOptions, listenerConfig, listenerConfigs, makeBackend, redisOptions, tenancyEnabled, tenantResolver } from './build.js'
+export { BackendStartError, brokerOptions, listenerConfig, listenerConfigs, makeBackend, memoryOptions, redisOptions, tenancyEnabled, tenantResolver } from './build.js'
 export { resolveConfig } from './resolve.js'
 export type { ResolveInput, ResolvedConfig } from './resolve.js'

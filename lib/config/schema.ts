@@ -2,11 +2,17 @@
  * The JSON Schema of the configuration file (draft 2020-12 subset that ajv 8 checks), and the
  * TypeScript shape of a validated file. Keys are snake_case; each `broker.*` key is the
  * snake_case form of the `BrokerOptions` field of the same name, in the same unit
- * (`max_packet_size` ↔ `maximumPacketSize` is the one renamed key, see docs/configuration.md).
+ * (renamed keys: `max_packet_size` ↔ `maximumPacketSize`, `max_subscriptions` ↔
+ * `maxSubscriptionsPerClient`; see docs/configuration.md).
  *
  * `default` keywords are the values used when a key is absent (`applyDefaults` fills them in for
  * `--print-config`); they are checked against the code's own defaults by spec/config.
  */
+
+import { authConfigSchema } from '../auth/config.js'
+import type { AuthConfig } from '../auth/config.js'
+import { httpConfigSchema } from '../http/options.js'
+import type { HttpConfig } from '../http/options.js'
 
 /** Ports 0 to 65535 (0: the system picks a free one). */
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
@@ -27,6 +33,9 @@ const positive = (max: number, dflt?: number): Record<string, unknown> => ({
   maximum: max,
   ...(dflt === undefined ? {} : { default: dflt })
 })
+
+/** 0 to 4,294,967,295 (0: usually "none" or "never"). */
+const count = (dflt: number): Record<string, unknown> => ({ type: 'integer', minimum: 0, maximum: 0xffff_ffff, default: dflt })
 
 /** PEM files and client-certificate policy of a `tls` or `wss` listener. */
 const tlsSection = {
@@ -78,14 +87,18 @@ const broker = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    max_packet_size: positive(268_435_460, 268_435_460),
+    max_packet_size: positive(268_435_460, 4 * 1024 * 1024),
+    max_connect_packet_size: positive(268_435_460, 65_536),
     connect_timeout: positive(Number.MAX_SAFE_INTEGER, 10_000),
-    max_keepalive: positive(65535),
+    max_keepalive: { type: 'integer', minimum: 0, maximum: 65535, default: 65535 },
     server_keep_alive: positive(65535),
     receive_maximum: positive(65535, 65535),
     inflight_window: positive(65535, 500),
     max_outgoing_queue: positive(Number.MAX_SAFE_INTEGER, 10_000),
+    max_outgoing_queue_bytes: positive(Number.MAX_SAFE_INTEGER, 64 * 1024 * 1024),
     max_buffered_bytes: positive(Number.MAX_SAFE_INTEGER, 8 * 1024 * 1024),
+    max_publisher_pause: count(1000),
+    send_timeout: positive(Number.MAX_SAFE_INTEGER, 15_000),
     maximum_qos: { enum: [0, 1, 2], default: 2 },
     retain_available: { type: 'boolean', default: true },
     wildcard_subscription_available: { type: 'boolean', default: true },
@@ -94,6 +107,19 @@ const broker = {
     topic_alias_maximum: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
     max_session_expiry_interval: { type: 'integer', minimum: 0, maximum: 0xffff_ffff, default: 0xffff_ffff },
     validate_payload_format: { type: 'boolean', default: false },
+    refuse_control_characters: { type: 'boolean', default: true },
+    max_topic_length: positive(65535, 65535),
+    max_topic_levels: positive(65535, 128),
+    max_subscriptions: count(0),
+    max_connections: count(0),
+    max_connections_per_listener: count(0),
+    max_connections_per_address: count(0),
+    max_connect_rate_per_address: count(0),
+    max_user_properties: positive(Number.MAX_SAFE_INTEGER, 128),
+    persistent_session_expiry: count(604_800),
+    // Default: 90% of the V8 heap limit (computed at start, so no fixed default here).
+    max_heap_used: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    max_event_loop_lag: count(1000),
     sys_interval: { type: 'number', minimum: 0, maximum: 86_400, default: 10 },
     sys_topic_prefix: {
       type: 'string',
@@ -108,6 +134,21 @@ const tenantId = {
   type: 'string',
   pattern: '^[a-z0-9][a-z0-9_-]{0,62}$',
   description: 'a tenant id: 1 to 63 lower-case letters, digits, _ or - (starting with a letter or digit)'
+} as const
+
+/** `backend.memory:` (snake_case `MemoryBackendOptions`). */
+const memory = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max_queued_messages: positive(Number.MAX_SAFE_INTEGER, 1000),
+    max_queued_bytes: positive(Number.MAX_SAFE_INTEGER, 16 * 1024 * 1024),
+    max_retained_messages: positive(Number.MAX_SAFE_INTEGER, 100_000),
+    max_retained_bytes: positive(Number.MAX_SAFE_INTEGER, 256 * 1024 * 1024),
+    queue_qos0: { type: 'boolean', default: false },
+    shared_subscription_policy: { enum: ['round-robin', 'random'], default: 'round-robin' },
+    expiry_check_interval: positive(Number.MAX_SAFE_INTEGER, 10_000)
+  }
 } as const
 
 const redis = {
@@ -144,6 +185,15 @@ const tenancy = {
   }
 } as const
 
+/**
+ * `http:` — the HTTP endpoints of lib/http (`httpConfigSchema`), on a port of their own or, with
+ * `listener`, mounted on the HTTP(S) server of that `ws`/`wss` listener.
+ */
+const http = {
+  ...httpConfigSchema,
+  properties: { ...httpConfigSchema.properties, listener: name }
+} as const
+
 /** The whole file. */
 export const CONFIG_SCHEMA = {
   $id: 'https://mqtt-broker-framework/config.json',
@@ -152,8 +202,8 @@ export const CONFIG_SCHEMA = {
   properties: {
     listeners: { type: 'array', items: listener, minItems: 1 },
     allow_anonymous: { type: 'boolean', default: false },
-    // Reserved for access control (password files, ACLs, JWT…): any object is accepted today.
-    auth: { type: 'object' },
+    // Access control (lib/auth, docs/security.md): password files, rules, ACLs, JWT, HTTP hook, Redis users.
+    auth: authConfigSchema,
     shutdown_timeout: { type: 'number', minimum: 0.001, maximum: 3600, default: 5 },
     log: {
       type: 'object',
@@ -169,10 +219,12 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         type: { enum: ['memory', 'redis'], default: 'memory' },
+        memory,
         redis
       }
     },
-    tenancy
+    tenancy,
+    http
   }
 } as const
 
@@ -205,13 +257,17 @@ export type ListenerEntry =
 /** The `broker:` section (snake_case `BrokerOptions`). */
 export interface BrokerSection {
   max_packet_size?: number
+  max_connect_packet_size?: number
   connect_timeout?: number
   max_keepalive?: number
   server_keep_alive?: number
   receive_maximum?: number
   inflight_window?: number
   max_outgoing_queue?: number
+  max_outgoing_queue_bytes?: number
   max_buffered_bytes?: number
+  max_publisher_pause?: number
+  send_timeout?: number
   maximum_qos?: 0 | 1 | 2
   retain_available?: boolean
   wildcard_subscription_available?: boolean
@@ -220,9 +276,32 @@ export interface BrokerSection {
   topic_alias_maximum?: number
   max_session_expiry_interval?: number
   validate_payload_format?: boolean
+  refuse_control_characters?: boolean
+  max_topic_length?: number
+  max_topic_levels?: number
+  max_subscriptions?: number
+  max_connections?: number
+  max_connections_per_listener?: number
+  max_connections_per_address?: number
+  max_connect_rate_per_address?: number
+  max_user_properties?: number
+  persistent_session_expiry?: number
+  max_heap_used?: number
+  max_event_loop_lag?: number
   sys_interval?: number
   sys_topic_prefix?: string
   timer_interval?: number
+}
+
+/** `backend.memory:` (snake_case `MemoryBackendOptions`). */
+export interface MemorySection {
+  max_queued_messages?: number
+  max_queued_bytes?: number
+  max_retained_messages?: number
+  max_retained_bytes?: number
+  queue_qos0?: boolean
+  shared_subscription_policy?: 'round-robin' | 'random'
+  expiry_check_interval?: number
 }
 
 /** `backend.redis:` (snake_case `KeyvBackendOptions`). */
@@ -256,10 +335,16 @@ export interface TenancySection {
 export interface BrokerConfig {
   listeners?: ListenerEntry[]
   allow_anonymous?: boolean
-  auth?: Record<string, unknown>
+  auth?: AuthConfig
   shutdown_timeout?: number
   log?: { level?: 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; format?: 'text' | 'json' }
   broker?: BrokerSection
-  backend?: { type?: 'memory' | 'redis'; redis?: RedisSection }
+  backend?: { type?: 'memory' | 'redis'; memory?: MemorySection; redis?: RedisSection }
   tenancy?: TenancySection
+  http?: HttpSection
+}
+
+/** `http:` (lib/http's `HttpConfig`, plus `listener`: the ws/wss listener to mount on). */
+export interface HttpSection extends HttpConfig {
+  listener?: string
 }

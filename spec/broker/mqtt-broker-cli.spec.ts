@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { parse as parseYaml } from 'yaml'
 import { Peer } from '../helpers/flow.js'
 import { startBroker, waitForOutput } from '../helpers/broker-process.js'
@@ -69,6 +70,28 @@ describe('bin/mqtt-broker', function () {
     const bad = track(start(['--topic-alias-maximum', '70000']))
     expect(await bad.exit).to.equal(2)
     expect(bad.stderr).to.match(/--topic-alias-maximum/)
+  })
+
+  it('limit flags reach the engine: --max-connections 1 refuses a second client with 0x97, --max-topic-levels 2 a deep topic', async () => {
+    const run = track(start(['--port', '0', '--max-connections', '1', '--max-topic-levels', '2']))
+    const match = await waitFor(run, /mqtt-broker listening on tcp:\/\/127\.0\.0\.1:(\d+)/)
+    const url = `mqtt://127.0.0.1:${match[1]}`
+    const first = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'one', reconnectPeriod: 0 })
+    teardown.defer(() => first.endAsync(true))
+    const code = await new Promise<number | undefined>((resolve) => {
+      const second = mqtt.connect(url, { protocolVersion: 5, clientId: 'two', reconnectPeriod: 0 })
+      teardown.defer(() => second.endAsync(true))
+      second.once('connect', () => resolve(0))
+      second.once('error', (error: Error & { code?: number }) => resolve(error.code))
+    })
+    expect(code).to.equal(0x97)
+    const granted = await new Promise<number[]>((resolve) => {
+      first.once('packetreceive', (packet) => resolve([...((packet as { granted?: number[] }).granted ?? [])]))
+      first.subscribe(['a/b/c'], { qos: 0 }, () => undefined)
+    })
+    expect(granted).to.deep.equal([0x8f])
+    run.child.kill('SIGTERM')
+    expect(await run.exit).to.equal(0)
   })
 
   it('--sys-interval: the $SYS topics every N seconds; a bad value exits 2', async () => {

@@ -43,7 +43,8 @@ describe('config – file, flags, environment and checks', () => {
     ])
     expect(config.allow_anonymous).to.equal(false)
     expect(config.shutdown_timeout).to.equal(5)
-    expect(config.backend).to.deep.equal({ type: 'memory' })
+    expect(config.backend).to.deep.include({ type: 'memory' })
+    expect(config.backend!.memory).to.include({ max_queued_messages: 1000, max_retained_bytes: 256 * 1024 * 1024 })
     expect(config.broker!.inflight_window).to.equal(500)
   })
 
@@ -101,8 +102,31 @@ describe('config – file, flags, environment and checks', () => {
     ])
   })
 
+  it('every limit flag sets its key, over the file; queued/retained follow the backend', async () => {
+    const flags: Record<string, string> = {
+      'max-connect-packet-size': 'max_connect_packet_size', 'connect-timeout': 'connect_timeout', 'max-keepalive': 'max_keepalive',
+      'receive-maximum': 'receive_maximum', 'inflight-window': 'inflight_window', 'max-outgoing-queue': 'max_outgoing_queue',
+      'max-outgoing-queue-bytes': 'max_outgoing_queue_bytes', 'max-buffered-bytes': 'max_buffered_bytes',
+      'max-publisher-pause': 'max_publisher_pause', 'send-timeout': 'send_timeout', 'max-topic-length': 'max_topic_length',
+      'max-topic-levels': 'max_topic_levels', 'max-subscriptions': 'max_subscriptions', 'max-connections': 'max_connections',
+      'max-connections-per-listener': 'max_connections_per_listener', 'max-connections-per-address': 'max_connections_per_address',
+      'max-connect-rate-per-address': 'max_connect_rate_per_address', 'max-user-properties': 'max_user_properties',
+      'persistent-session-expiry': 'persistent_session_expiry', 'max-heap-used': 'max_heap_used', 'max-event-loop-lag': 'max_event_loop_lag'
+    }
+    const argv = Object.keys(flags).flatMap((flag, i) => [`--${flag}`, String(100 + i)])
+    argv.push('--max-queued-messages', '7', '--max-queued-bytes', '8', '--max-retained-messages', '9', '--max-retained-bytes', '10')
+    const { config } = await resolveWith('broker:\n  max_connections: 3\n  send_timeout: 5\n', argv)
+    for (const [i, key] of Object.values(flags).entries()) expect(config.broker![key as 'max_connections'], key).to.equal(100 + i)
+    expect(config.backend!.memory).to.include({ max_queued_messages: 7, max_queued_bytes: 8, max_retained_messages: 9, max_retained_bytes: 10 })
+    const redis = await resolveWith(undefined, ['--redis', 'redis://x:1', '--max-queued-messages', '7', '--max-retained-messages', '9'])
+    expect(redis.config.backend!.redis).to.include({ max_queued_messages: 7, max_retained_messages: 9 })
+    expect(redis.config.backend!.memory).to.equal(undefined)
+    expect(await problems(undefined, ['--max-topic-levels', '0'])).to.deep.equal(['--max-topic-levels: broker.max_topic_levels: expected an integer from 1 to 65535, got 0'])
+    expect(await problems('backend:\n  type: redis\n  redis: { url: "redis://x:1" }\n  memory: { max_queued_messages: 5 }\n')).to.have.length(1)
+  })
+
   it('a malformed flag is a usage error', async () => {
-    for (const argv of [['--port', 'x'], ['--bogus'], ['--tenant', 'a', '--tenant-by', 'username'], ['--log-format', 'xml']]) {
+    for (const argv of [['--port', 'x'], ['--bogus'], ['--max-connections', '-1'], ['--send-timeout', '1.5'], ['--tenant', 'a', '--tenant-by', 'username'], ['--log-format', 'xml']]) {
       let error: unknown
       try {
         await resolveWith(undefined, argv)
@@ -174,13 +198,38 @@ describe('config – file, flags, environment and checks', () => {
       {
         what: 'anonymous access on a network address from the file',
         text: 'listeners:\n  - { name: public, kind: tcp, host: 0.0.0.0 }\n',
-        expected: 'broker.yaml:2:38: listeners[0].host: listener "public" would accept anonymous clients from the network on 0.0.0.0: no authentication method is configured. Configure one under auth:, or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
+        expected: 'broker.yaml:2:38: listeners[0].host: listener "public" would accept anonymous clients from the network on 0.0.0.0: no authentication method is configured. Configure one under auth: (password_file, jwt, http or redis), or allow anonymous access explicitly with allow_anonymous: true (--allow-anonymous)'
       },
       {
         what: 'anonymous access on a network address from --host',
         text: 'listeners:\n  - { name: public, kind: tcp }\n',
         argv: ['--host', '192.0.2.1'],
         expected: '--host: listeners[0].host: listener "public" would accept anonymous clients from the network on 192.0.2.1'
+      },
+      {
+        what: 'HTTP beyond loopback without credentials',
+        text: 'http:\n  host: 0.0.0.0\n',
+        expected: 'broker.yaml:2:9: http.host: the HTTP endpoints (management API, metrics, dashboard) would be served on 0.0.0.0 without credentials'
+      },
+      {
+        what: 'HTTP mounted on a network ws listener without credentials',
+        text: 'allow_anonymous: true\nlisteners:\n  - { name: web, kind: ws, host: 0.0.0.0 }\nhttp:\n  listener: web\n',
+        expected: 'broker.yaml:5:13: http.listener: the HTTP endpoints (management API, metrics, dashboard) would be served on 0.0.0.0'
+      },
+      {
+        what: 'HTTP mounted on no ws listener',
+        text: 'listeners:\n  - { name: a, kind: tcp }\nhttp:\n  listener: a\n',
+        expected: 'broker.yaml:4:13: http.listener: listener "a" is tcp: the HTTP endpoints mount on a ws or wss listener'
+      },
+      {
+        what: 'HTTP on an MQTT listener\'s port',
+        text: 'listeners:\n  - { name: a, kind: tcp, port: 1883 }\nhttp:\n  port: 1883\n',
+        expected: 'broker.yaml:4:9: http.port: port 1883 is also used by listeners[0] "a"'
+      },
+      {
+        what: 'a missing HTTP TLS file',
+        text: 'http:\n  tls: { key: nope.key, cert: server.crt }\n',
+        expected: 'broker.yaml:2:15: http.tls.key: cannot read "DIR/nope.key": ENOENT'
       }
     ]
     for (const { what, text, argv, expected } of table) {
@@ -192,10 +241,15 @@ describe('config – file, flags, environment and checks', () => {
     }
 
     it('loopback, Unix sockets, allow_anonymous and an auth section need no more', async () => {
+      await writeFile(join(dir, 'users.txt'), '')
       await resolveWith('listeners:\n  - { name: a, kind: tcp, host: localhost }\n  - { name: b, kind: ws, host: "::1" }\n  - { name: c, kind: unix, path: m.sock }\n')
       await resolveWith('listeners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n', ['--allow-anonymous'])
       await resolveWith('allow_anonymous: true\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
       await resolveWith('auth:\n  password_file: users.txt\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('auth:\n  jwt: { secret: "0123456789abcdef0123" }\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('auth:\n  allow_anonymous: true\n  acl: [{ filter: "#", access: read }]\nlisteners:\n  - { name: a, kind: tcp, host: 0.0.0.0 }\n')
+      await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  auth: { tokens: ["0123456789abcdef"] }\n')
+      await resolveWith('allow_anonymous: true\nhttp:\n  host: 0.0.0.0\n  allow_anonymous: true\n')
     })
 
     it('WebSocket listeners on one port with different paths share it', async () => {
@@ -211,10 +265,12 @@ describe('config – file, flags, environment and checks', () => {
       const masked = maskSecrets({
         listeners: [{ name: 's', kind: 'tls', tls: { key: 'k', cert: 'c', passphrase: 'hunter2' } }],
         backend: { type: 'redis', redis: { url: 'redis://user:pw@host:6379/0' } },
-        auth: { users: [{ name: 'a', password: 'p' }], jwt: { secret: 'jwt-secret-value', token_header: 'x' } }
+        auth: { jwt: { secret: 'jwt-secret-value' }, http: { url: 'http://h/', headers: { authorization: 'Bearer hook-token' } }, redis: { url: 'redis://:rpw@h:1' } },
+        http: { auth: { tokens: ['http-token-0123456789'], users: [{ username: 'ops', password: 'p' }] } }
       })
       const text = JSON.stringify(masked)
-      for (const secret of ['hunter2', ':pw@', '"p"', 'jwt-secret-value']) expect(text).not.to.include(secret)
+      for (const secret of ['hunter2', ':pw@', '"p"', 'jwt-secret-value', 'hook-token', 'rpw', 'http-token-0123456789']) expect(text).not.to.include(secret)
+      expect(text).to.include('"username":"ops"')
       expect(masked.backend!.redis!.url).to.equal('redis://user:********@host:6379/0')
       expect((masked.listeners![0] as { tls: { key: string } }).tls.key).to.equal('k')
       expect(maskUrl('redis://onlypassword@host:6379')).to.equal('redis://********@host:6379')

@@ -4,9 +4,10 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { message } from '../../lib/backend/conformance/index.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { resolveOptions } from '../../lib/broker/options.js'
-import { brokerOptions, listenerConfig, listenerConfigs, redisOptions, tenantResolver } from '../../lib/config/build.js'
+import { brokerOptions, listenerConfig, listenerConfigs, memoryOptions, redisOptions, tenantResolver } from '../../lib/config/build.js'
 import { withDefaults } from '../../lib/config/effective.js'
 import { loadConfigText } from '../../lib/config/load.js'
 import { resolveConfig } from '../../lib/config/resolve.js'
@@ -47,7 +48,11 @@ describe('config – schema, defaults, documentation and mapping', () => {
         inflight_window: 20, max_outgoing_queue: 30, max_buffered_bytes: 4096, maximum_qos: 1, retain_available: false,
         wildcard_subscription_available: false, subscription_identifiers_available: false, shared_subscription_available: false,
         topic_alias_maximum: 5, max_session_expiry_interval: 600, validate_payload_format: true, sys_interval: 0,
-        sys_topic_prefix: '$SYS/x', timer_interval: 500
+        sys_topic_prefix: '$SYS/x', timer_interval: 500, max_connect_packet_size: 900, max_outgoing_queue_bytes: 5000,
+        max_publisher_pause: 0, send_timeout: 700, refuse_control_characters: false, max_topic_length: 100, max_topic_levels: 8,
+        max_subscriptions: 9, max_connections: 10, max_connections_per_listener: 11, max_connections_per_address: 12,
+        max_connect_rate_per_address: 13, max_user_properties: 14, persistent_session_expiry: 15, max_heap_used: 16,
+        max_event_loop_lag: 17
       }
     })
     expect(options).to.deep.equal({
@@ -55,11 +60,33 @@ describe('config – schema, defaults, documentation and mapping', () => {
       inflightWindow: 20, maxOutgoingQueue: 30, maxBufferedBytes: 4096, maximumQoS: 1, retainAvailable: false,
       wildcardSubscriptionAvailable: false, subscriptionIdentifiersAvailable: false, sharedSubscriptionAvailable: false,
       topicAliasMaximum: 5, maxSessionExpiryInterval: 600, validatePayloadFormat: true, sysInterval: 0,
-      sysTopicPrefix: '$SYS/x', timerInterval: 500, drainTimeout: 2500
+      sysTopicPrefix: '$SYS/x', timerInterval: 500, drainTimeout: 2500, maxConnectPacketSize: 900, maxOutgoingQueueBytes: 5000,
+      maxPublisherPause: 0, sendTimeout: 700, refuseControlCharacters: false, maxTopicLength: 100, maxTopicLevels: 8,
+      maxSubscriptionsPerClient: 9, maxConnections: 10, maxConnectionsPerListener: 11, maxConnectionsPerAddress: 12,
+      maxConnectRatePerAddress: 13, maxUserProperties: 14, persistentSessionExpiry: 15, maxHeapUsed: 16, maxEventLoopLag: 17
     })
     // Every key of the section is mapped (a key added to the schema must be added to the mapping).
     const sectionKeys = [...keys.keys()].filter((k) => k.startsWith('broker.')).length
     expect(Object.keys(options).length - 1).to.equal(sectionKeys)
+  })
+
+  it('maps every backend.memory key to its MemoryBackendOptions field, and the schema defaults are the backend defaults', async () => {
+    const memoryKeys = [...keys.keys()].filter((k) => k.startsWith('backend.memory.'))
+    const options = memoryOptions({
+      backend: {
+        memory: { max_queued_messages: 1, max_queued_bytes: 2, max_retained_messages: 3, max_retained_bytes: 4, queue_qos0: true, shared_subscription_policy: 'random', expiry_check_interval: 5 }
+      }
+    })
+    expect(options).to.deep.equal({ maxQueuedMessages: 1, maxQueuedBytes: 2, maxRetainedMessages: 3, maxRetainedBytes: 4, queueQoS0: true, sharedSubscriptionPolicy: 'random', expiryCheckInterval: 5 })
+    expect(Object.keys(options)).to.have.length(memoryKeys.length)
+    // The limits reach the backend: a 10-byte store takes a small retained message, not a large one.
+    const backend = new MemoryBackend(memoryOptions({ backend: { memory: { max_retained_bytes: 10 } } }))
+    await backend.storeRetained(undefined, message('a', 'x', 0, { retain: true }))
+    await backend.storeRetained(undefined, message('b', 'a larger payload', 0, { retain: true }))
+    expect(backend.stats.retainedRefused).to.equal(1)
+    const defaults = withDefaults({}).backend?.memory
+    expect(defaults).to.include({ max_queued_messages: 1000, max_queued_bytes: 16 * 1024 * 1024, max_retained_messages: 100_000, max_retained_bytes: 256 * 1024 * 1024 })
+    await backend.close()
   })
 
   it('maps every backend.redis key to its KeyvBackendOptions field', () => {
@@ -91,6 +118,8 @@ describe('config – schema, defaults, documentation and mapping', () => {
       await copyFile(root('examples/broker.yaml'), join(dir, 'broker.yaml'))
       await mkdir(join(dir, 'certs'))
       for (const name of ['server.key', 'server.crt', 'ca.crt']) await writeFile(join(dir, 'certs', name), 'pem')
+      await writeFile(join(dir, 'users.passwd'), '')
+      await writeFile(join(dir, 'acl.conf'), '')
       const { config } = await resolveConfig({ argv: ['--config', 'broker.yaml'], env: {}, cwd: dir })
       expect(config.listeners).to.have.length(5)
     } finally {

@@ -22,6 +22,7 @@ import { routingCases } from './routing-cases.js'
 import { sessionCases } from './session-cases.js'
 import { sharedCases } from './shared-cases.js'
 import { mqtt5Cases } from './mqtt5-cases.js'
+import { accessCases } from './access-cases.js'
 
 export { FakeClient, message, sub } from './harness.js'
 export type { BackendFeatures, Delivery } from './harness.js'
@@ -55,5 +56,6 @@ export function backendConformance(
     if (features.sharedSubscriptions !== false) sharedCases(h, mocha)
     recordCases(h, mocha)
     if (features.mqtt5 !== false) mqtt5Cases(h, mocha)
+    accessCases(h, mocha)
   })
 }
