@@ -121,8 +121,8 @@ const INSPECTION = [
  * A `Backend` with access control around another one. Besides the decisions it hands every
  * optional member the engine and the HTTP API use to the wrapped backend: `authenticationMethods`
  * (with SCRAM-SHA-256 when the access control does it), `available`, `stats` and the
- * `BackendInspection` methods (defined only when the wrapped backend has them, so that their absence
- * still reads as "not implemented").
+ * `BackendInspection` methods (defined only when the wrapped backend has them, so that the HTTP API
+ * still sees which ones the backend lacks and answers 501 for those).
  */
 export class AccessControlBackend implements Backend, BackendInspection {
   /** The policy (reload, stats, events). */

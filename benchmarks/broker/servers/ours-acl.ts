@@ -7,9 +7,9 @@
  *   node --import tsx benchmarks/broker/run.ts --targets ours --scenarios fanin-q0,fanout-q0 --wildcard 1 \
  *     --ours-script benchmarks/broker/servers/ours-acl.ts
  */
-import { Broker, MemoryBackend, withAccessControl } from '../../../lib/index.js'
+import { MemoryBackend, withAccessControl } from '../../../lib/index.js'
 import type { AclRule } from '../../../lib/index.js'
-import { serverArgs } from './server-args.js'
+import { serveOurs } from './server-args.js'
 
 const acl: AclRule[] = [{ filter: 'bench/#', access: 'readwrite' }, { filter: 'bench/+/secret/#', access: 'deny' }]
 for (let i = 0; acl.length < 20; i++) {
@@ -21,15 +21,4 @@ for (let i = 0; acl.length < 20; i++) {
 }
 acl.length = 20
 
-const { port, transport } = serverArgs(process.argv.slice(2))
-const backend = withAccessControl(new MemoryBackend(), { acl, bruteForce: false })
-const broker = new Broker({ backend, maxOutgoingQueue: 1_000_000 })
-if (transport === 'ws') await broker.listen({ transport: 'ws', host: '127.0.0.1', port, path: '/mqtt' })
-else await broker.listen({ transport: 'tcp', host: '127.0.0.1', port })
-process.stdout.write(`listening ${port}\n`)
-const stop = (): void => {
-  const hard = setTimeout(() => process.exit(0), 2000)
-  broker.close().then(() => { clearTimeout(hard); process.exit(0) }, () => process.exit(1))
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+await serveOurs(withAccessControl(new MemoryBackend(), { acl, bruteForce: false }), process.argv.slice(2))
