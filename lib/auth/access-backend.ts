@@ -65,6 +65,23 @@ class GuardedHandle implements ClientHandle {
     return this.#inner.connected
   }
 
+  // What the engine's connection tells besides `ClientHandle` (the Redis backend's client list shows it).
+  get listener(): string | undefined {
+    return (this.#inner as { listener?: string }).listener
+  }
+
+  get transport(): string | undefined {
+    return (this.#inner as { transport?: string }).transport
+  }
+
+  get remoteAddress(): string | undefined {
+    return (this.#inner as { remoteAddress?: string }).remoteAddress
+  }
+
+  get createdAt(): number | undefined {
+    return (this.#inner as { createdAt?: number }).createdAt
+  }
+
   deliver(message: Message, subscription: StoredSubscription, isRetained?: boolean): DeliveryResult {
     // The hot path: a generation compare and, for a topic seen before, one Map lookup.
     const control = this.#control
@@ -114,7 +131,10 @@ const INSPECTION = [
   'removeSessionSubscription',
   'listRetained',
   'counts',
-  'listTenants'
+  'listTenants',
+  'listClients',
+  'findClient',
+  'disconnectClient'
 ] as const satisfies readonly (keyof BackendInspection)[]
 
 /**
@@ -142,6 +162,9 @@ export class AccessControlBackend implements Backend, BackendInspection {
   declare readonly listRetained?: BackendInspection['listRetained']
   declare readonly counts?: BackendInspection['counts']
   declare readonly listTenants?: BackendInspection['listTenants']
+  declare readonly listClients?: BackendInspection['listClients']
+  declare readonly findClient?: BackendInspection['findClient']
+  declare readonly disconnectClient?: BackendInspection['disconnectClient']
 
   constructor(inner: Backend, access: AccessControl | AccessControlOptions = {}, options: AccessControlBackendOptions = {}) {
     this.inner = inner

@@ -1,5 +1,6 @@
 import type { Awaitable } from '../util/awaitable.js'
 import type { Message, StoredSubscription } from '../session/session.js'
+import type { ClientQuery, ClusterClient } from './client-listing.js'
 
 /** One stored session as the management API shows it. */
 export interface SessionSummary {
@@ -86,6 +87,18 @@ export interface BackendInspection {
   counts?(tenant: string | undefined): Awaitable<BackendCounts>
   /** The tenants that have stored state (undefined: the default tenant). */
   listTenants?(): Awaitable<(string | undefined)[]>
+  /**
+   * The connected clients of every process sharing the backend (a cluster), sorted by client id.
+   * Without it the HTTP API lists the clients of its own process.
+   */
+  listClients?(query: ClientQuery): Awaitable<Page<ClusterClient>>
+  /** One connected client anywhere in the cluster, or undefined. */
+  findClient?(tenant: string | undefined, clientId: string): Awaitable<ClusterClient | undefined>
+  /**
+   * Closes the connection of a client wherever in the cluster it is connected (MQTT 5: DISCONNECT
+   * with `reasonCode`, default 0x98). Answers false when no such client is connected.
+   */
+  disconnectClient?(tenant: string | undefined, clientId: string, reasonCode?: number, reasonString?: string): Awaitable<boolean>
 }
 
 /** Applies offset/limit/search to a sorted array of summaries. */

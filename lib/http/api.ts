@@ -1,93 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { BackendInspection } from '../backend/inspection.js'
 import { NotInspectableError } from '../backend/inspection.js'
 import type { Broker } from '../broker/broker.js'
-import type { BrokerClient } from '../broker/events.js'
 import { MqttError } from '../packet/errors.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import { checkTopicFilter, checkTopicName } from '../packet/topic.js'
 import type { QoS } from '../packet/types.js'
 import type { Message, StoredSubscription } from '../session/session.js'
-import { isValidTenant } from '../tenancy/tenant-id.js'
-import { isPromise } from '../util/awaitable.js'
-import type { Awaitable } from '../util/awaitable.js'
+import { CLIENT_ROUTES } from './api-clients.js'
+import type { Inspectable, Query, Route } from './api-common.js'
+import { intParam, need, resolve, subscriptionJson, tenantOf } from './api-common.js'
 import { HttpError, badRequest, notFound, readJson, sendJson } from './respond.js'
-
-type Inspectable = Broker['backend'] & BackendInspection & { available?: boolean }
-type Query = URLSearchParams
-
-/** What a route handler gets. */
-interface RouteContext {
-  broker: Broker
-  backend: Inspectable
-  request: IncomingMessage
-  response: ServerResponse
-  query: Query
-  /** Path parameters, decoded. */
-  params: string[]
-  maxBodySize: number
-}
-
-type Route = [method: string, pattern: RegExp, handler: (ctx: RouteContext) => Promise<void>]
-
-async function resolve<T>(value: Awaitable<T>): Promise<T> {
-  return isPromise(value) ? await value : value
-}
-
-/** The `tenant` query parameter: undefined for the default tenant; 400 when not a valid id. */
-function tenantOf(query: Query): string | undefined {
-  const tenant = query.get('tenant')
-  if (tenant === null || tenant === '') return undefined
-  if (!isValidTenant(tenant)) throw badRequest(`invalid tenant id ${JSON.stringify(tenant)}`)
-  return tenant
-}
-
-function intParam(query: Query, name: string, fallback: number, min: number, max: number): number {
-  const raw = query.get(name)
-  if (raw === null || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) throw badRequest(`${name} must be an integer from ${min} to ${max}`)
-  return n
-}
-
-/** The backend's optional method, or 501 naming it. */
-function need<K extends keyof BackendInspection>(backend: Inspectable, method: K): NonNullable<BackendInspection[K]> {
-  const fn = backend[method]
-  if (typeof fn !== 'function') throw new NotInspectableError(method)
-  return (fn as (...args: unknown[]) => unknown).bind(backend) as NonNullable<BackendInspection[K]>
-}
-
-function clientJson(client: BrokerClient, details = false): Record<string, unknown> {
-  const c = client as BrokerClient & { createdAt?: number; keepaliveMs?: number }
-  const out: Record<string, unknown> = {
-    client_id: client.clientId,
-    tenant: client.tenant ?? null,
-    username: client.username ?? null,
-    listener: client.listener ?? null,
-    transport: client.transport,
-    remote_address: client.remoteAddress ?? null,
-    protocol_level: client.protocolLevel,
-    connected_at: c.createdAt === undefined ? null : new Date(c.createdAt).toISOString()
-  }
-  if (details) out.keepalive = c.keepaliveMs === undefined ? null : c.keepaliveMs / 1000
-  return out
-}
-
-function findClient(broker: Broker, clientId: string, tenant: string | undefined): BrokerClient {
-  for (const client of broker.connectedClients) if (client.clientId === clientId && client.tenant === tenant) return client
-  throw notFound(`no connected client ${JSON.stringify(clientId)}${tenant === undefined ? '' : ` in tenant ${tenant}`}`)
-}
-
-function subscriptionJson(s: StoredSubscription): Record<string, unknown> {
-  return {
-    topic_filter: s.topicFilter,
-    qos: s.qos,
-    no_local: s.noLocal ?? false,
-    retain_as_published: s.retainAsPublished ?? false,
-    retain_handling: s.retainHandling ?? 0,
-    subscription_identifier: s.subscriptionIdentifiers?.[0] ?? null
-  }
-}
 
 /** A message as JSON: the payload as UTF-8 text when it is valid UTF-8, and always as base64. */
 function messageJson(m: Message): Record<string, unknown> {
@@ -171,55 +93,7 @@ const ROUTES: Route[] = [
       })
     }
   ],
-  [
-    'GET',
-    /^\/clients$/,
-    async ({ broker, response, query }) => {
-      const tenantFilter = query.has('tenant') ? tenantOf(query) : null
-      const user = query.get('user') ?? query.get('username')
-      const listener = query.get('listener')
-      const search = query.get('search') ?? ''
-      const offset = intParam(query, 'offset', 0, 0, Number.MAX_SAFE_INTEGER)
-      const limit = intParam(query, 'limit', 100, 1, 1000)
-      const matching = broker.connectedClients.filter(
-        (c) =>
-          (tenantFilter === null || c.tenant === tenantFilter) &&
-          (user === null || c.username === user) &&
-          (listener === null || c.listener === listener) &&
-          (search === '' || c.clientId.includes(search) || (c.username ?? '').includes(search))
-      )
-      matching.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0))
-      sendJson(response, 200, { items: matching.slice(offset, offset + limit).map((c) => clientJson(c)), total: matching.length, offset, limit })
-    }
-  ],
-  [
-    'GET',
-    /^\/clients\/([^/]+)$/,
-    async ({ broker, backend, response, query, params }) => {
-      const tenant = tenantOf(query)
-      const client = findClient(broker, params[0] as string, tenant)
-      const out = clientJson(client, true)
-      if (backend.inspectSession !== undefined) {
-        const session = await resolve(backend.inspectSession(tenant, client.clientId)).catch(() => undefined)
-        if (session !== undefined) {
-          out.session = { expiry_interval: session.expiryInterval, queued: session.queued, inflight: session.inflight }
-          out.subscriptions = session.subscriptionList.map(subscriptionJson)
-        }
-      }
-      sendJson(response, 200, out)
-    }
-  ],
-  [
-    'DELETE',
-    /^\/clients\/([^/]+)$/,
-    async ({ broker, response, query, params }) => {
-      const tenant = tenantOf(query)
-      const clientId = params[0] as string
-      findClient(broker, clientId, tenant)
-      broker.disconnect({ clientId, tenant }, ReasonCode.AdministrativeAction, 'disconnected by an administrator')
-      sendJson(response, 200, { client_id: clientId, tenant: tenant ?? null, disconnected: true })
-    }
-  ],
+  ...CLIENT_ROUTES,
   [
     'GET',
     /^\/sessions$/,

@@ -84,6 +84,14 @@ export class NodeKeys {
     return `${this.base}reap:${node}`
   }
 
+  /**
+   * HASH: `sessionId` → JSON description of each client connected to node `node` (the cluster's
+   * client list; its TTL is renewed with the node's heartbeat, see client-registry.ts).
+   */
+  clients(node: string): string {
+    return `${this.base}clients:${node}`
+  }
+
   /** Keyv key of the node's liveness record (with a TTL). */
   nodeRecord(node: string): string {
     return `${this.base}node:${node}`

@@ -30,6 +30,11 @@ import { Takeover } from './takeover.js'
 import { Wills } from './wills.js'
 import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
 import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
+import type { ClientQuery, ClusterClient } from '../client-listing.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
+import { AdminRequests } from './admin-requests.js'
+import { ADMIN_SCRIPTS } from './admin-scripts.js'
+import { ClientRegistry } from './client-registry.js'
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
 
@@ -81,6 +86,10 @@ export class KeyvBackend implements Backend {
   readonly #membership: Membership
   readonly #availability: Availability
   readonly #dispatch: StreamDispatch
+  /** The cluster's client list: this node's part. */
+  readonly #registry: ClientRegistry
+  /** Operators' requests on sessions, wherever they are connected. */
+  readonly #admin: AdminRequests
   /** The publish path. */
   readonly #router: PublishRouter
   readonly #authenticate: Backend['authenticate'] | undefined
@@ -106,7 +115,10 @@ export class KeyvBackend implements Backend {
     })
     this.#membership = new Membership(node, this.#routing, this.#shares, this.#wills)
     this.#availability = new Availability(node, this.#membership, this.#routing, this.#ends)
-    this.#dispatch = new StreamDispatch(node, this.#routing, this.#takeover)
+    this.#registry = new ClientRegistry(node, () => this.#routing.all())
+    this.#routing.observer = this.#registry
+    this.#admin = new AdminRequests(node, this.#routing, this.#subscriptions)
+    this.#dispatch = new StreamDispatch(node, this.#routing, this.#takeover, (fields) => this.#admin.onEntry(fields))
     this.events$ = this.#availability.events$
     this.#router = new PublishRouter(
       {
@@ -210,6 +222,52 @@ export class KeyvBackend implements Backend {
     return await inspectKeyvSession(await this.#node.use(), (await this.#node.tenant(tenant)).keys, tenant, clientId)
   }
 
+  /**
+   * `BackendInspection.deleteSession`, cluster-wide: the session goes with its subscriptions and
+   * queue; a connection that owns it, on any node, is closed first (0x98).
+   */
+  async deleteSession(tenant: string | undefined, clientId: string): Promise<boolean> {
+    return (await this.#admin.run(tenant, clientId, { op: 'delete' })) === true
+  }
+
+  /**
+   * `BackendInspection.addSessionSubscription`, cluster-wide: stored and indexed; routed at once to
+   * the node of a connected client (no retained messages are sent).
+   */
+  async addSessionSubscription(tenant: string | undefined, clientId: string, subscription: StoredSubscription): Promise<boolean> {
+    return (await this.#admin.run(tenant, clientId, { op: 'subscribe', subscription })) === true
+  }
+
+  /** `BackendInspection.removeSessionSubscription`, cluster-wide (the connected client's node stops routing it at once). */
+  async removeSessionSubscription(tenant: string | undefined, clientId: string, topicFilter: string): Promise<boolean | undefined> {
+    const outcome = await this.#admin.run(tenant, clientId, { op: 'unsubscribe', filter: topicFilter })
+    return outcome === 'none' ? undefined : outcome
+  }
+
+  /**
+   * `BackendInspection.listClients`: the clients connected to every live node (this node's from
+   * memory, the others' from their registry hashes in Redis).
+   */
+  async listClients(query: ClientQuery): Promise<Page<ClusterClient>> {
+    return await this.#registry.list(query)
+  }
+
+  /** `BackendInspection.findClient`: one connected client, on whichever node serves it. */
+  async findClient(tenant: string | undefined, clientId: string): Promise<ClusterClient | undefined> {
+    const node = this.#node
+    const link = await node.use()
+    const keys = (await node.tenant(tenant)).keys
+    const [owner, online] = await link.sendText<(string | null)[]>(['HMGET', keys.session(clientId), 'node', 'online'])
+    if (online !== '1' || owner === null || owner === undefined || owner === '') return undefined
+    return await this.#registry.find(tenant, clientId, owner)
+  }
+
+  /** `BackendInspection.disconnectClient`: closes a client's connection on whichever node serves it. */
+  async disconnectClient(tenant: string | undefined, clientId: string, reasonCode: number = ReasonCode.AdministrativeAction, reasonString?: string): Promise<boolean> {
+    const op = reasonString === undefined ? { op: 'kick' as const, reasonCode } : { op: 'kick' as const, reasonCode, reasonString }
+    return (await this.#admin.run(tenant, clientId, op)) === true
+  }
+
   async queueRetained(client: ClientHandle, subscription: StoredSubscription): Promise<void> {
     // Retained messages are not sent for shared subscriptions [MQTT-3.8.4-4].
     if (parseSharedSubscription(subscription.topicFilter) !== undefined) return
@@ -268,6 +326,8 @@ export class KeyvBackend implements Backend {
     if (node.closed) return
     node.closed = true
     this.#membership.stop()
+    this.#registry.stop()
+    this.#admin.clear()
     // Still connecting: give up (a client this backend made is destroyed, `ready()` rejects).
     this.#abortStart?.()
     try {
@@ -285,7 +345,7 @@ export class KeyvBackend implements Backend {
         await this.#routing.routes.clear(link)
         await Promise.all([
           link.send(['ZREM', node.nodeKeys.nodes, node.nodeId]),
-          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId)]),
+          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId), this.#registry.key]),
           node.keyv.delete(node.nodeKeys.nodeRecord(node.nodeId))
         ])
       } catch {
@@ -312,7 +372,7 @@ export class KeyvBackend implements Backend {
     const client = await connectRedis(node, (abort) => {
       this.#abortStart = abort
     })
-    const link = new RedisLink(client, node.commandTimeout, (event) => this.#availability.onLinkEvent(event), ALL_SCRIPTS)
+    const link = new RedisLink(client, node.commandTimeout, (event) => this.#availability.onLinkEvent(event), [...ALL_SCRIPTS, ...ADMIN_SCRIPTS])
     node.link = link
     await link.loadScripts()
     node.sessionContext = {
@@ -333,6 +393,7 @@ export class KeyvBackend implements Backend {
     this.#dispatch.start(blocking, from)
     await this.#shares.start(link, client.duplicate())
     this.#membership.start()
+    this.#registry.start()
     if (node.closed) await this.#dispatch.stop()
   }
 }

@@ -29,6 +29,8 @@ export class LocalRouting {
   readonly #entries = new Map<string, LocalEntry>()
   /** This node's fields in the route table (which filters have live subscriptions here). */
   readonly routes: NodeRoutes
+  /** Told when an entry is recorded and when it is removed (the cluster's client registry). */
+  observer: { added(entry: LocalEntry): void; removed(entry: LocalEntry): void } | undefined = undefined
 
   constructor(node: NodeContext, shares: SharedSubscriptions) {
     this.#node = node
@@ -62,6 +64,7 @@ export class LocalRouting {
   /** Records `entry` as the connection of its session on this node. */
   set(entry: LocalEntry): void {
     this.#entries.set(entryId(entry), entry)
+    this.observer?.added(entry)
   }
 
   /** Every entry, at the time of the call. */
@@ -78,7 +81,10 @@ export class LocalRouting {
   detach(entry: LocalEntry): void {
     entry.live = false
     const id = entryId(entry)
-    if (this.#entries.get(id) === entry) this.#entries.delete(id)
+    if (this.#entries.get(id) === entry) {
+      this.#entries.delete(id)
+      this.observer?.removed(entry)
+    }
     for (const filter of entry.filters) this.removeRoute(entry, filter)
     entry.filters.clear()
   }

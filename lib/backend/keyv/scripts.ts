@@ -19,8 +19,8 @@
 
 import { LOAD_FILTERS, PUBLISH_BATCH, STORE_RETAINED } from './routing-scripts.js'
 
-/** Helpers shared by the scripts (prepended to each). */
-const LIB = `
+/** Helpers shared by the scripts (prepended to each; admin-scripts.ts uses them too). */
+export const LIB = `
 local function fenced(s, node, epoch)
   local v = redis.call('HMGET', s, 'node', 'epoch')
   return v[1] ~= node or v[2] ~= epoch

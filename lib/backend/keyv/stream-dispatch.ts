@@ -7,6 +7,9 @@ import { StreamReader } from './stream-reader.js'
 import type { StreamEntry } from './stream-reader.js'
 import type { Takeover } from './takeover.js'
 
+/** Takes the operators' requests and replies of this node's inbox (`AdminRequests.onEntry`). */
+export type AdminEntries = (fields: Map<string, Buffer>) => void
+
 /** Where this node starts reading its streams: the last entries before it started. */
 export interface StreamPositions {
   readonly bus: string
@@ -17,20 +20,22 @@ export interface StreamPositions {
  * The streams one node reads with a blocking XREAD on a connection of its own, and where each
  * entry goes: its message stream (live messages routed here → local clients), the route log
  * (wildcard filter changes → the tenant's filter mirror) and its inbox (wakes of persistent
- * sessions, takeover kicks and their acknowledgements). Internal to `KeyvBackend`.
+ * sessions, takeover kicks and their acknowledgements, operators' requests). Internal to `KeyvBackend`.
  */
 export class StreamDispatch {
   readonly #node: NodeContext
   readonly #routing: LocalRouting
   readonly #takeover: Takeover
+  readonly #admin: AdminEntries
   /** The stream of the live messages routed to this node. */
   readonly #ownBus: string
   #reader: StreamReader | undefined = undefined
 
-  constructor(node: NodeContext, routing: LocalRouting, takeover: Takeover) {
+  constructor(node: NodeContext, routing: LocalRouting, takeover: Takeover, admin: AdminEntries) {
     this.#node = node
     this.#routing = routing
     this.#takeover = takeover
+    this.#admin = admin
     this.#ownBus = node.nodeKeys.bus(node.nodeId)
   }
 
@@ -90,5 +95,6 @@ export class StreamDispatch {
     if (type === 'wake') this.#routing.wake(tenant, clientId)
     else if (type === 'kick') this.#takeover.onKick(sessionId(tenant, clientId), Number(text('e')), tenant, clientId, text('n'))
     else if (type === 'kicked') this.#takeover.acknowledged(sessionId(tenant, clientId), text('e'))
+    else if (type === 'admin' || type === 'admin-reply') this.#admin(f)
   }
 }
