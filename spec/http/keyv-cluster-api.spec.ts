@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { expect } from 'chai'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import mqtt from 'mqtt'
+import { parse } from 'yaml'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
@@ -26,6 +29,18 @@ interface ClientPage {
 }
 interface ErrorBody {
   error: { status: number; code: string; message: string }
+}
+
+/** Validates a JSON body against a schema of docs/openapi.yaml (`#/components/schemas/<name>`). */
+function schemaCheck(): (name: string, value: unknown) => void {
+  const doc = parse(readFileSync(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8')) as Record<string, unknown>
+  const ajv = new Ajv2020({ strict: false, validateFormats: false })
+  ajv.addSchema({ $id: 'openapi', components: doc.components })
+  return (name, value) => {
+    const validate = ajv.getSchema(`openapi#/components/schemas/${name}`)
+    if (validate === undefined) throw new Error(`no schema ${name}`)
+    expect(validate(value), `${name}: ${JSON.stringify(validate.errors)}`).to.equal(true)
+  }
 }
 
 /**
@@ -105,6 +120,8 @@ describe('http – management API across a Redis cluster', function () {
 
     const all = (await c.call('/clients')).body as ClientPage
     expect(all.scope).to.equal('cluster')
+    const check = schemaCheck()
+    for (const item of all.items) check('Client', item)
     expect(all.total).to.equal(3)
     expect(all.items.map((i) => [i.client_id, i.node, i.listener, i.transport])).to.deep.equal([
       ['alpha', c.nodeA.nodeId, 'tcp-a', 'tcp'],
@@ -127,13 +144,16 @@ describe('http – management API across a Redis cluster', function () {
     const remote = await c.call('/clients/alpha')
     expect(remote.status).to.equal(200)
     expect(remote.body).to.deep.include({ client_id: 'alpha', username: 'alice', node: c.nodeA.nodeId, listener: 'tcp-a' })
+    check('ClientDetails', remote.body)
     const local = (await c.call('/clients/charlie')).body as { node: string; subscriptions: { topic_filter: string }[] }
     expect(local.node).to.equal(c.nodeB.nodeId)
     expect(local.subscriptions.map((s) => s.topic_filter)).to.deep.equal(['site/+/state'])
+    check('ClientDetails', local)
 
     const unknown = await c.call('/clients/nobody')
     expect(unknown.status).to.equal(404)
     expect((unknown.body as ErrorBody).error).to.deep.include({ status: 404, code: 'not_found' })
+    check('Error', unknown.body)
     expect((await c.call('/clients?limit=0')).status).to.equal(400)
   })
 
