@@ -33,7 +33,8 @@ const ATTEMPTS = 4
  * Operators' requests on sessions (the management API), cluster-wide: each goes where the session
  * is. A session connected to this node is changed here; one connected to another live node is
  * changed by that node, asked through its inbox stream (`type admin`, answered with `admin-reply`
- * in this node's inbox, bounded by the takeover timeout); an away session (or one of a dead node)
+ * in this node's inbox, bounded by the takeover timeout; a request that arrives after the asker
+ * gave up is dropped, so that a 503 leaves nothing behind); an away session (or one of a dead node)
  * is changed in Redis by a script fenced on the owner and epoch just read, so that a connection
  * that takes the session over meanwhile wins and the request is tried again. Internal to
  * `KeyvBackend`.
@@ -98,6 +99,9 @@ export class AdminRequests {
         ?.send(['XADD', this.#node.nodeKeys.inbox(from), 'MAXLEN', '~', '10000', '*', 'type', 'admin-reply', 'id', text('id'), ...body])
         .catch(() => undefined)
     }
+    // The asker gave up (and answered 503) past this time: a late request is not carried out.
+    const deadline = Number(text('d'))
+    if (Number.isFinite(deadline) && deadline > 0 && Date.now() > deadline) return
     let op: AdminOp
     try {
       op = fromJson<AdminOp>(text('o'))
@@ -184,7 +188,8 @@ export class AdminRequests {
       timer = setTimeout(() => resolve('timeout'), node.takeoverTimeout)
     })
     try {
-      await link.send(['XADD', node.nodeKeys.inbox(owner), 'MAXLEN', '~', '10000', '*', 'type', 'admin', 'id', id, 'n', node.nodeId, 't', tenant, 'c', clientId, 'o', toJson(op)])
+      const deadline = String(Date.now() + node.takeoverTimeout)
+      await link.send(['XADD', node.nodeKeys.inbox(owner), 'MAXLEN', '~', '10000', '*', 'type', 'admin', 'id', id, 'n', node.nodeId, 'd', deadline, 't', tenant, 'c', clientId, 'o', toJson(op)])
       const reply = await answered
       if (reply instanceof Error) throw reply
       if (reply !== 'timeout') return reply

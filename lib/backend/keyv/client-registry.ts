@@ -117,11 +117,15 @@ export class ClientRegistry {
     return { items: matching.slice(offset, offset + limit), total: matching.length }
   }
 
-  /** The client `clientId` of `tenant`, wherever it is connected, or undefined. */
+  /** The client `clientId` of `tenant` connected to node `owner`, or undefined (also when that node is dead). */
   async find(tenant: string | undefined, clientId: string, owner: string): Promise<ClusterClient | undefined> {
     const node = this.#node
     const link = await node.use()
-    const raw = await link.sendText<string | null>(['HGET', node.nodeKeys.clients(owner), sessionId(node.tenantId(tenant), clientId)])
+    const [seen, raw] = await Promise.all([
+      link.sendText<string | null>(['ZSCORE', node.nodeKeys.nodes, owner]),
+      link.sendText<string | null>(['HGET', node.nodeKeys.clients(owner), sessionId(node.tenantId(tenant), clientId)])
+    ])
+    if (seen === null || Number(seen) < Date.now() - node.deadAfterMs) return undefined
     return raw === null ? undefined : parse(raw, owner)
   }
 
