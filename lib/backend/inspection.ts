@@ -28,7 +28,7 @@ export interface SessionDetails extends SessionSummary {
 
 /**
  * Totals of one tenant's stored state. A backend leaves out what it cannot count cheaply (the
- * Redis backend counts subscriptions and retained messages, not sessions): absent totals are not
+ * Redis backend counts sessions, subscriptions and retained messages, not queues): absent totals are not
  * reported.
  */
 export interface BackendCounts {

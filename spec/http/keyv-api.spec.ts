@@ -60,11 +60,12 @@ describe('http – management API on the Redis backend', function () {
     const one = (await (await fetch(`${http.url}/api/v1/sessions/away-1`)).json()) as { subscriptions: { topic_filter: string; qos: number }[] }
     expect(one.subscriptions.map((s) => [s.topic_filter, s.qos])).to.deep.equal([['alerts/#', 1]])
     expect((await fetch(`${http.url}/api/v1/sessions/nobody`)).status).to.equal(404)
-    // Stored totals Redis can count: subscriptions and retained messages, in the metrics too.
+    // Stored totals Redis can count: sessions, subscriptions and retained messages, in the metrics too.
     const metrics = await (await fetch(`${http.url}/metrics`, { headers: {} })).text()
     expect(metrics).to.match(/^mqtt_subscriptions\{tenant="_default"\} 2$/m)
     expect(metrics).to.match(/^mqtt_retained_messages\{tenant="_default"\} 0$/m)
-    expect(metrics).to.not.match(/^mqtt_sessions\{/m)
+    expect(metrics).to.match(/^mqtt_sessions\{tenant="_default"\} 2$/m)
+    expect(metrics).to.not.match(/^mqtt_queued_messages\{/m)
     // An away session is deleted in Redis, from any process.
     const deleted = await fetch(`${http.url}/api/v1/sessions/away-1`, { method: 'DELETE' })
     expect(deleted.status).to.equal(200)

@@ -14,9 +14,19 @@ wipe(ARGV[3], s, ARGV[4], ARGV[5], ARGV[6])
 redis.call('DEL', s, s .. ':dwill')
 redis.call('ZREM', ARGV[3] .. 'expiry', ARGV[4])
 redis.call('ZREM', ARGV[3] .. 'wills', ARGV[4])
+redis.call('ZREM', ARGV[3] .. 'sessions', ARGV[4])
 if ARGV[1] ~= '' then redis.call('SREM', ARGV[7] .. ARGV[1], ARGV[8]) end
 return 1
 `
 
+/**
+ * PRUNE_INDEX: KEYS = session. ARGV = tenant prefix, client id. Removes the client id from the
+ * tenant's session index unless the session exists (a member left by the index's first fill).
+ */
+export const PRUNE_INDEX = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+return redis.call('ZREM', ARGV[1] .. 'sessions', ARGV[2])
+`
+
 /** The scripts of the operators' requests, loaded with the others. */
-export const ADMIN_SCRIPTS: readonly string[] = [ADMIN_DELETE]
+export const ADMIN_SCRIPTS: readonly string[] = [ADMIN_DELETE, PRUNE_INDEX]

@@ -1,29 +1,35 @@
 import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import type { StoredSubscription } from '../../session/session.js'
+import { PRUNE_INDEX } from './admin-scripts.js'
 import { fromJson } from './codec.js'
 import type { TenantKeys } from './keys.js'
 import { SessionSuffix } from './keys.js'
 import type { RedisLink } from './redis-link.js'
 
-/** Keys per SCAN step. */
+/** Keys per SCAN step, and members per ZADD, of the index's first fill. */
 const SCAN_COUNT = 1000
-/** Most sessions a listing reads (a listing is for operators, not for the data path). */
-const MAX_LISTED = 100_000
 
 /**
- * The client ids of every stored session of a tenant, cluster-wide: SCAN over the session hashes
- * (`<root>:<tenant>:s:{<client id>}`). For the management API only — never on the data path.
+ * Makes sure the tenant's session index (`TenantKeys.sessionIndex`, kept by the scripts) also holds
+ * the sessions stored before the index existed: once per tenant and cluster, a SCAN over the session
+ * hashes (`<root>:<tenant>:s:{<client id>}`) adds them, then `sessionIndexReady` is set. `ready`
+ * remembers the tenants this process saw ready. For the management API only — never on the data path.
  */
-async function sessionIds(link: RedisLink, keys: TenantKeys): Promise<string[]> {
-  const head = `${keys.prefix}s:{`
-  const ids: string[] = []
-  let cursor = '0'
-  do {
-    const [next, found] = await link.sendText<[string, string[]]>(['SCAN', cursor, 'MATCH', `${head}*}`, 'COUNT', String(SCAN_COUNT), 'TYPE', 'hash'])
-    cursor = next
-    for (const key of found) if (key.startsWith(head) && key.endsWith('}')) ids.push(key.slice(head.length, -1))
-  } while (cursor !== '0' && ids.length < MAX_LISTED)
-  return ids
+export async function ensureSessionIndex(link: RedisLink, keys: TenantKeys, ready: Set<string>): Promise<void> {
+  if (ready.has(keys.prefix)) return
+  if ((await link.send<number>(['EXISTS', keys.sessionIndexReady])) === 0) {
+    const head = `${keys.prefix}s:{`
+    let cursor = '0'
+    do {
+      const [next, found] = await link.sendText<[string, string[]]>(['SCAN', cursor, 'MATCH', `${head}*}`, 'COUNT', String(SCAN_COUNT), 'TYPE', 'hash'])
+      cursor = next
+      const members: string[] = []
+      for (const key of found) if (key.startsWith(head) && key.endsWith('}')) members.push('0', key.slice(head.length, -1))
+      if (members.length > 0) await link.send(['ZADD', keys.sessionIndex, ...members])
+    } while (cursor !== '0')
+    await link.send(['SET', keys.sessionIndexReady, '1'])
+  }
+  ready.add(keys.prefix)
 }
 
 /** One session's summary from its hash, subscription hash, queue lists and outgoing hash. */
@@ -51,18 +57,44 @@ async function summary(link: RedisLink, keys: TenantKeys, tenant: string | undef
   return out
 }
 
-/** `BackendInspection.listSessions` for the Redis backend: every session of the tenant in the cluster. */
-export async function listKeyvSessions(link: RedisLink, keys: TenantKeys, tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
+/**
+ * `BackendInspection.listSessions` for the Redis backend: every session of the tenant in the
+ * cluster, from the tenant's session index (client ids in byte order): a page is one ZRANGE by rank
+ * plus one round of reads per session; a search reads the index's members (not the keyspace).
+ */
+export async function listKeyvSessions(
+  link: RedisLink,
+  keys: TenantKeys,
+  tenant: string | undefined,
+  query: SessionQuery,
+  ready: Set<string>
+): Promise<Page<SessionSummary>> {
+  await ensureSessionIndex(link, keys, ready)
   const search = query.search ?? ''
-  const ids = (await sessionIds(link, keys)).filter((id) => search === '' || id.includes(search)).sort()
   const offset = query.offset ?? 0
   const limit = query.limit ?? 100
-  const items: SessionSummary[] = []
-  for (const id of ids.slice(offset, offset + limit)) {
-    const s = await summary(link, keys, tenant, id)
-    if (s !== undefined) items.push(s)
+  let ids: string[]
+  let total: number
+  if (search === '') {
+    const [count, page] = await Promise.all([
+      link.send<number>(['ZCARD', keys.sessionIndex]),
+      link.sendText<string[]>(['ZRANGE', keys.sessionIndex, String(offset), String(offset + limit - 1)])
+    ])
+    ids = page
+    total = count
+  } else {
+    const matching = (await link.sendText<string[]>(['ZRANGE', keys.sessionIndex, '0', '-1'])).filter((id) => id.includes(search))
+    ids = matching.slice(offset, offset + limit)
+    total = matching.length
   }
-  return { items, total: ids.length }
+  const found = await Promise.all(ids.map((id) => summary(link, keys, tenant, id)))
+  const items: SessionSummary[] = []
+  found.forEach((s, i) => {
+    if (s !== undefined) items.push(s)
+    // A member without a session (left by the index's first fill): removed unless it came back.
+    else void link.script(PRUNE_INDEX, [keys.session(ids[i] as string)], [keys.prefix, ids[i] as string]).catch(() => undefined)
+  })
+  return { items, total }
 }
 
 /** `BackendInspection.inspectSession` for the Redis backend. */
@@ -78,15 +110,18 @@ export async function inspectKeyvSession(link: RedisLink, keys: TenantKeys, tena
 
 /**
  * `BackendInspection.counts` for the Redis backend: what Redis can count in O(1) or O(filters) —
- * retained messages (ZCARD of the index) and subscriptions (the sum of the per-filter counts).
- * Sessions, queues and inflight would need a SCAN: left out (see `listKeyvSessions`).
+ * sessions (ZCARD of the session index), retained messages (ZCARD of the retained index) and
+ * subscriptions (the sum of the per-filter counts). Queues and inflight would need a read per
+ * session: left out.
  */
-export async function keyvCounts(link: RedisLink, keys: TenantKeys): Promise<BackendCounts> {
-  const [retained, perFilter] = await Promise.all([
+export async function keyvCounts(link: RedisLink, keys: TenantKeys, ready: Set<string>): Promise<BackendCounts> {
+  await ensureSessionIndex(link, keys, ready)
+  const [sessions, retained, perFilter] = await Promise.all([
+    link.send<number>(['ZCARD', keys.sessionIndex]),
     link.send<number>(['ZCARD', keys.retainedIndex]),
     link.sendText<string[]>(['HVALS', keys.filterCounts])
   ])
   let subscriptions = 0
   for (const n of perFilter) subscriptions += Number(n)
-  return { retained, subscriptions }
+  return { sessions, retained, subscriptions }
 }

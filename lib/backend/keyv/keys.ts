@@ -115,6 +115,13 @@ export class TenantKeys {
   readonly expiry: string
   /** ZSET: released session → when its delayed will is due (ms); the will is at `<session>:dwill`. */
   readonly wills: string
+  /**
+   * ZSET (score 0): the client id of every stored session, for listings (ZRANGE by rank, in byte
+   * order) and counts (ZCARD). Added by TAKEOVER, removed by every script that deletes a session.
+   */
+  readonly sessionIndex: string
+  /** STRING: set once `sessionIndex` holds the sessions stored before it existed (see inspect.ts). */
+  readonly sessionIndexReady: string
 
   constructor(root: string, tenant: string) {
     this.tenant = validateTenant(tenant)
@@ -125,6 +132,8 @@ export class TenantKeys {
     this.retainedIndex = `${this.prefix}ret:idx`
     this.expiry = `${this.prefix}expiry`
     this.wills = `${this.prefix}wills`
+    this.sessionIndex = `${this.prefix}sessions`
+    this.sessionIndexReady = `${this.prefix}sessions:ok`
   }
 
   /** HASH of session `clientId`: node, epoch, online, persist, expiry, exp. */

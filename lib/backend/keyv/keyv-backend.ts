@@ -92,6 +92,8 @@ export class KeyvBackend implements Backend {
   readonly #admin: AdminRequests
   /** The publish path. */
   readonly #router: PublishRouter
+  /** Tenants (key prefixes) whose session index this process saw complete. */
+  readonly #indexed = new Set<string>()
   readonly #authenticate: Backend['authenticate'] | undefined
   readonly #authenticationMethods: readonly string[]
   #abortStart: (() => void) | undefined = undefined
@@ -207,14 +209,14 @@ export class KeyvBackend implements Backend {
     return found.slice(0, limit)
   }
 
-  /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (SCAN; for operators). */
+  /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (from the tenant's session index). */
   async listSessions(tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
-    return await listKeyvSessions(await this.#node.use(), (await this.#node.tenant(tenant)).keys, tenant, query)
+    return await listKeyvSessions(await this.#node.use(), (await this.#node.tenant(tenant)).keys, tenant, query, this.#indexed)
   }
 
-  /** `BackendInspection.counts`: retained messages and subscriptions of `tenant` in the cluster. */
+  /** `BackendInspection.counts`: sessions, retained messages and subscriptions of `tenant` in the cluster. */
   async counts(tenant: string | undefined): Promise<BackendCounts> {
-    return await keyvCounts(await this.#node.use(), (await this.#node.tenant(tenant)).keys)
+    return await keyvCounts(await this.#node.use(), (await this.#node.tenant(tenant)).keys, this.#indexed)
   }
 
   /** `BackendInspection.inspectSession`: one session with its subscriptions, wherever its client is connected. */

@@ -86,6 +86,7 @@ elseif exists then
   present = 1
 end
 local epoch = redis.call('HINCRBY', s, 'epoch', 1)
+redis.call('ZADD', ARGV[6] .. 'sessions', 0, ARGV[7])
 redis.call('HSET', s, 'node', ARGV[1], 'online', '1', 'exp', '0', 'persist', ARGV[4], 'expiry', ARGV[5])
 redis.call('ZREM', ARGV[6] .. 'expiry', ARGV[7])
 -- Queue entries taken by an earlier connection and never settled go back to the head, in order.
@@ -139,6 +140,7 @@ if tonumber(ARGV[3]) == 0 then
   wipe(ARGV[5], s, ARGV[6], ARGV[7], ARGV[8])
   redis.call('DEL', s)
   redis.call('ZREM', ARGV[5] .. 'expiry', ARGV[6])
+  redis.call('ZREM', ARGV[5] .. 'sessions', ARGV[6])
   return 0
 end
 redis.call('HSET', s, 'node', '', 'online', '0', 'exp', ARGV[4], 'expiry', ARGV[3])
@@ -161,6 +163,7 @@ redis.call('ZREM', ARGV[2] .. 'expiry', ARGV[3])
 if not away then return 0 end
 wipe(ARGV[2], s, ARGV[3], ARGV[4], ARGV[5])
 redis.call('DEL', s)
+redis.call('ZREM', ARGV[2] .. 'sessions', ARGV[3])
 return 1
 `
 
@@ -334,6 +337,7 @@ local expiry = tonumber(v[3] or '0') or 0
 if v[2] ~= '1' or expiry == 0 then
   wipe(ARGV[3], s, ARGV[4], ARGV[5], ARGV[6])
   redis.call('DEL', s)
+  redis.call('ZREM', ARGV[3] .. 'sessions', ARGV[4])
   return {0, will, '0'}
 end
 local exp = '0'
