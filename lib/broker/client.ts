@@ -22,6 +22,7 @@ import type { Waiter } from './output-flow.js'
 import { Outbound } from './outbound.js'
 import type { BrokerStats } from './stats.js'
 import { countRefusal } from './stats.js'
+import type { Admission } from './admission.js'
 import type { BrokerCore } from './core.js'
 import { finishConnection } from './teardown.js'
 import { refusalFor, sniffConnectLevel } from './refusals.js'
@@ -164,6 +165,9 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   get handle(): ClientHandle {
     return this
+  }
+  get admission(): Admission {
+    return this.core.admission
   }
   get view(): BrokerClient {
     return this

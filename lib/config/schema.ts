@@ -115,6 +115,10 @@ const broker = {
     max_connections_per_listener: count(0),
     max_connections_per_address: count(0),
     max_connect_rate_per_address: count(0),
+    max_connections_per_tenant: count(0),
+    flapping_max_count: count(0),
+    flapping_window: positive(Number.MAX_SAFE_INTEGER, 60_000),
+    flapping_ban_time: positive(Number.MAX_SAFE_INTEGER, 300_000),
     max_user_properties: positive(Number.MAX_SAFE_INTEGER, 128),
     persistent_session_expiry: count(604_800),
     // Default: 90% of the V8 heap limit (computed at start, so no fixed default here).
@@ -284,6 +288,10 @@ export interface BrokerSection {
   max_connections_per_listener?: number
   max_connections_per_address?: number
   max_connect_rate_per_address?: number
+  max_connections_per_tenant?: number
+  flapping_max_count?: number
+  flapping_window?: number
+  flapping_ban_time?: number
   max_user_properties?: number
   persistent_session_expiry?: number
   max_heap_used?: number
