@@ -123,6 +123,8 @@ export function redisOptions(config: BrokerConfig): KeyvBackendOptions {
     namespace: r.namespace,
     maxQueuedMessages: r.max_queued_messages,
     maxRetainedMessages: r.max_retained_messages,
+    maxQueuedBytes: r.max_queued_bytes,
+    maxRetainedBytes: r.max_retained_bytes,
     commandTimeout: r.command_timeout,
     connectTimeout: r.connect_timeout,
     heartbeatInterval: r.heartbeat_interval,

@@ -68,7 +68,7 @@ Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: n
   --max-user-properties N           --persistent-session-expiry S   --max-heap-used BYTES
   --max-event-loop-lag MS           --max-queued-messages N         --max-queued-bytes BYTES
   --max-retained-messages N         --max-retained-bytes BYTES
-  (queued/retained: of backend.memory, or of backend.redis with --redis; *-bytes: memory only)
+  (queued/retained: of backend.memory, or of backend.redis with --redis)
 
 Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates
 and the access-control files (auth: password_file, acl_file, JWT keys) without dropping connections.

@@ -165,6 +165,8 @@ const redis = {
     namespace: { ...tenantId, default: 'default' },
     max_queued_messages: positive(Number.MAX_SAFE_INTEGER, 1000),
     max_retained_messages: positive(Number.MAX_SAFE_INTEGER, 100_000),
+    max_queued_bytes: positive(Number.MAX_SAFE_INTEGER, 16 * 1024 * 1024),
+    max_retained_bytes: positive(Number.MAX_SAFE_INTEGER, 256 * 1024 * 1024),
     command_timeout: positive(Number.MAX_SAFE_INTEGER, 5000),
     connect_timeout: positive(Number.MAX_SAFE_INTEGER, 10_000),
     heartbeat_interval: positive(Number.MAX_SAFE_INTEGER, 2000),
@@ -320,6 +322,8 @@ export interface RedisSection {
   namespace?: string
   max_queued_messages?: number
   max_retained_messages?: number
+  max_queued_bytes?: number
+  max_retained_bytes?: number
   command_timeout?: number
   connect_timeout?: number
   heartbeat_interval?: number

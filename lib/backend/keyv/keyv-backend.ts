@@ -180,7 +180,7 @@ export class KeyvBackend implements Backend {
     const link = await node.use()
     // Broker-made messages (client undefined) carry their tenant.
     const keys = (await node.tenant(client !== undefined ? client.tenant : message.tenant)).keys
-    if (!(await storeRetainedMessage(link, keys, message, node.maxRetained))) node.stats.retainedRefused++
+    if (!(await storeRetainedMessage(link, keys, message, node.maxRetained, node.maxRetainedBytes))) node.stats.retainedRefused++
   }
 
   /**
@@ -320,6 +320,7 @@ export class KeyvBackend implements Backend {
       nodeKeys: node.nodeKeys,
       nodeId: node.nodeId,
       maxQueuedMessages: node.maxQueued,
+      maxQueuedBytes: node.maxQueuedBytes,
       stats: node.stats,
       ackShare: (ticket) => this.#shares.ack(ticket)
     }
