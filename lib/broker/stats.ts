@@ -49,6 +49,8 @@ export interface BrokerStats {
   flappingBans: number
   /** Connections refused because their client id is banned for flapping (0x8A Banned). */
   bannedRefusals: number
+  /** Retained PUBLISH packets the backend's retained store refused for its limits (MQTT 5 QoS 1/2: 0x97). */
+  retainedLimitHits: number
   /** Packets refused for `maxUserProperties` (0x97). */
   userPropertyLimitHits: number
   /** 1 while the broker is overloaded (`maxHeapUsed`, `maxEventLoopLag`), else 0. */
@@ -104,6 +106,7 @@ export function createStats(): BrokerStats {
     tenantConnectionLimitHits: 0,
     flappingBans: 0,
     bannedRefusals: 0,
+    retainedLimitHits: 0,
     userPropertyLimitHits: 0,
     overloaded: 0,
     overloadRefusals: 0,
@@ -147,6 +150,7 @@ export function limitValues(stats: BrokerStats): Record<string, string> {
     'limits/flapping-bans': String(stats.flappingBans),
     'limits/banned': String(stats.bannedRefusals),
     'limits/user-properties': String(stats.userPropertyLimitHits),
+    'limits/retained': String(stats.retainedLimitHits),
     'limits/protocol-errors': String(stats.protocolErrors),
     'limits/internal-errors': String(stats.internalErrors)
   }
