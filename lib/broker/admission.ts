@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
-import { ReasonCode } from '../packet/reason-codes.js'
+import { ConnectReturnCode, ReasonCode } from '../packet/reason-codes.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import type { BrokerStats } from './stats.js'
@@ -236,6 +236,20 @@ export class Admission {
   close(): void {
     this.lag?.disable()
   }
+}
+
+/**
+ * How long a connection refused at accept time (connection limits, connect rate, overload) may take
+ * to send the start of its CONNECT, to be told why (ms): it is closed then, whatever `connectTimeout`.
+ */
+export const REFUSED_GRACE_MS = 1000
+
+/**
+ * The CONNACK refusing, with `reasonCode`, a connection whose CONNECT announced protocol `level`
+ * (MQTT 5: the reason code; 3.1/3.1.1: return code 3 Server unavailable).
+ */
+export function refusedConnack(reasonCode: number, level: number): { type: 'connack'; sessionPresent: false; reasonCode: number } {
+  return { type: 'connack', sessionPresent: false, reasonCode: level === 5 ? reasonCode : ConnectReturnCode.ServerUnavailable }
 }
 
 /** Calm checks in a row that end an overload. */

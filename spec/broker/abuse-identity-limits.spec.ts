@@ -5,6 +5,7 @@ import mqtt from 'mqtt'
 import type { Broker } from '../../lib/broker/broker.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { TenantBackend } from '../../lib/backend/tenant-backend.js'
+import { encode } from '../../lib/packet/index.js'
 import { ConnectReturnCode, ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { ConnectPacket, Packet } from '../../lib/packet/types.js'
 import { byClientIdPrefix } from '../../lib/tenancy/resolvers.js'
@@ -150,5 +151,31 @@ describe('broker – connection limits that need the CONNECT (per tenant, flappi
       expect((await connack(port, { clientId: 'acme:dev' })).connack).to.deep.include({ reasonCode: ReasonCode.Banned })
       expect(broker.stats.flappingBans).to.equal(1)
     })
+  })
+
+  describe('a connection refused when accepted (connection limits) does not wait for its whole CONNECT', () => {
+    it('is closed within about a second when it sends nothing, well before connectTimeout', async () => {
+      const { broker, port } = await start({ maxConnections: 1, connectTimeout: 10_000, timerInterval: 200 })
+      expect((await connack(port, { clientId: 'in' })).connack).to.deep.include({ reasonCode: 0 })
+      const silent = await open(teardown, port)
+      const started = Date.now()
+      await silent.waitClosed(5000)
+      expect(Date.now() - started).to.be.below(5000)
+      expect(broker.stats.connectionLimitHits).to.equal(1)
+    })
+
+    for (const level of [5, 4] as const) {
+      it(`is answered from the first bytes of its CONNECT (level ${level}), its body never awaited`, async () => {
+        const { port } = await start({ maxConnections: 1 })
+        expect((await connack(port, { clientId: 'in' })).connack).to.deep.include({ reasonCode: 0 })
+        const peer = (await open(teardown, port)).speak(level)
+        // A CONNECT of some 20 KB of which only the first 40 bytes are sent.
+        const whole = encode({ type: 'connect', protocolLevel: level, clean: true, keepalive: 0, clientId: 'x'.repeat(20_000) }, level)
+        peer.send(whole.subarray(0, 40))
+        const code = level === 5 ? ReasonCode.QuotaExceeded : ConnectReturnCode.ServerUnavailable
+        expect(await peer.next(3000)).to.deep.include({ type: 'connack', reasonCode: code })
+        await peer.waitClosed(3000)
+      })
+    }
   })
 })
