@@ -108,12 +108,12 @@ export class Admission {
 
   /**
    * At CONNECT, once the tenant and client id are known: the reason code to refuse `connection` with
-   * (0x8A Banned for a flapping client id, 0x97 for `maxConnectionsPerTenant`), or undefined when it
-   * is admitted (and counted in its tenant). The default tenant counts as one tenant.
+   * (0x8A Banned for a client id banned for flapping, 0x97 for `maxConnectionsPerTenant`), or
+   * undefined when it is admitted (and counted in its tenant). The default tenant counts as one tenant.
    */
   admitIdentified(connection: object, identity: Identified): number | undefined {
     const o = this.options
-    if (o.flappingMaxCount > 0 && this.flapping(identity)) return ReasonCode.Banned
+    if (o.flappingMaxCount > 0 && this.banned(identity)) return ReasonCode.Banned
     if (o.maxConnectionsPerTenant > 0 && !this.tenantOf.has(connection)) {
       const tenant = identity.tenant ?? ''
       const open = this.perTenant.get(tenant) ?? 0
@@ -127,16 +127,28 @@ export class Admission {
     return undefined
   }
 
+  /** Whether `identity` is banned for flapping now (counted as a refusal). */
+  private banned(identity: Identified): boolean {
+    const flap = this.flaps.get(flapKey(identity))
+    if (flap === undefined || flap.bannedUntil <= Date.now()) return false
+    this.stats.bannedRefusals++
+    return true
+  }
+
   /**
-   * One more connection of `identity`: true when it is banned (already, or now for connecting more
-   * than `flappingMaxCount` times within `flappingWindow`; banned for `flappingBanTime`).
+   * Flapping detection, once `identity` authenticated (so that nobody can get another client's id
+   * banned without its credentials): one more connection; true when that makes it flap — more than
+   * `flappingMaxCount` connections within `flappingWindow` — and it is now banned for
+   * `flappingBanTime` (this connection refused too, 0x8A). False when detection is off.
    */
-  private flapping(identity: Identified): boolean {
+  flapped(identity: Identified): boolean {
     const o = this.options
+    if (o.flappingMaxCount === 0) return false
     const now = Date.now()
-    const key = identity.tenant === undefined ? identity.clientId : `${identity.tenant}\u0000${identity.clientId}`
+    const key = flapKey(identity)
     let flap = this.flaps.get(key)
     if (flap !== undefined && flap.bannedUntil > now) {
+      // Banned meanwhile (by another connection of the same id while this one authenticated).
       this.stats.bannedRefusals++
       return true
     }
@@ -254,6 +266,11 @@ export function refusedConnack(reasonCode: number, level: number): { type: 'conn
 
 /** Calm checks in a row that end an overload. */
 const CALM_CHECKS = 3
+
+/** The key of `identity` in flapping detection: client ids are unique per tenant; U+0000 occurs in neither. */
+function flapKey(identity: Identified): string {
+  return identity.tenant === undefined ? identity.clientId : `${identity.tenant}\u0000${identity.clientId}`
+}
 
 function decrement(map: Map<string, number>, key: string): void {
   const n = (map.get(key) ?? 0) - 1

@@ -139,6 +139,22 @@ describe('broker – connection limits that need the CONNECT (per tenant, flappi
       expect((await connack(port, { clientId: 'flappy' })).connack).to.deep.include({ reasonCode: 0 })
     })
 
+    it('counts only authenticated connections: nobody gets another client id banned without its credentials', async () => {
+      const { broker, port } = await start({
+        memory: {
+          authenticate: (_client, credentials) =>
+            credentials.password?.toString() === 'secret' ? { result: 'allow' } : { result: 'deny', reasonCode: ReasonCode.BadUserNameOrPassword }
+        },
+        flappingMaxCount: 2
+      })
+      for (let i = 0; i < 5; i++) {
+        const { connack: ack } = await connack(port, { clientId: 'victim', username: 'u', password: Buffer.from('guess') })
+        expect(ack).to.deep.include({ reasonCode: ReasonCode.BadUserNameOrPassword })
+      }
+      expect((await connack(port, { clientId: 'victim', username: 'u', password: Buffer.from('secret') })).connack).to.deep.include({ reasonCode: 0 })
+      expect(broker.stats.flappingBans).to.equal(0)
+    })
+
     it('counts per tenant: the same client id in two tenants flaps apart', async () => {
       const { broker, port } = await start({
         backend: new TenantBackend(() => new MemoryBackend()),

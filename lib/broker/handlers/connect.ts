@@ -12,7 +12,7 @@ import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
 import { supportsAuthenticationMethod } from './auth-method.js'
 import { controlCharacterRefusal } from '../control-characters.js'
-import { admitIdentified } from './connect-limits.js'
+import { admitIdentified, countFlapping } from './connect-limits.js'
 
 export { connackProperties } from './connack.js'
 
@@ -397,6 +397,7 @@ export const CONNECT_STEPS: readonly ConnectStep[] = [
   checkProtocol,
   admitIdentified,
   authenticate,
+  countFlapping,
   keepalive,
   setupSession,
   restoreInflight,
