@@ -146,9 +146,9 @@ export interface BrokerOptions {
    */
   maxConnectionsPerTenant?: number
   /**
-   * Flapping detection (default 0: off): a client id (per tenant) that connects more than this many
-   * times within `flappingWindow` is banned for `flappingBanTime`: its CONNECTs get CONNACK 0x8A
-   * Banned (3.1.1: 5 Not authorized). EMQX's `flapping_detect.max_count`.
+   * Flapping detection (default 0: off): a client id (per tenant) that connects (authenticated)
+   * more than this many times within `flappingWindow` is banned for `flappingBanTime`: its CONNECTs
+   * get CONNACK 0x8A Banned (3.1.1: 5 Not authorized). EMQX's `flapping_detect.max_count`.
    */
   flappingMaxCount?: number
   /** Flapping detection: the window in ms (default 60,000). EMQX's `flapping_detect.window_time`. */
