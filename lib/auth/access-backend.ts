@@ -263,7 +263,7 @@ export class AccessControlBackend implements Backend, BackendInspection {
     return this.inner.unsubscribe(this.#guard(client), session, topicFilters)
   }
 
-  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void> {
+  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void | boolean> {
     return this.inner.storeRetained(client === undefined ? undefined : this.#guard(client), message)
   }
 

@@ -157,8 +157,11 @@ export interface Backend {
   /**
    * Store `message` as the retained message of its topic; an empty payload deletes it
    * [MQTT-3.3.1-10]. `client` is undefined for messages the broker publishes itself (wills, $SYS).
+   * Answers false when a limit of the store (count or bytes of retained messages) refused the
+   * message — the engine then tells MQTT 5 QoS 1/2 publishers 0x97 Quota exceeded and does not
+   * route it; anything else (undefined, true) means stored.
    */
-  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void>
+  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void | boolean>
 
   /**
    * Deliver the retained messages that match a new subscription to `client` (through

@@ -394,8 +394,8 @@ export class MemoryBackend implements Backend, BackendInspection {
     return results
   }
 
-  storeRetained(_client: ClientHandle | undefined, message: Message): void {
-    this.#retained.store(message)
+  storeRetained(_client: ClientHandle | undefined, message: Message): void | boolean {
+    return this.#retained.store(message)
   }
 
   queueRetained(client: ClientHandle, subscription: StoredSubscription): void {

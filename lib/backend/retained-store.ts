@@ -54,21 +54,22 @@ export class RetainedStore {
    * Stores a copy of `message` as the retained message of its topic, replacing any. An empty
    * payload deletes the stored one and is not stored [MQTT-3.3.1-10] [MQTT-3.3.1-11]. A message on
    * a new topic is refused (and counted) when the store is full, and so is any message that would
-   * take the store beyond its bytes.
+   * take the store beyond its bytes. Returns false when refused.
    */
-  store(message: Message): void {
+  store(message: Message): boolean {
     const old = this.#tree.get(message.topic)
     if (message.payload.length === 0) {
       if (old !== undefined && this.#tree.delete(message.topic)) this.#bytes -= weight(old)
-      return
+      return true
     }
     const bytes = this.#bytes - (old === undefined ? 0 : weight(old)) + weight(message)
     if ((old === undefined && this.#tree.size >= this.#max) || bytes > this.#maxBytes) {
       this.#stats.retainedRefused++
-      return
+      return false
     }
     this.#tree.set(message.topic, copyForStore(message))
     this.#bytes = bytes
+    return true
   }
 
   /**

@@ -180,7 +180,7 @@ export class TenantBackend implements Backend, BackendInspection {
     return this.backendOf(client.tenant).unsubscribe(client, session, topicFilters)
   }
 
-  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void> {
+  storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void | boolean> {
     return this.backendOf(client !== undefined ? client.tenant : message.tenant).storeRetained(client, message)
   }
 

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
-import { ReasonCode } from '../packet/reason-codes.js'
+import { ConnectReturnCode, ReasonCode } from '../packet/reason-codes.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 import type { BrokerStats } from './stats.js'
@@ -22,6 +22,22 @@ export function addressHost(remoteAddress: string): string {
   return colon < 0 || remoteAddress.indexOf(':') !== colon ? remoteAddress : remoteAddress.slice(0, colon)
 }
 
+/** What admission knows of a connection once its CONNECT named its tenant and client id. */
+export interface Identified {
+  readonly tenant: string | undefined
+  readonly clientId: string
+}
+
+/** Flapping detection of one client id: connections since `since`, banned until `bannedUntil` (0: not). */
+interface Flap {
+  count: number
+  since: number
+  bannedUntil: number
+}
+
+/** Most client ids followed by flapping detection; beyond, the oldest is forgotten (memory bound). */
+export const MAX_FLAPPING_ENTRIES = 100_000
+
 /** A token bucket of one source address: `tokens` at time `at`. */
 interface Bucket {
   tokens: number
@@ -29,8 +45,8 @@ interface Bucket {
 }
 
 /**
- * Who may connect: connection counts (global, per listener, per source address), the connect rate
- * per source address (token buckets) and overload (heap in use, event-loop delay, checked on the
+ * Who may connect: connection counts (global, per listener, per source address, per tenant), the
+ * connect rate per source address (token buckets), bans of flapping client ids and overload (heap in use, event-loop delay, checked on the
  * broker's timer). `admit` answers the reason code a new connection is refused with at its CONNECT
  * (undefined: admitted); every refusal is counted. Counts only track admitted connections, and the
  * maps hold only addresses and listeners with open connections or a refilling bucket.
@@ -42,6 +58,11 @@ export class Admission {
   private readonly perListener = new Map<string, number>()
   private readonly perAddress = new Map<string, number>()
   private readonly buckets = new Map<string, Bucket>()
+  private readonly perTenant = new Map<string, number>()
+  /** The tenant key each connection counted in `perTenant` (released with it). */
+  private readonly tenantOf = new Map<object, string>()
+  /** Flapping detection: tenant + client id → recent connections and ban. */
+  private readonly flaps = new Map<string, Flap>()
   private lag: IntervalHistogram | undefined = undefined
   /** Consecutive calm checks while overloaded (recovery needs `CALM_CHECKS`). */
   private calm = 0
@@ -85,9 +106,85 @@ export class Admission {
     return undefined
   }
 
+  /**
+   * At CONNECT, once the tenant and client id are known: the reason code to refuse `connection` with
+   * (0x8A Banned for a client id banned for flapping, 0x97 for `maxConnectionsPerTenant`), or
+   * undefined when it is admitted (and counted in its tenant). The default tenant counts as one tenant.
+   */
+  admitIdentified(connection: object, identity: Identified): number | undefined {
+    const o = this.options
+    if (o.flappingMaxCount > 0 && this.banned(identity)) return ReasonCode.Banned
+    if (o.maxConnectionsPerTenant > 0 && !this.tenantOf.has(connection)) {
+      const tenant = identity.tenant ?? ''
+      const open = this.perTenant.get(tenant) ?? 0
+      if (open >= o.maxConnectionsPerTenant) {
+        this.stats.tenantConnectionLimitHits++
+        return ReasonCode.QuotaExceeded
+      }
+      this.perTenant.set(tenant, open + 1)
+      this.tenantOf.set(connection, tenant)
+    }
+    return undefined
+  }
+
+  /** Whether `identity` is banned for flapping now (counted as a refusal). */
+  private banned(identity: Identified): boolean {
+    const flap = this.flaps.get(flapKey(identity))
+    if (flap === undefined || flap.bannedUntil <= Date.now()) return false
+    this.stats.bannedRefusals++
+    return true
+  }
+
+  /**
+   * Flapping detection, once `identity` authenticated (so that nobody can get another client's id
+   * banned without its credentials): one more connection; true when that makes it flap — more than
+   * `flappingMaxCount` connections within `flappingWindow` — and it is now banned for
+   * `flappingBanTime` (this connection refused too, 0x8A). False when detection is off.
+   */
+  flapped(identity: Identified): boolean {
+    const o = this.options
+    if (o.flappingMaxCount === 0) return false
+    const now = Date.now()
+    const key = flapKey(identity)
+    let flap = this.flaps.get(key)
+    if (flap !== undefined && flap.bannedUntil > now) {
+      // Banned meanwhile (by another connection of the same id while this one authenticated).
+      this.stats.bannedRefusals++
+      return true
+    }
+    if (flap === undefined || now - flap.since >= o.flappingWindow || flap.bannedUntil > 0) {
+      if (flap === undefined && this.flaps.size >= MAX_FLAPPING_ENTRIES) {
+        // Map order is insertion order: forget the oldest entry.
+        for (const oldest of this.flaps.keys()) {
+          this.flaps.delete(oldest)
+          break
+        }
+      }
+      flap = { count: 0, since: now, bannedUntil: 0 }
+      this.flaps.set(key, flap)
+    }
+    if (++flap.count <= o.flappingMaxCount) return false
+    flap.bannedUntil = now + o.flappingBanTime
+    this.stats.flappingBans++
+    this.stats.bannedRefusals++
+    this.log.warn('flapping client banned', {
+      clientId: identity.clientId,
+      tenant: identity.tenant,
+      connections: flap.count,
+      windowMs: o.flappingWindow,
+      banMs: o.flappingBanTime
+    })
+    return true
+  }
+
   /** An admitted connection closed. */
   release(connection: Admitted): void {
     this.open--
+    const tenant = this.tenantOf.get(connection)
+    if (tenant !== undefined) {
+      this.tenantOf.delete(connection)
+      decrement(this.perTenant, tenant)
+    }
     const listener = connection.listener
     if (listener !== undefined && this.options.maxConnectionsPerListener > 0) decrement(this.perListener, listener)
     if (connection.remoteAddress !== undefined && this.options.maxConnectionsPerAddress > 0) {
@@ -120,6 +217,10 @@ export class Admission {
       const rate = this.options.maxConnectRatePerAddress
       for (const [host, bucket] of this.buckets) if (bucket.tokens + ((now - bucket.at) * rate) / 1000 >= rate) this.buckets.delete(host)
     }
+    if (this.flaps.size > 0) {
+      const window = this.options.flappingWindow
+      for (const [key, flap] of this.flaps) if (flap.bannedUntil <= now && now - flap.since >= window) this.flaps.delete(key)
+    }
     const { maxHeapUsed, maxEventLoopLag } = this.options
     if (maxHeapUsed === 0 && maxEventLoopLag === 0) return
     const heap = maxHeapUsed > 0 ? process.memoryUsage().heapUsed : 0
@@ -149,8 +250,27 @@ export class Admission {
   }
 }
 
+/**
+ * How long a connection refused at accept time (connection limits, connect rate, overload) may take
+ * to send the start of its CONNECT, to be told why (ms): it is closed then, whatever `connectTimeout`.
+ */
+export const REFUSED_GRACE_MS = 1000
+
+/**
+ * The CONNACK refusing, with `reasonCode`, a connection whose CONNECT announced protocol `level`
+ * (MQTT 5: the reason code; 3.1/3.1.1: return code 3 Server unavailable).
+ */
+export function refusedConnack(reasonCode: number, level: number): { type: 'connack'; sessionPresent: false; reasonCode: number } {
+  return { type: 'connack', sessionPresent: false, reasonCode: level === 5 ? reasonCode : ConnectReturnCode.ServerUnavailable }
+}
+
 /** Calm checks in a row that end an overload. */
 const CALM_CHECKS = 3
+
+/** The key of `identity` in flapping detection: client ids are unique per tenant; U+0000 occurs in neither. */
+function flapKey(identity: Identified): string {
+  return identity.tenant === undefined ? identity.clientId : `${identity.tenant}\u0000${identity.clientId}`
+}
 
 function decrement(map: Map<string, number>, key: string): void {
   const n = (map.get(key) ?? 0) - 1

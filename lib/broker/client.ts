@@ -22,6 +22,8 @@ import type { Waiter } from './output-flow.js'
 import { Outbound } from './outbound.js'
 import type { BrokerStats } from './stats.js'
 import { countRefusal } from './stats.js'
+import { REFUSED_GRACE_MS, refusedConnack } from './admission.js'
+import type { Admission } from './admission.js'
 import type { BrokerCore } from './core.js'
 import { finishConnection } from './teardown.js'
 import { refusalFor, sniffConnectLevel } from './refusals.js'
@@ -164,6 +166,9 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
 
   get handle(): ClientHandle {
     return this
+  }
+  get admission(): Admission {
+    return this.core.admission
   }
   get view(): BrokerClient {
     return this
@@ -625,6 +630,14 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
         }
       }
       this.connectLevel = sniffConnectLevel(chunk)
+      const level = this.connectLevel
+      if (this.refusal !== undefined && (level === 3 || level === 4 || level === 5)) {
+        // Refused at accept (a connection limit, the connect rate, overload): answered from the
+        // CONNECT's first bytes, its body never read.
+        this.log.info('refusing connection', { remoteAddress: this.remoteAddress, reasonCode: this.refusal })
+        this.refuse(refusedConnack(this.refusal, level), level)
+        return
+      }
     }
     core.depth++
     try {
@@ -765,7 +778,8 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
   tick(now: number): void {
     const state = this.state
     if (state === NEW || state === CONNECTING) {
-      if (now - this.createdAt > this.core.options.connectTimeout) this.shutdown('connect-timeout')
+      const timeout = this.refusal === undefined ? this.core.options.connectTimeout : Math.min(REFUSED_GRACE_MS, this.core.options.connectTimeout)
+      if (now - this.createdAt > timeout) this.shutdown('connect-timeout')
     } else if (state === CONNECTED && this.keepaliveMs > 0 && now - this.lastActivity > this.keepaliveMs * 1.5) {
       this.log.info('keepalive timeout', { clientId: this.clientId })
       this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)

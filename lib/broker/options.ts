@@ -141,6 +141,21 @@ export interface BrokerOptions {
    */
   maxConnectRatePerAddress?: number
   /**
+   * Most open connections per tenant (default 0: no limit; the default tenant counts as one).
+   * Checked at CONNECT once the tenant is known. Beyond: CONNACK 0x97 (3.1.1: 3).
+   */
+  maxConnectionsPerTenant?: number
+  /**
+   * Flapping detection (default 0: off): a client id (per tenant) that connects (authenticated)
+   * more than this many times within `flappingWindow` is banned for `flappingBanTime`: its CONNECTs
+   * get CONNACK 0x8A Banned (3.1.1: 5 Not authorized). EMQX's `flapping_detect.max_count`.
+   */
+  flappingMaxCount?: number
+  /** Flapping detection: the window in ms (default 60,000). EMQX's `flapping_detect.window_time`. */
+  flappingWindow?: number
+  /** Flapping detection: how long a ban lasts, in ms (default 300,000). EMQX's `flapping_detect.ban_time`. */
+  flappingBanTime?: number
+  /**
    * MQTT 5: most User Properties in one packet (default 128). More closes the connection with 0x97
    * (CONNECT: CONNACK 0x97).
    */
@@ -207,6 +222,10 @@ export interface ResolvedOptions {
   maxConnectionsPerListener: number
   maxConnectionsPerAddress: number
   maxConnectRatePerAddress: number
+  maxConnectionsPerTenant: number
+  flappingMaxCount: number
+  flappingWindow: number
+  flappingBanTime: number
   maxUserProperties: number
   persistentSessionExpiry: number
   maxHeapUsed: number
@@ -306,6 +325,10 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     maxConnectionsPerListener: nonNegative('maxConnectionsPerListener', options.maxConnectionsPerListener, 0),
     maxConnectionsPerAddress: nonNegative('maxConnectionsPerAddress', options.maxConnectionsPerAddress, 0),
     maxConnectRatePerAddress: nonNegative('maxConnectRatePerAddress', options.maxConnectRatePerAddress, 0),
+    maxConnectionsPerTenant: nonNegative('maxConnectionsPerTenant', options.maxConnectionsPerTenant, 0),
+    flappingMaxCount: nonNegative('flappingMaxCount', options.flappingMaxCount, 0),
+    flappingWindow: positive('flappingWindow', options.flappingWindow, 60_000),
+    flappingBanTime: positive('flappingBanTime', options.flappingBanTime, 300_000),
     maxUserProperties: positive('maxUserProperties', options.maxUserProperties, 128),
     persistentSessionExpiry: nonNegative('persistentSessionExpiry', options.persistentSessionExpiry, 604_800),
     maxHeapUsed: maxHeapUsed(options.maxHeapUsed),

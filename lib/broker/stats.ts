@@ -43,6 +43,14 @@ export interface BrokerStats {
   connectionLimitHits: number
   /** Connections refused for `maxConnectRatePerAddress` (0x9F). */
   connectRateHits: number
+  /** Connections refused for `maxConnectionsPerTenant` (0x97). */
+  tenantConnectionLimitHits: number
+  /** Client ids banned for flapping (`flappingMaxCount` connections within `flappingWindow`). */
+  flappingBans: number
+  /** Connections refused because their client id is banned for flapping (0x8A Banned). */
+  bannedRefusals: number
+  /** Retained PUBLISH packets the backend's retained store refused for its limits (MQTT 5 QoS 1/2: 0x97). */
+  retainedLimitHits: number
   /** Packets refused for `maxUserProperties` (0x97). */
   userPropertyLimitHits: number
   /** 1 while the broker is overloaded (`maxHeapUsed`, `maxEventLoopLag`), else 0. */
@@ -95,6 +103,10 @@ export function createStats(): BrokerStats {
     subscriptionLimitHits: 0,
     connectionLimitHits: 0,
     connectRateHits: 0,
+    tenantConnectionLimitHits: 0,
+    flappingBans: 0,
+    bannedRefusals: 0,
+    retainedLimitHits: 0,
     userPropertyLimitHits: 0,
     overloaded: 0,
     overloadRefusals: 0,
@@ -134,7 +146,11 @@ export function limitValues(stats: BrokerStats): Record<string, string> {
     'limits/subscriptions': String(stats.subscriptionLimitHits),
     'limits/connections': String(stats.connectionLimitHits),
     'limits/connect-rate': String(stats.connectRateHits),
+    'limits/tenant-connections': String(stats.tenantConnectionLimitHits),
+    'limits/flapping-bans': String(stats.flappingBans),
+    'limits/banned': String(stats.bannedRefusals),
     'limits/user-properties': String(stats.userPropertyLimitHits),
+    'limits/retained': String(stats.retainedLimitHits),
     'limits/protocol-errors': String(stats.protocolErrors),
     'limits/internal-errors': String(stats.internalErrors)
   }

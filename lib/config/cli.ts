@@ -63,10 +63,12 @@ Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: n
   --send-timeout MS                 --max-topic-length N            --max-topic-levels N
   --max-subscriptions N             --max-connections N             --max-connections-per-listener N
   --max-connections-per-address N   --max-connect-rate-per-address N (per second)
+  --max-connections-per-tenant N    --flapping-max-count N (0: off)  --flapping-window MS
+  --flapping-ban-time MS
   --max-user-properties N           --persistent-session-expiry S   --max-heap-used BYTES
   --max-event-loop-lag MS           --max-queued-messages N         --max-queued-bytes BYTES
   --max-retained-messages N         --max-retained-bytes BYTES
-  (queued/retained: of backend.memory, or of backend.redis with --redis; *-bytes: memory only)
+  (queued/retained: of backend.memory, or of backend.redis with --redis)
 
 Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates
 and the access-control files (auth: password_file, acl_file, JWT keys) without dropping connections.
@@ -91,6 +93,10 @@ const BROKER_LIMITS = {
   'max-connections-per-listener': 'max_connections_per_listener',
   'max-connections-per-address': 'max_connections_per_address',
   'max-connect-rate-per-address': 'max_connect_rate_per_address',
+  'max-connections-per-tenant': 'max_connections_per_tenant',
+  'flapping-max-count': 'flapping_max_count',
+  'flapping-window': 'flapping_window',
+  'flapping-ban-time': 'flapping_ban_time',
   'max-user-properties': 'max_user_properties',
   'persistent-session-expiry': 'persistent_session_expiry',
   'max-heap-used': 'max_heap_used',

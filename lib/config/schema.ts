@@ -115,6 +115,10 @@ const broker = {
     max_connections_per_listener: count(0),
     max_connections_per_address: count(0),
     max_connect_rate_per_address: count(0),
+    max_connections_per_tenant: count(0),
+    flapping_max_count: count(0),
+    flapping_window: positive(Number.MAX_SAFE_INTEGER, 60_000),
+    flapping_ban_time: positive(Number.MAX_SAFE_INTEGER, 300_000),
     max_user_properties: positive(Number.MAX_SAFE_INTEGER, 128),
     persistent_session_expiry: count(604_800),
     // Default: 90% of the V8 heap limit (computed at start, so no fixed default here).
@@ -161,6 +165,8 @@ const redis = {
     namespace: { ...tenantId, default: 'default' },
     max_queued_messages: positive(Number.MAX_SAFE_INTEGER, 1000),
     max_retained_messages: positive(Number.MAX_SAFE_INTEGER, 100_000),
+    max_queued_bytes: positive(Number.MAX_SAFE_INTEGER, 16 * 1024 * 1024),
+    max_retained_bytes: positive(Number.MAX_SAFE_INTEGER, 256 * 1024 * 1024),
     command_timeout: positive(Number.MAX_SAFE_INTEGER, 5000),
     connect_timeout: positive(Number.MAX_SAFE_INTEGER, 10_000),
     heartbeat_interval: positive(Number.MAX_SAFE_INTEGER, 2000),
@@ -284,6 +290,10 @@ export interface BrokerSection {
   max_connections_per_listener?: number
   max_connections_per_address?: number
   max_connect_rate_per_address?: number
+  max_connections_per_tenant?: number
+  flapping_max_count?: number
+  flapping_window?: number
+  flapping_ban_time?: number
   max_user_properties?: number
   persistent_session_expiry?: number
   max_heap_used?: number
@@ -312,6 +322,8 @@ export interface RedisSection {
   namespace?: string
   max_queued_messages?: number
   max_retained_messages?: number
+  max_queued_bytes?: number
+  max_retained_bytes?: number
   command_timeout?: number
   connect_timeout?: number
   heartbeat_interval?: number

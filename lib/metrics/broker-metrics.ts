@@ -238,6 +238,8 @@ export function createBrokerMetrics(broker: Broker, options: BrokerMetricsOption
   counter('mqtt_deliveries_queued_total', "Deliveries held in a client's outgoing queue (inflight window full)", () => stats.deliveriesQueued)
   counter('mqtt_slow_consumers_total', 'Clients disconnected because their outgoing queue overflowed', () => stats.slowConsumers)
   counter('mqtt_backpressure_pauses_total', "Publisher pauses because a receiver's socket had too much unsent output", () => stats.backpressurePauses)
+  counter('mqtt_tenant_connection_limit_hits_total', 'Connections refused for maxConnectionsPerTenant (0x97)', () => stats.tenantConnectionLimitHits)
+  counter('mqtt_flapping_bans_total', 'Client ids banned for flapping (flappingMaxCount within flappingWindow)', () => stats.flappingBans)
   counter('mqtt_protocol_errors_total', 'Connections closed for a malformed packet or a protocol violation', () => stats.protocolErrors)
   new Gauge({
     name: 'mqtt_delayed_wills',

@@ -33,7 +33,9 @@ describe('broker – dispatcher and connection state', () => {
     expect(steps).to.deep.equal([
       'resolveTenant',
       'checkProtocol',
+      'admitIdentified',
       'authenticate',
+      'countFlapping',
       'keepalive',
       'setupSession',
       'restoreInflight',

@@ -111,15 +111,17 @@ describe('config – file, flags, environment and checks', () => {
       'max-topic-levels': 'max_topic_levels', 'max-subscriptions': 'max_subscriptions', 'max-connections': 'max_connections',
       'max-connections-per-listener': 'max_connections_per_listener', 'max-connections-per-address': 'max_connections_per_address',
       'max-connect-rate-per-address': 'max_connect_rate_per_address', 'max-user-properties': 'max_user_properties',
-      'persistent-session-expiry': 'persistent_session_expiry', 'max-heap-used': 'max_heap_used', 'max-event-loop-lag': 'max_event_loop_lag'
+      'persistent-session-expiry': 'persistent_session_expiry', 'max-heap-used': 'max_heap_used', 'max-event-loop-lag': 'max_event_loop_lag',
+      'max-connections-per-tenant': 'max_connections_per_tenant', 'flapping-max-count': 'flapping_max_count',
+      'flapping-window': 'flapping_window', 'flapping-ban-time': 'flapping_ban_time'
     }
     const argv = Object.keys(flags).flatMap((flag, i) => [`--${flag}`, String(100 + i)])
     argv.push('--max-queued-messages', '7', '--max-queued-bytes', '8', '--max-retained-messages', '9', '--max-retained-bytes', '10')
     const { config } = await resolveWith('broker:\n  max_connections: 3\n  send_timeout: 5\n', argv)
     for (const [i, key] of Object.values(flags).entries()) expect(config.broker![key as 'max_connections'], key).to.equal(100 + i)
     expect(config.backend!.memory).to.include({ max_queued_messages: 7, max_queued_bytes: 8, max_retained_messages: 9, max_retained_bytes: 10 })
-    const redis = await resolveWith(undefined, ['--redis', 'redis://x:1', '--max-queued-messages', '7', '--max-retained-messages', '9'])
-    expect(redis.config.backend!.redis).to.include({ max_queued_messages: 7, max_retained_messages: 9 })
+    const redis = await resolveWith(undefined, ['--redis', 'redis://x:1', '--max-queued-messages', '7', '--max-retained-messages', '9', '--max-queued-bytes', '8', '--max-retained-bytes', '10'])
+    expect(redis.config.backend!.redis).to.include({ max_queued_messages: 7, max_retained_messages: 9, max_queued_bytes: 8, max_retained_bytes: 10 })
     expect(redis.config.backend!.memory).to.equal(undefined)
     expect(await problems(undefined, ['--max-topic-levels', '0'])).to.deep.equal(['--max-topic-levels: broker.max_topic_levels: expected an integer from 1 to 65535, got 0'])
     expect(await problems('backend:\n  type: redis\n  redis: { url: "redis://x:1" }\n  memory: { max_queued_messages: 5 }\n')).to.have.length(1)

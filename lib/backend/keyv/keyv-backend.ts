@@ -112,7 +112,9 @@ export class KeyvBackend implements Backend {
     this.#subscriptions = new Subscriptions(node, this.#routing)
     this.#ends = new SessionEnd(node, this.#routing, this.#shares)
     this.#wills = new Wills(node, this.#routing, {
-      storeRetained: (message) => this.storeRetained(undefined, message),
+      storeRetained: async (message) => {
+        await this.storeRetained(undefined, message)
+      },
       publish: (message) => this.#publish(undefined, message)
     })
     this.#membership = new Membership(node, this.#routing, this.#shares, this.#wills)
@@ -189,12 +191,14 @@ export class KeyvBackend implements Backend {
     return await this.#subscriptions.unsubscribe(client, topicFilters)
   }
 
-  async storeRetained(client: ClientHandle | undefined, message: Message): Promise<void> {
+  async storeRetained(client: ClientHandle | undefined, message: Message): Promise<boolean> {
     const node = this.#node
     const link = await node.use()
     // Broker-made messages (client undefined) carry their tenant.
     const keys = (await node.tenant(client !== undefined ? client.tenant : message.tenant)).keys
-    if (!(await storeRetainedMessage(link, keys, message, node.maxRetained))) node.stats.retainedRefused++
+    const stored = await storeRetainedMessage(link, keys, message, node.maxRetained, node.maxRetainedBytes)
+    if (!stored) node.stats.retainedRefused++
+    return stored
   }
 
   /**
@@ -382,6 +386,7 @@ export class KeyvBackend implements Backend {
       nodeKeys: node.nodeKeys,
       nodeId: node.nodeId,
       maxQueuedMessages: node.maxQueued,
+      maxQueuedBytes: node.maxQueuedBytes,
       stats: node.stats,
       ackShare: (ticket) => this.#shares.ack(ticket)
     }

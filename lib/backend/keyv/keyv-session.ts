@@ -41,6 +41,8 @@ export interface KeyvSessionContext {
   readonly nodeId: string
   /** Most messages per offline queue. */
   readonly maxQueuedMessages: number
+  /** Most encoded bytes per offline queue. */
+  readonly maxQueuedBytes: number
   /** Counters the session adds to. */
   readonly stats: { queued: number; queueDropped: number; queueExpired: number }
   /** Acknowledges a shared-subscription entry once its delivery completed (PUBACK / PUBREC). */
@@ -362,7 +364,7 @@ export interface EnqueueResult {
 
 /**
  * Adds `item` to the offline queue of session `clientId` (any session, owned or not), with the
- * bound and eviction policy of `KeyvSessionContext.maxQueuedMessages`, and wakes its owner node.
+ * bounds and eviction policy of `KeyvSessionContext.maxQueuedMessages` / `maxQueuedBytes`, and wakes its owner node.
  * Expired messages are not queued. Counts into `ctx.stats`.
  */
 export async function enqueueFor(
@@ -376,12 +378,21 @@ export async function enqueueFor(
     ctx.stats.queueExpired++
     return { queued: false, owner: '' }
   }
-  const [result, owner] = await ctx.link.script<[number, Buffer | string]>(
+  const [result, owner, evicted] = await ctx.link.script<[number, Buffer | string, number]>(
     ENQUEUE,
     [keys.session(clientId)],
-    [encodeQueued(item), String(ctx.maxQueuedMessages), ctx.nodeId, ctx.nodeKeys.inboxPrefix, keys.tenant, clientId, String(now)]
+    [
+      encodeQueued(item),
+      String(ctx.maxQueuedMessages),
+      ctx.nodeId,
+      ctx.nodeKeys.inboxPrefix,
+      keys.tenant,
+      clientId,
+      String(now),
+      String(ctx.maxQueuedBytes)
+    ]
   )
-  if (result === 0 || result === 2) ctx.stats.queueDropped++
+  ctx.stats.queueDropped += (evicted ?? 0) + (result === 0 ? 1 : 0)
   if (result === 1 || result === 2) ctx.stats.queued++
   return { queued: result > 0, owner: owner.toString() }
 }

@@ -31,6 +31,8 @@ export class NodeContext {
   readonly defaultTenant: string
   readonly maxQueued: number
   readonly maxRetained: number
+  readonly maxQueuedBytes: number
+  readonly maxRetainedBytes: number
   readonly heartbeatMs: number
   readonly takeoverTimeout: number
   /** `MAXLEN ~` of the node and shared-subscription streams. */
@@ -62,6 +64,8 @@ export class NodeContext {
     if (this.ownsKeyv) this.keyv.on('error', () => undefined)
     this.maxQueued = options.maxQueuedMessages ?? 1000
     this.maxRetained = options.maxRetainedMessages ?? 100_000
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024
+    this.maxRetainedBytes = options.maxRetainedBytes ?? 256 * 1024 * 1024
     this.heartbeatMs = options.heartbeatInterval ?? 2000
     this.takeoverTimeout = options.takeoverTimeout ?? 3000
     this.busMax = String(options.busMaxLength ?? 100_000)

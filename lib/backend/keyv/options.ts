@@ -20,6 +20,16 @@ export interface KeyvBackendOptions {
   maxQueuedMessages?: number
   /** Most retained messages per tenant (default 100,000). */
   maxRetainedMessages?: number
+  /**
+   * Most bytes per offline queue (default 16 MiB, counting each message encoded as stored: payload,
+   * topic, properties and a few bytes), with the policy of `maxQueuedMessages`; cluster-wide.
+   */
+  maxQueuedBytes?: number
+  /**
+   * Most bytes of retained messages per tenant (default 256 MiB, encoded as stored): a message that
+   * would take the store beyond it is refused (`stats.retainedRefused`); cluster-wide.
+   */
+  maxRetainedBytes?: number
   /** Per-command timeout in ms (default 5000): a command without answer fails the operation. */
   commandTimeout?: number
   /**

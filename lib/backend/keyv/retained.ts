@@ -10,14 +10,30 @@ import { STORE_RETAINED } from './routing-scripts.js'
 const PAGE = 1000
 
 /**
- * Stores `message` as the retained message of its topic (hash + sorted index, one script), or
- * deletes it when the payload is empty [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Returns false when refused
- * because the store holds `max` topics and this one is new.
+ * Stores `message` as the retained message of its topic (hash + sorted index + byte count, one
+ * script), or deletes it when the payload is empty [MQTT-3.3.1-10] [MQTT-3.3.1-11]. Returns false
+ * when refused: the store holds `max` topics and this one is new, or its encoded bytes would go
+ * beyond `maxBytes` (per tenant, cluster-wide).
  */
-export async function storeRetainedMessage(link: RedisLink, keys: TenantKeys, message: Message, max: number): Promise<boolean> {
+export async function storeRetainedMessage(
+  link: RedisLink,
+  keys: TenantKeys,
+  message: Message,
+  max: number,
+  maxBytes: number = Number.MAX_SAFE_INTEGER
+): Promise<boolean> {
   const value = message.payload.length === 0 ? '' : encodeMessage({ ...message, retain: true })
-  const stored = await link.script<number>(STORE_RETAINED, [keys.retained, keys.retainedIndex], [message.topic, value, String(max)])
+  const stored = await link.script<number>(
+    STORE_RETAINED,
+    [keys.retained, keys.retainedIndex, retainedBytesKey(keys)],
+    [message.topic, value, String(max), String(maxBytes)]
+  )
   return stored === 1
+}
+
+/** STRING: the encoded bytes of a tenant's retained messages (kept by STORE_RETAINED). */
+export function retainedBytesKey(keys: TenantKeys): string {
+  return `${keys.retained}:bytes`
 }
 
 /**

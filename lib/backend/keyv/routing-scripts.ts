@@ -5,18 +5,38 @@
  */
 
 /**
- * STORE_RETAINED: KEYS = retained hash, retained index. ARGV = topic, encoded message ('' deletes),
- * max. Returns 1 when stored or deleted, 0 when refused (store full and the topic is new).
+ * STORE_RETAINED: KEYS = retained hash, retained index, byte count. ARGV = topic, encoded message
+ * ('' deletes), max messages, max bytes. The byte count (a string key) is the sum of the stored
+ * encoded messages' lengths, kept exact by this script (the only writer of the hash); when it is
+ * missing (a store written before it existed) it is counted once from the hash. Returns 1 when
+ * stored or deleted, 0 when refused: the topic is new and the store holds `max messages`, or the
+ * store's bytes would go beyond `max bytes`.
  */
 export const STORE_RETAINED = `
+local old = redis.call('HSTRLEN', KEYS[1], ARGV[1])
 if ARGV[2] == '' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+  if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECRBY', KEYS[3], old) end
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
 end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local bytes = redis.call('GET', KEYS[3])
+if bytes then
+  bytes = tonumber(bytes)
+else
+  bytes = 0
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
+    cursor = page[1]
+    for i = 2, #page[2], 2 do bytes = bytes + #page[2][i] end
+  until cursor == '0'
+  redis.call('SET', KEYS[3], bytes)
+end
+if old == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+if bytes - old + #ARGV[2] > tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('INCRBY', KEYS[3], #ARGV[2] - old)
 return 1
 `
 

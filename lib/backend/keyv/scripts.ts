@@ -196,35 +196,61 @@ return n
 
 /**
  * ENQUEUE: KEYS = session. ARGV = encoded item (first byte: delivered QoS), max length, caller node,
- * inbox prefix, tenant, client id, now. Not fenced: anyone may add to a queue. Refuses when the
- * session is gone, not persistent or expired. When full, evicts the oldest QoS 0 item, else refuses.
- * Wakes the owner node (when online and not the caller). Returns {result, owner}: 1 queued,
- * 2 queued after evicting one, 0 refused (full), -1 no such persistent session, -2 expired.
+ * inbox prefix, tenant, client id, now, max bytes. Not fenced: anyone may add to a queue. Refuses
+ * when the session is gone, not persistent or expired. When full — `max length` items, or the
+ * queued items' encoded bytes plus the new one's above `max bytes` (a single item is always
+ * accepted into an empty queue) — evicts the oldest QoS 0 items until it fits, else refuses.
+ * The session field `qb` counts queued bytes from above: it grows with each item queued and is
+ * recounted from the list (LRANGE, as the eviction needs anyway) only when it says full, so the
+ * scripts that take items out need not maintain it. Wakes the owner node (when online and not the
+ * caller). Returns {result, owner, evicted}: 1 queued, 2 queued after evicting, 0 refused (full),
+ * -1 no such persistent session, -2 expired.
  */
 export const ENQUEUE = `
 local s = KEYS[1]
-local v = redis.call('HMGET', s, 'node', 'persist', 'online', 'exp')
-if v[2] ~= '1' then return {-1, ''} end
-if v[3] ~= '1' and v[4] and tonumber(v[4]) > 0 and tonumber(v[4]) < tonumber(ARGV[7]) then return {-2, ''} end
+local v = redis.call('HMGET', s, 'node', 'persist', 'online', 'exp', 'qb')
+if v[2] ~= '1' then return {-1, '', 0} end
+if v[3] ~= '1' and v[4] and tonumber(v[4]) > 0 and tonumber(v[4]) < tonumber(ARGV[7]) then return {-2, '', 0} end
 local q = s .. ':q'
+local size = #ARGV[1]
+local maxn = tonumber(ARGV[2])
+local maxb = tonumber(ARGV[8])
+local n = redis.call('LLEN', q)
+local qb = tonumber(v[5] or '0')
+if n == 0 then qb = 0 end
 local r = 1
-if redis.call('LLEN', q) >= tonumber(ARGV[2]) then
+local evicted = 0
+if n >= maxn or (n > 0 and qb + size > maxb) then
   local items = redis.call('LRANGE', q, 0, -1)
-  local victim = nil
-  for _, it in ipairs(items) do
-    if string.byte(it, 1) % 128 == 0 then victim = it; break end
+  qb = 0
+  for _, it in ipairs(items) do qb = qb + #it end
+  local i = 1
+  while n >= maxn or (n > 0 and qb + size > maxb) do
+    local victim = nil
+    while i <= #items do
+      local it = items[i]
+      i = i + 1
+      if string.byte(it, 1) % 128 == 0 then victim = it; break end
+    end
+    if not victim then
+      redis.call('HSET', s, 'qb', qb)
+      return {0, '', evicted}
+    end
+    redis.call('LREM', q, 1, victim)
+    n = n - 1
+    qb = qb - #victim
+    evicted = evicted + 1
+    r = 2
   end
-  if not victim then return {0, ''} end
-  redis.call('LREM', q, 1, victim)
-  r = 2
 end
 redis.call('RPUSH', q, ARGV[1])
+redis.call('HSET', s, 'qb', qb + size)
 local owner = ''
 if v[3] == '1' and v[1] then owner = v[1] end
 if owner ~= '' and owner ~= ARGV[3] then
   redis.call('XADD', ARGV[4] .. owner, 'MAXLEN', '~', '10000', '*', 'type', 'wake', 't', ARGV[5], 'c', ARGV[6])
 end
-return {r, owner}
+return {r, owner, evicted}
 `
 
 /**

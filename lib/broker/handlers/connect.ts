@@ -12,6 +12,7 @@ import type { ConnectContext } from './context.js'
 import { connack, responseInformation } from './connack.js'
 import { supportsAuthenticationMethod } from './auth-method.js'
 import { controlCharacterRefusal } from '../control-characters.js'
+import { admitIdentified, countFlapping } from './connect-limits.js'
 
 export { connackProperties } from './connack.js'
 
@@ -80,6 +81,7 @@ export function returnCodeFor(reasonCode: number): number {
     case ReasonCode.UseAnotherServer:
     case ReasonCode.ServerMoved:
     case ReasonCode.ConnectionRateExceeded:
+    case ReasonCode.QuotaExceeded:
       return ConnectReturnCode.ServerUnavailable
     default:
       return ConnectReturnCode.NotAuthorized
@@ -393,7 +395,9 @@ const drainOffline: ConnectStep = {
 export const CONNECT_STEPS: readonly ConnectStep[] = [
   resolveTenantStep,
   checkProtocol,
+  admitIdentified,
   authenticate,
+  countFlapping,
   keepalive,
   setupSession,
   restoreInflight,

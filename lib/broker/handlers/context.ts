@@ -9,6 +9,7 @@ import type { BrokerStats } from '../stats.js'
 import type { TenantCounters } from '../sys.js'
 import type { ResolvedOptions } from '../options.js'
 import type { ConnectFlow } from './connect.js'
+import type { Admission } from '../admission.js'
 
 /**
  * The last step of a PUBLISH whose handling went asynchronous: it sends the acknowledgement (or
@@ -131,4 +132,6 @@ export interface ConnectContext extends HandlerContext {
   markConnected(sessionPresent: boolean, inflight: OutgoingRecord[]): void
   /** Send `packet` (a refusing CONNACK) encoded at `level`, then close the connection. */
   refuse(packet: Packet, level: ProtocolLevel): void
+  /** The broker's connection limits (per tenant, flapping bans) for the CONNECT's identity. */
+  readonly admission: Admission
 }

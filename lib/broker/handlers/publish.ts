@@ -232,6 +232,10 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
     )
     return
   }
+  if (routed === RETAIN_REFUSED) {
+    quotaExceeded(ctx, 'pubrec', packetId)
+    return
+  }
   const saved = ctx.session.saveIncoming(packetId)
   if (isPromise(saved)) {
     ctx.finishPublish(
@@ -265,19 +269,48 @@ function nothingLeft(): undefined {
   return undefined
 }
 
-/** Route through the backend: the retained store first (empty payload deletes [MQTT-3.3.1-10]). */
+/**
+ * What `route` answers instead of a count when the retained store refused an MQTT 5 QoS 1/2
+ * message for a limit: it was not routed, and the publisher is told 0x97 Quota exceeded.
+ */
+const RETAIN_REFUSED = -1
+
+/**
+ * Route through the backend: the retained store first (empty payload deletes [MQTT-3.3.1-10]).
+ * A retained message the store refuses for a limit (it answers false) is counted; an MQTT 5 QoS 1/2
+ * one is then not routed (`RETAIN_REFUSED`: its acknowledgement says 0x97, a code of 0x80 or more
+ * meaning not accepted), others (QoS 0, 3.1/3.1.1: nothing to tell) are still routed.
+ */
 function route(ctx: HandlerContext, message: Message): Awaitable<number | undefined> {
   if (ctx.events.observed) ctx.events.emit({ type: 'published', client: ctx.view, message })
   const backend = ctx.backend
   if (message.retain) {
     // [MQTT-3.3.1-5] store (or replace [MQTT-3.3.1-7]) the retained message of the topic.
     const stored = backend.storeRetained(ctx.handle, message)
-    if (isPromise(stored)) return stored.then(() => backend.publish(ctx.handle, message))
+    if (isPromise(stored)) return stored.then((ok) => (retainRefused(ctx, message, ok) ? RETAIN_REFUSED : backend.publish(ctx.handle, message)))
+    if (retainRefused(ctx, message, stored)) return RETAIN_REFUSED
   }
   return backend.publish(ctx.handle, message)
 }
 
+/** Whether the retained store's answer `ok` refuses the message (counted) so that it is not routed. */
+function retainRefused(ctx: HandlerContext, message: Message, ok: void | boolean): boolean {
+  if (ok !== false) return false
+  ctx.stats.retainedLimitHits++
+  return ctx.protocolLevel === 5 && message.qos > 0
+}
+
+/** The MQTT 5 PUBACK / PUBREC of a retained message the store refused: 0x97, exchange over. */
+function quotaExceeded(ctx: HandlerContext, type: 'puback' | 'pubrec', packetId: number): void {
+  ctx.releaseInbound()
+  ctx.send({ type, packetId, reasonCode: ReasonCode.QuotaExceeded, properties: { reasonString: 'retained message store full' } })
+}
+
 function puback(ctx: HandlerContext, packetId: number, count: number | undefined): void {
+  if (count === RETAIN_REFUSED) {
+    quotaExceeded(ctx, 'puback', packetId)
+    return
+  }
   ctx.releaseInbound()
   if (ctx.protocolLevel === 5 && count === 0) {
     ctx.send({ type: 'puback', packetId, reasonCode: ReasonCode.NoMatchingSubscribers })
@@ -305,6 +338,8 @@ function exactlyOnceLater(
 
 /** QoS 2 once routed, inside an earlier promise: store the id, then PUBREC as the last step. */
 function storeIncomingLater(ctx: HandlerContext, packetId: number, count: number | undefined): Awaitable<PublishStep> {
+  // Refused: no exchange to remember (the client sends no PUBREL after a PUBREC of 0x80 or more).
+  if (count === RETAIN_REFUSED) return () => quotaExceeded(ctx, 'pubrec', packetId)
   const saved = ctx.session.saveIncoming(packetId)
   const step = (): void => pubrec(ctx, packetId, count)
   return isPromise(saved) ? saved.then(() => step) : step
