@@ -6,7 +6,7 @@
  */
 import { MqttError, ProtocolError, ReasonCode, encode } from '../packet/index.js'
 import type { Decoder, PublishPacket } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { ConnectionContext } from './client-context.js'
 import { ConnectionLostError } from './errors.js'
 import { Message } from './inbound.js'
 import { DEFAULT_RECEIVE_MAXIMUM } from './options.js'
@@ -30,7 +30,7 @@ export class Inbound {
    */
   private readonly onAck: () => void
 
-  constructor(private readonly client: Client) {
+  constructor(private readonly client: ConnectionContext) {
     const session = client.session
     this.onAck = () => session.flushAcks?.()
   }

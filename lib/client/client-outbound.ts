@@ -7,7 +7,7 @@
  */
 import { PublishTemplate, ReasonCode, checkTopicName, encode } from '../packet/index.js'
 import type { AckPacket, PublishProperties, QoS } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { ConnectionContext } from './client-context.js'
 import { CanceledError, ClosedError, ConnectionLostError, ExpiredError, InvalidRequestError, PublishFailedError, SessionLostError } from './errors.js'
 import type { OutRecord, PublishResult } from './session.js'
 
@@ -33,7 +33,7 @@ export class Outbound {
   private drainWaiter: (() => void) | undefined
   private validTopic = ''
 
-  constructor(private readonly client: Client) {}
+  constructor(private readonly client: ConnectionContext) {}
 
   publish(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions): Promise<PublishResult> {
     const client = this.client

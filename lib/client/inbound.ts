@@ -24,42 +24,53 @@ export interface InboundMessage {
   ack(): void
 }
 
-/** Ordered acknowledgements of one connection (parallel arrays: no object per message). */
+/**
+ * Ordered acknowledgements of one connection: parallel arrays (no object per message) used as a
+ * queue from `head` to `tail`. The arrays keep their capacity: emptying the queue only resets the
+ * indexes (truncating and regrowing three arrays per flush showed in a subscriber's profile).
+ */
 export class AckQueue {
   private readonly ids: number[] = []
   private readonly qos: (1 | 2)[] = []
-  private readonly states: { acked: boolean }[] = []
+  private readonly states: ({ acked: boolean } | undefined)[] = []
   private head = 0
+  private tail = 0
   /** Called with (qos, packetId) for each acknowledgement that may go out now. */
   constructor(private readonly send: (qos: 1 | 2, packetId: number) => void) {}
 
   /** Un-acked inbound QoS 1/2 messages of this connection (Receive Maximum is checked against it). */
   get pending(): number {
-    return this.ids.length - this.head
+    return this.tail - this.head
   }
 
   push(packetId: number, qos: 1 | 2, state: { acked: boolean }): void {
-    this.ids.push(packetId)
-    this.qos.push(qos)
-    this.states.push(state)
+    const at = this.tail++
+    this.ids[at] = packetId
+    this.qos[at] = qos
+    this.states[at] = state
     if (state.acked) this.flush()
   }
 
   /** Send every acknowledgement at the head whose message was acked. */
   flush(): void {
     const { ids, qos, states } = this
-    while (this.head < ids.length) {
+    while (this.head < this.tail) {
       const at = this.head
       if (!states[at]!.acked) break
+      // Drop the reference: a message (and the socket chunk its payload views) is not kept alive.
+      states[at] = undefined
       this.head++
       this.send(qos[at]!, ids[at]!)
     }
-    if (this.head === ids.length) {
-      if (this.head > 0) this.clear()
-    } else if (this.head > 1024 && this.head * 2 > ids.length) {
-      ids.splice(0, this.head)
-      qos.splice(0, this.head)
-      states.splice(0, this.head)
+    if (this.head === this.tail) {
+      this.head = 0
+      this.tail = 0
+    } else if (this.head > 1024 && this.head * 2 > this.tail) {
+      ids.copyWithin(0, this.head, this.tail)
+      qos.copyWithin(0, this.head, this.tail)
+      states.copyWithin(0, this.head, this.tail)
+      states.fill(undefined, this.tail - this.head, this.tail)
+      this.tail -= this.head
       this.head = 0
     }
   }
@@ -70,6 +81,7 @@ export class AckQueue {
     this.qos.length = 0
     this.states.length = 0
     this.head = 0
+    this.tail = 0
   }
 }
 

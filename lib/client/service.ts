@@ -30,7 +30,7 @@ import { MemoryStore } from './store/memory-store.js'
 import type { ClientStore } from './store/store.js'
 
 /** Options of a `Service`: the connection options plus reconnect, offline and session policy. */
-export interface ServiceOptions extends Omit<ClientOptions, 'session' | 'signal' | 'onConnack'> {
+export interface ServiceOptions extends Omit<ClientOptions, 'session' | 'signal'> {
   /** Brokers tried in turn, one per attempt (or `url`). */
   servers?: string[]
   /** Where the session is kept (default a `MemoryStore`: survives reconnects, not the process). */
@@ -320,15 +320,14 @@ export class Service {
       this.setState({ type: 'connecting', attempt, server })
       let client: Client
       try {
-        client = await Client.connect({
+        client = await Client.open({
           ...this.options,
           url: server === 'dialer' ? undefined : server,
           clientId: this.clientId(),
           clock: this.clock,
           session: this.session,
-          signal: this.connectAbort.signal,
-          onConnack: (c) => this.onConnack(c)
-        })
+          signal: this.connectAbort.signal
+        }, (c) => this.onConnack(c))
       } catch (error) {
         if (this.stopped) break
         const delay = this.delayAfter(error as Error, attempt++)
