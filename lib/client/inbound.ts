@@ -85,7 +85,11 @@ export class AckQueue {
   }
 }
 
-/** The implementation of `InboundMessage`. */
+/**
+ * The implementation of `InboundMessage`. Its data (`id` included) are own enumerable properties,
+ * so a spread (`{ ...m }`) or `JSON.stringify` keeps them; the acknowledgement bookkeeping is in
+ * private fields (never copied, no cycle for JSON).
+ */
 export class Message implements InboundMessage {
   readonly topic: string
   readonly payload: Buffer
@@ -93,15 +97,15 @@ export class Message implements InboundMessage {
   readonly retain: boolean
   readonly dup: boolean
   readonly properties: PublishProperties | undefined
-  /** The id, or the number of an id made on first read (`m<n>`: no string per message unread). */
-  private readonly rawId: string | number
+  /** Stable across redelivery; `m<n>` for a message without a store record. */
+  readonly id: string
   readonly redelivered: boolean
-  /** Shared with the ack queue (and, for QoS 2, the session's received table); the message itself when not given. */
-  readonly state: { acked: boolean }
-  /** @internal The state when the message is its own (`state === this`). */
+  /** @internal The acknowledgement state when the message is its own (see `#state`). */
   acked = false
-  private holds = 0
-  private readonly onAck: (() => void) | undefined
+  /** Shared with the ack queue (and, for QoS 2, the session's received table); the message itself when not given. */
+  readonly #state: { acked: boolean }
+  #holds = 0
+  readonly #onAck: (() => void) | undefined
 
   constructor(
     fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties: PublishProperties | undefined },
@@ -116,29 +120,25 @@ export class Message implements InboundMessage {
     this.retain = fields.retain
     this.dup = fields.dup
     this.properties = fields.properties
-    this.rawId = id
+    this.id = typeof id === 'string' ? id : `m${id}`
     this.redelivered = redelivered
-    this.state = state ?? this
-    this.onAck = onAck
-  }
-
-  get id(): string {
-    const id = this.rawId
-    return typeof id === 'string' ? id : `m${id}`
+    this.#state = state ?? this
+    this.#onAck = onAck
   }
 
   ack(): void {
-    if (this.state.acked) return
-    this.state.acked = true
-    this.onAck?.()
+    const state = this.#state
+    if (state.acked) return
+    state.acked = true
+    this.#onAck?.()
   }
 
   /** A consumer takes the message; it is acked when the last holder releases it. */
   hold(): void {
-    this.holds++
+    this.#holds++
   }
 
   release(): void {
-    if (--this.holds <= 0) this.ack()
+    if (--this.#holds <= 0) this.ack()
   }
 }
