@@ -124,6 +124,8 @@ export class ClientSession {
   maxMessages = Infinity
   /** Sends the acknowledgements that may go out now, on the current connection (set by it). */
   flushAcks: (() => void) | undefined
+  /** Told of every outbound QoS 1/2 message the broker acknowledged (the Service's `delivered$`). */
+  onDelivered: ((record: OutRecord, result: PublishResult) => void) | undefined
   /** Packet ids in use by SUBSCRIBE/UNSUBSCRIBE of the current connection. */
   readonly requestIds = new Set<number>()
   private nextSeq = 1
@@ -168,7 +170,7 @@ export class ClientSession {
    * return the promise settled by its acknowledgement. Abort before it is sent: `CanceledError`
    * and the message is dropped; after: `AbandonedError` and the exchange goes on.
    */
-  accept(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number, signal: AbortSignal | undefined): Promise<PublishResult> {
+  accept(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number, signal: AbortSignal | undefined, onAccepted?: (id: string) => void): Promise<PublishResult> {
     if (signal?.aborted === true) return Promise.reject(new CanceledError({ cause: signal.reason }))
     if (this.out.size >= this.maxMessages) return Promise.reject(new LimitError(`${this.out.size} messages unfinished: the session is full`))
     const record = this.add(template, qos, retain, now) as PendingRecord
@@ -190,6 +192,7 @@ export class ClientSession {
       }
       const journal = this.journal
       if (journal === undefined) {
+        onAccepted?.(String(record.seq))
         this.enqueue(record)
         return
       }
@@ -202,7 +205,9 @@ export class ClientSession {
       }
       journal.accepted(record).then(
         () => {
-          if (this.out.get(record.seq) === record) this.enqueue(record)
+          if (this.out.get(record.seq) !== record) return
+          onAccepted?.(String(record.seq))
+          this.enqueue(record)
         },
         (error: unknown) => {
           this.out.delete(record.seq)
@@ -285,6 +290,13 @@ export class ClientSession {
       if (!this.byPacketId.has(id) && !this.requestIds.has(id)) return id
     }
     return 0
+  }
+
+  /** The broker acknowledged `record` (PUBACK, PUBCOMP, or PUBREC before a lost session): finish it and settle its promise. */
+  delivered(record: OutRecord, result: PublishResult): void {
+    this.finish(record)
+    record.settle?.(undefined, result)
+    this.onDelivered?.(record, result)
   }
 
   /** The exchange of `record` is over: forget it and free its packet id. */
