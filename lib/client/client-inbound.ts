@@ -49,7 +49,8 @@ export class Inbound {
       } else this.aliases.set(alias, topic)
     }
     const qos = packet.qos
-    const fields = { topic, payload: packet.payload, qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
+    // The packet has every field a Message takes: a new object only when an alias gave the topic.
+    const fields = topic === packet.topic ? packet : { topic, payload: packet.payload, qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
     const session = client.session
     if (qos === 0) {
       this.deliver(new Message(fields, session.nextInboundNumber(), false, ACKED, undefined))

@@ -108,7 +108,7 @@ export class Message implements InboundMessage {
   readonly #onAck: (() => void) | undefined
 
   constructor(
-    fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties: PublishProperties | undefined },
+    fields: { topic: string; payload: Buffer; qos: QoS; retain: boolean; dup: boolean; properties?: PublishProperties | undefined },
     id: string | number,
     redelivered: boolean,
     state: { acked: boolean } | undefined,

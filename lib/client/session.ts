@@ -68,6 +68,18 @@ function settleRecord(this: PendingRecord, error: Error | undefined, result?: Pu
   else reject!(error)
 }
 
+/** The record whose promise is being made (`captureResolvers` runs synchronously inside `new Promise`). */
+let resolving: PendingRecord | undefined
+
+/** The one executor of every accepted record's promise. */
+function captureResolvers(resolve: (result: PublishResult) => void, reject: (error: Error) => void): void {
+  const record = resolving!
+  resolving = undefined
+  record.resolve = resolve
+  record.reject = reject
+  record.settle = settleRecord
+}
+
 /** A registered subscription (for resubscribe), with its MQTT 5 subscription identifier. */
 export interface RegisteredSubscription extends Subscription {
   subscriptionIdentifier?: number | undefined
@@ -174,12 +186,12 @@ export class ClientSession {
     if (signal?.aborted === true) return Promise.reject(new CanceledError({ cause: signal.reason }))
     if (this.out.size >= this.maxMessages) return Promise.reject(new LimitError(`${this.out.size} messages unfinished: the session is full`))
     const record = this.add(template, qos, retain, now) as PendingRecord
-    return new Promise<PublishResult>((resolve, reject) => {
-      // No closure per message: `settle` is one shared function called as `record.settle(...)`,
-      // the promise's resolvers ride on the record; the abort listener exists only with a signal.
-      record.resolve = resolve
-      record.reject = reject
-      record.settle = settleRecord
+    // No closure per message: one shared executor puts the promise's resolvers on the record and
+    // `settle` is one shared function called as `record.settle(...)`; the abort listener exists
+    // only with a signal.
+    resolving = record
+    const promise = new Promise<PublishResult>(captureResolvers)
+    try {
       if (signal !== undefined) {
         record.signal = signal
         record.onAbort = () => {
@@ -194,14 +206,14 @@ export class ClientSession {
       if (journal === undefined) {
         onAccepted?.(String(record.seq))
         this.enqueue(record)
-        return
+        return promise
       }
       // Durable before sent: with a store the packet id is fixed now and recorded with the message.
       record.idDurable = true
       if (!this.assignId(record)) {
         this.out.delete(record.seq)
-        record.settle(new LimitError('all 65,535 packet identifiers are in use'))
-        return
+        record.settle?.(new LimitError('all 65,535 packet identifiers are in use'))
+        return promise
       }
       journal.accepted(record).then(
         () => {
@@ -215,7 +227,12 @@ export class ClientSession {
           record.settle?.(error instanceof StoreError ? error : new StoreError('io', 'session store failed', { cause: error }))
         }
       )
-    })
+    } catch (error) {
+      // What a throwing executor did: the promise rejects (a journal that throws instead of rejecting).
+      if (this.out.get(record.seq) === record) this.finish(record)
+      record.settle?.(error instanceof Error ? error : new Error(String(error)))
+    }
+    return promise
   }
 
   /** Put an accepted record at the end of the send queue. */
