@@ -1,33 +1,15 @@
 /** CONNECT … CONNACK (with the MQTT 5 AUTH exchange) and the limits CONNACK sets. */
 import { ReasonCode, encode } from '../packet/index.js'
-import type { AuthPacket, ConnackPacket, ConnectPacket, ConnectProperties, QoS } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { AuthPacket, ConnackPacket, ConnectPacket, ConnectProperties } from '../packet/index.js'
+import type { ConnectionContext } from './client-context.js'
+import type { ClientLimits } from './client-types.js'
 import { AbandonedError, CanceledError, ClosedError, ConnectionRefusedError, InvalidRequestError, MqttClientError } from './errors.js'
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_RECEIVE_MAXIMUM } from './options.js'
 
-/** What the broker allows on this connection, from CONNACK (defaults before MQTT 5). */
-export interface ClientLimits {
-  /** Our in-flight window: min(the broker's Receive Maximum, `maxInflight`). */
-  receiveMaximum: number
-  /** The largest packet the broker accepts (bytes). */
-  maximumPacketSize: number
-  /** Topic aliases the broker accepts from us. */
-  topicAliasMaximum: number
-  maximumQoS: QoS
-  retainAvailable: boolean
-  wildcardSubscriptionAvailable: boolean
-  subscriptionIdentifiersAvailable: boolean
-  sharedSubscriptionAvailable: boolean
-  /** Seconds (the broker's Server Keep Alive wins). */
-  keepalive: number
-  /** Our client id (assigned by the broker when we sent an empty one). */
-  clientId: string
-  /** MQTT 5 Response Information (a base for response topics), when requested and given. */
-  responseInformation: string | undefined
-}
+export type { ClientLimits } from './client-types.js'
 
 /** Send CONNECT and wait for a successful CONNACK. */
-export async function handshake(client: Client, signal: AbortSignal): Promise<void> {
+export async function handshake(client: ConnectionContext, signal: AbortSignal): Promise<void> {
   const options = client.options
   const level = client.protocolLevel
   const clean = options.clean ?? true
@@ -107,7 +89,7 @@ export async function handshake(client: Client, signal: AbortSignal): Promise<vo
 }
 
 /** The limits of a connection from its CONNACK. */
-export function resolveLimits(client: Client, connack: ConnackPacket): ClientLimits {
+export function resolveLimits(client: ConnectionContext, connack: ConnackPacket): ClientLimits {
   const p = connack.properties ?? {}
   return {
     receiveMaximum: Math.min(p.receiveMaximum ?? 65_535, client.options.maxInflight ?? DEFAULT_MAX_INFLIGHT),
@@ -125,7 +107,7 @@ export function resolveLimits(client: Client, connack: ConnackPacket): ClientLim
 }
 
 /** MQTT 5 re-authentication on an open connection: AUTH 0x19, challenges answered, done on AUTH 0x00. */
-export async function reauthenticate(client: Client, signal: AbortSignal | undefined): Promise<void> {
+export async function reauthenticate(client: ConnectionContext, signal: AbortSignal | undefined): Promise<void> {
   const auth = client.options.auth
   if (client.protocolLevel !== 5 || auth === undefined) throw new InvalidRequestError('re-authentication needs MQTT 5 and the auth option')
   if (signal?.aborted === true) throw new CanceledError({ cause: signal.reason })
@@ -164,4 +146,17 @@ export async function reauthenticate(client: Client, signal: AbortSignal | undef
     }
     client.send(encode({ type: 'auth', reasonCode: ReasonCode.ReAuthenticate, properties }, 5))
   })
+}
+
+/**
+ * A server without MQTT 5 answers our v5 CONNECT with its own CONNACK (`20 02 00 rc`): two bytes
+ * that do not decode as a v5 CONNACK. Return codes 1–5 are a refusal in 3.x terms (1:
+ * unacceptable protocol version): the `ConnectionRefusedError` to close with, if `chunk` (the first
+ * bytes received) is one.
+ */
+export function legacyConnackRefusal(chunk: Buffer): ConnectionRefusedError | undefined {
+  if (chunk.length < 4 || chunk[0] !== 0x20 || chunk[1] !== 2) return undefined
+  const returnCode = chunk[3]!
+  if (returnCode < 1 || returnCode > 5) return undefined
+  return new ConnectionRefusedError(returnCode, 4, { reasonString: 'the server answered with an MQTT 3.x CONNACK: it does not speak MQTT 5' })
 }

@@ -6,7 +6,7 @@
  */
 import { MqttError, ProtocolError, ReasonCode, encode } from '../packet/index.js'
 import type { Decoder, PublishPacket } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { ConnectionContext } from './client-context.js'
 import { ConnectionLostError } from './errors.js'
 import { Message } from './inbound.js'
 import { DEFAULT_RECEIVE_MAXIMUM } from './options.js'
@@ -30,7 +30,7 @@ export class Inbound {
    */
   private readonly onAck: () => void
 
-  constructor(private readonly client: Client) {
+  constructor(private readonly client: ConnectionContext) {
     const session = client.session
     this.onAck = () => session.flushAcks?.()
   }
@@ -49,7 +49,8 @@ export class Inbound {
       } else this.aliases.set(alias, topic)
     }
     const qos = packet.qos
-    const fields = { topic, payload: packet.payload, qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
+    // The packet has every field a Message takes: a new object only when an alias gave the topic.
+    const fields = topic === packet.topic ? packet : { topic, payload: packet.payload, qos, retain: packet.retain, dup: packet.dup, properties: packet.properties }
     const session = client.session
     if (qos === 0) {
       this.deliver(new Message(fields, session.nextInboundNumber(), false, ACKED, undefined))

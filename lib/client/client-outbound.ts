@@ -7,7 +7,7 @@
  */
 import { PublishTemplate, ReasonCode, checkTopicName, encode } from '../packet/index.js'
 import type { AckPacket, PublishProperties, QoS } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { ConnectionContext } from './client-context.js'
 import { CanceledError, ClosedError, ConnectionLostError, ExpiredError, InvalidRequestError, PublishFailedError, SessionLostError } from './errors.js'
 import type { OutRecord, PublishResult } from './session.js'
 
@@ -18,6 +18,8 @@ export interface PublishOptions {
   /** MQTT 5 properties (message expiry, response topic, correlation data, user properties, ...). */
   properties?: PublishProperties
   signal?: AbortSignal
+  /** @internal Told the message's id once it is accepted (QoS 1/2: in the session, durable with a store): `Service.enqueue`. */
+  onAccepted?: (id: string) => void
 }
 
 const DONE: PublishResult = Object.freeze({ reasonCode: 0 }) as PublishResult
@@ -33,7 +35,7 @@ export class Outbound {
   private drainWaiter: (() => void) | undefined
   private validTopic = ''
 
-  constructor(private readonly client: Client) {}
+  constructor(private readonly client: ConnectionContext) {}
 
   publish(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions): Promise<PublishResult> {
     const client = this.client
@@ -60,7 +62,7 @@ export class Outbound {
     const template = new PublishTemplate({ topic, payload: bytes, properties }, level)
     const size = template.variant(qos, retain, false).bytes.length
     if (size > client.limits.maximumPacketSize) return Promise.reject(tooLarge(size, client.limits.maximumPacketSize))
-    return client.session.accept(template, qos, retain, client.clock.now(), options.signal)
+    return client.session.accept(template, qos, retain, client.clock.now(), options.signal, options.onAccepted)
   }
 
   /** Validate a publish against the topic rules and what the broker announced. */
@@ -99,8 +101,7 @@ export class Outbound {
     for (const record of inDoubt) {
       if (record.state === 'rel') {
         // The broker acknowledged receipt (PUBREC) before it lost the session: delivered.
-        session.finish(record)
-        record.settle?.(undefined, { reasonCode: record.reasonCode ?? 0 })
+        session.delivered(record, { reasonCode: record.reasonCode ?? 0 })
       } else if (record.state === 'sent') {
         if (policy === 'fail') {
           session.finish(record)
@@ -253,8 +254,12 @@ export class Outbound {
 
   private complete(record: OutRecord, error: Error | undefined, result?: PublishResult): void {
     this.onWire--
-    this.client.session.finish(record)
-    record.settle?.(error, result)
+    const session = this.client.session
+    if (error === undefined) session.delivered(record, result!)
+    else {
+      session.finish(record)
+      record.settle?.(error)
+    }
     this.pump()
     if (this.drainWaiter !== undefined && this.client.session.size === 0) this.drainWaiter()
   }

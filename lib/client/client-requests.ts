@@ -1,7 +1,7 @@
 /** SUBSCRIBE / UNSUBSCRIBE of one connection and their acknowledgements. */
 import { ReasonCode, checkTopicFilter, encode } from '../packet/index.js'
 import type { QoS, SubackPacket, SubscribePacket, Subscription, UnsubackPacket, UserProperty } from '../packet/index.js'
-import type { Client } from './client.js'
+import type { ConnectionContext } from './client-context.js'
 import { AbandonedError, CanceledError, ClosedError, ConnectionLostError, InvalidRequestError, LimitError, SubscribeError } from './errors.js'
 
 /** One filter to subscribe to; a bare string means QoS 0 with default options. */
@@ -61,7 +61,7 @@ export function toSubscriptions(input: string | SubscribeRequest | readonly (str
 export class Requests {
   private readonly pending = new Map<number, Pending>()
 
-  constructor(private readonly client: Client) {}
+  constructor(private readonly client: ConnectionContext) {}
 
   subscribe(input: string | SubscribeRequest | readonly (string | SubscribeRequest)[], options: SubscribeOptions): Promise<SubscribeResult> {
     const client = this.client

@@ -40,7 +40,7 @@ export async function receiveMessage(target: Target, topicFilter: string, receiv
     await Promise.race([client.subscribe({ topicFilter, qos: receive.qos ?? 0 }, { signal: receive.signal }), aborted])
     const message = await Promise.race([first, aborted])
     // Copy: the payload view must outlive the connection's chunk.
-    return { ...message, id: message.id, payload: Buffer.from(message.payload), ack: () => undefined }
+    return { ...message, payload: Buffer.from(message.payload), ack: () => undefined }
   } finally {
     await client.end()
   }

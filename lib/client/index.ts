@@ -10,6 +10,7 @@ export type { SubscribeOptions, SubscribeRequest, SubscribeResult, UnsubscribeRe
 export { Service } from './service.js'
 export type { ServiceOptions, ServiceState } from './service.js'
 export type { MessagesOptions, ObserveOptions } from './service-consumers.js'
+export type { Delivered, Enqueued, OutgoingMessage, PublishAllOptions, PublishOutcome } from './service-publish.js'
 export { backoffDelay } from './backoff.js'
 export type { BackoffOptions } from './backoff.js'
 export { ClientSession } from './session.js'

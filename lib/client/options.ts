@@ -1,7 +1,7 @@
 /** Options of `Client.connect` (and, shared, of `Service`), with their defaults. */
 import type { ConnectProperties, ProtocolLevel, QoS, WillProperties } from '../packet/index.js'
 import type { Awaitable } from '../util/awaitable.js'
-import type { Client, PacketTrace } from './client.js'
+import type { PacketTrace } from './client-types.js'
 import type { Clock } from './clock.js'
 import type { DialOptions, Dialer } from './dial.js'
 import type { ClientSession } from './session.js'
@@ -77,8 +77,6 @@ export interface ClientOptions extends DialOptions {
    * packets may hold views of the socket chunk: copy what you keep.
    */
   onPacket?: (trace: PacketTrace) => void
-  /** @internal Called on CONNACK before anything queued is sent (the Service resubscribes here). */
-  onConnack?: (client: Client) => void
   /** Covers the whole connect. */
   signal?: AbortSignal
 }

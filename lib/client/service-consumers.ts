@@ -9,10 +9,8 @@ import { Observable, Subject, share } from 'rxjs'
 import type { Subscription as RxSubscription } from 'rxjs'
 import { parseSharedSubscription, topicMatches } from '../packet/index.js'
 import type { QoS } from '../packet/index.js'
-import type { Client } from './client.js'
-import type { SubscribeRequest } from './client-requests.js'
+import type { SubscribeOptions, SubscribeRequest } from './client-requests.js'
 import type { InboundMessage, Message } from './inbound.js'
-import type { Service } from './service.js'
 
 /** Options of `observe`. */
 export interface ObserveOptions extends Omit<SubscribeRequest, 'topicFilter'> {
@@ -31,6 +29,12 @@ export interface MessagesOptions {
 
 /** QoS 0 messages kept for the first consumer (the oldest are dropped beyond). */
 const EARLY_QOS0 = 1000
+
+/** What the consumers need of their Service: its (remembered, retried) subscribe and unsubscribe. */
+export interface SubscriptionOwner {
+  subscribe(subscriptions: readonly SubscribeRequest[], options: SubscribeOptions): Promise<unknown>
+  unsubscribe(topicFilter: string): Promise<unknown>
+}
 
 interface Route {
   filter: string
@@ -55,10 +59,10 @@ export class Consumers {
     return subscription
   })
 
-  constructor(private readonly service: Service) {}
+  constructor(private readonly service: SubscriptionOwner) {}
 
   /** A new connection: take its messages (after the recovered ones, handed over again first). */
-  attach(client: Client, recovered: Message[]): void {
+  attach(client: { readonly messages$: Observable<InboundMessage> }, recovered: Message[]): void {
     this.link?.unsubscribe()
     for (const message of recovered) this.dispatch(message)
     this.link = client.messages$.subscribe((message) => this.dispatch(message as Message))

@@ -23,6 +23,8 @@ import type { InboundMessage, Message } from './inbound.js'
 import type { ClientOptions } from './options.js'
 import { Consumers } from './service-consumers.js'
 import type { MessagesOptions, ObserveOptions } from './service-consumers.js'
+import { publishAll } from './service-publish.js'
+import type { Delivered, Enqueued, OutgoingMessage, PublishAllOptions, PublishOutcome } from './service-publish.js'
 import { ClientSession } from './session.js'
 import type { PublishResult } from './session.js'
 import { StoreJournal } from './store-journal.js'
@@ -30,7 +32,7 @@ import { MemoryStore } from './store/memory-store.js'
 import type { ClientStore } from './store/store.js'
 
 /** Options of a `Service`: the connection options plus reconnect, offline and session policy. */
-export interface ServiceOptions extends Omit<ClientOptions, 'session' | 'signal' | 'onConnack'> {
+export interface ServiceOptions extends Omit<ClientOptions, 'session' | 'signal'> {
   /** Brokers tried in turn, one per attempt (or `url`). */
   servers?: string[]
   /** Where the session is kept (default a `MemoryStore`: survives reconnects, not the process). */
@@ -78,6 +80,7 @@ export class Service {
   private readonly random: () => number
   private readonly stateSubject = new BehaviorSubject<ServiceState>({ type: 'starting' })
   private readonly errorSubject = new Subject<Error>()
+  private readonly deliveredSubject = new Subject<Delivered>()
   /** @internal */ readonly consumers: Consumers
   private client: Client | undefined
   private stopped = false
@@ -109,6 +112,20 @@ export class Service {
     this.journal.onLazyError = (error) => this.errorSubject.next(error instanceof Error ? error : new Error(String(error)))
     this.session.journal = options.store === undefined ? undefined : this.journal
     this.consumers = new Consumers(this)
+    this.session.onDelivered = (record, result) => {
+      if (!this.deliveredSubject.observed) return
+      const delivered = { id: String(record.seq), topic: record.template.content.topic, qos: record.qos, reasonCode: result.reasonCode, recovered: record.acceptedAt < 0 }
+      this.deliveredSubject.next(delivered)
+    }
+  }
+
+  /**
+   * Every outbound QoS 1/2 message the broker acknowledged (PUBACK, PUBCOMP; PUBREC when the
+   * broker then lost the session), with the id `enqueue` gave it: hot, completes on stop. Messages
+   * accepted by an earlier process and resent from the store come with `recovered: true`.
+   */
+  get delivered$(): Observable<Delivered> {
+    return this.deliveredSubject.asObservable()
   }
 
   /** The state: replays the current one, completes after 'stopped'. */
@@ -185,12 +202,41 @@ export class Service {
     if (bad !== undefined) return Promise.reject(new InvalidRequestError(bad.message, { reasonCode: bad.reasonCode, cause: bad }))
     if (qos === 1 || qos === 2) {
       const template = new PublishTemplate({ topic, payload: bytes, properties: options.properties }, this.session.protocolLevel)
-      return this.session.accept(template, qos, options.retain ?? false, this.clock.now(), options.signal)
+      return this.session.accept(template, qos, options.retain ?? false, this.clock.now(), options.signal, options.onAccepted)
     }
     const max = this.options.offline?.qos0MaxMessages ?? 1000
     if (max === 0) return Promise.reject(new OfflineError())
     if (this.qos0.length >= max) return Promise.reject(new LimitError(`${this.qos0.length} QoS 0 messages queued while offline`))
     return this.whenOnline(this.qos0, (c) => c.publish(topic, bytes, options), options.signal)
+  }
+
+  /**
+   * Accept a message for sending and resolve once it is accepted, not when it is acknowledged:
+   * QoS 1/2 once it is in the session, and with a durable store once its record is durable (it
+   * then survives a crash and is sent by the next process); QoS 0 once queued or handed to the
+   * connection. Resolves with its `id` and `done` (the acknowledgement, as `publish` resolves);
+   * rejects as `publish` does when it is not accepted (`LimitError`, `StoreError`, …).
+   */
+  enqueue(topic: string, payload: Buffer | Uint8Array | string, options: PublishOptions = {}): Promise<Enqueued> {
+    let id: string | undefined
+    let onAccepted: (() => void) | undefined
+    const accepted = new Promise<void>((resolve) => (onAccepted = resolve))
+    const qos = options.qos ?? 0
+    const done = this.publish(topic, payload, qos === 0 ? options : { ...options, onAccepted: (seq) => {
+      id = seq
+      onAccepted!()
+    } })
+    done.catch(() => undefined)
+    // A `done` already settled (refused at once) comes first in the race; QoS 0 is accepted now.
+    return Promise.race([done, qos === 0 ? undefined : accepted]).then(() => ({ id, done }))
+  }
+
+  /**
+   * Publish every message of `source` (iterable or async iterable), at most `concurrency`
+   * unsettled, one `PublishOutcome` per message as it settles; see service-publish.ts.
+   */
+  publishAll(source: Iterable<OutgoingMessage> | AsyncIterable<OutgoingMessage>, options: PublishAllOptions = {}): Observable<PublishOutcome> {
+    return publishAll((topic, payload, publish) => this.publish(topic, payload, publish), source, options)
   }
 
   /**
@@ -254,6 +300,7 @@ export class Service {
       record.settle?.(new ClosedError(outcome))
     }
     this.consumers.complete()
+    this.deliveredSubject.complete()
     await this.store.close()
     this.setState({ type: 'stopped' })
     this.stateSubject.complete()
@@ -320,15 +367,14 @@ export class Service {
       this.setState({ type: 'connecting', attempt, server })
       let client: Client
       try {
-        client = await Client.connect({
+        client = await Client.open({
           ...this.options,
           url: server === 'dialer' ? undefined : server,
           clientId: this.clientId(),
           clock: this.clock,
           session: this.session,
-          signal: this.connectAbort.signal,
-          onConnack: (c) => this.onConnack(c)
-        })
+          signal: this.connectAbort.signal
+        }, (c) => this.onConnack(c))
       } catch (error) {
         if (this.stopped) break
         const delay = this.delayAfter(error as Error, attempt++)
@@ -430,6 +476,7 @@ export class Service {
       record.settle?.(new ClosedError(record.state === 'queued' ? 'not-sent' : 'unknown', 'service stopped: ' + error.message, { cause: error }))
     }
     this.consumers.complete()
+    this.deliveredSubject.complete()
     await this.store.close()
     this.setState({ type: 'stopped', error })
     this.stateSubject.complete()

@@ -68,6 +68,18 @@ function settleRecord(this: PendingRecord, error: Error | undefined, result?: Pu
   else reject!(error)
 }
 
+/** The record whose promise is being made (`captureResolvers` runs synchronously inside `new Promise`). */
+let resolving: PendingRecord | undefined
+
+/** The one executor of every accepted record's promise. */
+function captureResolvers(resolve: (result: PublishResult) => void, reject: (error: Error) => void): void {
+  const record = resolving!
+  resolving = undefined
+  record.resolve = resolve
+  record.reject = reject
+  record.settle = settleRecord
+}
+
 /** A registered subscription (for resubscribe), with its MQTT 5 subscription identifier. */
 export interface RegisteredSubscription extends Subscription {
   subscriptionIdentifier?: number | undefined
@@ -124,6 +136,8 @@ export class ClientSession {
   maxMessages = Infinity
   /** Sends the acknowledgements that may go out now, on the current connection (set by it). */
   flushAcks: (() => void) | undefined
+  /** Told of every outbound QoS 1/2 message the broker acknowledged (the Service's `delivered$`). */
+  onDelivered: ((record: OutRecord, result: PublishResult) => void) | undefined
   /** Packet ids in use by SUBSCRIBE/UNSUBSCRIBE of the current connection. */
   readonly requestIds = new Set<number>()
   private nextSeq = 1
@@ -168,16 +182,16 @@ export class ClientSession {
    * return the promise settled by its acknowledgement. Abort before it is sent: `CanceledError`
    * and the message is dropped; after: `AbandonedError` and the exchange goes on.
    */
-  accept(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number, signal: AbortSignal | undefined): Promise<PublishResult> {
+  accept(template: PublishTemplate, qos: 1 | 2, retain: boolean, now: number, signal: AbortSignal | undefined, onAccepted?: (id: string) => void): Promise<PublishResult> {
     if (signal?.aborted === true) return Promise.reject(new CanceledError({ cause: signal.reason }))
     if (this.out.size >= this.maxMessages) return Promise.reject(new LimitError(`${this.out.size} messages unfinished: the session is full`))
     const record = this.add(template, qos, retain, now) as PendingRecord
-    return new Promise<PublishResult>((resolve, reject) => {
-      // No closure per message: `settle` is one shared function called as `record.settle(...)`,
-      // the promise's resolvers ride on the record; the abort listener exists only with a signal.
-      record.resolve = resolve
-      record.reject = reject
-      record.settle = settleRecord
+    // No closure per message: one shared executor puts the promise's resolvers on the record and
+    // `settle` is one shared function called as `record.settle(...)`; the abort listener exists
+    // only with a signal.
+    resolving = record
+    const promise = new Promise<PublishResult>(captureResolvers)
+    try {
       if (signal !== undefined) {
         record.signal = signal
         record.onAbort = () => {
@@ -190,19 +204,22 @@ export class ClientSession {
       }
       const journal = this.journal
       if (journal === undefined) {
+        onAccepted?.(String(record.seq))
         this.enqueue(record)
-        return
+        return promise
       }
       // Durable before sent: with a store the packet id is fixed now and recorded with the message.
       record.idDurable = true
       if (!this.assignId(record)) {
         this.out.delete(record.seq)
-        record.settle(new LimitError('all 65,535 packet identifiers are in use'))
-        return
+        record.settle?.(new LimitError('all 65,535 packet identifiers are in use'))
+        return promise
       }
       journal.accepted(record).then(
         () => {
-          if (this.out.get(record.seq) === record) this.enqueue(record)
+          if (this.out.get(record.seq) !== record) return
+          onAccepted?.(String(record.seq))
+          this.enqueue(record)
         },
         (error: unknown) => {
           this.out.delete(record.seq)
@@ -210,7 +227,12 @@ export class ClientSession {
           record.settle?.(error instanceof StoreError ? error : new StoreError('io', 'session store failed', { cause: error }))
         }
       )
-    })
+    } catch (error) {
+      // What a throwing executor did: the promise rejects (a journal that throws instead of rejecting).
+      if (this.out.get(record.seq) === record) this.finish(record)
+      record.settle?.(error instanceof Error ? error : new Error(String(error)))
+    }
+    return promise
   }
 
   /** Put an accepted record at the end of the send queue. */
@@ -285,6 +307,13 @@ export class ClientSession {
       if (!this.byPacketId.has(id) && !this.requestIds.has(id)) return id
     }
     return 0
+  }
+
+  /** The broker acknowledged `record` (PUBACK, PUBCOMP, or PUBREC before a lost session): finish it and settle its promise. */
+  delivered(record: OutRecord, result: PublishResult): void {
+    this.finish(record)
+    record.settle?.(undefined, result)
+    this.onDelivered?.(record, result)
   }
 
   /** The exchange of `record` is over: forget it and free its packet id. */

@@ -241,6 +241,23 @@ describe('client – Client', () => {
     expect(got.map((m) => m.payload.toString())).to.deep.equal(['x', 'y'])
   })
 
+  it('gives every inbound message an own, enumerable id: a spread or JSON copy keeps it', async () => {
+    const { client, broker } = track(await connected())
+    const got: InboundMessage[] = []
+    client.messages$.subscribe((m) => got.push(m))
+    for (const qos of [0, 1, 2] as const) broker.send({ type: 'publish', topic: 't', payload: Buffer.from(String(qos)), qos, retain: false, dup: false, packetId: qos === 0 ? undefined : 10 + qos })
+    await broker.expect('puback')
+    await broker.expect('pubrec')
+    expect(got.length).to.equal(3)
+    const ids = got.map((m) => m.id)
+    expect(new Set(ids).size).to.equal(3)
+    for (const [i, m] of got.entries()) {
+      expect(Object.keys(m)).to.include('id')
+      expect({ ...m }.id).to.equal(ids[i])
+      expect((JSON.parse(JSON.stringify({ ...m, payload: undefined })) as { id: string }).id).to.equal(ids[i])
+    }
+  })
+
   it('resolves inbound topic aliases (v5) and refuses one above our maximum with DISCONNECT 0x94', async () => {
     const { client, broker } = track(await connected({ protocolVersion: 5, properties: { topicAliasMaximum: 2 } }))
     const topics: string[] = []

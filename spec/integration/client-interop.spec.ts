@@ -1,10 +1,9 @@
 /**
  * Our client against real brokers: our broker (in-process, on free ports, over TCP, TLS,
  * WebSocket, secure WebSocket and a Unix socket) and Debian's mosquitto 2.0.11 (started on free
- * ports: TCP, TLS with a required client certificate, Unix socket), at MQTT 3.1, 3.1.1 and 5.0:
- * QoS 0/1/2 both ways, retained messages, a persistent session's offline messages.
- * mosquitto's WebSocket listener cannot start on this machine (Debian's build fails to bind
- * "Unable to start any listening sockets"), so WebSocket runs against our broker only.
+ * ports: TCP, TLS with a required client certificate, WebSocket, secure WebSocket, Unix socket),
+ * at MQTT 3.1, 3.1.1 and 5.0: QoS 0/1/2 both ways, retained messages, a persistent session's
+ * offline messages.
  */
 import { expect } from 'chai'
 import { randomBytes } from 'node:crypto'
@@ -168,14 +167,14 @@ describe('interop – our client against our broker (TCP, TLS, WS, WSS, Unix)', 
   )
 })
 
-describe('interop – our client against mosquitto (TCP, TLS with client certificate, Unix)', function () {
+describe('interop – our client against mosquitto (TCP, TLS with client certificate, WS, WSS, Unix)', function () {
   this.timeout(30_000)
   let mosquitto: Mosquitto
   let certs: Certs
 
   before(async () => {
     certs = makeCerts()
-    mosquitto = await startMosquitto({ tls: { caFile: certs.caFile, certFile: certs.certFile, keyFile: certs.keyFile, requireCertificate: true } })
+    mosquitto = await startMosquitto({ tls: { caFile: certs.caFile, certFile: certs.certFile, keyFile: certs.keyFile, requireCertificate: true }, websockets: true })
   })
 
   after(async () => {
@@ -187,6 +186,8 @@ describe('interop – our client against mosquitto (TCP, TLS with client certifi
     () => [
       { name: 'mosquitto tcp', options: () => ({ url: `mqtt://127.0.0.1:${mosquitto.tcpPort}` }) },
       { name: 'mosquitto tls', options: () => ({ url: `mqtts://127.0.0.1:${mosquitto.tlsPort}`, tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } }) },
+      { name: 'mosquitto ws', options: () => ({ url: `ws://127.0.0.1:${mosquitto.wsPort}/mqtt` }) },
+      { name: 'mosquitto wss', options: () => ({ url: `wss://localhost:${mosquitto.wssPort}/mqtt`, tls: { ca: certs.ca } }) },
       { name: 'mosquitto unix', options: () => ({ url: `mqtt+unix://${mosquitto.socketPath}` }) }
     ],
     [3, 4, 5]

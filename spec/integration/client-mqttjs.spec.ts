@@ -2,7 +2,8 @@
  * Our client and MQTT.js through a broker, both directions (our broker and mosquitto): payloads
  * byte-identical, MQTT 5 properties (user properties in order, content type, response topic,
  * correlation data, subscription identifiers) carried both ways; request/response with an MQTT.js
- * responder; outbound topic aliases; the one-call helpers.
+ * responder; outbound topic aliases; the one-call helpers; our client over WebSocket (ws, and
+ * wss through mosquitto) with MQTT.js over TCP.
  */
 import { expect } from 'chai'
 import { randomBytes } from 'node:crypto'
@@ -17,6 +18,7 @@ import type { QoS } from '../../lib/packet/index.js'
 import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
+import { makeCerts } from '../client/helpers/certs.js'
 import { startMosquitto } from '../client/helpers/mosquitto.js'
 import type { Mosquitto } from '../client/helpers/mosquitto.js'
 
@@ -36,20 +38,36 @@ function waitFor<T>(list: T[], n: number, what: string): Promise<T[]> {
   })
 }
 
-const brokers: { name: string; start(): Promise<{ url: string; stop(): Promise<void> }> }[] = [
+interface Started {
+  url: string
+  /** Where our client connects over WebSocket (with TLS options for wss). */
+  webSockets: { url: string; tls?: { ca: Buffer } }[]
+  stop(): Promise<void>
+}
+
+const brokers: { name: string; start(): Promise<Started> }[] = [
   {
     name: 'our broker',
     async start() {
       const broker = new Broker({ backend: new MemoryBackend(), logger: silentLogger, topicAliasMaximum: 10 })
       const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
-      return { url: `mqtt://127.0.0.1:${port}`, stop: () => broker.close() }
+      const ws = await broker.listen({ transport: 'ws', host: '127.0.0.1', port: 0 })
+      return { url: `mqtt://127.0.0.1:${port}`, webSockets: [{ url: `ws://127.0.0.1:${ws.port}/mqtt` }], stop: () => broker.close() }
     }
   },
   {
     name: 'mosquitto',
     async start() {
-      const m: Mosquitto = await startMosquitto()
-      return { url: `mqtt://127.0.0.1:${m.tcpPort}`, stop: () => m.stop() }
+      const certs = makeCerts()
+      const m: Mosquitto = await startMosquitto({ tls: { caFile: certs.caFile, certFile: certs.certFile, keyFile: certs.keyFile, requireCertificate: false }, websockets: true })
+      return {
+        url: `mqtt://127.0.0.1:${m.tcpPort}`,
+        webSockets: [{ url: `ws://127.0.0.1:${m.wsPort}/mqtt` }, { url: `wss://localhost:${m.wssPort}/mqtt`, tls: { ca: certs.ca } }],
+        stop: async () => {
+          await m.stop()
+          certs.cleanup()
+        }
+      }
     }
   }
 ]
@@ -58,9 +76,10 @@ for (const target of brokers) {
   describe(`interop – our client and MQTT.js through ${target.name}`, function () {
     this.timeout(20_000)
     let url = ''
+    let webSockets: Started['webSockets'] = []
     let stop: () => Promise<void> = async () => undefined
     const closers: (() => Promise<unknown>)[] = []
-    before(async () => ({ url, stop } = await target.start()))
+    before(async () => ({ url, webSockets, stop } = await target.start()))
     after(() => stop())
     afterEach(async () => {
       for (const close of closers.splice(0)) await close().catch(() => undefined)
@@ -107,6 +126,32 @@ for (const target of brokers) {
         }
       })
     }
+
+    it('our client over WebSocket (ws, wss) and MQTT.js over TCP, QoS 0/1/2 both ways', async () => {
+      expect(webSockets.length).to.be.greaterThan(0)
+      for (const ws of webSockets) {
+        const topic = `w/${randomBytes(4).toString('hex')}`
+        const ours = await Client.connect({ url: ws.url, tls: ws.tls, protocolVersion: 5, clientId: `ours-${randomBytes(3).toString('hex')}` })
+        closers.push(() => ours.end())
+        const js = await mqttjs(url, 5)
+        closers.push(() => js.endAsync())
+        const gotOurs: InboundMessage[] = []
+        ours.messages$.subscribe((m) => gotOurs.push({ ...m, payload: Buffer.from(m.payload) }))
+        const gotJs: IPublishPacket[] = []
+        js.on('message', (_t, _p, packet) => gotJs.push(packet))
+        await ours.subscribe({ topicFilter: `${topic}/to-ours`, qos: 2 })
+        await js.subscribeAsync(`${topic}/to-js`, { qos: 2 })
+        const payloads = [randomBytes(10), randomBytes(70_000), Buffer.alloc(0)]
+        for (const qos of [0, 1, 2] as QoS[]) await js.publishAsync(`${topic}/to-ours`, payloads[qos]!, { qos })
+        for (const qos of [0, 1, 2] as QoS[]) await ours.publish(`${topic}/to-js`, payloads[qos]!, { qos })
+        await waitFor(gotOurs, 3, `messages at our client over ${ws.url}`)
+        await waitFor(gotJs, 3, 'messages at MQTT.js')
+        for (const qos of [0, 1, 2] as QoS[]) {
+          expect(Buffer.compare(gotOurs.find((x) => x.qos === qos)!.payload, payloads[qos]!), ws.url).to.equal(0)
+          expect(Buffer.compare(gotJs.find((x) => x.qos === qos)!.payload as Buffer, payloads[qos]!), ws.url).to.equal(0)
+        }
+      }
+    })
 
     it('request/response (v5) with an MQTT.js responder', async () => {
       const base = `rr/${randomBytes(4).toString('hex')}`

@@ -22,6 +22,10 @@ export function freePort(): Promise<number> {
 export interface Mosquitto {
   tcpPort: number
   tlsPort: number
+  /** WebSocket (ws://…/mqtt) port, 0 unless `websockets`. */
+  wsPort: number
+  /** Secure WebSocket port (server certificate of `tls`, no client certificate asked), 0 unless `websockets` and `tls`. */
+  wssPort: number
   socketPath: string
   process: ChildProcess
   log: string[]
@@ -30,6 +34,13 @@ export interface Mosquitto {
 
 export interface MosquittoOptions {
   tls?: { caFile: string; certFile: string; keyFile: string; requireCertificate: boolean }
+  /**
+   * Add WebSocket listeners (and a secure one with `tls`). Debian's 2.0.11 has them (libwebsockets
+   * built in) but binds them to every interface unless `socket_domain ipv4` is given, and refuses
+   * to start when a WebSocket listener is the only listener ("Unable to start any listening
+   * sockets"): here there is always the TCP listener first.
+   */
+  websockets?: boolean
 }
 
 function waitForPort(port: number, deadline: number): Promise<void> {
@@ -55,6 +66,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   chmodSync(dir, 0o777)
   const tcpPort = await freePort()
   const tlsPort = options.tls === undefined ? 0 : await freePort()
+  const wsPort = options.websockets === true ? await freePort() : 0
+  const wssPort = options.websockets === true && options.tls !== undefined ? await freePort() : 0
   const socketPath = join(dir, 'mqtt.sock')
   const lines = [
     'per_listener_settings false',
@@ -68,6 +81,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   if (options.tls !== undefined) {
     lines.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${options.tls.caFile}`, `certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`)
     if (options.tls.requireCertificate) lines.push('require_certificate true')
+  }
+  if (wsPort !== 0) lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets', 'socket_domain ipv4')
+  if (wssPort !== 0 && options.tls !== undefined) {
+    lines.push(`listener ${wssPort} 127.0.0.1`, 'protocol websockets', 'socket_domain ipv4', `cafile ${options.tls.caFile}`, `certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`)
   }
   const config = join(dir, 'mosquitto.conf')
   writeFileSync(config, lines.join('\n') + '\n')
@@ -83,10 +100,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   }
   try {
     await waitForPort(tcpPort, Date.now() + 10_000)
-    if (tlsPort !== 0) await waitForPort(tlsPort, Date.now() + 10_000)
+    for (const port of [tlsPort, wsPort, wssPort]) if (port !== 0) await waitForPort(port, Date.now() + 10_000)
   } catch (error) {
     await stop()
     throw new Error(`${(error as Error).message}\n${log.join('')}`)
   }
-  return { tcpPort, tlsPort, socketPath, process: child, log, stop }
+  return { tcpPort, tlsPort, wsPort, wssPort, socketPath, process: child, log, stop }
 }
