@@ -127,3 +127,12 @@ export async function until(condition: () => boolean, what: string, timeout = 50
     await new Promise((resolve) => setTimeout(resolve, 1))
   }
 }
+
+/**
+ * Let the event loop turn `n` times. For in-memory connections (`memoryPair` delivers each write
+ * in one `setImmediate`) this is a count of deliveries, not a time: after a few turns, whatever
+ * the broker would do with the bytes already written it has done, however loaded the machine.
+ */
+export async function turns(n = 5): Promise<void> {
+  for (let i = 0; i < n; i++) await settle()
+}
