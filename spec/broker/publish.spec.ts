@@ -4,6 +4,7 @@ import type { Packet, PublishPacket, QoS } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { connack, connect, flow, Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { beforePong, pingPong } from '../helpers/events.js'
 import type { Broker } from '../../lib/broker/broker.js'
 
 function publish(topic: string, payload: string, qos: QoS = 0, packetId?: number, extra: Partial<PublishPacket> = {}): PublishPacket {
@@ -86,7 +87,7 @@ describe('broker – PUBLISH', () => {
         expect(await pub.next()).to.deep.equal({ type: 'pubrec', packetId: 9 })
         pub.send({ type: 'pubrel', packetId: 9 })
         expect(await pub.next()).to.deep.equal({ type: 'pubcomp', packetId: 9 })
-        const received = await sub.drain(50)
+        const received = await beforePong(sub)
         expect(received).to.deep.equal([publish('q2', 'x')])
       })
 
@@ -101,7 +102,7 @@ describe('broker – PUBLISH', () => {
         sub.send({ type: 'pubrec', packetId: id })
         expect(await sub.next()).to.deep.equal({ type: 'pubrel', packetId: id })
         sub.send({ type: 'pubcomp', packetId: id })
-        expect(await sub.drain(30)).to.deep.equal([])
+        await pingPong(sub)
       })
 
       it('downgrades to the subscription QoS', async () => {
@@ -240,6 +241,6 @@ describe('broker – PUBLISH', () => {
     expect(got.payload.toString()).to.equal('kept')
     // The remaining lifetime is forwarded, not the original one [MQTT-3.3.2-6].
     expect(got.properties?.messageExpiryInterval).to.be.within(98, 99)
-    expect(await back.drain(30)).to.deep.equal([])
+    await pingPong(back)
   })
 })
