@@ -5,6 +5,7 @@ import type { ConnectPacket, PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 import { ended, pingPong } from '../helpers/events.js'
 
 async function peer(broker: Broker, fields: Partial<ConnectPacket> = {}, level: 4 | 5 = 5): Promise<Peer> {
@@ -102,8 +103,10 @@ describe('MQTT 5 – server DISCONNECT (MQTT 5.0 4.13)', () => {
   })
 
   it('0x8D Keep alive timeout', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 20 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 20, clock })
     const p = await peer(broker, { clientId: 'a', keepalive: 1 })
-    expect(await p.next(3000)).to.deep.equal({ type: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
+    await clock.advance(1520)
+    expect(await p.next()).to.deep.equal({ type: 'disconnect', reasonCode: ReasonCode.KeepAliveTimeout })
   })
 })
