@@ -147,14 +147,14 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
     this.connection = connection
     this.transport = connection.transport
     this.remoteAddress = connection.remoteAddress
-    this.createdAt = this.lastActivity = Date.now()
+    this.createdAt = this.lastActivity = core.options.clock.now()
     // Before CONNECT, only a small CONNECT may be buffered; `onPacket` raises the bound after it.
     this.decoder = new Decoder((packet) => this.onPacket(packet), {
       role: 'server',
       maximumPacketSize: core.options.maxConnectPacketSize
     })
     const stream = connection.stream
-    this.flow = new OutputFlow(stream, core.options.maxPublisherPause)
+    this.flow = new OutputFlow(stream, core.options.maxPublisherPause, core.options.clock)
     stream.on('data', (chunk: Buffer) => this.onData(chunk))
     stream.on('drain', () => this.onDrain())
     stream.on('error', (error: Error) => this.onStreamError(error))
@@ -346,7 +346,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       maxQueue: options.maxOutgoingQueue,
       maxQueueBytes: options.maxOutgoingQueueBytes,
       maxBufferedBytes: options.maxBufferedBytes
-    })
+    }, options.clock)
   }
 
   setWill(will: StoredWill | undefined): void {
@@ -645,7 +645,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       const error = this.decoder.push(chunk)
       // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
       if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
-        this.lastActivity = Date.now()
+        this.lastActivity = core.options.clock.now()
         this.partialBytes = 0
       }
       if (error !== undefined) {
@@ -827,7 +827,7 @@ export class Client implements ClientHandle, BrokerClient, ConnectContext, Publi
       stream.pause()
       stream.end()
       // A peer that never reads must not hold the socket: destroy it soon regardless.
-      setTimeout(() => stream.destroy(), 1000).unref()
+      this.core.options.clock.setTimeout(() => stream.destroy(), 1000).unref()
     }
     this.flow.release()
     this.backlog = undefined

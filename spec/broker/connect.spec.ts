@@ -4,6 +4,7 @@ import type { ConnackPacket } from '../../lib/packet/types.js'
 import { connack, connect, flow, Peer } from '../helpers/flow.js'
 import { makeBroker } from '../helpers/broker.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { VirtualClock, until } from '../helpers/virtual-clock.js'
 
 describe('broker – CONNECT', () => {
   const teardown = useTeardown()
@@ -179,8 +180,15 @@ describe('broker – CONNECT', () => {
   })
 
   it('closes a connection that never sends CONNECT (connect timeout)', async () => {
-    const broker = makeBroker(teardown, { connectTimeout: 100, timerInterval: 20 })
-    await flow(broker).expectClose().run()
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { connectTimeout: 100, timerInterval: 20, clock })
+    const peer = new Peer(broker)
+    await until(() => broker.stats.connectionsOpen === 1, 'the connection adopted')
+    await clock.advance(100)
+    expect(broker.stats.connectionsOpen, 'open at the connect timeout').to.equal(1)
+    await clock.advance(20)
+    expect(broker.stats.connectionsOpen, 'closed at the next tick').to.equal(0)
+    await peer.waitClosed()
   })
 
   it('refuses a will with an invalid topic (MQTT 5: 0x90)', async () => {
