@@ -166,7 +166,8 @@ const OVERRUN_GRACE = 3000
 /**
  * Runs until SIGINT/SIGTERM: then `broker.close()` (bounded by the drain time), exit 0. A second
  * signal, or a close that overruns the drain time by `OVERRUN_GRACE`, exits 1 at once. SIGHUP re-reads
- * the TLS certificates (a listener whose new files are unusable keeps its old ones).
+ * the TLS certificates, the HTTP listener's included (a listener whose new files are unusable keeps
+ * its old ones), and the access-control files.
  */
 function waitForStop(running: Running, logger: Logger, drainTimeout: number): Promise<number> {
   const { broker, http, access } = running
@@ -178,6 +179,7 @@ function waitForStop(running: Running, logger: Logger, drainTimeout: number): Pr
         () => logger.info('TLS certificates reloaded'),
         (error: unknown) => logger.error('TLS certificates not reloaded, the previous ones stay in use', { error })
       )
+      http?.reloadCertificates().catch((error: unknown) => logger.error('HTTPS certificates not reloaded, the previous ones stay in use', { error }))
       access?.reload().then(
         () => logger.info('access-control files reloaded'),
         (error: unknown) => logger.error('access-control files not all reloaded, what could not be read stays as it was', { error })

@@ -170,7 +170,9 @@ function bundled (script: string): Promise<string | undefined> {
     p = (async () => {
       try {
         const esbuild = await import('esbuild')
-        const out = join(ROOT, 'node_modules/.cache/bench-broker', `${basename(script).replace(/\.[mc]?ts$/, '')}-${bundles.size}.mjs`)
+        // node_modules may be shared by several checkouts running benchmarks at once: one name per runner.
+        const out = join(ROOT, 'node_modules/.cache/bench-broker', `${basename(script).replace(/\.[mc]?ts$/, '')}-${process.pid}-${bundles.size}.mjs`)
+        process.on('exit', () => rmSync(out, { force: true }))
         await esbuild.build({ entryPoints: [script], outfile: out, bundle: true, platform: 'node', format: 'esm',
           target: 'node20', packages: 'external', logLevel: 'silent' })
         return out

@@ -19,6 +19,7 @@ import type { AuthenticationResult, ClientHandle, Credentials } from '../backend
 import type { Logger } from '../broker/logger.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import { ClientAcl, checkAclRule } from './acl.js'
+import { AclTemplate } from './acl-template.js'
 import type { AclRule, AclSubject } from './acl.js'
 import { readAclFile } from './acl-file.js'
 import type { Authenticator, AuthorizeRequest, Authorizer, AuthRequest, AuthVerdict, Identity } from './authenticator.js'
@@ -101,8 +102,9 @@ export class AccessControl {
   #scramTenant: string | undefined = undefined
   readonly #live = new Set<ClientHandle>()
   #sweepAt = 1024
-  /** ACLs by signature, for the current generation. */
+  /** ACLs by signature, and their shared decisions by template key, for the current generation. */
   readonly #shared = new Map<string, ClientAcl>()
+  readonly #templates = new Map<string, AclTemplate>()
   #sharedGeneration = -1
   readonly #stats = {
     loginsAllowed: 0,
@@ -372,18 +374,32 @@ export class AccessControl {
       }
     }
     const defaultAllow = this.#aclDefault === 'allow' || (this.#aclDefault === undefined && !configured && rules.length === 0)
-    const acl = new ClientAcl(rules, subject, defaultAllow)
-    // Connections whose rules come out alike (no %c, same user...) share one ACL and its caches:
-    // memory stays bounded by the number of distinct rule sets, not of connections.
-    if (this.#sharedGeneration !== this.#generation || this.#shared.size >= 10_000) {
+    // Decisions cached under an older generation must not survive a change of rules or users.
+    if (this.#sharedGeneration !== this.#generation || this.#shared.size >= 10_000 || this.#templates.size >= 10_000) {
       this.#shared.clear()
+      this.#templates.clear()
       this.#sharedGeneration = this.#generation
     }
+    const acl = new ClientAcl(rules, subject, defaultAllow, this.#template)
+    // Connections whose rules come out alike (no %c, same user...) share one ACL and its caches:
+    // memory stays bounded by the number of distinct rule sets, not of connections. Those whose
+    // rules differ only by %u %c %t share a template (acl-template.ts) for the topics those rules
+    // cannot touch.
     const signature = acl.signature
     state.acl = this.#shared.get(signature) ?? acl
     if (state.acl === acl) this.#shared.set(signature, acl)
     state.generation = this.#generation
     return state.acl
+  }
+
+  /** The shared decisions of `key` for the current generation (made once). */
+  readonly #template = (key: string, applicable: AclRule[], defaultAllow: boolean): AclTemplate => {
+    let template = this.#templates.get(key)
+    if (template === undefined) {
+      template = new AclTemplate(applicable, defaultAllow)
+      this.#templates.set(key, template)
+    }
+    return template
   }
 
   /** May `client` receive a message on `topic`? (per delivery: cached) */
@@ -397,6 +413,18 @@ export class AccessControl {
   /** Count a delivery not made because the receiver may not read its topic. */
   deliveryDenied(): void {
     this.#stats.deliveriesDenied++
+  }
+
+  /** Whether authorizers (the HTTP hook) are asked after the ACL allowed. */
+  get hasAuthorizers(): boolean {
+    return this.#authorizers.length > 0
+  }
+
+  /** May a connection with `acl` (its `aclOf`) publish on `topic`, by the ACL alone? Counts a refusal. */
+  mayWrite(acl: ClientAcl, topic: string): boolean {
+    if (acl.mayWrite(topic)) return true
+    this.#stats.publishesDenied++
+    return false
   }
 
   /** May `client` publish on `topic`: the ACL, then the authorizers. */

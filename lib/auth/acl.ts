@@ -20,6 +20,7 @@
  *   grants nothing under `$SYS/`: a rule must name `$SYS/...` [MQTT-4.7.2-1].
  */
 import { isValidTopicFilter, parseSharedSubscription, topicMatches } from '../packet/topic.js'
+import { AclTemplate, Verdict } from './acl-template.js'
 
 /** What a rule grants. `deny` takes both read and write away. */
 export type AclAccess = 'read' | 'write' | 'readwrite' | 'deny'
@@ -78,7 +79,9 @@ const CACHE_LIMIT = 1024
 
 /**
  * The ACL of one connection: the rules that apply to it, substituted, and a cache of answers per
- * topic. Cheap to ask: a cached answer is one Map lookup.
+ * topic. Cheap to ask: it asks its `AclTemplate` first (shared by the connections with the same
+ * unsubstituted rules: for the last topic one string comparison, else one Map lookup), and only
+ * for a topic that a rule with a substitution could match, its own cache.
  */
 export class ClientAcl {
   readonly #deny: string[] = []
@@ -89,25 +92,48 @@ export class ClientAcl {
   readonly #writeCache = new Map<string, boolean>()
   /** True when nothing can be refused on read (no deny rule, default allow): deliveries skip checks. */
   readonly readsAll: boolean
+  /**
+   * The key of the template this ACL may share decisions through (`AclTemplate.key` of the rules
+   * that apply, unsubstituted), or undefined when it must decide alone (a deny rule made unsafe).
+   */
+  readonly templateKey: string | undefined
+  readonly #template: AclTemplate | undefined
+  /** A deny rule was made unsafe by a value: everything is denied, `$` topics included (fail closed). */
+  readonly #denyAll: boolean
 
-  constructor(rules: readonly AclRule[], subject: AclSubject, defaultAllow: boolean) {
+  /**
+   * `template`: the shared decisions to use; by default one of this ACL's own (shared by nobody).
+   * `AccessControl` passes the template of `templateKey` it keeps for the current generation.
+   */
+  constructor(rules: readonly AclRule[], subject: AclSubject, defaultAllow: boolean, template?: (key: string, applicable: AclRule[], defaultAllow: boolean) => AclTemplate) {
     this.#defaultAllow = defaultAllow
+    const applicable: AclRule[] = []
+    let unsafeDeny = false
     for (const rule of rules) {
       if (rule.user !== undefined && rule.user !== subject.username) continue
       if (rule.client !== undefined && rule.client !== subject.clientId) continue
       if (rule.tenant !== undefined && rule.tenant !== subject.tenant) continue
+      applicable.push(rule)
       const filter = substitute(rule.filter, subject)
       if (filter === 'missing') continue
       if (filter === 'unsafe') {
         // A deny rule fails closed; an allow rule is not widened.
-        if (rule.access === 'deny') this.#deny.push('#', '$SYS/#', '$share/#')
+        if (rule.access === 'deny') {
+          // '#' matches no '$' topic: every '$' topic is denied by #decide / maySubscribe.
+          this.#deny.push('#')
+          unsafeDeny = true
+        }
         continue
       }
       if (rule.access === 'deny') this.#deny.push(filter)
       if (rule.access === 'read' || rule.access === 'readwrite') this.#read.push(filter)
       if (rule.access === 'write' || rule.access === 'readwrite') this.#write.push(filter)
     }
+    this.#denyAll = unsafeDeny
     this.readsAll = defaultAllow && this.#deny.length === 0
+    this.templateKey = unsafeDeny ? undefined : AclTemplate.key(applicable, defaultAllow)
+    const key = this.templateKey
+    this.#template = key === undefined ? undefined : template === undefined ? new AclTemplate(applicable, defaultAllow) : template(key, applicable, defaultAllow)
   }
 
   /**
@@ -120,6 +146,9 @@ export class ClientAcl {
 
   /** May the connection receive a message on `topic`? */
   mayRead(topic: string): boolean {
+    const shared = this.#template?.read(topic)
+    if (shared === Verdict.Allow) return true
+    if (shared === Verdict.Deny) return false
     const cached = this.#readCache.get(topic)
     if (cached !== undefined) return cached
     return remember(this.#readCache, topic, this.#decide(topic, this.#read))
@@ -127,6 +156,9 @@ export class ClientAcl {
 
   /** May the connection publish on `topic`? */
   mayWrite(topic: string): boolean {
+    const shared = this.#template?.write(topic)
+    if (shared === Verdict.Allow) return true
+    if (shared === Verdict.Deny) return false
     const cached = this.#writeCache.get(topic)
     if (cached !== undefined) return cached
     return remember(this.#writeCache, topic, this.#decide(topic, this.#write))
@@ -135,6 +167,7 @@ export class ClientAcl {
   /** May the connection subscribe to `filter` (a `$share/{group}/` prefix is looked through)? */
   maySubscribe(filter: string): boolean {
     const inner = parseSharedSubscription(filter)?.filter ?? filter
+    if (this.#denyAll) return false
     for (const deny of this.#deny) if (filterCovers(deny, inner)) return false
     if (this.#defaultAllow) return true
     for (const read of this.#read) if (filtersOverlap(read, inner)) return true
@@ -142,6 +175,7 @@ export class ClientAcl {
   }
 
   #decide(topic: string, allowed: string[]): boolean {
+    if (this.#denyAll) return false
     for (const deny of this.#deny) if (topicMatches(deny, topic)) return false
     if (this.#defaultAllow) return true
     for (const filter of allowed) if (topicMatches(filter, topic)) return true

@@ -71,7 +71,8 @@ Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: n
   (queued/retained: of backend.memory, or of backend.redis with --redis)
 
 Signals: SIGINT/SIGTERM stop (a second one exits at once), SIGHUP re-reads the TLS certificates
-and the access-control files (auth: password_file, acl_file, JWT keys) without dropping connections.
+(the HTTP listener's included) and the access-control files (auth: password_file, acl_file, JWT
+keys) without dropping connections.
 `
 
 /** Integer flags that set one `broker:` key each (range checked by the schema). */
@@ -282,8 +283,42 @@ export const ENVIRONMENT = {
   MQTT_BROKER_TLS_PASSPHRASE: 'tls.passphrase of every tls and wss listener',
   'MQTT_BROKER_TLS_PASSPHRASE_<NAME>': 'tls.passphrase of the listener named NAME (upper case, - and . as _)',
   MQTT_BROKER_LOG_LEVEL: 'log.level',
-  MQTT_BROKER_LOG_FORMAT: 'log.format'
+  MQTT_BROKER_LOG_FORMAT: 'log.format',
+  MQTT_BROKER_HTTP_TOKEN: 'http.auth.tokens: bearer tokens added (several: separated by commas or spaces)',
+  MQTT_BROKER_HTTP_USERNAME: 'http.auth.users: a basic-authentication user added (with MQTT_BROKER_HTTP_PASSWORD)',
+  MQTT_BROKER_HTTP_PASSWORD: "http.auth.users: that user's password (plain, or a scrypt$ hash)"
 } as const
+
+/**
+ * The HTTP credentials of the environment, added to those of the `http:` section (when there is
+ * one: they never start an HTTP listener), so that secrets need not be written in the file.
+ * `MQTT_BROKER_HTTP_TOKEN`: bearer tokens, separated by commas or white space.
+ * `MQTT_BROKER_HTTP_USERNAME` and `MQTT_BROKER_HTTP_PASSWORD`: one basic-authentication user
+ * (replacing a user of that name in the file); one without the other is a usage error.
+ */
+function httpCredentials(read: (name: string) => string | undefined, data: unknown): Override[] {
+  const username = read('MQTT_BROKER_HTTP_USERNAME')
+  const password = read('MQTT_BROKER_HTTP_PASSWORD')
+  if ((username === undefined) !== (password === undefined)) {
+    throw new UsageError('MQTT_BROKER_HTTP_USERNAME and MQTT_BROKER_HTTP_PASSWORD go together: set both, or neither')
+  }
+  const tokens = read('MQTT_BROKER_HTTP_TOKEN')?.split(/[\s,]+/).filter((t) => t.length > 0) ?? []
+  const http = (data as { http?: unknown } | null)?.http
+  if (typeof http !== 'object' || http === null || Array.isArray(http)) return []
+  const auth = (http as { auth?: unknown }).auth
+  const inFile = typeof auth === 'object' && auth !== null ? (auth as { tokens?: unknown; users?: unknown }) : {}
+  const out: Override[] = []
+  if (tokens.length > 0) {
+    const before = Array.isArray(inFile.tokens) ? (inFile.tokens as unknown[]) : []
+    out.push({ path: ['http', 'auth', 'tokens'], value: [...new Set([...before, ...tokens])], origin: 'MQTT_BROKER_HTTP_TOKEN' })
+  }
+  if (username !== undefined && password !== undefined) {
+    const before = Array.isArray(inFile.users) ? (inFile.users as unknown[]) : []
+    const others = before.filter((u) => (u as { username?: unknown } | null)?.username !== username)
+    out.push({ path: ['http', 'auth', 'users'], value: [...others, { username, password }], origin: 'MQTT_BROKER_HTTP_USERNAME' })
+  }
+  return out
+}
 
 /** The environment-variable suffix of a listener name: `edge-tls.1` → `EDGE_TLS_1`. */
 export function envName(listener: string): string {
@@ -311,6 +346,7 @@ export function environmentOverrides(env: NodeJS.ProcessEnv, data: unknown): Ove
   if (level !== undefined) out.push({ path: ['log', 'level'], value: level, origin: 'MQTT_BROKER_LOG_LEVEL' })
   const format = read('MQTT_BROKER_LOG_FORMAT')
   if (format !== undefined) out.push({ path: ['log', 'format'], value: format, origin: 'MQTT_BROKER_LOG_FORMAT' })
+  out.push(...httpCredentials(read, data))
   const listeners = (data as { listeners?: unknown } | null)?.listeners
   if (Array.isArray(listeners)) {
     const all = read('MQTT_BROKER_TLS_PASSPHRASE')

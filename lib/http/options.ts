@@ -71,7 +71,7 @@ export interface HttpConfig {
   enabled?: boolean
   host?: string
   port?: number
-  tls?: { key: string; cert: string; ca?: string; passphrase?: string; min_version?: 'TLSv1.2' | 'TLSv1.3' }
+  tls?: { key: string; cert: string; ca?: string; passphrase?: string; min_version?: 'TLSv1.2' | 'TLSv1.3'; watch?: boolean }
   auth?: { tokens?: string[]; users?: { username: string; password: string }[] }
   allow_anonymous?: boolean
   public_health?: boolean
@@ -107,7 +107,8 @@ export const httpConfigSchema = {
         cert: { type: 'string', minLength: 1, description: 'Certificate chain file (PEM)' },
         ca: { type: 'string', minLength: 1, description: 'CA file (PEM)' },
         passphrase: { type: 'string', description: 'Passphrase of the key' },
-        min_version: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' }
+        min_version: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+        watch: { type: 'boolean', default: true, description: 'Re-read the files when they change on disk (SIGHUP re-reads them anyway)' }
       }
     },
     auth: {

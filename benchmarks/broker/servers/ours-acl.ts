@@ -8,17 +8,7 @@
  *     --ours-script benchmarks/broker/servers/ours-acl.ts
  */
 import { MemoryBackend, withAccessControl } from '../../../lib/index.js'
-import type { AclRule } from '../../../lib/index.js'
+import { benchmarkAcl } from './acl-rules.js'
 import { serveOurs } from './server-args.js'
 
-const acl: AclRule[] = [{ filter: 'bench/#', access: 'readwrite' }, { filter: 'bench/+/secret/#', access: 'deny' }]
-for (let i = 0; acl.length < 20; i++) {
-  acl.push(
-    { filter: `private/${i}/#`, access: 'deny' },
-    { filter: `devices/${i}/%c/#`, access: 'readwrite' },
-    { filter: `users/${i}/%u/#`, access: 'read', user: `user${i}` }
-  )
-}
-acl.length = 20
-
-await serveOurs(withAccessControl(new MemoryBackend(), { acl, bruteForce: false }), process.argv.slice(2))
+await serveOurs(withAccessControl(new MemoryBackend(), { acl: benchmarkAcl(), bruteForce: false }), process.argv.slice(2))
