@@ -228,16 +228,16 @@ export class AccessControlBackend implements Backend, BackendInspection {
     return this.inner.setup(this.#guard(client), clean, expiryInterval)
   }
 
-  queueOffline(client: ClientHandle, session: Session): Awaitable<void> {
-    return this.inner.queueOffline(this.#guard(client), session)
+  queueOffline(client: ClientHandle): Awaitable<void> {
+    return this.inner.queueOffline(this.#guard(client))
   }
 
-  subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
-    return this.inner.subscribe(this.#guard(client), session, subscriptions)
+  subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
+    return this.inner.subscribe(this.#guard(client), subscriptions)
   }
 
-  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]> {
-    return this.inner.unsubscribe(this.#guard(client), session, topicFilters)
+  unsubscribe(client: ClientHandle, topicFilters: string[]): Awaitable<number[]> {
+    return this.inner.unsubscribe(this.#guard(client), topicFilters)
   }
 
   storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void> {
@@ -252,10 +252,10 @@ export class AccessControlBackend implements Backend, BackendInspection {
     return this.inner.publish(client === undefined ? undefined : this.#guard(client), message)
   }
 
-  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void> {
+  terminate(client: ClientHandle): Awaitable<void> {
     const handle = this.#guard(client)
     this.access.release(client)
-    return this.inner.terminate(handle, session)
+    return this.inner.terminate(handle)
   }
 
   delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {

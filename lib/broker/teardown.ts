@@ -115,7 +115,7 @@ export async function finishConnection(
       }
     }
     if (leftovers.takenOver) return
-    const terminated = core.backend.terminate(client, session)
+    const terminated = core.backend.terminate(client)
     if (isPromise(terminated)) await terminated
   } catch (error) {
     core.log.error('connection teardown failed', { clientId: client.clientId, tenant: client.tenant, listener: (client as { listener?: string }).listener, error })

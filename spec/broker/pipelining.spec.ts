@@ -50,9 +50,9 @@ class GatedBackend extends AsyncBackend {
     })
   }
 
-  override subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
+  override subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
     for (const s of subscriptions) this.subscribed.push(s.topicFilter)
-    return super.subscribe(client, session, subscriptions)
+    return super.subscribe(client, subscriptions)
   }
 
   /** Wait until `n` calls are held. */

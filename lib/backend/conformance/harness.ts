@@ -176,7 +176,7 @@ export class Harness {
     const expiry = options.expiry ?? (clean ? 0 : 0xffff_ffff)
     const client = new FakeClient(clientId, options.protocolLevel ?? 5)
     const { session, present } = await this.backend.setup(client, clean, expiry)
-    if (options.drain !== false) await this.backend.queueOffline(client, session)
+    if (options.drain !== false) await this.backend.queueOffline(client)
     const connection = { client, session, present }
     this.#connections.push(connection)
     return connection
@@ -185,11 +185,11 @@ export class Harness {
   /** The connection ends: the handle closes and the backend is told (`terminate`). */
   async disconnect(connection: Connection): Promise<void> {
     connection.client.connected = false
-    await this.backend.terminate(connection.client, connection.session)
+    await this.backend.terminate(connection.client)
   }
 
   async subscribe(connection: Connection, ...subscriptions: StoredSubscription[]): Promise<unknown[]> {
-    return await this.backend.subscribe(connection.client, connection.session, subscriptions)
+    return await this.backend.subscribe(connection.client, subscriptions)
   }
 
   async publish(m: Message, from?: Connection): Promise<number | undefined> {

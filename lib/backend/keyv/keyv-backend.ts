@@ -163,15 +163,15 @@ export class KeyvBackend implements Backend {
     return await this.#takeover.setup(client, clean, expiryInterval)
   }
 
-  async queueOffline(client: ClientHandle, _session: Session): Promise<void> {
+  async queueOffline(client: ClientHandle): Promise<void> {
     await this.#subscriptions.restore(client)
   }
 
-  async subscribe(client: ClientHandle, _session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
+  async subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
     return await this.#subscriptions.subscribe(client, subscriptions)
   }
 
-  async unsubscribe(client: ClientHandle, _session: Session, topicFilters: string[]): Promise<number[]> {
+  async unsubscribe(client: ClientHandle, topicFilters: string[]): Promise<number[]> {
     return await this.#subscriptions.unsubscribe(client, topicFilters)
   }
 
@@ -246,7 +246,7 @@ export class KeyvBackend implements Backend {
     return await this.#router.route(link, tenant, client, message)
   }
 
-  async terminate(client: ClientHandle, _session: Session | undefined): Promise<void> {
+  async terminate(client: ClientHandle): Promise<void> {
     await this.#ends.terminate(client)
   }
 
