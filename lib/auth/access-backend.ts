@@ -16,6 +16,7 @@
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   DeliveryResult,
@@ -25,7 +26,7 @@ import type {
 import type { BackendInspection } from '../backend/inspection.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { ProtocolLevel } from '../packet/types.js'
-import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
+import type { Message, StoredSubscription, StoredWill } from '../session/session.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { AccessControl } from './access-control.js'
@@ -197,6 +198,11 @@ export class AccessControlBackend implements Backend, BackendInspection {
   }
 
   /** The wrapped backend's reachability (`KeyvBackend`: Redis), for `/readyz` and the metrics. */
+  /** The capabilities of the backend it wraps (access control keeps tenants as apart as it does). */
+  get capabilities(): BackendCapabilities | undefined {
+    return this.inner.capabilities
+  }
+
   get available(): boolean {
     return (this.inner as { available?: unknown }).available !== false
   }

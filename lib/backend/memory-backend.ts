@@ -22,7 +22,7 @@ import { ReasonCode } from '../packet/reason-codes.js'
 import { parseSharedSubscription } from '../packet/topic.js'
 import { DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
 import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
-import type { Message, QueuedMessage, Session, StoredSubscription } from '../session/session.js'
+import type { Message, QueuedMessage, StoredSubscription } from '../session/session.js'
 import { pageOf } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
 

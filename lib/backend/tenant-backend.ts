@@ -1,6 +1,7 @@
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   SetupResult,
@@ -44,6 +45,8 @@ const DEFAULT = ' default'
  * - `close` closes every tenant backend made; after it no new one is made.
  */
 export class TenantBackend implements Backend, BackendInspection {
+  /** One backend per tenant: tenants are kept apart. */
+  readonly capabilities: BackendCapabilities = { tenants: true }
   readonly #factory: (tenant: string | undefined) => Backend
   readonly #maxTenants: number
   readonly #backends = new Map<string, Backend>()

@@ -159,7 +159,7 @@ describe('MemoryBackend', () => {
       leave(backend, first)
       backend.publish(undefined, message('t', 'stored', 1))
       const client = new FakeClient('a')
-      const { session } = backend.setup(client, false, 0xffffffff)
+      backend.setup(client, false, 0xffffffff)
       backend.publish(undefined, message('t', 'between', 0))
       expect(client.deliveries).to.have.length(0)
       backend.queueOffline(client)

@@ -3,13 +3,14 @@ import type { Observable } from 'rxjs'
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   SetupResult,
   SubscribeResult
 } from '../backend.js'
 import { parseSharedSubscription } from '../../packet/topic.js'
-import type { Message, Session, StoredSubscription, StoredWill } from '../../session/session.js'
+import type { Message, StoredSubscription, StoredWill } from '../../session/session.js'
 import type { KeyvSessionContext } from './keyv-session.js'
 import { checkDurability } from './durability.js'
 import { Availability } from './availability.js'
@@ -67,6 +68,8 @@ const ALLOW: AuthenticationResult = { result: 'allow' }
 export class KeyvBackend implements Backend {
   readonly nodeId: string
   readonly stats: KeyvBackendStats
+  /** Every call is routed to the key namespace of its tenant: tenants are kept apart. */
+  readonly capabilities: BackendCapabilities = { tenants: true }
   /** Redis availability events (hot; completes on `close`). */
   readonly events$: Observable<KeyvBackendEvent>
   readonly keyv: Keyv
