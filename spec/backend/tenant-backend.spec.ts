@@ -66,7 +66,8 @@ describe('TenantBackend', () => {
   // The wrapper is transparent: the whole backend conformance suite passes through it.
   backendConformance('TenantBackend(MemoryBackend)', () => new TenantBackend(() => new MemoryBackend({ maxQueuedMessages: 5, maxRetainedMessages: 8 })), {
     maxQueuedMessages: 5,
-    maxRetainedMessages: 8
+    maxRetainedMessages: 8,
+    tenants: true
   })
 
   const kinds: [string, () => TenantBackend][] = [
