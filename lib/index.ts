@@ -153,6 +153,7 @@ export type {
   OutgoingRecord,
   QueuedMessage
 } from './session/session.js'
+export { willMessage } from './session/will.js'
 export { isPromise } from './util/awaitable.js'
 export type { Awaitable } from './util/awaitable.js'
 
