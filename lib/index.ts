@@ -137,6 +137,7 @@ export type {
 // The contracts.
 export type {
   Backend,
+  BackendCapabilities,
   ClientHandle,
   DeliveryResult,
   Credentials,
