@@ -110,7 +110,7 @@ export { RedisUserStore } from './auth/redis-store.js'
 export type { RedisUserStoreOptions } from './auth/redis-store.js'
 
 // The Redis backend (several broker processes and tenants over one Redis).
-export { KeyvBackend, KeyvSession, BackendUnavailableError } from './backend/keyv/index.js'
+export { KeyvBackend, KeyvSession } from './backend/keyv/index.js'
 export type { KeyvBackendEvent, KeyvBackendOptions, KeyvBackendStats } from './backend/keyv/index.js'
 
 // Multi-tenancy.
@@ -139,6 +139,7 @@ export type {
 // The contracts.
 export type {
   Backend,
+  BackendCapabilities,
   ClientHandle,
   DeliveryResult,
   Credentials,
@@ -155,11 +156,15 @@ export type {
   OutgoingRecord,
   QueuedMessage
 } from './session/session.js'
+export { willMessage } from './session/will.js'
 export { isPromise } from './util/awaitable.js'
 export type { Awaitable } from './util/awaitable.js'
 
+// The errors of the Backend contract (lib/backend/errors.ts; TenantError, SessionTakenOverError
+// and MqttError are exported below with tenancy and the codec).
+export { BackendUnavailableError, NotInspectableError } from './backend/errors.js'
+
 // Inspection of stored state (optional Backend methods behind the management API).
-export { NotInspectableError } from './backend/inspection.js'
 export type { BackendInspection, BackendCounts, SessionSummary, SessionDetails, SessionQuery, Page } from './backend/inspection.js'
 
 // HTTP: health, Prometheus metrics, the REST management API, the dashboard.

@@ -37,7 +37,7 @@ async function connect (b: Backend, clientId: string): Promise<{ client: Countin
   const verdict = await b.authenticate(client, { clientId, username: undefined, password: undefined, connect })
   if (verdict.result !== 'allow') throw new Error(`${clientId} refused`)
   const { session } = await b.setup(client, true, 0)
-  await b.queueOffline(client, session) // the session goes live
+  await b.queueOffline(client) // the session goes live
   return { client, session }
 }
 
@@ -54,7 +54,7 @@ async function scenario (make: () => Backend, publishers: number, subscribers: n
     const s = await connect(b, `sub-${i}`)
     const subscription: StoredSubscription = { topicFilter: '#', qos: 0 }
     if (b.authorizeSubscribe !== undefined && await b.authorizeSubscribe(s.client, subscription) !== true) throw new Error('subscription refused')
-    await b.subscribe(s.client, s.session, [subscription])
+    await b.subscribe(s.client, [subscription])
     subs.push(s.client)
   }
   const pubs = []

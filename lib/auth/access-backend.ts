@@ -16,6 +16,7 @@
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   DeliveryResult,
@@ -25,7 +26,7 @@ import type {
 import type { BackendInspection } from '../backend/inspection.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { ProtocolLevel } from '../packet/types.js'
-import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
+import type { Message, StoredSubscription, StoredWill } from '../session/session.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { AccessControl } from './access-control.js'
@@ -241,6 +242,11 @@ export class AccessControlBackend implements Backend, BackendInspection {
   }
 
   /** The wrapped backend's reachability (`KeyvBackend`: Redis), for `/readyz` and the metrics. */
+  /** The capabilities of the backend it wraps (access control keeps tenants as apart as it does). */
+  get capabilities(): BackendCapabilities | undefined {
+    return this.inner.capabilities
+  }
+
   get available(): boolean {
     return (this.inner as { available?: unknown }).available !== false
   }
@@ -272,16 +278,16 @@ export class AccessControlBackend implements Backend, BackendInspection {
     return this.inner.setup(this.#guard(client), clean, expiryInterval)
   }
 
-  queueOffline(client: ClientHandle, session: Session): Awaitable<void> {
-    return this.inner.queueOffline(this.#guard(client), session)
+  queueOffline(client: ClientHandle): Awaitable<void> {
+    return this.inner.queueOffline(this.#guard(client))
   }
 
-  subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
-    return this.inner.subscribe(this.#guard(client), session, subscriptions)
+  subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
+    return this.inner.subscribe(this.#guard(client), subscriptions)
   }
 
-  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]> {
-    return this.inner.unsubscribe(this.#guard(client), session, topicFilters)
+  unsubscribe(client: ClientHandle, topicFilters: string[]): Awaitable<number[]> {
+    return this.inner.unsubscribe(this.#guard(client), topicFilters)
   }
 
   storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void | boolean> {
@@ -296,12 +302,12 @@ export class AccessControlBackend implements Backend, BackendInspection {
     return this.inner.publish(client === undefined ? undefined : this.#guard(client), message)
   }
 
-  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void> {
+  terminate(client: ClientHandle): Awaitable<void> {
     const handle = this.#guard(client)
     this.access.release(client)
     // Hold no ended connection.
     this.#lastClient = this.#lastHandle = undefined
-    return this.inner.terminate(handle, session)
+    return this.inner.terminate(handle)
   }
 
   delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {

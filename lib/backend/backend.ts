@@ -3,6 +3,23 @@ import type { Awaitable } from '../util/awaitable.js'
 import type { ConnectionInfo } from '../transport/connection.js'
 import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
 
+/**
+ * What a backend declares it can do, checked by the engine when a `Broker` is made. Absent fields
+ * are false.
+ */
+export interface BackendCapabilities {
+  /**
+   * The backend keeps tenants apart: it routes every call by `client.tenant` (and, for calls
+   * without a client, by `message.tenant`), so that client ids, sessions, subscriptions, retained
+   * messages and takeovers of one tenant never meet those of another. A `Broker` given a
+   * `tenantResolver` refuses (throws a `TypeError` at construction) a backend that does not
+   * declare it: a single-tenant backend would silently mix the tenants' sessions and retained
+   * messages. `TenantBackend` (one backend per tenant) and `KeyvBackend` (one key namespace per
+   * tenant) declare it.
+   */
+  readonly tenants?: boolean
+}
+
 /** What `ClientHandle.deliver` did with a message. */
 export type DeliveryResult =
   /** Written (or batched for writing) to the connection. */
@@ -111,8 +128,22 @@ export type SubscribeResult = QoS | number
  * - A method that rejects (or throws) is logged; the engine answers the client with an error
  *   reason code (or closes the connection) and never acknowledges what was not stored.
  * - Backends never import the engine: they see clients only through `ClientHandle`.
+ * - The `Session` that `setup` answers is the backend's object; the engine calls it as the
+ *   `Session` interface says (lib/session/session.ts has the table of who writes and reads each
+ *   part). The backend keeps the session's subscriptions (see `subscribe`) and its offline queue.
+ * - Errors a backend throws or rejects with: lib/backend/errors.ts (`BackendUnavailableError`,
+ *   `SessionTakenOverError`, ...); an `MqttError` carries the reason code the client gets.
+ *
+ * docs/backends.md walks through writing one; the conformance suite (lib/backend/conformance,
+ * package entry `mqtt-broker-framework/backend/conformance`) checks one.
  */
 export interface Backend {
+  /**
+   * Optional: what the backend can do beyond the required methods (see `BackendCapabilities`).
+   * No such member: no capability. Read once, when the `Broker` is made.
+   */
+  readonly capabilities?: BackendCapabilities
+
   /**
    * Decide whether a client may connect. Called before `setup`. MQTT 5 enhanced authentication
    * calls it again for each AUTH packet until it answers allow or deny.
@@ -136,23 +167,31 @@ export interface Backend {
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult>
 
   /**
-   * The stored subscriptions are back: route to `client` whatever was queued for it while it was
-   * away (calling `client.deliver` in order) and route future publishes to it live.
+   * The connection of `client` (whose session `setup` answered) is ready: route to it whatever was
+   * queued in its session while it was away (calling `client.deliver` in order, oldest first) and
+   * from now on route matching publishes to it live. Called once per connection, after CONNACK.
    */
-  queueOffline(client: ClientHandle, session: Session): Awaitable<void>
+  queueOffline(client: ClientHandle): Awaitable<void>
 
   /**
-   * Add subscriptions (already validated by the engine) and answer per entry: the granted QoS, or
-   * a failure reason code (0x80 and up). Retained messages are not sent here: see `queueRetained`.
+   * Add subscriptions (already validated and authorized by the engine) to the session of
+   * `client`, and answer per entry: the granted QoS, or a failure reason code (0x80 and up).
+   * Retained messages are not sent here: see `queueRetained`.
+   *
+   * Obligation: from the moment this resolves, the session's `listSubscriptions()` lists every
+   * granted entry (a subscription with the same filter replaced, `qos` the granted QoS), and keeps
+   * listing it across a resume of a persistent session until `unsubscribe` removes it. The engine
+   * reads that list for Retain Handling 1 (retained messages only for a filter not yet listed) and
+   * for `maxSubscriptionsPerClient`. Where the backend keeps subscriptions is its choice: in the
+   * session object, or in its own store that `listSubscriptions()` reads.
    */
-  subscribe(
-    client: ClientHandle,
-    session: Session,
-    subscriptions: StoredSubscription[]
-  ): Awaitable<SubscribeResult[]>
+  subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]>
 
-  /** Remove subscriptions; answer per filter: 0x00 success, 0x11 no subscription existed, … */
-  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]>
+  /**
+   * Remove subscriptions of the session of `client` (they leave `listSubscriptions()`); answer
+   * per filter: 0x00 success, 0x11 no subscription existed, …
+   */
+  unsubscribe(client: ClientHandle, topicFilters: string[]): Awaitable<number[]>
 
   /**
    * Store `message` as the retained message of its topic; an empty payload deletes it
@@ -181,15 +220,17 @@ export interface Backend {
 
   /**
    * The client's connection ended (any reason). Turn its subscriptions offline (persistent
-   * session) or drop the session (clean / expiry 0). Not called for a connection that was taken
-   * over, since its session lives on in the new connection.
+   * session) or drop the session (clean / expiry 0): the session's `expiryInterval` says which
+   * (the engine may have changed it at DISCONNECT). Not called for a connection that was taken
+   * over, since its session lives on in the new connection; a backend must tolerate (ignore) a
+   * call for a connection that no longer owns its session.
    *
    * MQTT 5 shared subscriptions: when the session ends here (or later, when it expires), its
    * undelivered shared-subscription messages (the offline queue, and QoS 1 deliveries never
    * acknowledged) should go to another member of the group (MQTT 5.0 4.8.2); QoS 2 deliveries
    * that were started are not redelivered elsewhere.
    */
-  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void>
+  terminate(client: ClientHandle): Awaitable<void>
 
   /** Release every resource; the engine calls it once, after the last connection closed. */
   close(): Awaitable<void>

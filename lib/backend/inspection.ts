@@ -111,10 +111,5 @@ export function pageOf(all: SessionSummary[], query: SessionQuery): Page<Session
   return { items: matching.slice(offset, offset + limit), total: matching.length }
 }
 
-/** A tenant's backend lacks an optional `BackendInspection` method (the HTTP API answers 501). */
-export class NotInspectableError extends Error {
-  override name = 'NotInspectableError'
-  constructor(readonly method: string) {
-    super(`the backend does not implement ${method}`)
-  }
-}
+// Declared with the other errors of the contract (lib/backend/errors.ts); kept importable from here.
+export { NotInspectableError } from './errors.js'

@@ -22,7 +22,7 @@ import { ReasonCode } from '../packet/reason-codes.js'
 import { parseSharedSubscription } from '../packet/topic.js'
 import { DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
 import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
-import type { Message, QueuedMessage, Session, StoredSubscription } from '../session/session.js'
+import type { Message, QueuedMessage, StoredSubscription } from '../session/session.js'
 import { pageOf } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
 
@@ -363,7 +363,7 @@ export class MemoryBackend implements Backend, BackendInspection {
     return { session: entry.session, present }
   }
 
-  queueOffline(client: ClientHandle, _session: Session): void {
+  queueOffline(client: ClientHandle): void {
     const entry = this.#owned(client)
     // Deliveries may publish (a closing client's will) and queue more for this client: drain until empty.
     for (let items = entry.session.drainQueue(); items.length > 0; items = entry.session.drainQueue()) {
@@ -372,7 +372,7 @@ export class MemoryBackend implements Backend, BackendInspection {
     if (entry.client === client) entry.live = true
   }
 
-  subscribe(client: ClientHandle, _session: Session, subscriptions: StoredSubscription[]): SubscribeResult[] {
+  subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): SubscribeResult[] {
     const entry = this.#owned(client)
     const results: SubscribeResult[] = []
     for (const subscription of subscriptions) {
@@ -383,7 +383,7 @@ export class MemoryBackend implements Backend, BackendInspection {
     return results
   }
 
-  unsubscribe(client: ClientHandle, _session: Session, topicFilters: string[]): number[] {
+  unsubscribe(client: ClientHandle, topicFilters: string[]): number[] {
     const entry = this.#owned(client)
     const results: number[] = []
     for (const filter of topicFilters) {
@@ -442,7 +442,7 @@ export class MemoryBackend implements Backend, BackendInspection {
     return matched
   }
 
-  terminate(client: ClientHandle, _session: Session | undefined): void {
+  terminate(client: ClientHandle): void {
     const entry = this.#sessions.get(client.clientId)
     // A connection that lost its session to a takeover has nothing left to end.
     if (entry === undefined || entry.client !== client) return

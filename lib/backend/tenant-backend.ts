@@ -1,13 +1,14 @@
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   SetupResult,
   SubscribeResult
 } from './backend.js'
 import { ReasonCode } from '../packet/reason-codes.js'
-import type { Message, Session, StoredSubscription, StoredWill } from '../session/session.js'
+import type { Message, StoredSubscription, StoredWill } from '../session/session.js'
 import { isValidTenant } from '../tenancy/tenant-id.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { NotInspectableError } from './inspection.js'
@@ -44,6 +45,8 @@ const DEFAULT = ' default'
  * - `close` closes every tenant backend made; after it no new one is made.
  */
 export class TenantBackend implements Backend, BackendInspection {
+  /** One backend per tenant: tenants are kept apart. */
+  readonly capabilities: BackendCapabilities = { tenants: true }
   readonly #factory: (tenant: string | undefined) => Backend
   readonly #maxTenants: number
   readonly #backends = new Map<string, Backend>()
@@ -168,16 +171,16 @@ export class TenantBackend implements Backend, BackendInspection {
     return this.backendOf(client.tenant).setup(client, clean, expiryInterval)
   }
 
-  queueOffline(client: ClientHandle, session: Session): Awaitable<void> {
-    return this.backendOf(client.tenant).queueOffline(client, session)
+  queueOffline(client: ClientHandle): Awaitable<void> {
+    return this.backendOf(client.tenant).queueOffline(client)
   }
 
-  subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
-    return this.backendOf(client.tenant).subscribe(client, session, subscriptions)
+  subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Awaitable<SubscribeResult[]> {
+    return this.backendOf(client.tenant).subscribe(client, subscriptions)
   }
 
-  unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Awaitable<number[]> {
-    return this.backendOf(client.tenant).unsubscribe(client, session, topicFilters)
+  unsubscribe(client: ClientHandle, topicFilters: string[]): Awaitable<number[]> {
+    return this.backendOf(client.tenant).unsubscribe(client, topicFilters)
   }
 
   storeRetained(client: ClientHandle | undefined, message: Message): Awaitable<void | boolean> {
@@ -192,8 +195,8 @@ export class TenantBackend implements Backend, BackendInspection {
     return this.backendOf(client !== undefined ? client.tenant : message.tenant).publish(client, message)
   }
 
-  terminate(client: ClientHandle, session: Session | undefined): Awaitable<void> {
-    return this.backendOf(client.tenant).terminate(client, session)
+  terminate(client: ClientHandle): Awaitable<void> {
+    return this.backendOf(client.tenant).terminate(client)
   }
 
   delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs'
 import type { Backend } from '../backend/backend.js'
+import { checkBackendCapabilities } from '../backend/capabilities.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { Connection, ListenAddress } from '../transport/connection.js'
 import { startListeners } from '../transport/listeners.js'
@@ -84,9 +85,13 @@ export class Broker {
   /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
   private readonly delayedWills = new Map<string, { tenant: string | undefined; clientId: string; will: StoredWill; dueAt: number }>()
 
-  /** Throws `RangeError` for an option out of range. */
+  /**
+   * Throws `RangeError` for an option out of range, and `TypeError` for a `tenantResolver` with a
+   * backend that does not declare `capabilities.tenants`.
+   */
   constructor(options: BrokerOptions) {
     this.options = resolveOptions(options)
+    checkBackendCapabilities(options.backend, { tenants: this.options.tenantResolver !== undefined })
     this.backend = options.backend
     this.log = options.logger ?? createLogger('warn')
     this.stats = createStats()

@@ -252,10 +252,10 @@ export function inlineSubscribe(host: InlineHost, filter: string, options: Inlin
     const started = (async () => {
       const setup = backend.setup(handle, true, 0)
       session = (isPromise(setup) ? await setup : setup).session
-      const offline = backend.queueOffline(handle, session)
+      const offline = backend.queueOffline(handle)
       if (isPromise(offline)) await offline
       if (!handle.connected) return
-      const granted = backend.subscribe(handle, session, [subscription])
+      const granted = backend.subscribe(handle, [subscription])
       const [code] = isPromise(granted) ? await granted : granted
       if (code !== undefined && code >= 0x80) throw new Error(`subscribe: the backend refused ${filter} (reason code 0x${code.toString(16)})`)
       if (options.retained !== false && handle.connected) {
@@ -275,7 +275,7 @@ export function inlineSubscribe(host: InlineHost, filter: string, options: Inlin
           .catch(() => undefined)
           .then(async () => {
             if (session === undefined) return
-            const ended = backend.terminate(handle, session)
+            const ended = backend.terminate(handle)
             if (isPromise(ended)) await ended
           })
           .catch((error: unknown) => host.log.warn('inline subscription teardown failed', { clientId: handle.clientId, error }))

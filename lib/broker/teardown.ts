@@ -1,5 +1,6 @@
 import type { ClientHandle } from '../backend/backend.js'
-import type { Message, QueuedMessage, Session, StoredWill } from '../session/session.js'
+import type { QueuedMessage, Session, StoredWill } from '../session/session.js'
+import { willMessage } from '../session/will.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import type { Backend } from '../backend/backend.js'
@@ -27,20 +28,8 @@ export interface Leftovers {
   queued: QueuedMessage[]
 }
 
-/** The message a will becomes when it is published. */
-export function willMessage(will: StoredWill, clientId: string, tenant: string | undefined, now: number): Message {
-  const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId }
-  // The broker publishes it (no client): the tenant routes it (Message.tenant).
-  if (tenant !== undefined) message.tenant = tenant
-  const properties = will.properties
-  if (properties !== undefined) {
-    // The Will Delay Interval belongs to the will, not to the PUBLISH.
-    const { willDelayInterval: _delay, ...publishProperties } = properties
-    if (Object.keys(publishProperties).length > 0) message.properties = publishProperties
-    if (publishProperties.messageExpiryInterval !== undefined) message.receivedAt = now
-  }
-  return message
-}
+// The one will builder, shared with the backends that publish wills themselves (lib/session/will.ts).
+export { willMessage }
 
 /**
  * Publish a will: stored as retained first when its RETAIN flag is set (and retained messages are
@@ -115,7 +104,7 @@ export async function finishConnection(
       }
     }
     if (!leftovers.takenOver) {
-      const terminated = core.backend.terminate(client, session)
+      const terminated = core.backend.terminate(client)
       if (isPromise(terminated)) await terminated
     }
   } catch (error) {

@@ -80,6 +80,11 @@ function deliveredQoS(item: QueuedMessage): number {
  *   id) keeps its place, so resent flows keep their original order [MQTT-4.6.0-1].
  * - The offline queue is bounded (`maxQueuedMessages`) with the policy described there, and drops
  *   expired messages both when they arrive and when the queue is drained.
+ *
+ * Beyond the `Session` contract (what the engine calls) it has what a backend keeping its sessions
+ * in memory needs: `saveSubscription`, `deleteSubscription`, `getSubscription` (the backend writes
+ * the subscriptions the engine lists), `drainQueue` (for `Backend.queueOffline`), `getWill` and
+ * `reset`.
  */
 export class MemorySession implements Session {
   readonly clientId: string

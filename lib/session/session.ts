@@ -9,6 +9,15 @@ import type { Awaitable } from '../util/awaitable.js'
  * `Backend.publish`. `payload` may be a view of an input chunk; a backend that keeps a message
  * beyond the call (retained store, offline queue, another process) keeps it as it is or copies it,
  * but never changes its bytes.
+ *
+ * Public fields and private ones: the fields below are the whole contract. The engine caches the
+ * encoded bytes of a message on the message object itself (a property of its own, not declared
+ * here), and a backend may attach properties of its own (under a `Symbol` key) to messages it
+ * made itself, e.g. a ticket to acknowledge when the delivery completes. A backend that stores or
+ * forwards a message copies the fields declared here only, never the whole object. The engine
+ * hands a message a backend delivered back to the session (`OutgoingRecord.message`) as the same
+ * object or a spread copy (`{ ...message, qos }`), so a backend's own symbol-keyed properties
+ * come back with it.
  */
 export interface Message {
   /** The topic name (never empty, never an alias). */
@@ -40,11 +49,6 @@ export interface Message {
    * route by it (undefined: the default tenant). Messages of a client are routed by `client.tenant`.
    */
   tenant?: string
-  /**
-   * Encoded bytes the engine caches on the message so that one message is encoded once however
-   * many receivers it has. Owned by the engine; a backend copies messages without it.
-   */
-  encoded?: unknown
 }
 
 /** A subscription as a session stores it, after the broker granted it. */
@@ -99,8 +103,23 @@ export interface QueuedMessage {
 
 /**
  * The state the broker keeps for one client identifier, across connections when the session is
- * persistent: packet identifiers, inflight QoS 1/2 exchanges in both directions, subscriptions,
- * the will, the offline queue and (MQTT 5) the expiry interval.
+ * persistent. The backend makes it (`Backend.setup`) and keeps it; the engine works on it while
+ * the connection lives. This interface is exactly what the engine calls: anything else a backend
+ * keeps about a session (how it stores subscriptions, drains the offline queue, forgets a session,
+ * reads a will back) is the backend's own business and not part of the contract.
+ *
+ * Who writes and who reads each part:
+ *
+ * | part | written by | read by |
+ * |---|---|---|
+ * | `clientId` | backend (`setup`) | engine |
+ * | `expiryInterval` | backend (`setup`, from the requested interval); engine (MQTT 5 DISCONNECT may change it) | engine (teardown, will delay); backend (expiry) |
+ * | packet ids (`nextPacketId`) | engine | engine |
+ * | outgoing exchanges (`saveOutgoing`, `deleteOutgoing`) | engine | engine (`getOutgoing`, `listOutgoing` on resume); backend only to keep them |
+ * | incoming QoS 2 ids (`saveIncoming`, `deleteIncoming`) | engine | engine (`hasIncoming`) |
+ * | subscriptions | backend (in `Backend.subscribe` / `unsubscribe`, kept across a resume) | engine (`listSubscriptions`: Retain Handling 1, `maxSubscriptionsPerClient`); backend (routing) |
+ * | will (`saveWill`, `clearWill`) | engine | backend only (e.g. to publish the will of a process that died) |
+ * | offline queue (`enqueue`) | backend (routing to an away session); engine (undelivered QoS 1/2 messages at teardown) | backend (`Backend.queueOffline`) |
  *
  * Contract:
  * - Every method may answer synchronously or with a promise (`Awaitable`). Callers await only real
@@ -108,19 +127,21 @@ export interface QueuedMessage {
  * - Methods of one session are called by one connection at a time (the backend's `setup` hands a
  *   session to exactly one live connection). A session need not guard against concurrent callers,
  *   but a distributed session must refuse writes from a connection that lost ownership (fencing):
- *   it rejects with `SessionTakenOverError`.
+ *   it rejects with `SessionTakenOverError` (lib/backend/errors.ts).
  * - A write that resolves is durable as far as the implementation promises durability: the engine
  *   acknowledges a QoS 1/2 message only after `saveIncoming` / `Backend.publish` resolved.
  * - Errors are reported by rejecting (or throwing, for a synchronous session); the engine closes
  *   the connection with "implementation specific error" and keeps the process alive.
  */
 export interface Session {
-  /** The client identifier this session belongs to. */
+  /** The client identifier this session belongs to. Written by the backend. */
   readonly clientId: string
 
   /**
    * MQTT 5 Session Expiry Interval in seconds (0: the session ends with the connection;
-   * 0xFFFFFFFF: never). For 3.1/3.1.1 clients: 0 with clean session, 0xFFFFFFFF without.
+   * 0xFFFFFFFF: never). For 3.1/3.1.1 clients: 0 with clean session, 0xFFFFFFFF without. Set by
+   * the backend in `setup` (the requested interval); the engine may change it when an MQTT 5
+   * DISCONNECT carries a new interval, before `Backend.terminate` reads it.
    */
   expiryInterval: number
 
@@ -146,28 +167,29 @@ export interface Session {
   /** Forget an incoming QoS 2 id (PUBREL received). */
   deleteIncoming(packetId: number): Awaitable<void>
 
-  /** Store a subscription (replaces one with the same filter). Returns true if it replaced one. */
-  saveSubscription(subscription: StoredSubscription): Awaitable<boolean>
-  /** Remove a subscription. Returns true if it existed. */
-  deleteSubscription(topicFilter: string): Awaitable<boolean>
-  /** Every stored subscription. */
+  /**
+   * Every subscription of the session, as the backend granted it (granted QoS, options, identifier):
+   * those added by `Backend.subscribe`, less those removed by `Backend.unsubscribe`, and on a
+   * resumed session those it had before. The backend keeps them (in this object or elsewhere);
+   * the engine only reads them, before a SUBSCRIBE with Retain Handling 1 (a retained message is
+   * sent only for a filter that is not listed here) or when `maxSubscriptionsPerClient` is set.
+   */
   listSubscriptions(): Awaitable<StoredSubscription[]>
 
-  /** Store the will of the current connection (replaces any). */
+  /**
+   * Store the will of the current connection (replaces any). Written by the engine at CONNECT; the
+   * engine publishes the will itself when the connection ends, so only a backend that must publish
+   * wills of connections whose process died (a distributed backend) needs to read it back.
+   */
   saveWill(will: StoredWill): Awaitable<void>
-  /** The stored will, if any. */
-  getWill(): Awaitable<StoredWill | undefined>
   /** Forget the will (after DISCONNECT, or once published). */
   clearWill(): Awaitable<void>
 
   /**
    * Add a message to the offline queue. Returns false when it was not queued (queue full and the
-   * policy dropped it, or the message expired); the session counts what it drops.
+   * policy dropped it, or the message expired); the session counts what it drops. The backend
+   * queues messages routed to an away session; the engine queues the QoS 1/2 messages a closing
+   * connection never sent. The backend delivers the queue in `Backend.queueOffline`.
    */
   enqueue(item: QueuedMessage): Awaitable<boolean>
-  /** Take every queued message, oldest first, emptying the queue. */
-  drainQueue(): Awaitable<QueuedMessage[]>
-
-  /** Forget everything: inflight state, subscriptions, will, queue (clean session / clean start). */
-  reset(): Awaitable<void>
 }

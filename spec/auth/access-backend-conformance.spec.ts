@@ -27,7 +27,7 @@ backendConformance('AccessControlBackend(MemoryBackend)', () => withAccessContro
 backendConformance(
   'AccessControlBackend(TenantBackend(MemoryBackend))',
   () => withAccessControl(new TenantBackend(() => new MemoryBackend(bounds)), permissive),
-  { sharedSubscriptions: true, ...bounds }
+  { sharedSubscriptions: true, tenants: true, ...bounds }
 )
 
 backendConformance('AccessControlBackend(third-party AsyncBackend)', () => withAccessControl(new AsyncBackend(bounds), permissive), {

@@ -47,13 +47,13 @@ describe('access control – optional backend members passed through', function 
     const bare: Backend & { available?: boolean } = {
       authenticate: (c, cr) => plain.authenticate(c, cr),
       setup: (c, clean, e) => plain.setup(c, clean, e),
-      queueOffline: (c, s) => plain.queueOffline(c, s),
-      subscribe: (c, s, subs) => plain.subscribe(c, s, subs),
-      unsubscribe: (c, s, f) => plain.unsubscribe(c, s, f),
+      queueOffline: (c) => plain.queueOffline(c),
+      subscribe: (c, subs) => plain.subscribe(c, subs),
+      unsubscribe: (c, f) => plain.unsubscribe(c, f),
       storeRetained: (c, m) => plain.storeRetained(c, m),
       queueRetained: (c, s) => plain.queueRetained(c, s),
       publish: (c, m) => plain.publish(c, m),
-      terminate: (c, s) => plain.terminate(c, s),
+      terminate: (c) => plain.terminate(c),
       close: () => plain.close(),
       available: false
     }

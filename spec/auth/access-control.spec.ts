@@ -147,9 +147,9 @@ describe('access control', function () {
       teardown.add(b, (x) => x.close())
       await b.authenticate(new FakeClient('c1'), credentials('alice', 'wrong', from('203.0.113.9:1')))
       const admin = new FakeClient('admin')
-      const { session } = await b.setup(admin, true, 0)
-      await b.queueOffline(admin, session)
-      await b.subscribe(admin, session, [{ topicFilter: '$SYS/broker/auth/#', qos: 0 }])
+      await b.setup(admin, true, 0)
+      await b.queueOffline(admin)
+      await b.subscribe(admin, [{ topicFilter: '$SYS/broker/auth/#', qos: 0 }])
       const value = (topic: string): string | undefined =>
         admin.deliveries.filter((d) => d.message.topic === `$SYS/broker/auth/${topic}`).at(-1)?.message.payload.toString()
       await until(() => value('logins/failed') === '1')

@@ -36,7 +36,7 @@ interface Conn {
 async function open(backend: Backend, clientId: string, tenant: string | undefined, clean = true): Promise<Conn> {
   const client = new TenantClient(clientId, tenant)
   const { session, present } = await backend.setup(client, clean, clean ? 0 : 0xffff_ffff)
-  await backend.queueOffline(client, session)
+  await backend.queueOffline(client)
   return { client, session, present }
 }
 
@@ -66,7 +66,8 @@ describe('TenantBackend', () => {
   // The wrapper is transparent: the whole backend conformance suite passes through it.
   backendConformance('TenantBackend(MemoryBackend)', () => new TenantBackend(() => new MemoryBackend({ maxQueuedMessages: 5, maxRetainedMessages: 8 })), {
     maxQueuedMessages: 5,
-    maxRetainedMessages: 8
+    maxRetainedMessages: 8,
+    tenants: true
   })
 
   const kinds: [string, () => TenantBackend][] = [
@@ -104,8 +105,8 @@ describe('TenantBackend', () => {
         // The second connection is no takeover of the first: another tenant, another session.
         assert.equal(globex.present, false)
         assert.deepEqual(acme.client.closes, [])
-        await backend.subscribe(acme.client, acme.session, [sub('t/#', 0)])
-        await backend.subscribe(globex.client, globex.session, [sub('t/+', 0)])
+        await backend.subscribe(acme.client, [sub('t/#', 0)])
+        await backend.subscribe(globex.client, [sub('t/+', 0)])
         const publisher = await open(backend, 'pub', 'acme')
         assert.equal(await backend.publish(publisher.client, message('t/1', 'for-acme')), 1)
         assert.equal(await backend.publish(undefined, { ...message('t/1', 'broker-globex'), tenant: 'globex' }), 1)
@@ -143,9 +144,9 @@ describe('TenantBackend', () => {
 
       it('keeps an offline queue in its tenant', async () => {
         const away = await open(backend, 'q', 'acme', false)
-        await backend.subscribe(away.client, away.session, [sub('q', 1)])
+        await backend.subscribe(away.client, [sub('q', 1)])
         away.client.connected = false
-        await backend.terminate(away.client, away.session)
+        await backend.terminate(away.client)
         await backend.publish(new TenantClient('p', 'globex'), message('q', 'wrong-tenant', 1))
         await backend.publish(new TenantClient('p', 'acme'), message('q', 'right-tenant', 1))
         const back = await open(backend, 'q', 'acme', false)

@@ -72,9 +72,9 @@ describe('broker – observables', () => {
     teardown.defer(() => watching.unsubscribe())
     const backend = broker.backend
     const terminate = backend.terminate.bind(backend)
-    backend.terminate = (client, session) => {
+    backend.terminate = (client) => {
       seen.push(`terminate ${client.clientId}`)
-      return terminate(client, session)
+      return terminate(client)
     }
     const lost = await connected(broker, { clientId: 'lost', will: { topic: 'gone', payload: Buffer.from('x'), qos: 0, retain: false } })
     const done = ended(broker, 'lost')

@@ -3,7 +3,7 @@ import type { ClientHandle } from '../../lib/backend/backend.js'
 import { PIPELINE_DEPTH } from '../../lib/broker/client.js'
 import { ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { Packet, PublishPacket } from '../../lib/packet/types.js'
-import type { Message, Session, StoredSubscription } from '../../lib/session/session.js'
+import type { Message, StoredSubscription } from '../../lib/session/session.js'
 import type { SubscribeResult } from '../../lib/backend/backend.js'
 import { AsyncBackend } from '../helpers/async-backend.js'
 import { makeBroker } from '../helpers/broker.js'
@@ -51,9 +51,9 @@ class GatedBackend extends AsyncBackend {
     })
   }
 
-  override subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
+  override subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
     for (const s of subscriptions) this.subscribed.push(s.topicFilter)
-    return super.subscribe(client, session, subscriptions)
+    return super.subscribe(client, subscriptions)
   }
 
   /** Wait until `n` calls are held. */

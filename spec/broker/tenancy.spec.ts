@@ -23,6 +23,18 @@ describe('broker – tenants', () => {
     return { broker, backend }
   }
 
+  it('refuses a tenantResolver with a backend that does not keep tenants apart (capabilities.tenants)', () => {
+    // A single MemoryBackend would put every tenant's sessions and retained messages in one space.
+    expect(() => new Broker({ backend: new MemoryBackend(), tenantResolver: byUsernameDomain(), logger: silentLogger })).to.throw(
+      TypeError,
+      /tenantResolver needs a backend that keeps tenants apart.*MemoryBackend.*TenantBackend/
+    )
+    // Without a resolver the same backend is fine; with a TenantBackend the resolver is.
+    const plain = teardown.add(new Broker({ backend: new MemoryBackend(), logger: silentLogger }), (b) => b.close())
+    expect(plain.backend).to.be.instanceOf(MemoryBackend)
+    expect(tenantBroker(byUsernameDomain()).broker.backend.capabilities?.tenants).to.equal(true)
+  })
+
   it('the same client id in two tenants is two sessions, and messages never cross (user@tenant)', async () => {
     const { broker, backend } = tenantBroker(byUsernameDomain())
     const acme = await connected(broker, { clientId: 'dev', username: 'alice@acme' })

@@ -60,20 +60,11 @@ export class AsyncSession implements Session {
   async deleteIncoming(packetId: number): Promise<void> {
     await later(this.inner.deleteIncoming(packetId))
   }
-  async saveSubscription(subscription: StoredSubscription): Promise<boolean> {
-    return later(await this.inner.saveSubscription(subscription))
-  }
-  async deleteSubscription(topicFilter: string): Promise<boolean> {
-    return later(await this.inner.deleteSubscription(topicFilter))
-  }
   async listSubscriptions(): Promise<StoredSubscription[]> {
     return later(await this.inner.listSubscriptions())
   }
   async saveWill(will: StoredWill): Promise<void> {
     await later(this.inner.saveWill(will))
-  }
-  async getWill(): Promise<StoredWill | undefined> {
-    return later(await this.inner.getWill())
   }
   async clearWill(): Promise<void> {
     await later(this.inner.clearWill())
@@ -81,15 +72,7 @@ export class AsyncSession implements Session {
   async enqueue(item: QueuedMessage): Promise<boolean> {
     return later(await this.inner.enqueue(item))
   }
-  async drainQueue(): Promise<QueuedMessage[]> {
-    return later(await this.inner.drainQueue())
-  }
-  async reset(): Promise<void> {
-    await later(this.inner.reset())
-  }
 }
-
-const inner = (session: Session): Session => (session instanceof AsyncSession ? session.inner : session)
 
 /** A MemoryBackend behind promises. */
 export class AsyncBackend implements Backend {
@@ -107,15 +90,15 @@ export class AsyncBackend implements Backend {
     const result = await this.memory.setup(client, clean, expiryInterval)
     return later({ session: new AsyncSession(result.session), present: result.present })
   }
-  async queueOffline(client: ClientHandle, session: Session): Promise<void> {
+  async queueOffline(client: ClientHandle): Promise<void> {
     await later(undefined)
-    await this.memory.queueOffline(client, inner(session))
+    await this.memory.queueOffline(client)
   }
-  async subscribe(client: ClientHandle, session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
-    return later(await this.memory.subscribe(client, inner(session), subscriptions))
+  async subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
+    return later(await this.memory.subscribe(client, subscriptions))
   }
-  async unsubscribe(client: ClientHandle, session: Session, topicFilters: string[]): Promise<number[]> {
-    return later(await this.memory.unsubscribe(client, inner(session), topicFilters))
+  async unsubscribe(client: ClientHandle, topicFilters: string[]): Promise<number[]> {
+    return later(await this.memory.unsubscribe(client, topicFilters))
   }
   async storeRetained(client: ClientHandle | undefined, message: Message): Promise<void> {
     await later(this.memory.storeRetained(client, message))
@@ -127,8 +110,8 @@ export class AsyncBackend implements Backend {
   async publish(client: ClientHandle | undefined, message: Message): Promise<number | undefined> {
     return later(await this.memory.publish(client, message))
   }
-  async terminate(client: ClientHandle, session: Session | undefined): Promise<void> {
-    await later(this.memory.terminate(client, session === undefined ? undefined : inner(session)))
+  async terminate(client: ClientHandle): Promise<void> {
+    await later(this.memory.terminate(client))
   }
   async close(): Promise<void> {
     await this.memory.close()

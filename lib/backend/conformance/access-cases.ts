@@ -33,14 +33,14 @@ export function accessCases(h: Harness, { describe, it }: MochaGlobals): void {
     const verdict = await b.authenticate(client, { clientId, username: undefined, password: undefined, connect })
     assert.equal(verdict.result, 'allow')
     const { session } = await b.setup(client, clean, clean ? 0 : 0xffff_ffff)
-    await b.queueOffline(client, session)
+    await b.queueOffline(client)
     return { client, session }
   }
 
   async function subscribe(b: AccessControlBackend, g: Guarded, s: StoredSubscription): Promise<unknown> {
     const verdict = await b.authorizeSubscribe(g.client, s)
     if (verdict !== true) return verdict
-    return (await b.subscribe(g.client, g.session, [s]))[0]
+    return (await b.subscribe(g.client, [s]))[0]
   }
 
   const acl: AccessControlOptions = {
@@ -84,14 +84,14 @@ export function accessCases(h: Harness, { describe, it }: MochaGlobals): void {
       const first = await connect(b, 'away', false)
       await subscribe(b, first, sub('#', 1))
       first.client.connected = false
-      await b.terminate(first.client, first.session)
+      await b.terminate(first.client)
       await b.publish(undefined, message('secret/q', 'hidden', 1))
       await b.publish(undefined, message('open/q', 'seen', 1))
       const again = await connect(b, 'away', false)
       await h.until(() => again.client.deliveries.length >= 1)
       assert.deepEqual(again.client.payloads(), ['seen'])
       again.client.connected = false
-      await b.terminate(again.client, again.session)
+      await b.terminate(again.client)
     })
 
     it('stops delivering on existing subscriptions when a rule is removed', async () => {
@@ -122,7 +122,7 @@ export function accessCases(h: Harness, { describe, it }: MochaGlobals): void {
         // The blind member may not subscribe ($share is looked through: the deny covers jobs/#)...
         assert.equal(await subscribe(b, blind, sub('$share/g/jobs/#')), ReasonCode.NotAuthorized)
         // ...but had subscribed before the rule came: its subscription stays and gets nothing.
-        assert.deepEqual(await b.subscribe(blind.client, blind.session, [sub('$share/g/jobs/#')]), [0])
+        assert.deepEqual(await b.subscribe(blind.client, [sub('$share/g/jobs/#')]), [0])
         assert.equal(await subscribe(b, seeing, sub('$share/g/jobs/#')), 0)
         for (let i = 0; i < 4; i++) await b.publish(undefined, message('jobs/x', `j${i}`))
         await h.until(() => seeing.client.deliveries.length >= 4)

@@ -26,6 +26,11 @@ export interface BackendFeatures {
   maxQueuedMessages?: number
   /** The retained store bound the factory configures; when set (small, at least 8), the bound is tested. */
   maxRetainedMessages?: number
+  /**
+   * The backend keeps tenants apart and declares `capabilities.tenants` (default false). When true
+   * the tenant isolation cases run; either way the suite checks the declaration says the same.
+   */
+  tenants?: boolean
   /** Whether `publish` returns the number of subscriptions reached (default true; else undefined is accepted). */
   publishCount?: boolean
   /**
@@ -52,7 +57,7 @@ export class FakeClient implements ClientHandle {
   readonly clientId: string
   readonly protocolLevel: ProtocolLevel
   readonly username: string | undefined = undefined
-  readonly tenant: string | undefined = undefined
+  readonly tenant: string | undefined
   connected = true
   /** What `deliver` answers (tests set 'dropped' to simulate a client that refuses). */
   result: DeliveryResult = 'sent'
@@ -61,9 +66,10 @@ export class FakeClient implements ClientHandle {
   /** Deliveries made after `close`: a backend must not deliver to a closed connection. */
   readonly late: Delivery[] = []
 
-  constructor(clientId: string, protocolLevel: ProtocolLevel = 5) {
+  constructor(clientId: string, protocolLevel: ProtocolLevel = 5, tenant?: string) {
     this.clientId = clientId
     this.protocolLevel = protocolLevel
+    this.tenant = tenant
   }
 
   deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
@@ -104,6 +110,8 @@ export interface ConnectOptions {
   protocolLevel?: ProtocolLevel
   /** Whether to call `queueOffline` (default true). */
   drain?: boolean
+  /** The tenant of the connection (`ClientHandle.tenant`; default none). */
+  tenant?: string
 }
 
 /** Builds a message as the engine hands it to `publish`. */
@@ -174,9 +182,9 @@ export class Harness {
   async connect(clientId: string, options: ConnectOptions = {}): Promise<Connection> {
     const clean = options.clean ?? true
     const expiry = options.expiry ?? (clean ? 0 : 0xffff_ffff)
-    const client = new FakeClient(clientId, options.protocolLevel ?? 5)
+    const client = new FakeClient(clientId, options.protocolLevel ?? 5, options.tenant)
     const { session, present } = await this.backend.setup(client, clean, expiry)
-    if (options.drain !== false) await this.backend.queueOffline(client, session)
+    if (options.drain !== false) await this.backend.queueOffline(client)
     const connection = { client, session, present }
     this.#connections.push(connection)
     return connection
@@ -185,11 +193,11 @@ export class Harness {
   /** The connection ends: the handle closes and the backend is told (`terminate`). */
   async disconnect(connection: Connection): Promise<void> {
     connection.client.connected = false
-    await this.backend.terminate(connection.client, connection.session)
+    await this.backend.terminate(connection.client)
   }
 
   async subscribe(connection: Connection, ...subscriptions: StoredSubscription[]): Promise<unknown[]> {
-    return await this.backend.subscribe(connection.client, connection.session, subscriptions)
+    return await this.backend.subscribe(connection.client, subscriptions)
   }
 
   async publish(m: Message, from?: Connection): Promise<number | undefined> {

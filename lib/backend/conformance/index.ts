@@ -23,6 +23,7 @@ import { sessionCases } from './session-cases.js'
 import { sharedCases } from './shared-cases.js'
 import { mqtt5Cases } from './mqtt5-cases.js'
 import { accessCases } from './access-cases.js'
+import { tenantCases } from './tenant-cases.js'
 
 export { FakeClient, message, sub } from './harness.js'
 export type { BackendFeatures, Delivery } from './harness.js'
@@ -57,5 +58,6 @@ export function backendConformance(
     recordCases(h, mocha)
     if (features.mqtt5 !== false) mqtt5Cases(h, mocha)
     accessCases(h, mocha)
+    tenantCases(h, mocha)
   })
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { message, sub } from './harness.js'
 import type { Harness, MochaGlobals } from './harness.js'
 
-/** What a Session stores: packet ids, inflight records both ways, will, reset. */
+/** What a Session keeps for the engine: packet ids, inflight records both ways, will, subscriptions. */
 export function recordCases(h: Harness, { describe, it }: MochaGlobals): void {
   describe('session records', () => {
     it('hands out packet ids in 1..65535, never one in the outgoing store [MQTT-2.2.1-3]', async () => {
@@ -60,24 +60,27 @@ export function recordCases(h: Harness, { describe, it }: MochaGlobals): void {
       assert.equal(await session.hasIncoming(5), false)
     })
 
-    it('saves, replaces and clears the will', async () => {
-      const { session } = await h.connect('a')
-      assert.equal(await session.getWill(), undefined)
-      await session.saveWill({ topic: 'w', payload: Buffer.from('1'), qos: 1, retain: false })
-      await session.saveWill({ topic: 'w', payload: Buffer.from('2'), qos: 0, retain: true })
-      const will = await session.getWill()
-      assert.equal(will?.payload.toString(), '2')
-      assert.equal(will?.retain, true)
-      await session.clearWill()
-      assert.equal(await session.getWill(), undefined)
+    it('takes the will the engine writes and its removal (saveWill, clearWill)', async () => {
+      const first = await h.connect('a', { clean: false })
+      await first.session.saveWill({ topic: 'w', payload: Buffer.from('1'), qos: 1, retain: false })
+      await first.session.saveWill({ topic: 'w', payload: Buffer.from('2'), qos: 0, retain: true })
+      await first.session.clearWill()
+      await first.session.saveOutgoing({ kind: 'pubrel', packetId: 4 })
+      await h.disconnect(first)
+      const second = await h.connect('a', { clean: false })
+      assert.equal(second.present, true)
+      assert.deepEqual((await second.session.listOutgoing()).map((r) => r.packetId), [4])
     })
 
-    it('saveSubscription tells whether it replaced one; deleteSubscription whether it existed', async () => {
-      const { session } = await h.connect('a')
-      assert.equal(await session.saveSubscription(sub('x', 0)), false)
-      assert.equal(await session.saveSubscription(sub('x', 1)), true)
-      assert.equal(await session.deleteSubscription('x'), true)
-      assert.equal(await session.deleteSubscription('x'), false)
+    it('lists what subscribe granted and unsubscribe left, across a resume (read by the engine for Retain Handling 1)', async () => {
+      const first = await h.connect('a', { clean: false })
+      assert.deepEqual(await h.subscribe(first, sub('x', 2), sub('y', 1)), [2, 1])
+      // Retain Handling 1 asks: does this filter exist already? It must, once subscribe resolved.
+      assert.deepEqual((await first.session.listSubscriptions()).map((s) => s.topicFilter).sort(), ['x', 'y'])
+      assert.deepEqual(await h.backend.unsubscribe(first.client, ['x']), [0])
+      await h.disconnect(first)
+      const second = await h.connect('a', { clean: false })
+      assert.deepEqual(await second.session.listSubscriptions(), [sub('y', 1)])
     })
 
     it('keeps inflight records across a resume of a persistent session', async () => {
@@ -92,21 +95,6 @@ export function recordCases(h: Harness, { describe, it }: MochaGlobals): void {
         [1]
       )
       assert.equal(await second.session.hasIncoming(2), true)
-    })
-
-    it('reset forgets inflight state, subscriptions, will and queue', async () => {
-      const { session } = await h.connect('a', { clean: false })
-      await session.saveOutgoing({ kind: 'pubrel', packetId: 1 })
-      await session.saveIncoming(2)
-      await session.saveSubscription(sub('x', 1))
-      await session.saveWill({ topic: 'w', payload: Buffer.from('1'), qos: 0, retain: false })
-      await session.enqueue({ message: message('x', 'q', 1), subscription: sub('x', 1) })
-      await session.reset()
-      assert.deepEqual(await session.listOutgoing(), [])
-      assert.equal(await session.hasIncoming(2), false)
-      assert.deepEqual(await session.listSubscriptions(), [])
-      assert.equal(await session.getWill(), undefined)
-      assert.deepEqual(await session.drainQueue(), [])
     })
   })
 }

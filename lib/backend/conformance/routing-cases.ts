@@ -33,7 +33,7 @@ export function routingCases(h: Harness, { describe, it }: MochaGlobals): void {
     it('unsubscribe answers 0x00 for an existing subscription and 0x11 otherwise', async () => {
       const c = await h.connect('a')
       await h.subscribe(c, sub('t/1', 1))
-      const results = await h.backend.unsubscribe(c.client, c.session, ['t/1', 't/2'])
+      const results = await h.backend.unsubscribe(c.client, ['t/1', 't/2'])
       assert.deepEqual(results, [ReasonCode.Success, ReasonCode.NoSubscriptionExisted])
       assert.deepEqual(await c.session.listSubscriptions(), [])
     })
@@ -41,7 +41,7 @@ export function routingCases(h: Harness, { describe, it }: MochaGlobals): void {
     it('no delivery after unsubscribe', async () => {
       const c = await h.connect('a')
       await h.subscribe(c, sub('t/1', 1))
-      await h.backend.unsubscribe(c.client, c.session, ['t/1'])
+      await h.backend.unsubscribe(c.client, ['t/1'])
       const count = await h.publish(message('t/1', 'x', 1))
       if (h.counts) assert.equal(count, 0)
       await h.settle()

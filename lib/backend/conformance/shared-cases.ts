@@ -83,12 +83,12 @@ export function sharedCases(h: Harness, { describe, it }: MochaGlobals): void {
       const b = await h.connect('b')
       await h.subscribe(a, sub('$share/g/t', 0))
       await h.subscribe(b, sub('$share/g/t', 0))
-      assert.deepEqual(await h.backend.unsubscribe(a.client, a.session, ['$share/g/t']), [ReasonCode.Success])
+      assert.deepEqual(await h.backend.unsubscribe(a.client, ['$share/g/t']), [ReasonCode.Success])
       for (let i = 0; i < 3; i++) await h.publish(message('t', `m${i}`))
       await h.deliveries(b.client, 3)
       assert.equal(a.client.deliveries.length, 0)
       assert.equal(b.client.deliveries.length, 3)
-      assert.deepEqual(await h.backend.unsubscribe(b.client, b.session, ['$share/g/t', '$share/g/t']), [
+      assert.deepEqual(await h.backend.unsubscribe(b.client, ['$share/g/t', '$share/g/t']), [
         ReasonCode.Success,
         ReasonCode.NoSubscriptionExisted
       ])

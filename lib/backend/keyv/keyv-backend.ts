@@ -3,13 +3,14 @@ import type { Observable } from 'rxjs'
 import type {
   AuthenticationResult,
   Backend,
+  BackendCapabilities,
   ClientHandle,
   Credentials,
   SetupResult,
   SubscribeResult
 } from '../backend.js'
 import { parseSharedSubscription } from '../../packet/topic.js'
-import type { Message, Session, StoredSubscription, StoredWill } from '../../session/session.js'
+import type { Message, StoredSubscription, StoredWill } from '../../session/session.js'
 import type { KeyvSessionContext } from './keyv-session.js'
 import { checkDurability } from './durability.js'
 import { Availability } from './availability.js'
@@ -72,6 +73,8 @@ const ALLOW: AuthenticationResult = { result: 'allow' }
 export class KeyvBackend implements Backend {
   readonly nodeId: string
   readonly stats: KeyvBackendStats
+  /** Every call is routed to the key namespace of its tenant: tenants are kept apart. */
+  readonly capabilities: BackendCapabilities = { tenants: true }
   /** Redis availability events (hot; completes on `close`). */
   readonly events$: Observable<KeyvBackendEvent>
   readonly keyv: Keyv
@@ -179,15 +182,15 @@ export class KeyvBackend implements Backend {
     return await this.#takeover.setup(client, clean, expiryInterval)
   }
 
-  async queueOffline(client: ClientHandle, _session: Session): Promise<void> {
+  async queueOffline(client: ClientHandle): Promise<void> {
     await this.#subscriptions.restore(client)
   }
 
-  async subscribe(client: ClientHandle, _session: Session, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
+  async subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
     return await this.#subscriptions.subscribe(client, subscriptions)
   }
 
-  async unsubscribe(client: ClientHandle, _session: Session, topicFilters: string[]): Promise<number[]> {
+  async unsubscribe(client: ClientHandle, topicFilters: string[]): Promise<number[]> {
     return await this.#subscriptions.unsubscribe(client, topicFilters)
   }
 
@@ -310,7 +313,7 @@ export class KeyvBackend implements Backend {
     return await this.#router.route(link, tenant, client, message)
   }
 
-  async terminate(client: ClientHandle, _session: Session | undefined): Promise<void> {
+  async terminate(client: ClientHandle): Promise<void> {
     await this.#ends.terminate(client)
   }
 

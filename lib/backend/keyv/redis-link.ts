@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { RESP_TYPES } from '@redis/client'
 import type { RedisArgument } from '@redis/client'
+import { BackendUnavailableError } from '../errors.js'
 import { MqttError, SessionTakenOverError } from '../../packet/errors.js'
-import { ReasonCode } from '../../packet/reason-codes.js'
 
 /**
  * The few members of a node-redis (`@redis/client` 5) client the backend uses. `keyv.store.client`
@@ -25,16 +25,8 @@ export interface RedisClientLike {
 /** Reply type mapping that keeps every bulk string as a Buffer (byte-exact binary payloads). */
 export const BINARY = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
 
-/**
- * Redis cannot be reached (or did not answer in time): the operation was not done, or its outcome
- * is unknown. Reason code 0x88 Server unavailable; the engine sends no acknowledgement.
- */
-export class BackendUnavailableError extends MqttError {
-  override name = 'BackendUnavailableError'
-  constructor(message = 'the Redis backend is unavailable', cause?: unknown) {
-    super(ReasonCode.ServerUnavailable, message, cause === undefined ? {} : { cause })
-  }
-}
+// Declared with the other errors of the contract (lib/backend/errors.ts); kept importable from here.
+export { BackendUnavailableError } from '../errors.js'
 
 /** The most items of one batched script call (bounds how long Redis runs one script). */
 export const BATCH_MAX = 128
@@ -176,7 +168,7 @@ export class RedisLink {
   #refuse(): BackendUnavailableError {
     if (this.client.isReady) this.#recover()
     else this.#onError(new Error('the Redis connection is not ready'))
-    return new BackendUnavailableError()
+    return new BackendUnavailableError('the Redis backend is unavailable')
   }
 
   /** Sends one command; bulk strings come back as Buffers. */

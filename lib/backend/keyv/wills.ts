@@ -1,6 +1,7 @@
 import type { ClientHandle } from '../backend.js'
 import { SessionTakenOverError } from '../../packet/errors.js'
 import type { Message, StoredWill } from '../../session/session.js'
+import { willMessage } from '../../session/will.js'
 import { decodeWill, encodeWill } from './codec.js'
 import type { LocalRouting } from './local-routing.js'
 import type { NodeContext } from './node-context.js'
@@ -67,12 +68,7 @@ export class Wills {
 
   /** Publishes a will as the engine does: stored as retained first when its RETAIN flag is set. */
   async publish(tenant: string, clientId: string, will: StoredWill): Promise<void> {
-    const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId, tenant }
-    if (will.properties !== undefined) {
-      const { willDelayInterval: _delay, ...properties } = will.properties
-      if (Object.keys(properties).length > 0) message.properties = properties
-      if (properties.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
-    }
+    const message = willMessage(will, clientId, tenant)
     if (message.retain) await this.#outlet.storeRetained(message)
     await this.#outlet.publish(message)
     this.#node.stats.willsPublished++

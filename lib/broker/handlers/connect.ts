@@ -386,7 +386,7 @@ const drainOffline: ConnectStep = {
   name: 'drainOffline',
   run(flow) {
     const { ctx } = flow
-    const drained = ctx.backend.queueOffline(ctx.handle, ctx.session)
+    const drained = ctx.backend.queueOffline(ctx.handle)
     return isPromise(drained) ? drained.then(() => true) : true
   }
 }

@@ -138,7 +138,7 @@ function subscribe(job: SubscribeJob, existing: StoredSubscription[] | undefined
     }
     if (job.accepted.length === 0) return finish(job, [])
   }
-  const results = ctx.backend.subscribe(ctx.handle, ctx.session, job.accepted)
+  const results = ctx.backend.subscribe(ctx.handle, job.accepted)
   if (isPromise(results)) return results.then((granted) => finish(job, granted))
   return finish(job, results)
 }

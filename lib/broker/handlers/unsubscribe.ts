@@ -32,7 +32,7 @@ export function handleUnsubscribe(ctx: HandlerContext, packet: UnsubscribePacket
     }
   }
   if (valid.length === 0) return unsuback(ctx, packet.packetId, codes, valid, positions, [])
-  const results = ctx.backend.unsubscribe(ctx.handle, ctx.session, valid)
+  const results = ctx.backend.unsubscribe(ctx.handle, valid)
   if (isPromise(results)) return results.then((r) => unsuback(ctx, packet.packetId, codes, valid, positions, r))
   return unsuback(ctx, packet.packetId, codes, valid, positions, results)
 }

@@ -34,6 +34,6 @@ describe('KeyvBackend on a real redis-server', () => {
       await backend.ready()
       return backend
     },
-    { maxQueuedMessages: 5, maxRetainedMessages: 8, settleMs: 30, timeoutMs: 3000 }
+    { maxQueuedMessages: 5, maxRetainedMessages: 8, settleMs: 30, timeoutMs: 3000, tenants: true }
   )
 })

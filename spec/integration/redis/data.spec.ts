@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import { KeyvBackend, validateTenant } from '../../../lib/backend/keyv/index.js'
+import type { KeyvSession } from '../../../lib/backend/keyv/index.js'
 import { parseSessionId, sessionId } from '../../../lib/backend/keyv/keys.js'
 import type { Message } from '../../../lib/session/session.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
@@ -79,7 +80,7 @@ describe('KeyvBackend – stored data across nodes', function () {
       const other = await connect(a, 'records', { clean: false })
       const [record] = await other.session.listOutgoing()
       assert.ok(record?.kind === 'publish' && record.message.payload.equals(large))
-      assert.ok((await other.session.getWill())?.payload.equals(ALL_BYTES))
+      assert.ok((await (other.session as KeyvSession).getWill())?.payload.equals(ALL_BYTES))
     })
   })
 

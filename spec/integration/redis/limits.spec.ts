@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
 import { encodeMessage, encodeQueued } from '../../../lib/backend/keyv/codec.js'
-import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import type { KeyvBackend, KeyvSession } from '../../../lib/backend/keyv/index.js'
 import { TenantKeys } from '../../../lib/backend/keyv/keys.js'
 import { retainedBytesKey } from '../../../lib/backend/keyv/retained.js'
 import { connect, disconnect, useRedisNodes, waitFor } from './nodes.js'
@@ -32,7 +32,7 @@ describe('KeyvBackend – offline queue and retained store bounded in bytes, clu
 
   it('refuses queued messages beyond maxQueuedBytes whichever node publishes, keeps the first ones', async () => {
     const first = await connect(a, 'q', { clean: false })
-    await first.backend.subscribe(first.client, first.session, [sub('t', 1)])
+    await first.backend.subscribe(first.client, [sub('t', 1)])
     await disconnect(first)
     for (let i = 0; i < 8; i++) await (i % 2 === 0 ? a : b).publish(undefined, message('t', payload(`m${i}`), 1))
     assert.equal(dropped(), 4)
@@ -63,7 +63,7 @@ describe('KeyvBackend – offline queue and retained store bounded in bytes, clu
     assert.equal(await s.enqueue({ message: message('t', payload('o4'), 1), subscription: sub('t', 1) }), true)
     // Full of QoS 1: refused.
     assert.equal(await s.enqueue({ message: message('t', payload('no'), 1), subscription: sub('t', 1) }), false)
-    const drained = (await s.drainQueue()).map((q) => q.message.payload.toString().slice(0, 2))
+    const drained = (await (s as KeyvSession).drainQueue()).map((q) => q.message.payload.toString().slice(0, 2))
     assert.deepEqual(drained, ['o1', 'o2', 'o3', 'o4'])
     assert.equal(a.stats.queueDropped, 2)
   })

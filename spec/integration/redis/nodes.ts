@@ -82,19 +82,19 @@ export async function connect(
   const client = new TenantClient(clientId, options.tenant)
   const { session, present } = await backend.setup(client, clean, expiry)
   client.session = session
-  if (options.drain !== false) await backend.queueOffline(client, session)
+  if (options.drain !== false) await backend.queueOffline(client)
   return { client, session, present, backend }
 }
 
 /** Subscribes a connection. */
 export async function subscribe(c: TestConnection, ...subscriptions: StoredSubscription[]): Promise<unknown[]> {
-  return await c.backend.subscribe(c.client, c.session, subscriptions)
+  return await c.backend.subscribe(c.client, subscriptions)
 }
 
 /** Ends a connection (the engine's terminate). */
 export async function disconnect(c: TestConnection): Promise<void> {
   c.client.connected = false
-  await c.backend.terminate(c.client, c.session)
+  await c.backend.terminate(c.client)
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

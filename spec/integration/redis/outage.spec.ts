@@ -58,7 +58,7 @@ describe('KeyvBackend – Redis stopped and restarted', function () {
     assert.ok(error instanceof BackendUnavailableError)
     assert.equal(error.reasonCode, ReasonCode.ServerUnavailable)
     await assert.rejects(connect(a, 'newcomer'), BackendUnavailableError)
-    await assert.rejects(Promise.resolve(a.subscribe(live.client, live.session, [sub('x', 0)])), BackendUnavailableError)
+    await assert.rejects(Promise.resolve(a.subscribe(live.client, [sub('x', 0)])), BackendUnavailableError)
     await assert.rejects(Promise.resolve(a.storeRetained(undefined, message('r', 'v', 0, { retain: true }))), BackendUnavailableError)
     // A connection that ends meanwhile: its session is marked away once Redis is back.
     await assert.rejects(disconnect(leaver), BackendUnavailableError)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { message, sub } from '../../../lib/backend/conformance/index.js'
-import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import type { KeyvBackend, KeyvSession } from '../../../lib/backend/keyv/index.js'
 import { SessionTakenOverError } from '../../../lib/packet/errors.js'
 import { ReasonCode } from '../../../lib/packet/reason-codes.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
@@ -78,10 +78,10 @@ describe('KeyvBackend – two nodes on one Redis', function () {
       SessionTakenOverError
     )
     await assert.rejects(Promise.resolve(first.session.saveWill({ topic: 'w', payload: Buffer.from('w'), qos: 0, retain: false })), SessionTakenOverError)
-    await assert.rejects(Promise.resolve(first.session.drainQueue()), SessionTakenOverError)
+    await assert.rejects(Promise.resolve((first.session as KeyvSession).drainQueue()), SessionTakenOverError)
     // Its terminate is a no-op: the session lives on in the new connection.
     await disconnect(first)
-    assert.equal(await second.session.getWill(), undefined)
+    assert.equal(await (second.session as KeyvSession).getWill(), undefined)
     assert.equal(await second.session.getOutgoing(9), undefined)
     await a.publish(undefined, message('t/1', 'after', 1))
     await waitFor(() => second.client.deliveries.length === 1)
@@ -234,9 +234,9 @@ describe('KeyvBackend – two nodes on one Redis', function () {
     }
     const { session } = await a.setup(client, false, 0xffff_ffff)
     client.session = session
-    await a.queueOffline(client, session)
+    await a.queueOffline(client)
     assert.deepEqual(client.payloads(), ['m0'])
-    await a.terminate(client, session)
+    await a.terminate(client)
     const again = await connect(b, 'half', { clean: false })
     await waitFor(() => again.client.deliveries.length >= 3)
     await sleep(50)

@@ -79,7 +79,7 @@ describe('KeyvBackend – crashed nodes: wills and taken queue entries', functio
     const first = await connect(a, 'q', { clean: false, expiry: 600 })
     await subscribe(first, sub('q/#', 1))
     first.client.connected = false
-    await a.terminate(first.client, first.session)
+    await a.terminate(first.client)
     for (let i = 0; i < 5; i++) await b.publish(undefined, message('q/1', `m${i}`, 1))
     // On the doomed node the client takes m0..m4, the engine saves records for m0 and m1 only.
     const victim = await connect(dead, 'q', { clean: false, expiry: 600, drain: false })
@@ -95,7 +95,7 @@ describe('KeyvBackend – crashed nodes: wills and taken queue entries', functio
       }
       return result
     }
-    await dead.queueOffline(victim.client, victim.session)
+    await dead.queueOffline(victim.client)
     assert.deepEqual(victim.client.payloads(), ['m0', 'm1', 'm2', 'm3', 'm4'])
     await sleep(50)
     crash(dead)
@@ -105,7 +105,7 @@ describe('KeyvBackend – crashed nodes: wills and taken queue entries', functio
       (await back.session.listOutgoing()).map((r) => (r.kind === 'publish' ? r.message.payload.toString() : '')),
       ['m0', 'm1']
     )
-    await b.queueOffline(back.client, back.session)
+    await b.queueOffline(back.client)
     await waitFor(() => back.client.deliveries.length >= 3, 3000, 'the taken entries')
     await sleep(100)
     assert.deepEqual(back.client.payloads(), ['m2', 'm3', 'm4'])
@@ -122,7 +122,7 @@ describe('KeyvBackend – crashed nodes: wills and taken queue entries', functio
     for (const c of [gone, back]) {
       await dead.delayWill(c.client, will(c.client.clientId), due)
       c.client.connected = false
-      await dead.terminate(c.client, c.session)
+      await dead.terminate(c.client)
     }
     crash(dead)
     await connect(b, 'back', { clean: false, expiry: 600 })
