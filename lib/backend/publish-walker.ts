@@ -11,12 +11,22 @@ import type { Message, StoredSubscription } from '../session/session.js'
 /** A tree value: one client's subscription, or a shared group. */
 export type Route = Subscriber | SharedGroup
 
-/** Scratch arrays of one (possibly nested) publish walk, reused from message to message. */
+/**
+ * Scratch arrays of one (possibly nested) publish walk, reused from message to message: slots
+ * 0 … count-1 (groups: groupCount) are in use. The arrays are never truncated (that frees their
+ * backing stores, allocated again by the next message); their slots are cleared after each message
+ * so that no session stays referenced, and arrays grown beyond `KEEP_SLOTS` are released.
+ */
 interface Walk {
-  entries: SessionEntry[]
-  subscriptions: StoredSubscription[]
-  groups: SharedGroup[]
+  entries: (SessionEntry | undefined)[]
+  subscriptions: (StoredSubscription | undefined)[]
+  groups: (SharedGroup | undefined)[]
+  count: number
+  groupCount: number
 }
+
+/** Above this many matches, a walk's arrays are released after the message rather than kept. */
+const KEEP_SLOTS = 1024
 
 /** Routes one client's (merged) subscription: deliver live, or queue. */
 export type RouteTo = (entry: SessionEntry, message: Message, subscription: StoredSubscription) => void
@@ -52,9 +62,11 @@ export class PublishWalker {
   publish(message: Message): number {
     let walk = this.#walks[this.#depth]
     if (walk === undefined) {
-      walk = { entries: [], subscriptions: [], groups: [] }
+      walk = { entries: [], subscriptions: [], groups: [], count: 0, groupCount: 0 }
       this.#walks[this.#depth] = walk
     }
+    // A walk whose match threw (a callback error) left its slots filled: start clean.
+    if (walk.count !== 0 || walk.groupCount !== 0) release(walk)
     // Collect: one tree walk; per client the first match is kept as is, later ones merged.
     this.#walk = walk
     this.#origin = message.origin
@@ -66,21 +78,19 @@ export class PublishWalker {
     // Route: deliveries may re-enter `publish` (a will), which then uses the next walk's arrays.
     this.#depth++
     try {
-      const { entries, subscriptions, groups } = walk
+      const { entries, subscriptions, groups, count, groupCount } = walk
       const routeTo = this.#routeTo
-      for (let i = 0; i < entries.length; i++) {
+      for (let i = 0; i < count; i++) {
         routeTo(entries[i] as SessionEntry, message, subscriptions[i] as StoredSubscription)
       }
-      for (let i = 0; i < groups.length; i++) {
+      for (let i = 0; i < groupCount; i++) {
         const group = groups[i] as SharedGroup
         if (this.#randomShared) group.next = Math.floor(Math.random() * group.size)
         group.route(message, this.#router)
       }
     } finally {
       this.#depth--
-      walk.entries.length = 0
-      walk.subscriptions.length = 0
-      walk.groups.length = 0
+      release(walk)
     }
     return matched
   }
@@ -88,7 +98,7 @@ export class PublishWalker {
   #onMatch(route: Route): void {
     const walk = this.#walk as Walk
     if (route.shared) {
-      walk.groups.push(route)
+      walk.groups[walk.groupCount++] = route
       this.#matched++
       return
     }
@@ -100,12 +110,30 @@ export class PublishWalker {
     this.#matched++
     if (entry.mark !== this.#epoch) {
       entry.mark = this.#epoch
-      entry.slot = walk.entries.length
-      walk.entries.push(entry)
-      walk.subscriptions.push(subscription)
+      const slot = walk.count++
+      entry.slot = slot
+      walk.entries[slot] = entry
+      walk.subscriptions[slot] = subscription
     } else {
       const slot = entry.slot
       walk.subscriptions[slot] = mergeSubscriptions(walk.subscriptions[slot] as StoredSubscription, subscription)
     }
   }
+}
+
+/** Clears a walk's slots for the next message (see `Walk`). */
+function release(walk: Walk): void {
+  if (walk.count > KEEP_SLOTS) {
+    walk.entries = []
+    walk.subscriptions = []
+  } else {
+    for (let i = 0; i < walk.count; i++) {
+      walk.entries[i] = undefined
+      walk.subscriptions[i] = undefined
+    }
+  }
+  if (walk.groupCount > KEEP_SLOTS) walk.groups = []
+  else for (let i = 0; i < walk.groupCount; i++) walk.groups[i] = undefined
+  walk.count = 0
+  walk.groupCount = 0
 }
