@@ -43,7 +43,8 @@ export function workerConfig(config: BrokerConfig, slot: number): BrokerConfig {
 /** Tells the primary that every listener is bound, with the lines a single process would print. */
 export function reportListening(lines: string[]): void {
   const message: ListeningMessage = { type: 'mqtt-broker:listening', lines }
-  process.send?.(message)
+  // A closed channel (the primary is gone) is handled by `onPrimaryGone`, not by an 'error' event.
+  if (process.connected) process.send?.(message)
 }
 
 /**
@@ -51,5 +52,7 @@ export function reportListening(lines: string[]): void {
  * process that supervises it.
  */
 export function onPrimaryGone(stop: () => void): void {
-  process.once('disconnect', stop)
+  // Gone already (it died while this worker started): stop now, the event came before us.
+  if (!process.connected) queueMicrotask(stop)
+  else process.once('disconnect', stop)
 }
