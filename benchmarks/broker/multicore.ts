@@ -136,8 +136,14 @@ async function main (): Promise<void> {
   const run = async (t: Target, name: ScenarioName, s: Sizes, id: string): Promise<{ result: ThroughputResult; cpu: number }> => {
     const pids = [...processTree(t.child.pid!), redis.pid]
     const before = cpuOf(pids)
-    const result = await runScenario(name, { host: '127.0.0.1', port: t.port, transport: 'tcp' }, undefined, s, id) as ThroughputResult
-    return { result, cpu: cpuOf(pids) - before }
+    try {
+      const result = await runScenario(name, { host: '127.0.0.1', port: t.port, transport: 'tcp' }, undefined, s, id) as ThroughputResult
+      return { result, cpu: cpuOf(pids) - before }
+    } catch (error) {
+      // A refused or dropped connection (an overloaded target) is a failed run, not the end of the benchmark.
+      const problem = error instanceof Error ? error.message : String(error)
+      return { result: { ok: false, problem, deliveriesPerSec: 0, seconds: 1 } as ThroughputResult, cpu: cpuOf(pids) - before }
+    }
   }
   process.stderr.write(`warm-up (${targets.length} targets)\n`)
   for (const t of targets) for (const name of scenarios) await run(t, name, scaled(sizes, 0.2), `mcw${t.processes}${name}`)
