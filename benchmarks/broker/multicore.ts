@@ -27,6 +27,7 @@ import { freePort } from './targets.js'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const children = new Set<ChildProcess>()
 const tempDirs: string[] = []
+const tempFiles: string[] = []
 
 /** A broker under test: its primary pid and label. */
 interface Target {
@@ -40,6 +41,7 @@ interface Target {
 function killAll (): void {
   for (const c of children) if (c.pid !== undefined && c.exitCode === null) { try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ } }
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+  for (const f of tempFiles) rmSync(f, { force: true })
 }
 
 /** Pids of `pid` and its descendants (from /proc/<n>/stat's ppid field). */
@@ -69,6 +71,7 @@ function cpuOf (pids: number[]): number {
 async function bundle (): Promise<string> {
   const esbuild = await import('esbuild')
   const out = join(ROOT, '.tmp/bench-broker', `mqtt-broker-${process.pid}.mjs`)
+  tempFiles.push(out)
   await esbuild.build({ entryPoints: [join(ROOT, 'bin/mqtt-broker.ts')], outfile: out, bundle: true, platform: 'node',
     format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' })
   return out
