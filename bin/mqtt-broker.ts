@@ -14,6 +14,7 @@
  * metrics, the REST API and the dashboard (`mqtt-broker HTTP on URL`), started and stopped with the
  * MQTT listeners. `mqtt-broker passwd FILE USER` manages a password file (lib/auth `runPasswd`).
  */
+import cluster from 'node:cluster'
 import { stringify } from 'yaml'
 import { Broker } from '../lib/broker/broker.js'
 import { createFormatLogger } from '../lib/broker/logger.js'
@@ -34,6 +35,8 @@ import { resolveConfig } from '../lib/config/resolve.js'
 import type { ResolvedConfig } from '../lib/config/resolve.js'
 import type { BrokerConfig } from '../lib/config/schema.js'
 import type { BoundListener } from '../lib/transport/listeners.js'
+import { runSupervisor } from '../lib/workers/supervisor.js'
+import { onPrimaryGone, reportListening, workerConfig, workerSlot, workersProblem } from '../lib/workers/worker.js'
 
 /** `tcp://127.0.0.1:1883`, `ws://127.0.0.1:8080/mqtt`, `unix:/run/mqtt.sock`. */
 function url(bound: BoundListener): string {
@@ -98,9 +101,11 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'passwd') return runPasswd(argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   const resolved = await configure(argv)
   if (typeof resolved === 'number') return resolved
-  const { config } = resolved
+  const slot = workerSlot()
+  const config = slot === undefined ? resolved.config : workerConfig(resolved.config, slot)
   const logger = createFormatLogger(config.log?.format ?? 'text', config.log?.level ?? 'info')
-  warnAboutAccess(config, logger)
+  if ((config.workers ?? 1) > 1 && cluster.isPrimary) return supervise(config, logger)
+  if (slot === undefined) warnAboutAccess(config, logger)
   let access: AccessControl | undefined
   try {
     access = accessControl(config, logger)
@@ -145,9 +150,34 @@ async function main(argv: string[]): Promise<number> {
     await access?.close()
     return 1
   }
-  for (const listener of bound) process.stdout.write(`mqtt-broker listening on ${url(listener)}\n`)
-  if (http !== undefined) process.stdout.write(`mqtt-broker HTTP on ${http.description}\n`)
+  const lines = bound.map((listener) => `mqtt-broker listening on ${url(listener)}`)
+  if (http !== undefined) lines.push(`mqtt-broker HTTP on ${http.description}`)
+  if (slot === undefined) for (const line of lines) process.stdout.write(`${line}\n`)
+  else {
+    // A worker of --workers: the primary prints once every worker listens; it stops with it.
+    reportListening(lines)
+    onPrimaryGone(() => process.kill(process.pid, 'SIGTERM'))
+  }
   return waitForStop({ broker, http, access }, logger, options.drainTimeout ?? 5000)
+}
+
+/** `--workers N` (N > 1): this process supervises N broker processes (lib/workers, docs/multicore.md). */
+function supervise(config: BrokerConfig, logger: Logger): Promise<number> {
+  const problem = workersProblem(config)
+  if (problem !== undefined) {
+    process.stderr.write(`mqtt-broker: the configuration cannot be used, nothing was started:\n${problem}\n`)
+    return Promise.resolve(2)
+  }
+  warnAboutAccess(config, logger)
+  return runSupervisor({
+    count: config.workers ?? 1,
+    logger,
+    drainTimeout: brokerOptions(config).drainTimeout ?? 5000,
+    onReady: (lines) => {
+      for (const line of lines) process.stdout.write(`${line}\n`)
+      process.stdout.write(`mqtt-broker workers: ${config.workers ?? 1}\n`)
+    }
+  })
 }
 
 /** What runs until a signal stops it. */

@@ -157,6 +157,7 @@ export async function startTarget (name: TargetName, o: TargetOptions): Promise<
 }
 
 const bundles = new Map<string, Promise<string | undefined>>()
+const bundleFiles = new Set<string>()
 
 /**
  * Bundles a server script and the repository code it imports into one plain ES module (packages
@@ -170,9 +171,10 @@ function bundled (script: string): Promise<string | undefined> {
     p = (async () => {
       try {
         const esbuild = await import('esbuild')
-        // node_modules may be shared by several checkouts running benchmarks at once: one name per runner.
-        const out = join(ROOT, 'node_modules/.cache/bench-broker', `${basename(script).replace(/\.[mc]?ts$/, '')}-${process.pid}-${bundles.size}.mjs`)
-        process.on('exit', () => rmSync(out, { force: true }))
+        // In this checkout (not under node_modules, which worktrees may share) and per runner
+        // process: two runners at once must never run each other's bundle.
+        const out = join(ROOT, '.tmp/bench-broker', `${basename(script).replace(/\.[mc]?ts$/, '')}-${process.pid}-${bundles.size}.mjs`)
+        bundleFiles.add(out)
         await esbuild.build({ entryPoints: [script], outfile: out, bundle: true, platform: 'node', format: 'esm',
           target: 'node20', packages: 'external', logLevel: 'silent' })
         return out
@@ -204,4 +206,6 @@ export function killAll (): void {
   live.clear()
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
   tempDirs.clear()
+  for (const f of bundleFiles) rmSync(f, { force: true })
+  bundleFiles.clear()
 }

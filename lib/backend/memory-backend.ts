@@ -1,5 +1,4 @@
 import type {
-  AuthenticateFunction,
   AuthenticationResult,
   Backend,
   ClientHandle,
@@ -8,113 +7,29 @@ import type {
   SetupResult,
   SubscribeResult
 } from './backend.js'
-import { mergeSubscriptions } from './merge.js'
 import { SessionEntry, sharedGroupKey, subscriber } from './memory-routes.js'
-import type { Subscriber } from './memory-routes.js'
 import { SharedGroup } from './shared-groups.js'
 import type { MemberRouter } from './shared-groups.js'
 import { TopicTree } from './topic-tree.js'
+import { PublishWalker } from './publish-walker.js'
+import type { Route } from './publish-walker.js'
 import { ExpiryWheel } from './expiry-wheel.js'
 import { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_MESSAGES, RetainedStore } from './retained-store.js'
-import type { RetainedStats } from './retained-store.js'
 import { SessionTakenOverError } from '../packet/errors.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import { parseSharedSubscription } from '../packet/topic.js'
 import { DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_MESSAGES, MemorySession } from '../session/memory-session.js'
-import type { MemorySessionOptions, SessionQueueStats } from '../session/memory-session.js'
+import type { MemorySessionOptions } from '../session/memory-session.js'
 import type { Message, QueuedMessage, StoredSubscription } from '../session/session.js'
-import { pageOf } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
+import { countSessionEntries, listSessionEntries, sessionDetails, sharedLeftovers } from './memory-inspection.js'
+import type { MemoryBackendOptions, MemoryBackendStats } from './memory-backend-options.js'
 
 export { DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_MESSAGES } from './retained-store.js'
-
-/** Options of a `MemoryBackend`. All optional. */
-export interface MemoryBackendOptions {
-  /**
-   * Most messages per offline queue (default 1000). When full: the oldest queued QoS 0 message is
-   * evicted, else the new message is refused; both counted in `stats.queueDropped`.
-   */
-  maxQueuedMessages?: number
-  /** Most bytes (payloads and topics) per offline queue (default 16 MiB), same policy as `maxQueuedMessages`. */
-  maxQueuedBytes?: number
-  /**
-   * Most retained messages (default 100,000). Storing a message on a new topic beyond it is refused
-   * and counted in `stats.retainedRefused`; replacing or deleting is always possible.
-   */
-  maxRetainedMessages?: number
-  /**
-   * Most bytes (payloads and topics) of all retained messages (default 256 MiB). A message that
-   * would take the store beyond it is refused and counted in `stats.retainedRefused`.
-   */
-  maxRetainedBytes?: number
-  /**
-   * Whether QoS 0 messages are queued for persistent sessions whose client is away (default false:
-   * only messages delivered at QoS 1 or 2 are kept, as the specification expects [MQTT-3.1.2-5]).
-   */
-  queueQoS0?: boolean
-  /**
-   * Called for authentication; default: allow everyone. A function carrying
-   * `authenticationMethods` (e.g. `ScramAuthenticator.authenticate`) brings its methods along.
-   */
-  authenticate?: AuthenticateFunction
-  /**
-   * MQTT 5 Authentication Methods `authenticate` implements (see `Backend.authenticationMethods`).
-   * Default: those the `authenticate` function carries, else none (a CONNECT naming a method is
-   * refused with 0x8C).
-   */
-  authenticationMethods?: readonly string[]
-  /**
-   * Which member of a shared subscription group gets the next message (MQTT 5.0 4.8.2):
-   * 'round-robin' (default) or 'random'. Either way members whose `deliver` answers 'dropped' are
-   * skipped and away members only get it when no member is live.
-   */
-  sharedSubscriptionPolicy?: 'round-robin' | 'random'
-  /**
-   * MQTT 5 Response Information for clients that request it (see `Backend.responseInformation`),
-   * e.g. `(client) => 'response/' + client.clientId`. Default: none.
-   */
-  responseInformation?: (client: ClientHandle) => string | undefined
-  /** See `Backend.authorizePublish`; default: every publish is allowed. */
-  authorizePublish?: (client: ClientHandle, message: Message) => boolean | number | Promise<boolean | number>
-  /** See `Backend.authorizeSubscribe`; default: every subscription is allowed. */
-  authorizeSubscribe?: (
-    client: ClientHandle,
-    subscription: StoredSubscription
-  ) => boolean | number | Promise<boolean | number>
-  /** How often (ms) away sessions are checked for expiry (default 10,000). */
-  expiryCheckInterval?: number
-  /** The clock, in ms since the epoch (default `Date.now`); tests pass a fake one. */
-  now?: () => number
-}
-
-/** Counters of a `MemoryBackend`, for metrics and tests. They only grow. */
-export interface MemoryBackendStats extends SessionQueueStats, RetainedStats {
-  /** Messages routed by `publish`. */
-  published: number
-  /** `deliver` calls that answered 'sent' or 'queued'. */
-  delivered: number
-  /** `deliver` calls that answered 'dropped'. */
-  deliveryDropped: number
-  /** Connections closed because another one took their session over. */
-  takeovers: number
-  /** Away sessions removed because their Session Expiry Interval ran out. */
-  sessionsExpired: number
-  /** Shared-subscription messages of an ended session handed to another member of the group. */
-  sharedRedelivered: number
-}
+export type { MemoryBackendOptions, MemoryBackendStats } from './memory-backend-options.js'
 
 /** 0xFFFFFFFF: a session that never expires. */
 const NEVER_EXPIRES = 0xffff_ffff
-
-/** A tree value: one client's subscription, or a shared group. */
-type Route = Subscriber | SharedGroup
-
-/** Scratch arrays of one (possibly nested) publish walk, reused from message to message. */
-interface Walk {
-  entries: SessionEntry[]
-  subscriptions: StoredSubscription[]
-  groups: SharedGroup[]
-}
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
 
@@ -158,27 +73,18 @@ export class MemoryBackend implements Backend, BackendInspection {
 
   readonly #sessions = new Map<string, SessionEntry>()
   readonly #tree = new TopicTree<Route>()
+  readonly #walker: PublishWalker
   readonly #retained: RetainedStore
   readonly #sessionOptions: MemorySessionOptions
   readonly #queueQoS0: boolean
   readonly #authenticate: Backend['authenticate'] | undefined
   readonly #authenticationMethods: readonly string[]
   readonly #expiryCheckInterval: number
-  readonly #randomShared: boolean
   readonly #now: () => number
   #expiryTimer: ReturnType<typeof setInterval> | undefined = undefined
   /** Away sessions by expiry time; swept by the one expiry timer. */
   readonly #expiring: ExpiryWheel<SessionEntry>
 
-  // Publish walk state: valid only during `#tree.match` (which never calls out of this class).
-  readonly #walks: Walk[] = []
-  #depth = 0
-  #epoch = 0
-  #walk: Walk | undefined = undefined
-  #origin: string | undefined = undefined
-  #matched = 0
-  /** Bound once: the walk's callback must not be a new closure per message. */
-  readonly #collect = (route: Route): void => this.#onMatch(route)
   /** How shared groups reach their members; bound once too. */
   readonly #router: MemberRouter = {
     deliverLive: (entry, message, subscription) => this.#deliverLive(entry, message, subscription),
@@ -204,7 +110,7 @@ export class MemoryBackend implements Backend, BackendInspection {
     this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#expiryCheckInterval = options.expiryCheckInterval ?? 10_000
     this.#expiring = new ExpiryWheel(this.#expiryCheckInterval)
-    this.#randomShared = options.sharedSubscriptionPolicy === 'random'
+    this.#walker = new PublishWalker(this.#tree, (entry, message, subscription) => this.#routeTo(entry, message, subscription), this.#router, options.sharedSubscriptionPolicy === 'random')
     // Optional hooks exist only when configured: the engine skips what a backend does not have.
     if (options.responseInformation !== undefined) this.responseInformation = options.responseInformation
     if (options.authorizePublish !== undefined) this.authorizePublish = options.authorizePublish
@@ -234,15 +140,11 @@ export class MemoryBackend implements Backend, BackendInspection {
   // ---- BackendInspection (the management API; this backend holds one tenant: `tenant` is ignored) ----
 
   listSessions(tenant: string | undefined, query: SessionQuery): Page<SessionSummary> {
-    const all: SessionSummary[] = []
-    for (const entry of this.#sessions.values()) all.push(this.#summary(tenant, entry))
-    return pageOf(all, query)
+    return listSessionEntries(this.#sessions, tenant, query)
   }
 
   inspectSession(tenant: string | undefined, clientId: string): SessionDetails | undefined {
-    const entry = this.#sessions.get(clientId)
-    if (entry === undefined) return undefined
-    return { ...this.#summary(tenant, entry), subscriptionList: entry.session.listSubscriptions() }
+    return sessionDetails(this.#sessions, tenant, clientId)
   }
 
   deleteSession(_tenant: string | undefined, clientId: string): boolean {
@@ -281,35 +183,11 @@ export class MemoryBackend implements Backend, BackendInspection {
   }
 
   counts(_tenant: string | undefined): BackendCounts {
-    let subscriptions = 0
-    let queued = 0
-    let inflight = 0
-    for (const entry of this.#sessions.values()) {
-      const session = entry.session
-      subscriptions += session.listSubscriptions().length
-      queued += session.queueLength
-      inflight += session.outgoingCount
-    }
-    return { sessions: this.#sessions.size, subscriptions, retained: this.#retained.size, queued, inflight }
+    return countSessionEntries(this.#sessions, this.#retained.size)
   }
 
   listTenants(): (string | undefined)[] {
     return [undefined]
-  }
-
-  #summary(tenant: string | undefined, entry: SessionEntry): SessionSummary {
-    const session = entry.session
-    const summary: SessionSummary = {
-      clientId: session.clientId,
-      tenant,
-      connected: entry.client !== undefined && entry.client.connected,
-      expiryInterval: session.expiryInterval,
-      subscriptions: session.listSubscriptions().length,
-      queued: session.queueLength,
-      inflight: session.outgoingCount
-    }
-    if (entry.expiresAt !== Number.POSITIVE_INFINITY) summary.expiresAt = entry.expiresAt
-    return summary
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): AuthenticationResult | Promise<AuthenticationResult> {
@@ -348,7 +226,7 @@ export class MemoryBackend implements Backend, BackendInspection {
       }
       if (clean || ending) {
         // A fresh session object: the old connection, if it writes late, writes to an orphan.
-        const leftovers = this.#sharedLeftovers(entry)
+        const leftovers = sharedLeftovers(entry)
         this.#unrouteAll(entry)
         entry.session = new MemorySession(clientId, expiryInterval, this.#sessionOptions)
         this.#redeliverShared(leftovers)
@@ -408,38 +286,7 @@ export class MemoryBackend implements Backend, BackendInspection {
 
   publish(_client: ClientHandle | undefined, message: Message): number {
     this.stats.published++
-    let walk = this.#walks[this.#depth]
-    if (walk === undefined) {
-      walk = { entries: [], subscriptions: [], groups: [] }
-      this.#walks[this.#depth] = walk
-    }
-    // Collect: one tree walk; per client the first match is kept as is, later ones merged.
-    this.#walk = walk
-    this.#origin = message.origin
-    this.#epoch++
-    this.#matched = 0
-    this.#tree.match(message.topic, this.#collect)
-    const matched = this.#matched
-    this.#walk = undefined
-    // Route: deliveries may re-enter `publish` (a will), which then uses the next walk's arrays.
-    this.#depth++
-    try {
-      const { entries, subscriptions, groups } = walk
-      for (let i = 0; i < entries.length; i++) {
-        this.#routeTo(entries[i] as SessionEntry, message, subscriptions[i] as StoredSubscription)
-      }
-      for (let i = 0; i < groups.length; i++) {
-        const group = groups[i] as SharedGroup
-        if (this.#randomShared) group.next = Math.floor(Math.random() * group.size)
-        group.route(message, this.#router)
-      }
-    } finally {
-      this.#depth--
-      walk.entries.length = 0
-      walk.subscriptions.length = 0
-      walk.groups.length = 0
-    }
-    return matched
+    return this.#walker.publish(message)
   }
 
   terminate(client: ClientHandle): void {
@@ -522,30 +369,6 @@ export class MemoryBackend implements Backend, BackendInspection {
     return entry.session.enqueue({ message, subscription })
   }
 
-  #onMatch(route: Route): void {
-    const walk = this.#walk as Walk
-    if (route.shared) {
-      walk.groups.push(route)
-      this.#matched++
-      return
-    }
-    const subscription = route.subscription
-    const entry = route.entry
-    // No Local: not to the publisher's own subscription [MQTT-3.8.3-3]; skipped before merging so
-    // that an overlapping subscription without No Local still gets the message at its own QoS.
-    if (subscription.noLocal === true && this.#origin !== undefined && this.#origin === entry.session.clientId) return
-    this.#matched++
-    if (entry.mark !== this.#epoch) {
-      entry.mark = this.#epoch
-      entry.slot = walk.entries.length
-      walk.entries.push(entry)
-      walk.subscriptions.push(subscription)
-    } else {
-      const slot = entry.slot
-      walk.subscriptions[slot] = mergeSubscriptions(walk.subscriptions[slot] as StoredSubscription, subscription)
-    }
-  }
-
   #routeTo(entry: SessionEntry, message: Message, subscription: StoredSubscription): void {
     const client = entry.client
     if (client !== undefined && entry.live && client.connected) {
@@ -606,33 +429,9 @@ export class MemoryBackend implements Backend, BackendInspection {
    * messages go to another member of their group (MQTT 5.0 4.8.2), then it is dropped.
    */
   #endSession(entry: SessionEntry): void {
-    const leftovers = this.#sharedLeftovers(entry)
+    const leftovers = sharedLeftovers(entry)
     this.#dropEntry(entry)
     this.#redeliverShared(leftovers)
-  }
-
-  /**
-   * The undelivered shared-subscription messages of a session: QoS 1 deliveries never
-   * acknowledged (oldest first), then its offline queue. QoS 2 deliveries that were started are not
-   * handed to anyone else (MQTT 5.0 4.8.2).
-   */
-  #sharedLeftovers(entry: SessionEntry): QueuedMessage[] | undefined {
-    const session = entry.session
-    let out: QueuedMessage[] | undefined
-    if (session.outgoingCount > 0) {
-      for (const record of session.listOutgoing()) {
-        const subscription = record.kind === 'publish' ? record.subscription : undefined
-        if (record.kind !== 'publish' || subscription === undefined || record.message.qos !== 1) continue
-        if (parseSharedSubscription(subscription.topicFilter) === undefined) continue
-        ;(out ??= []).push({ message: record.message, subscription })
-      }
-    }
-    if (session.queueLength > 0) {
-      for (const item of session.drainQueue()) {
-        if (parseSharedSubscription(item.subscription.topicFilter) !== undefined) (out ??= []).push(item)
-      }
-    }
-    return out
   }
 
   /** Offer each leftover to its group (the session that left is no member any more). */

@@ -1,4 +1,4 @@
-import { RetainedTree } from './topic-tree.js'
+import { RetainedTree } from './retained-tree.js'
 import { isMessageExpired } from '../session/memory-session.js'
 import type { Message } from '../session/session.js'
 

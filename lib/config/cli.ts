@@ -54,6 +54,8 @@ Options:
   --redis-prefix PREFIX    root of every Redis key (default mq)
   --tenant-by WHAT         multi-tenancy: "username" (user@tenant) or "client-id" (tenant:client)
   --tenant ID              put every client of this process in tenant ID
+  --workers N              run N broker processes on the same listeners, one per core (needs --redis;
+                           default 1; see docs/multicore.md)
   -h, --help               show this help
 
 Limits (docs/limits.md; same units as the configuration keys, 0 where allowed: none/off):
@@ -137,6 +139,7 @@ const FLAGS = {
   'redis-prefix': { type: 'string' },
   'tenant-by': { type: 'string' },
   tenant: { type: 'string' },
+  workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -217,6 +220,7 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
     sys_interval: integer('sys-interval', v['sys-interval'], 0, 86_400)
   }
   const shutdown = seconds('shutdown-timeout', v['shutdown-timeout'])
+  const workers = integer('workers', v.workers, 1, 256)
 
   // Listeners: without a file's list, the default one (tcp on 127.0.0.1:1883) is what flags change;
   // a `listeners` that is not a list is left for the schema to report.
@@ -226,6 +230,7 @@ export function flagOverrides(cli: CommandLine, fileData: unknown): Override[] {
   set('log-level', ['log', 'level'], logLevel)
   set('log-format', ['log', 'format'], logFormat)
   set('shutdown-timeout', ['shutdown_timeout'], shutdown)
+  set('workers', ['workers'], workers)
   set('max-packet-size', ['broker', 'max_packet_size'], numbers.max_packet_size)
   set('topic-alias-maximum', ['broker', 'topic_alias_maximum'], numbers.topic_alias_maximum)
   set('max-session-expiry', ['broker', 'max_session_expiry_interval'], numbers.max_session_expiry_interval)

@@ -230,7 +230,9 @@ export const CONFIG_SCHEMA = {
       }
     },
     tenancy,
-    http
+    http,
+    // Multi-core mode (docs/multicore.md): this many broker processes on the same listeners (node:cluster).
+    workers: { type: 'integer', minimum: 1, maximum: 256, default: 1 }
   }
 } as const
 
@@ -354,6 +356,8 @@ export interface BrokerConfig {
   backend?: { type?: 'memory' | 'redis'; memory?: MemorySection; redis?: RedisSection }
   tenancy?: TenancySection
   http?: HttpSection
+  /** Broker processes sharing the listeners (1: this process alone; more needs the redis backend). */
+  workers?: number
 }
 
 /** `http:` (lib/http's `HttpConfig`, plus `listener`: the ws/wss listener to mount on). */

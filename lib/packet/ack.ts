@@ -9,14 +9,22 @@ import { varintLength } from './varint.js'
 export type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'
 
 const FIRST_BYTE: Record<AckType, number> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 }
+/** Names for errors, made once: no string is built per acknowledgement on the hot path. */
+const WHAT: Record<AckType, string> = { puback: 'PUBACK', pubrec: 'PUBREC', pubrel: 'PUBREL', pubcomp: 'PUBCOMP' }
+const ID_LABEL: Record<AckType, string> = {
+  puback: 'PUBACK packet identifier',
+  pubrec: 'PUBREC packet identifier',
+  pubrel: 'PUBREL packet identifier',
+  pubcomp: 'PUBCOMP packet identifier'
+}
 
 /**
  * Decode PUBACK, PUBREC, PUBREL or PUBCOMP (sections 3.4–3.7): a packet identifier, and in MQTT 5
  * an optional reason code and properties (remaining length 2 means success, no properties).
  */
 export function decodeAck<T extends AckType>(type: T, r: Reader, level: ProtocolLevel): AckPacket<T> {
-  const what = type.toUpperCase()
-  const packetId = r.u16(`${what} packet identifier`)
+  const what = WHAT[type]
+  const packetId = r.u16(ID_LABEL[type])
   if (packetId === 0) throw new ProtocolError(`${what}: packet identifier 0 [MQTT-2.2.1-3]`)
   const packet: AckPacket<T> = { type, packetId }
   if (level === 5 && r.remaining > 0) {
@@ -32,9 +40,18 @@ export function decodeAck<T extends AckType>(type: T, r: Reader, level: Protocol
 
 /** Encode an acknowledgement; at MQTT 5 the short form when the reason is 0 and no properties. */
 export function encodeAck(packet: AckPacket<AckType>, level: ProtocolLevel): Buffer {
-  const what = packet.type.toUpperCase()
+  const what = WHAT[packet.type]
   const packetId = checkPacketId(packet.packetId, what)
   const code = packet.reasonCode ?? 0
+  if (code === 0 && packet.properties === undefined) {
+    // The common case at every level: 4 bytes, written directly.
+    const buffer = Buffer.allocUnsafe(4)
+    buffer[0] = FIRST_BYTE[packet.type]
+    buffer[1] = 2
+    buffer[2] = packetId >> 8
+    buffer[3] = packetId & 0xff
+    return buffer
+  }
   let propsLength = 0
   let length = 2
   if (level === 5) {

@@ -3,7 +3,7 @@ import { decodeConnack } from './connack.js'
 import { decodeConnect } from './connect.js'
 import { decodeAuth, decodeDisconnect } from './disconnect.js'
 import { MalformedPacketError, MqttError, PacketTooLargeError, ProtocolError } from './errors.js'
-import { decodePublish } from './publish.js'
+import { decodePublish, TopicMemo } from './publish.js'
 import { Reader } from './reader.js'
 import { decodeSubscribe } from './subscribe.js'
 import { decodeSuback, decodeUnsuback } from './suback.js'
@@ -88,6 +88,8 @@ export class Decoder {
   private rawChunk: Buffer | undefined = undefined
   private rawStart = 0
   private rawEnd = 0
+  /** The last PUBLISH topic (see `TopicMemo`). */
+  private readonly topicMemo = new TopicMemo()
 
   constructor(onPacket: (packet: Packet) => void, options: DecoderOptions = {}) {
     this.onPacket = onPacket
@@ -324,7 +326,7 @@ export class Decoder {
     const level = this.protocolLevel
     switch (type) {
       case 3:
-        return decodePublish(buf, start, end, first & 0x0f, level, this.refused === SERVER_REFUSES)
+        return decodePublish(buf, start, end, first & 0x0f, level, this.refused === SERVER_REFUSES, this.topicMemo)
       case 4:
         return decodeAck('puback', new Reader(buf, start, end), level)
       case 5:

@@ -32,11 +32,44 @@ export function checkResponseTopicForDecode(responseTopic: string | undefined, w
   }
 }
 
+/** Topics longer than this (in bytes) are not remembered by a `TopicMemo`. */
+const MEMO_MAX_BYTES = 256
+
+/**
+ * The last topic name one decoder read, with its bytes: publishers mostly repeat their topic, and a
+ * repeated topic then costs one byte comparison instead of a UTF-8 check, a string decode and the
+ * wildcard checks. Returning the very same string also lets later Map lookups reuse its hash.
+ * Only a topic that passed every check is remembered (never the empty topic of a topic alias).
+ */
+export class TopicMemo {
+  #bytes: Buffer | undefined = undefined
+  #topic = ''
+
+  /** The remembered topic if `buf[start, end)` holds its bytes, else undefined. */
+  lookup(buf: Buffer, start: number, end: number): string | undefined {
+    const bytes = this.#bytes
+    if (bytes === undefined || bytes.length !== end - start) return undefined
+    for (let i = 0, j = start; j < end; i++, j++) if (bytes[i] !== buf[j]) return undefined
+    return this.#topic
+  }
+
+  /** Remember `topic`, decoded from `buf[start, end)` and valid (copied: the input may be reused). */
+  remember(buf: Buffer, start: number, end: number, topic: string): void {
+    const length = end - start
+    if (length === 0 || length > MEMO_MAX_BYTES) return
+    const bytes = this.#bytes !== undefined && this.#bytes.length === length ? this.#bytes : Buffer.allocUnsafe(length)
+    buf.copy(bytes, 0, start, end)
+    this.#bytes = bytes
+    this.#topic = topic
+  }
+}
+
 /**
  * Decode a PUBLISH body at `buf[start, end)` (the hot path: the topic and payload are read without
  * a Reader where possible, the payload is a view of the input). `flags` is the low nibble of the
  * first byte, already checked for QoS 3 and DUP on QoS 0. `fromClient` refuses subscription
- * identifiers, which only a server sends [MQTT-3.3.4-6].
+ * identifiers, which only a server sends [MQTT-3.3.4-6]. `memo` (one per connection) skips the
+ * decoding and checks of a topic equal to the previous one.
  */
 export function decodePublish(
   buf: Buffer,
@@ -44,7 +77,8 @@ export function decodePublish(
   end: number,
   flags: number,
   level: ProtocolLevel,
-  fromClient: boolean
+  fromClient: boolean,
+  memo?: TopicMemo
 ): PublishPacket {
   const qos = ((flags >> 1) & 0x03) as QoS
   if (start + 2 > end) throw new MalformedPacketError(`${WHAT}: packet ends before the topic name`)
@@ -52,9 +86,14 @@ export function decodePublish(
   const topicStart = start + 2
   let pos = topicStart + topicLength
   if (pos > end) throw new MalformedPacketError(`${WHAT}: topic name runs past the end of the packet`)
-  const problem = utf8Problem(buf, topicStart, pos)
-  if (problem !== undefined) throw new MalformedPacketError(`${WHAT} topic name: ${problem}`)
-  const topic = decodeString(buf, topicStart, pos)
+  const topicEnd = pos
+  let topic = memo?.lookup(buf, topicStart, topicEnd)
+  const known = topic !== undefined
+  if (topic === undefined) {
+    const problem = utf8Problem(buf, topicStart, pos)
+    if (problem !== undefined) throw new MalformedPacketError(`${WHAT} topic name: ${problem}`)
+    topic = decodeString(buf, topicStart, pos)
+  }
   let packetId: number | undefined
   if (qos > 0) {
     if (pos + 2 > end) throw new MalformedPacketError(`${WHAT}: packet ends before the packet identifier`)
@@ -83,7 +122,10 @@ export function decodePublish(
     // "It is a Protocol Error if the Topic Name is zero length and there is no Topic Alias" (3.3.2.1).
     throw new ProtocolError(`${WHAT}: empty topic name without a topic alias`)
   }
-  checkTopicNameForDecode(topic, WHAT, level === 5)
+  if (!known) {
+    checkTopicNameForDecode(topic, WHAT, level === 5)
+    memo?.remember(buf, topicStart, topicEnd, topic)
+  }
   const packet: PublishPacket = {
     type: 'publish',
     topic,

@@ -182,9 +182,18 @@ export function checkTopicName(
   return problem === undefined ? undefined : new TopicNameInvalidError(problem, errorOptions)
 }
 
-/** `checkTopicName(topic) === undefined`, without allocating. */
+/** The last topic name `isValidTopicName` accepted ('' is never valid, so never a false hit). */
+let lastValidName = ''
+
+/**
+ * `checkTopicName(topic) === undefined`, without allocating. The last valid name is remembered:
+ * a publisher's repeated topic (the same string, from the decoder's `TopicMemo`) is one comparison.
+ */
 export function isValidTopicName(topic: string): boolean {
-  return topicNameProblem(topic) === undefined
+  if (topic === lastValidName) return true
+  if (topicNameProblem(topic) !== undefined) return false
+  lastValidName = topic
+  return true
 }
 
 /**

@@ -10,36 +10,48 @@ import type { EncodedPublish } from '../packet/publish-template.js'
  *
  * Not thread-safe in any sense but Node's: fill and take within the event loop.
  */
+/** Above this many parts in one batch, its arrays are released rather than kept for the next. */
+const KEEP_SLOTS = 1024
+
 export class OutputBatch {
-  private readonly parts: (Buffer | EncodedPublish)[] = []
+  /**
+   * The parts in slots 0 … count-1. The arrays are kept from batch to batch (slots cleared, not the
+   * arrays truncated): truncating frees their backing stores and the next batch allocates them
+   * again, which was a good part of the garbage made per message. Above `KEEP_SLOTS` they are
+   * released, so one burst does not pin a large array for the connection's life.
+   */
+  private parts: (Buffer | EncodedPublish | undefined)[] = []
   /** Packet id for each part (0: none / not a template). */
-  private readonly ids: number[] = []
+  private ids: number[] = []
+  private count = 0
   /** Total bytes gathered. */
   length = 0
 
   /** True when nothing is waiting. */
   get empty(): boolean {
-    return this.parts.length === 0
+    return this.count === 0
   }
 
   /** Add ready bytes (kept by reference until `take`: the caller must not change them). */
   push(bytes: Buffer): void {
-    this.parts.push(bytes)
-    this.ids.push(0)
+    const n = this.count++
+    this.parts[n] = bytes
+    this.ids[n] = 0
     this.length += bytes.length
   }
 
   /** Add an encoded PUBLISH variant, with `packetId` to patch in (ignored for QoS 0 variants). */
   pushPublish(variant: EncodedPublish, packetId: number): void {
-    this.parts.push(variant)
-    this.ids.push(packetId)
+    const n = this.count++
+    this.parts[n] = variant
+    this.ids[n] = packetId
     this.length += variant.bytes.length
   }
 
   /** The whole batch as one Buffer (undefined when empty), and reset. */
   take(): Buffer | undefined {
     const parts = this.parts
-    const n = parts.length
+    const n = this.count
     if (n === 0) return undefined
     let out: Buffer
     const first = parts[0]!
@@ -53,16 +65,22 @@ export class OutputBatch {
       for (let i = 0; i < n; i++) {
         const part = parts[i]!
         if (Buffer.isBuffer(part)) {
-          part.copy(out, offset)
+          out.set(part, offset)
           offset += part.length
         } else {
           offset = writePublish(out, offset, part, ids[i]!)
         }
       }
     }
-    // Reuse the arrays: no allocation per flush beyond the output Buffer itself.
-    parts.length = 0
-    this.ids.length = 0
+    // Reuse the arrays: no allocation per flush beyond the output Buffer itself; the slots are
+    // cleared so that no sent Buffer stays referenced.
+    if (n > KEEP_SLOTS) {
+      this.parts = []
+      this.ids = []
+    } else {
+      for (let i = 0; i < n; i++) parts[i] = undefined
+    }
+    this.count = 0
     this.length = 0
     return out
   }

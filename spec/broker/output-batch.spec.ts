@@ -33,4 +33,23 @@ describe('OutputBatch', () => {
     batch.push(ping)
     expect(batch.take()).to.equal(ping)
   })
+
+  it('reuses its slots: each batch carries only its own packets, after small and after very large batches', () => {
+    const template = new PublishTemplate({ topic: 't', payload: Buffer.from('x') }, 4)
+    const variant = template.variant(1, false, false)
+    const batch = new OutputBatch()
+    const ids = (bytes: Buffer): unknown[] => decodeAll(bytes).packets.map((p) => (p.type === 'publish' ? p.packetId : p.type))
+    for (let i = 1; i <= 3; i++) batch.pushPublish(variant, i)
+    expect(ids(batch.take()!)).to.deep.equal([1, 2, 3])
+    batch.pushPublish(variant, 9)
+    batch.push(Buffer.from([0xd0, 0x00]))
+    expect(ids(batch.take()!)).to.deep.equal([9, 'pingresp'])
+    for (let i = 1; i <= 1500; i++) batch.pushPublish(variant, i) // beyond the kept slots
+    expect(ids(batch.take()!)).to.have.length(1500)
+    batch.pushPublish(variant, 7)
+    batch.pushPublish(variant, 8)
+    expect(batch.length).to.equal(variant.bytes.length * 2)
+    expect(ids(batch.take()!)).to.deep.equal([7, 8])
+    expect(batch.empty).to.equal(true)
+  })
 })

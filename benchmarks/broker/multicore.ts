@@ -1,0 +1,193 @@
+/**
+ * How throughput grows with the number of broker processes on one host (`mqtt-broker --workers N`,
+ * docs/multicore.md). Starts one redis-server (a free loopback port, a temporary directory, no
+ * persistence), then one `mqtt-broker --redis URL --workers N` per N in 1…max (each on its own port
+ * and Redis prefix; N = 1 is one process on the same redis backend), plus one single process on the
+ * memory backend for reference, and runs the throughput scenarios against each, interleaved
+ * (the order rotates per repetition), with a warm-up round. Reports medians of deliveries/s and the
+ * CPU of every process involved (primary, workers, redis-server), from /proc.
+ *
+ *   node --import tsx benchmarks/broker/multicore.ts [--max-workers N] [--reps 3]
+ *     [--scenarios fanin-q0,pairs-q0,pairs-q1,fanout-q1] [--no-memory] [size flags of run.ts, --scale X]
+ *
+ * The broker command runs as one esbuild bundle (as in run.ts), so the workers cluster.fork the
+ * bundle, not a TypeScript loader. Every child is stopped by its pid at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseSizes, runScenario, scaled, type ScenarioName, type Sizes } from '../../lib/bench/scenarios.js'
+import type { ThroughputResult } from '../../lib/bench/throughput.js'
+import { cpuTimes } from '../../lib/bench/proc.js'
+import { median, table } from '../../lib/bench/results.js'
+import { freePort } from './targets.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..')
+const children = new Set<ChildProcess>()
+const tempDirs: string[] = []
+const tempFiles: string[] = []
+
+/** A broker under test: its primary pid and label. */
+interface Target {
+  label: string
+  processes: number
+  port: number
+  child: ChildProcess
+  output: () => string
+}
+
+function killAll (): void {
+  for (const c of children) if (c.pid !== undefined && c.exitCode === null) { try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ } }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true })
+  for (const f of tempFiles) rmSync(f, { force: true })
+}
+
+/** Pids of `pid` and its descendants (from /proc/<n>/stat's ppid field). */
+function processTree (pid: number): number[] {
+  const parents = new Map<number, number[]>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      const list = parents.get(ppid) ?? []
+      list.push(Number(name))
+      parents.set(ppid, list)
+    } catch { /* gone */ }
+  }
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) out.push(...(parents.get(out[i]!) ?? []))
+  return out
+}
+
+function cpuOf (pids: number[]): number {
+  let total = 0
+  for (const pid of pids) { const t = cpuTimes(pid); if (t !== undefined) total += t.user + t.sys }
+  return total
+}
+
+async function bundle (): Promise<string> {
+  const esbuild = await import('esbuild')
+  const out = join(ROOT, '.tmp/bench-broker', `mqtt-broker-${process.pid}.mjs`)
+  tempFiles.push(out)
+  await esbuild.build({ entryPoints: [join(ROOT, 'bin/mqtt-broker.ts')], outfile: out, bundle: true, platform: 'node',
+    format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' })
+  return out
+}
+
+function spawnTracked (argv: string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn('bash', ['-c', 'ulimit -n 20000 && exec "$@"', 'bash', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  let text = ''
+  const keep = (b: Buffer): void => { text = (text + b.toString()).slice(-16384) }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  return { child, output: () => text }
+}
+
+async function waitFor (what: string, output: () => string, pattern: RegExp, child: ChildProcess, ms = 60_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const m = pattern.exec(output())
+    if (m !== null) return m
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start:\n${output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function startRedis (): Promise<{ url: string; pid: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
+  tempDirs.push(dir)
+  const port = await freePort()
+  const r = spawnTracked(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir])
+  await waitFor('redis-server', r.output, /Ready to accept connections/, r.child, 15_000)
+  return { url: `redis://127.0.0.1:${port}`, pid: r.child.pid! }
+}
+
+async function startBroker (bin: string, label: string, processes: number, extra: string[]): Promise<Target> {
+  const flags = ['--port', '0', '--log-level', 'warn', '--sys-interval', '0', '--max-outgoing-queue', '1000000', '--max-publisher-pause', '600000']
+  const { child, output } = spawnTracked([process.execPath, bin, ...flags, ...extra])
+  const m = await waitFor(label, output, /listening on tcp:\/\/127\.0\.0\.1:(\d+)/, child)
+  return { label, processes, port: Number(m[1]), child, output }
+}
+
+async function main (): Promise<void> {
+  const { sizes, rest } = parseSizes(process.argv.slice(2))
+  let maxWorkers = Math.max(2, availableParallelism())
+  let reps = 3
+  let memory = true
+  let scenarios: ScenarioName[] = ['fanin-q0', 'pairs-q0', 'pairs-q1', 'fanout-q1']
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!
+    const v = (): string => { const x = rest[++i]; if (x === undefined) throw new Error(`${a} needs a value`); return x }
+    if (a === '--max-workers') maxWorkers = Number(v())
+    else if (a === '--reps') reps = Number(v())
+    else if (a === '--scenarios') scenarios = v().split(',') as ScenarioName[]
+    else if (a === '--no-memory') memory = false
+    else throw new Error(`unknown argument ${a} (see the header of benchmarks/broker/multicore.ts)`)
+  }
+  const bin = await bundle()
+  const redis = await startRedis()
+  const targets: Target[] = []
+  if (memory) targets.push(await startBroker(bin, 'memory, 1 process', 1, []))
+  for (let n = 1; n <= maxWorkers; n++) {
+    targets.push(await startBroker(bin, `redis, ${n} process${n > 1 ? 'es' : ''}`, n, ['--redis', redis.url, '--redis-prefix', `mc${n}`, ...(n > 1 ? ['--workers', String(n)] : [])]))
+  }
+  const run = async (t: Target, name: ScenarioName, s: Sizes, id: string): Promise<{ result: ThroughputResult; cpu: number }> => {
+    const pids = [...processTree(t.child.pid!), redis.pid]
+    const before = cpuOf(pids)
+    try {
+      const result = await runScenario(name, { host: '127.0.0.1', port: t.port, transport: 'tcp' }, undefined, s, id) as ThroughputResult
+      return { result, cpu: cpuOf(pids) - before }
+    } catch (error) {
+      // A refused or dropped connection (an overloaded target) is a failed run, not the end of the benchmark.
+      const problem = error instanceof Error ? error.message : String(error)
+      return { result: { ok: false, problem, deliveriesPerSec: 0, seconds: 1 } as ThroughputResult, cpu: cpuOf(pids) - before }
+    }
+  }
+  process.stderr.write(`warm-up (${targets.length} targets)\n`)
+  for (const t of targets) for (const name of scenarios) await run(t, name, scaled(sizes, 0.2), `mcw${t.processes}${name}`)
+  const records = new Map<string, { rate: number[]; cpu: number[]; ok: boolean[] }>()
+  for (let r = 0; r < reps; r++) {
+    for (const [si, name] of scenarios.entries()) {
+      const order = targets.map((_, i) => targets[(i + r + si) % targets.length]!)
+      for (const t of order) {
+        const { result, cpu } = await run(t, name, sizes, `mc${r}${si}${t.processes}`)
+        const key = `${name}\u0000${t.label}`
+        const rec = records.get(key) ?? { rate: [], cpu: [], ok: [] }
+        rec.rate.push(result.deliveriesPerSec)
+        rec.cpu.push(cpu / Math.max(result.seconds, 1e-9))
+        rec.ok.push(result.ok)
+        records.set(key, rec)
+        process.stderr.write(`${name} ${t.label}: ${Math.round(result.deliveriesPerSec)}/s ${result.ok ? 'ok' : result.problem ?? 'FAIL'}\n`)
+      }
+    }
+  }
+  const rows: string[][] = []
+  for (const name of scenarios) {
+    const base = median(records.get(`${name}\u0000redis, 1 process`)?.rate ?? [NaN])
+    for (const t of targets) {
+      const rec = records.get(`${name}\u0000${t.label}`)!
+      const m = median(rec.rate)
+      const bad = rec.ok.filter((ok) => !ok).length
+      rows.push([name, t.label, Math.round(m).toLocaleString('en-US'),
+        `${Math.round(Math.min(...rec.rate)).toLocaleString('en-US')}–${Math.round(Math.max(...rec.rate)).toLocaleString('en-US')}`,
+        (m / base).toFixed(2), `${Math.round(median(rec.cpu) * 100)}`, bad === 0 ? 'ok' : `FAIL ${bad}/${rec.ok.length}`])
+    }
+  }
+  process.stdout.write(table(['scenario', 'broker', 'deliveries/s', 'min–max', '× redis 1 process', 'CPU % (broker processes + redis)', 'runs'], rows) + '\n')
+  for (const t of targets) t.child.kill('SIGTERM')
+  await Promise.all(targets.map((t) => new Promise((resolve) => { if (t.child.exitCode !== null) resolve(undefined); else t.child.once('exit', resolve) })))
+  rmSync(bin, { force: true })
+}
+
+process.on('SIGINT', () => { killAll(); process.exit(130) })
+process.on('SIGTERM', () => { killAll(); process.exit(143) })
+process.on('exit', () => killAll())
+main().then(() => process.exit(0), (err: unknown) => {
+  process.stderr.write(`multicore: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})
