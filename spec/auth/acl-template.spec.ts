@@ -110,7 +110,7 @@ describe('acl – live changes reach cached decisions', () => {
     const client = new FakeClient(clientId, 5)
     const connect = { type: 'connect', protocolLevel: 5, clientId, clean: true, keepalive: 0 } as const
     expect((await b.authenticate(client, { clientId, username: undefined, password: undefined, connect })).result).to.equal('allow')
-    const { session } = await b.setup(client, true, 0)
+    await b.setup(client, true, 0)
     await b.queueOffline(client)
     expect(await b.authorizeSubscribe(client, sub('#'))).to.equal(true)
     await b.subscribe(client, [sub('#')])
