@@ -76,8 +76,6 @@ export class Broker {
   /** Inline subscriptions (`subscribe`), closed with the broker. */
   private readonly inline = new Set<ClientHandle>()
   private readonly inlineHost: InlineHost
-  /** Each connection's byte stream, read at scrape time for byte counts (nothing per packet). */
-  private readonly streams = new Map<Client, Duplex>()
   /** Bytes of the connections that closed, per tenant. */
   private readonly closedBytes = new Map<string | undefined, { received: number; sent: number }>()
   /** Wills waiting for their Will Delay Interval. */
@@ -114,6 +112,12 @@ export class Broker {
       admission: this.admission,
       tenantCounters: (tenant) => (this.sys === undefined ? DISCARDED : this.sys.counters(tenant)),
       output: this.output,
+      outboundLimits: {
+        window: this.options.inflightWindow,
+        maxQueue: this.options.maxOutgoingQueue,
+        maxQueueBytes: this.options.maxOutgoingQueueBytes,
+        maxBufferedBytes: this.options.maxBufferedBytes
+      },
       remove: (client) => this.remove(client),
       track: (work) => this.track(work),
       delayWill: (tenant, clientId, will, dueAt) => {
@@ -176,7 +180,7 @@ export class Broker {
   trafficBytes(): Map<string | undefined, { received: number; sent: number }> {
     const out = new Map<string | undefined, { received: number; sent: number }>()
     for (const [tenant, bytes] of this.closedBytes) out.set(tenant, { ...bytes })
-    for (const [client, stream] of this.streams) addBytes(out, client.tenant, stream)
+    for (const client of this.clients) addBytes(out, client.tenant, client.stream)
     return out
   }
 
@@ -289,7 +293,6 @@ export class Broker {
     if (refusal === undefined) client.admitted = true
     else client.refusal = refusal
     this.clients.add(client)
-    this.streams.set(client, connection.stream)
     this.stats.connectionsAccepted++
     this.stats.connectionsOpen++
     this.startTimer()
@@ -386,11 +389,7 @@ export class Broker {
     if (!this.clients.delete(client)) return
     this.stats.connectionsOpen--
     if (client.admitted) this.admission.release(client)
-    const stream = this.streams.get(client)
-    if (stream !== undefined) {
-      this.streams.delete(client)
-      addBytes(this.closedBytes, client.tenant, stream)
-    }
+    addBytes(this.closedBytes, client.tenant, client.stream)
   }
 
   private track(work: Promise<void>): void {

@@ -48,7 +48,6 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
   private outbound: Outbound | undefined = undefined
   /** `log`, made at first use. */
   private boundLog: Logger | undefined = undefined
-  private info: ConnectionInfo | undefined = undefined
 
   constructor(core: BrokerCore, connection: Connection) {
     super(core, connection)
@@ -99,12 +98,11 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     return this.connection.certificateUsername
   }
 
-  /** Where the connection came from, as authentication sees it (made once, on first use). */
+  /** Where the connection came from, as authentication sees it (made at each call: CONNECT and AUTH only). */
   get connectionInfo(): ConnectionInfo {
-    if (this.info !== undefined) return this.info
     const { transport, remoteAddress, listener, peerCertificate } = this.connection
     const info: ConnectionInfo = { transport, remoteAddress, listener }
-    return (this.info = peerCertificate === undefined ? info : { ...info, peerCertificate })
+    return peerCertificate === undefined ? info : { ...info, peerCertificate }
   }
 
   // ---- Lifecycle ------------------------------------------------------------------------------
@@ -184,13 +182,10 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
       return
     }
     this.currentSession = session
-    const options = this.core.options
-    this.outbound = new Outbound(this, {
-      window: Math.min(options.inflightWindow, this.negotiated.clientReceiveMaximum),
-      maxQueue: options.maxOutgoingQueue,
-      maxQueueBytes: options.maxOutgoingQueueBytes,
-      maxBufferedBytes: options.maxBufferedBytes
-    })
+    const shared = this.core.outboundLimits
+    // The client's Receive Maximum may make its window smaller than the broker's.
+    const window = Math.min(shared.window, this.negotiated.clientReceiveMaximum)
+    this.outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window })
   }
 
   setWill(will: StoredWill | undefined): void {
@@ -239,7 +234,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
       this.shutdown('keepalive', ReasonCode.KeepAliveTimeout)
       return
     }
-    const backed = this.flow.backedSince
+    const backed = this.flow === undefined ? 0 : this.flow.backedSince
     if (backed !== 0 && now - backed > this.core.options.sendTimeout && this.phase !== CLOSED) {
       // Its output has not drained for sendTimeout: a slow or frozen consumer.
       this.core.stats.sendTimeouts++

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import type { Subject } from 'rxjs'
 import { encode } from '../packet/index.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
@@ -9,9 +10,13 @@ import type { DisconnectReason } from './events.js'
 import { fitPacket } from './fit-packet.js'
 import type { Logger } from './logger.js'
 import { OutputBatch } from './output-batch.js'
-import { OutputFlow } from './output-flow.js'
+import { isCongested, OutputFlow } from './output-flow.js'
 import type { Waiter } from './output-flow.js'
 import type { FlushTarget } from './output-scheduler.js'
+
+/** The connection a stream belongs to (set on the stream by `ConnectionIO`). */
+const OWNER = Symbol('mqtt-broker connection')
+type OwnedStream = Duplex & { [OWNER]: ConnectionIO }
 
 /** The phases of a connection: before CONNECT, during CONNECT, live (after CONNACK), closed. */
 export const NEW = 0
@@ -40,8 +45,11 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   protected phase = NEW
   protected readonly core: BrokerCore
   protected readonly connection: Connection
-  /** Output flow control: back-up time, congestion, publishers waiting for this connection. */
-  protected readonly flow: OutputFlow
+  /**
+   * Output flow control: back-up time, publishers waiting for this connection. Made the first time
+   * its output backs up (most connections never need one).
+   */
+  protected flow: OutputFlow | undefined = undefined
   /** The `outgoing$` flow (made at first use). */
   protected outgoing: Subject<Packet> | undefined = undefined
   private readonly out = new OutputBatch()
@@ -53,13 +61,31 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   constructor(core: BrokerCore, connection: Connection) {
     this.core = core
     this.connection = connection
-    const stream = connection.stream
-    this.flow = new OutputFlow(stream, core.options.maxPublisherPause)
-    stream.on('data', (chunk: Buffer) => this.onData(chunk))
-    stream.on('drain', () => this.onDrain())
-    stream.on('error', (error: Error) => this.onStreamError(error))
-    stream.on('close', () => this.shutdown('socket'))
-    stream.on('end', () => this.shutdown('socket'))
+    // The listeners are shared by every connection (no closures per connection): the stream
+    // carries its connection.
+    const stream = connection.stream as OwnedStream
+    stream[OWNER] = this
+    stream.on('data', ConnectionIO.streamData)
+    stream.on('drain', ConnectionIO.streamDrain)
+    stream.on('error', ConnectionIO.streamError)
+    stream.on('close', ConnectionIO.streamEnded)
+    stream.on('end', ConnectionIO.streamEnded)
+  }
+
+  private static streamData(this: OwnedStream, chunk: Buffer): void {
+    this[OWNER].onData(chunk)
+  }
+
+  private static streamDrain(this: OwnedStream): void {
+    this[OWNER].onDrain()
+  }
+
+  private static streamError(this: OwnedStream, error: Error): void {
+    this[OWNER].onStreamError(error)
+  }
+
+  private static streamEnded(this: OwnedStream): void {
+    this[OWNER].shutdown('socket')
   }
 
   /** Bytes arrived. */
@@ -70,6 +96,11 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   abstract shutdown(reason: DisconnectReason, reasonCode?: number, error?: Error): void
   /** Close the connection for an unexpected error. */
   abstract internalError(error: unknown): void
+
+  /** The connection's byte stream (its socket's byte counts are read at scrape time). */
+  get stream(): Duplex {
+    return this.connection.stream
+  }
 
   /** The connection is closed. */
   get closed(): boolean {
@@ -126,7 +157,9 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
     if (bytes === undefined) return
     const stream = this.connection.stream
     if (stream.destroyed || !stream.writable) return
-    if (this.flow.write(bytes, this.core.options.maxBufferedBytes) && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
+    if (stream.write(bytes)) return
+    const flow = (this.flow ??= new OutputFlow(stream, this.core.options.maxPublisherPause))
+    if (flow.backedUp(this.core.options.maxBufferedBytes) && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
       this.core.stats.inputPauses++
       this.pause(PAUSE_OUTPUT)
     }
@@ -143,7 +176,7 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
       // A peer that never reads must not hold the socket: destroy it soon regardless.
       setTimeout(() => stream.destroy(), 1000).unref()
     }
-    this.flow.release()
+    this.flow?.release()
   }
 
   /** End the network connection now, without a word (`broker.close()` after the drain time). */
@@ -153,12 +186,12 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
 
   /** Whether this connection's socket holds so much unsent output that its publishers should wait. */
   congested(): boolean {
-    return this.flow.congested
+    return isCongested(this.connection.stream)
   }
 
   /** Make `publisher` wait until this connection's output drains (`OutputFlow.hold`). */
   holdPublisher(publisher: Waiter): boolean {
-    return this.flow.hold(publisher)
+    return (this.flow ??= new OutputFlow(this.connection.stream, this.core.options.maxPublisherPause)).hold(publisher)
   }
 
   /**
@@ -189,13 +222,14 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
 
   /** The socket took all its output: publishers and its own input go on, queued deliveries go out. */
   private onDrain(): void {
+    const flow = this.flow
     if (this.phase === CLOSED) {
-      this.flow.backedSince = 0
+      if (flow !== undefined) flow.backedSince = 0
       return
     }
     try {
       this.resume(PAUSE_OUTPUT)
-      this.flow.drained()
+      flow?.drained()
       this.drained()
     } catch (error) {
       this.internalError(error)

@@ -3,6 +3,7 @@ import type { Admission } from './admission.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
+import type { OutboundLimits } from './outbound.js'
 import type { FlushTarget, OutputScheduler } from './output-scheduler.js'
 import type { StoredWill } from '../session/session.js'
 import type { BrokerStats } from './stats.js'
@@ -24,6 +25,8 @@ export interface BrokerCore {
   readonly stats: BrokerStats
   /** Connection limits and overload state. */
   readonly admission: Admission
+  /** The limits of a connection's `Outbound` whose window is `inflightWindow` (shared by all such). */
+  readonly outboundLimits: OutboundLimits
   /** When gathered output is written (per input chunk, or once per turn), and back-pressure. */
   readonly output: OutputScheduler
   /** The connection closed: forget it. */
