@@ -2,12 +2,13 @@ import type { Subject } from 'rxjs'
 import { Decoder } from '../packet/index.js'
 import { MqttError } from '../packet/errors.js'
 import { ReasonCode } from '../packet/reason-codes.js'
-import type { ConnectPacket, Packet } from '../packet/types.js'
+import type { ConnectPacket, Packet, ProtocolLevel } from '../packet/types.js'
 import type { Connection } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { CLOSED, ConnectionIO, NEW, PAUSE_BUSY } from './connection-io.js'
 import type { BrokerCore } from './core.js'
+import type { DisconnectReason } from './events.js'
 import { dispatch } from './handlers/dispatch.js'
 import type { ConnectContext, PublishStep } from './handlers/context.js'
 import { PublishPipeline } from './publish-pipeline.js'
@@ -71,8 +72,9 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     })
   }
 
+  abstract readonly protocolLevel: ProtocolLevel
   /** Close the connection for `error` (see `HandlerContext.fail`). */
-  abstract fail(error: MqttError, reason?: 'protocol-error'): void
+  abstract fail(error: MqttError, reason?: DisconnectReason): void
   /** A packet could not be decoded. */
   protected abstract onDecodeError(error: MqttError): void
   /** Refuse `connect` with `reasonCode` and close (admission, limits). */
@@ -87,8 +89,6 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     }
     this.sendAt(packet, this.protocolLevel)
   }
-
-  abstract readonly protocolLevel: 3 | 4 | 5
 
   /** See `HandlerContext.incomingBytes`. */
   incomingBytes(): Buffer | undefined {
