@@ -15,6 +15,8 @@
 export { Broker } from './broker/broker.js'
 export type { ListenOptions } from './broker/broker.js'
 export type { BrokerOptions, ResolvedOptions } from './broker/options.js'
+export { systemClock } from './broker/clock.js'
+export type { Clock, ClockTimer } from './broker/clock.js'
 export type {
   BrokerEvent,
   BrokerEventType,

@@ -97,7 +97,7 @@ export class Admission {
 
   /** One token of `host`'s bucket (`rate` per second, bursts of `rate`). */
   private take(host: string, rate: number): boolean {
-    const now = Date.now()
+    const now = this.options.clock.now()
     let bucket = this.buckets.get(host)
     if (bucket === undefined) {
       bucket = { tokens: rate, at: now }

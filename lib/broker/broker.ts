@@ -10,6 +10,7 @@ import { Client } from './client.js'
 import type { BrokerCore, CoreConnection } from './core.js'
 import { DelayedWills } from './delayed-wills.js'
 import type { DelayedWill } from './delayed-wills.js'
+import type { Clock, ClockTimer } from './clock.js'
 import { EventHub } from './events.js'
 import type { BrokerClient, BrokerEvent } from './events.js'
 import { createLogger } from './logger.js'
@@ -69,7 +70,7 @@ export class Broker {
   private readonly pending = new Set<Promise<void>>()
   /** When the connections' output is written (and back-pressure). */
   private readonly output = new OutputScheduler()
-  private timer: NodeJS.Timeout | undefined = undefined
+  private timer: ClockTimer | undefined = undefined
   /** The `$SYS` publisher (undefined when `sysInterval` is 0). */
   private readonly sys: SysPublisher | undefined
   private closing: Promise<void> | undefined = undefined
@@ -100,7 +101,8 @@ export class Broker {
               trafficBytes: () => this.trafficBytes()
             },
             this.options.sysInterval,
-            this.options.sysTopicPrefix
+            this.options.sysTopicPrefix,
+            this.options.clock
           )
         : undefined
     this.core = {
@@ -132,7 +134,8 @@ export class Broker {
       log: this.log,
       inline: this.inline,
       track: (work) => this.track(work),
-      isOpen: () => this.closing === undefined
+      isOpen: () => this.closing === undefined,
+      clock: this.options.clock
     }
   }
 
@@ -311,12 +314,14 @@ export class Broker {
   }
 
   private async shutdown(): Promise<void> {
-    const deadline = Date.now() + this.options.drainTimeout
+    const clock = this.options.clock
+    const deadline = clock.now() + this.options.drainTimeout
     // Stop accepting now; these resolve once every accepted connection has ended.
     const listenersClosed = Promise.all(this.listeners.map((listeners) => listeners.close()))
     for (const client of [...this.clients]) client.shutdown('server', ReasonCode.ServerShuttingDown)
     for (const handle of [...this.inline]) handle.close()
     const drained = await settleBefore(
+      clock,
       deadline,
       (async () => {
         await this.settlePending()
@@ -335,13 +340,13 @@ export class Broker {
       for (const client of [...this.clients]) client.destroy()
     }
     this.listeners.length = 0
-    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.timer !== undefined) clock.clearInterval(this.timer)
     this.timer = undefined
     this.admission.close()
     try {
       await this.sys?.stop()
       const closed = this.backend.close()
-      if (isPromise(closed) && !(await settleBefore(Math.max(deadline, Date.now() + 1000), closed))) {
+      if (isPromise(closed) && !(await settleBefore(clock, Math.max(deadline, clock.now() + 1000), closed))) {
         this.log.warn('backend still closing after the drain time', { drainTimeout: this.options.drainTimeout })
       }
     } catch (error) {
@@ -356,13 +361,13 @@ export class Broker {
 
   private startTimer(): void {
     if (this.timer !== undefined) return
-    this.timer = setInterval(() => this.tick(), this.options.timerInterval)
+    this.timer = this.options.clock.setInterval(() => this.tick(), this.options.timerInterval)
     this.timer.unref()
   }
 
   /** The shared wheel: keepalive and connect timeout for every connection, one timer in all. */
   private tick(): void {
-    const now = Date.now()
+    const now = this.options.clock.now()
     this.admission.tick(now)
     for (const client of this.clients) {
       try {
@@ -399,18 +404,18 @@ export class Broker {
 }
 
 /**
- * Whether `work` settled before `deadline` (ms since the epoch). A rejection counts as settled
+ * Whether `work` settled before `deadline` (ms since the epoch, on `clock`). A rejection counts as settled
  * (teardown failures are logged where they happen).
  */
-async function settleBefore(deadline: number, work: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
+async function settleBefore(clock: Clock, deadline: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: ClockTimer | undefined
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+    timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()))
   })
   try {
     return await Promise.race([work.then(() => true, () => true), timeout])
   } finally {
-    clearTimeout(timer)
+    if (timer !== undefined) clock.clearTimeout(timer)
   }
 }
 

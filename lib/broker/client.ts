@@ -185,7 +185,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     const shared = this.core.outboundLimits
     // The client's Receive Maximum may make its window smaller than the broker's.
     const window = Math.min(shared.window, this.negotiated.clientReceiveMaximum)
-    this.outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window })
+    this.outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window }, this.core.options.clock)
   }
 
   setWill(will: StoredWill | undefined): void {

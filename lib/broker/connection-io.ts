@@ -158,7 +158,7 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
     const stream = this.connection.stream
     if (stream.destroyed || !stream.writable) return
     if (stream.write(bytes)) return
-    const flow = (this.flow ??= new OutputFlow(stream, this.core.options.maxPublisherPause))
+    const flow = (this.flow ??= new OutputFlow(stream, this.core.options.maxPublisherPause, this.core.options.clock))
     if (flow.backedUp(this.core.options.maxBufferedBytes) && (this.pauseFlags & PAUSE_OUTPUT) === 0) {
       this.core.stats.inputPauses++
       this.pause(PAUSE_OUTPUT)
@@ -174,7 +174,7 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
       stream.pause()
       stream.end()
       // A peer that never reads must not hold the socket: destroy it soon regardless.
-      setTimeout(() => stream.destroy(), 1000).unref()
+      this.core.options.clock.setTimeout(() => stream.destroy(), 1000).unref()
     }
     this.flow?.release()
   }
@@ -191,7 +191,8 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
 
   /** Make `publisher` wait until this connection's output drains (`OutputFlow.hold`). */
   holdPublisher(publisher: Waiter): boolean {
-    return (this.flow ??= new OutputFlow(this.connection.stream, this.core.options.maxPublisherPause)).hold(publisher)
+    const options = this.core.options
+    return (this.flow ??= new OutputFlow(this.connection.stream, options.maxPublisherPause, options.clock)).hold(publisher)
   }
 
   /**

@@ -86,6 +86,13 @@ export type BrokerEvent =
       listener: string | undefined
       certificateSubject?: string
     }
+  /**
+   * The teardown of a connection that had a session is over (after its `client.disconnected`): the
+   * QoS 1/2 messages it left are in its session's offline queue, its will is published, delayed or
+   * discarded, and the backend was told (`terminate`, unless another connection took the session
+   * over). Exactly once per such connection, failures included (logged); before `close()` resolves.
+   */
+  | { type: 'client.ended'; client: BrokerClient }
   | { type: 'subscribed'; client: BrokerClient; subscriptions: StoredSubscription[]; granted: number[] }
   | { type: 'unsubscribed'; client: BrokerClient; topicFilters: string[]; results: number[] }
   /** A message accepted for routing; `client` is undefined for wills and broker-made messages. */

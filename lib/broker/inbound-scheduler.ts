@@ -64,7 +64,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
 
   constructor(core: BrokerCore, connection: Connection) {
     super(core, connection)
-    this.lastActivity = Date.now()
+    this.lastActivity = core.options.clock.now()
     // Before CONNECT, only a small CONNECT may be buffered; `onPacket` raises the bound after it.
     this.decoder = new Decoder((packet) => this.onPacket(packet), {
       role: 'server',
@@ -199,7 +199,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
       const error = this.decoder.push(chunk)
       // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
       if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
-        this.lastActivity = Date.now()
+        this.lastActivity = core.options.clock.now()
         this.partialBytes = 0
       }
       if (error !== undefined) {

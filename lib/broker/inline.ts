@@ -8,6 +8,7 @@ import type { Message, Session, StoredSubscription } from '../session/session.js
 import { isPromise } from '../util/awaitable.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
+import type { Clock } from './clock.js'
 
 /** What `broker.publish` takes: one application message, published by the broker itself. */
 export interface InlinePublish {
@@ -58,6 +59,8 @@ export interface InlineHost {
   readonly inline: Set<ClientHandle>
   /** Keeps track of asynchronous teardown work so the broker's `close()` awaits it. */
   track(work: Promise<void>): void
+  /** The broker's clock (message timestamps, expiry). */
+  readonly clock: Clock
 }
 
 /** MQTT 5 user properties: pairs, or an object of names to a value or a list of values. */
@@ -137,7 +140,7 @@ function userProperties(value: unknown): [string, string][] {
 }
 
 /** A `TypeError` explaining what is wrong with an inline publish, or the message to route. */
-export function inlineMessage(input: InlinePublish): Message {
+export function inlineMessage(input: InlinePublish, now: number): Message {
   if (typeof input !== 'object' || input === null) throw new TypeError('publish: expected { topic, payload, ... }')
   if (typeof input.topic !== 'string') throw new TypeError('publish: topic must be a string')
   const invalid = checkTopicName(input.topic)
@@ -150,7 +153,7 @@ export function inlineMessage(input: InlinePublish): Message {
   else if (Buffer.isBuffer(p)) payload = p
   else if (p instanceof Uint8Array) payload = Buffer.from(p.buffer, p.byteOffset, p.byteLength)
   else throw new TypeError('publish: payload must be a string, a Buffer or a Uint8Array')
-  const message: Message = { topic: input.topic, payload, qos, retain: input.retain === true, receivedAt: Date.now() }
+  const message: Message = { topic: input.topic, payload, qos, retain: input.retain === true, receivedAt: now }
   if (input.properties !== undefined) {
     const properties = publishProperties(input.properties)
     if (Object.keys(properties).length > 0) message.properties = properties
@@ -166,7 +169,7 @@ export function inlineMessage(input: InlinePublish): Message {
  */
 export async function inlinePublish(host: InlineHost, input: InlinePublish): Promise<number | undefined> {
   if (!host.isOpen()) throw new Error('broker is closed')
-  const message = inlineMessage(input)
+  const message = inlineMessage(input, host.clock.now())
   if (message.retain) {
     const stored = host.backend.storeRetained(undefined, message)
     if (isPromise(stored)) await stored
@@ -189,11 +192,12 @@ class InlineHandle implements ClientHandle {
   constructor(
     readonly tenant: string | undefined,
     private readonly next: (message: InlineMessage) => void,
-    private readonly ended: () => void
+    private readonly ended: () => void,
+    private readonly clock: Clock
   ) {}
 
   deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
-    if (!this.connected || isMessageExpired(message, Date.now())) return 'dropped'
+    if (!this.connected || isMessageExpired(message, this.clock.now())) return 'dropped'
     const out: InlineMessage = {
       topic: message.topic,
       payload: message.payload,
@@ -238,7 +242,8 @@ export function inlineSubscribe(host: InlineHost, filter: string, options: Inlin
     const handle = new InlineHandle(
       options.tenant,
       (message) => observer.next(message),
-      () => observer.complete()
+      () => observer.complete(),
+      host.clock
     )
     host.inline.add(handle)
     const subscription: StoredSubscription = { topicFilter: filter, qos }

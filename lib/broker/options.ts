@@ -2,6 +2,8 @@ import { getHeapStatistics } from 'node:v8'
 import type { TenantResolver } from '../tenancy/resolvers.js'
 import type { Backend } from '../backend/backend.js'
 import type { Logger } from './logger.js'
+import { resolveClock } from './clock.js'
+import type { Clock } from './clock.js'
 
 /**
  * Options of `new Broker(options)`. Everything but `backend` is optional; the defaults are safe for
@@ -174,6 +176,11 @@ export interface BrokerOptions {
    * Smaller values only for tests.
    */
   timerInterval?: number
+  /**
+   * Where the engine reads the time and sets its timers (default `systemClock`: `Date.now()` and
+   * Node's timers). Tests pass a virtual clock and advance it instead of sleeping; see `Clock`.
+   */
+  clock?: Clock
 }
 
 /** `BrokerOptions` with every default filled in. */
@@ -216,6 +223,7 @@ export interface ResolvedOptions {
   sysInterval: number
   sysTopicPrefix: string
   drainTimeout: number
+  clock: Clock
 }
 
 /** The largest packet MQTT can express: 268,435,455 bytes of body plus a 5-byte fixed header. */
@@ -313,6 +321,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
     sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix),
-    drainTimeout: positive('drainTimeout', options.drainTimeout, 5000)
+    drainTimeout: positive('drainTimeout', options.drainTimeout, 5000),
+    clock: resolveClock(options.clock)
   }
 }

@@ -7,6 +7,8 @@ import { isPromise } from '../util/awaitable.js'
 import type { DropReason } from './events.js'
 import { templateFor } from './encoded-message.js'
 import type { OutboundAliases } from './topic-aliases.js'
+import { systemClock } from './clock.js'
+import type { Clock } from './clock.js'
 
 /** What `Outbound` needs of its connection. */
 export interface OutboundHost {
@@ -77,7 +79,8 @@ export class Outbound {
 
   constructor(
     private readonly host: OutboundHost,
-    private readonly limits: OutboundLimits
+    private readonly limits: OutboundLimits,
+    private readonly clock: Clock = systemClock
   ) {}
 
   /** Deliveries waiting beyond the window. */
@@ -90,7 +93,7 @@ export class Outbound {
     const host = this.host
     // No Local [MQTT-3.8.3-3]: never send a client its own message on such a subscription.
     if (subscription.noLocal === true && message.origin === host.clientId) return this.drop(message, 'no-local')
-    if (expired(message)) return this.drop(message, 'expired') // [MQTT-3.3.2-5]
+    if (expired(message, this.clock)) return this.drop(message, 'expired') // [MQTT-3.3.2-5]
     const qos: QoS = message.qos < subscription.qos ? message.qos : subscription.qos
     // RETAIN is set only on retained messages sent for a new subscription [MQTT-3.3.1-8]
     // [MQTT-3.3.1-9], or kept as published on Retain As Published subscriptions (MQTT 5.0 3.3.1.3).
@@ -180,7 +183,7 @@ export class Outbound {
         continue
       }
       // Not sent yet: a message that expired while waiting is not sent at all [MQTT-3.3.2-5].
-      if (expired(item.message)) {
+      if (expired(item.message, this.clock)) {
         this.drop(item.message, 'expired')
         continue
       }
@@ -275,7 +278,7 @@ export class Outbound {
       if (ids !== undefined && ids.length === 0) ids = undefined
       const interval = message.properties?.messageExpiryInterval
       const elapsed =
-        interval === undefined || message.receivedAt === undefined ? 0 : Math.floor((Date.now() - message.receivedAt) / 1000)
+        interval === undefined || message.receivedAt === undefined ? 0 : Math.floor((this.clock.now() - message.receivedAt) / 1000)
       const aliases = host.aliases
       // The shared template serves every receiver unless this one needs its own bytes: identifiers,
       // an expiry interval that changed while the message waited, or a topic alias.
@@ -325,8 +328,8 @@ function weight(message: Message): number {
   return message.payload.length + message.topic.length
 }
 
-/** Whether `message` outlived its Message Expiry Interval [MQTT-3.3.2-5]. */
-function expired(message: Message): boolean {
+/** Whether `message` outlived its Message Expiry Interval [MQTT-3.3.2-5] (the clock read only when it has one). */
+function expired(message: Message, clock: Clock): boolean {
   const interval = message.properties?.messageExpiryInterval
-  return interval !== undefined && message.receivedAt !== undefined && message.receivedAt + interval * 1000 < Date.now()
+  return interval !== undefined && message.receivedAt !== undefined && message.receivedAt + interval * 1000 < clock.now()
 }

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import type { Clock, ClockTimer } from './clock.js'
 
 /** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
 const BACKPRESSURE_BYTES = 256 * 1024
@@ -24,11 +25,12 @@ export class OutputFlow {
   /** Since when (ms) the socket's output is backed up (a write returned false); 0: it drained. */
   backedSince = 0
   private waiters: Waiter[] | undefined = undefined
-  private timer: NodeJS.Timeout | undefined = undefined
+  private timer: ClockTimer | undefined = undefined
 
   constructor(
     private readonly stream: Duplex,
-    private readonly maxPause: number
+    private readonly maxPause: number,
+    private readonly clock: Clock
   ) {}
 
   /** Write `bytes`; true when the socket's unsent output is now above `highWater`. */
@@ -42,7 +44,7 @@ export class OutputFlow {
    * from now if it did not already. True when the unsent output is above `highWater`.
    */
   backedUp(highWater: number): boolean {
-    if (this.backedSince === 0) this.backedSince = Date.now()
+    if (this.backedSince === 0) this.backedSince = this.clock.now()
     return this.stream.writableLength > highWater
   }
 
@@ -57,11 +59,11 @@ export class OutputFlow {
    */
   hold(waiter: Waiter): boolean {
     const since = this.backedSince
-    const left = since === 0 ? this.maxPause : since + this.maxPause - Date.now()
+    const left = since === 0 ? this.maxPause : since + this.maxPause - this.clock.now()
     if (left <= 0) return false
     if (this.waiters === undefined) {
       this.waiters = []
-      this.timer = setTimeout(() => this.release(), left)
+      this.timer = this.clock.setTimeout(() => this.release(), left)
       this.timer.unref()
     }
     this.waiters.push(waiter)
@@ -78,7 +80,7 @@ export class OutputFlow {
   release(): void {
     const waiters = this.waiters
     this.waiters = undefined
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
     if (waiters !== undefined) for (const waiter of waiters) waiter.stopWaiting()
   }

@@ -7,6 +7,8 @@ import { MqttError } from '../packet/errors.js'
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { Message } from '../session/session.js'
 import type { Logger } from './logger.js'
+import { systemClock } from './clock.js'
+import type { Clock, ClockTimer } from './clock.js'
 
 /**
  * Per-tenant traffic counters of one broker process, kept for the `$SYS` topics. Each connection
@@ -116,21 +118,24 @@ function packageVersion(): string {
 export class SysPublisher {
   readonly #source: SysSource
   readonly #prefix: string
-  readonly #started = Date.now()
+  readonly #started: number
+  readonly #clock: Clock
   readonly #version = packageVersion()
   readonly #counters = new Map<string | undefined, TenantCounters>()
   /** Last published value per tenant and topic. */
   readonly #last = new Map<string | undefined, Map<string, string>>()
-  readonly #timer: ReturnType<typeof setInterval>
+  readonly #timer: ClockTimer
   readonly #loads = new Map<string | undefined, LoadAverages>()
   readonly #maxConnected = new Map<string | undefined, number>()
   #maxHeap = 0
   #running: Promise<void> | undefined = undefined
 
-  constructor(source: SysSource, interval: number, prefix: string) {
+  constructor(source: SysSource, interval: number, prefix: string, clock: Clock = systemClock) {
     this.#source = source
     this.#prefix = prefix
-    this.#timer = setInterval(() => void this.publish(), interval)
+    this.#clock = clock
+    this.#started = clock.now()
+    this.#timer = clock.setInterval(() => void this.publish(), interval)
     this.#timer.unref()
   }
 
@@ -159,7 +164,7 @@ export class SysPublisher {
 
   async #publishAll(): Promise<void> {
     try {
-      const now = Date.now()
+      const now = this.#clock.now()
       const connected = this.#source.connectedPerTenant()
       const bytes = this.#source.trafficBytes?.() ?? new Map<string | undefined, { received: number; sent: number }>()
       const tenants = new Set<string | undefined>([undefined, ...this.#counters.keys(), ...connected.keys()])
@@ -243,7 +248,7 @@ export class SysPublisher {
 
   /** Stops the timer; resolves once a publication in progress is done. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
+    this.#clock.clearInterval(this.#timer)
     await this.#running
   }
 }

@@ -3,7 +3,7 @@ import type { Message, QueuedMessage, Session, StoredWill } from '../session/ses
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
 import type { Backend } from '../backend/backend.js'
-import type { EventHub } from './events.js'
+import type { BrokerClient, EventHub } from './events.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -28,7 +28,7 @@ export interface Leftovers {
 }
 
 /** The message a will becomes when it is published. */
-export function willMessage(will: StoredWill, clientId: string, tenant?: string): Message {
+export function willMessage(will: StoredWill, clientId: string, tenant: string | undefined, now: number): Message {
   const message: Message = { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, origin: clientId }
   // The broker publishes it (no client): the tenant routes it (Message.tenant).
   if (tenant !== undefined) message.tenant = tenant
@@ -37,7 +37,7 @@ export function willMessage(will: StoredWill, clientId: string, tenant?: string)
     // The Will Delay Interval belongs to the will, not to the PUBLISH.
     const { willDelayInterval: _delay, ...publishProperties } = properties
     if (Object.keys(publishProperties).length > 0) message.properties = publishProperties
-    if (publishProperties.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
+    if (publishProperties.messageExpiryInterval !== undefined) message.receivedAt = now
   }
   return message
 }
@@ -47,7 +47,7 @@ export function willMessage(will: StoredWill, clientId: string, tenant?: string)
  * available), then routed like any message. The publisher is the broker (`client` undefined).
  */
 export async function publishWill(core: TeardownCore, will: StoredWill, clientId: string, tenant?: string): Promise<void> {
-  const message = willMessage(will, clientId, tenant)
+  const message = willMessage(will, clientId, tenant, core.options.clock.now())
   if (message.retain && core.options.retainAvailable) {
     const stored = core.backend.storeRetained(undefined, message)
     if (isPromise(stored)) await stored
@@ -62,7 +62,7 @@ export async function publishWill(core: TeardownCore, will: StoredWill, clientId
  * The end of a connection that had a session: park undelivered QoS 1/2 messages in a persistent
  * session's offline queue, publish the will (unless discarded by DISCONNECT [MQTT-3.1.2-10]), and
  * tell the backend (`terminate`) unless the session was taken over. Never rejects: failures are
- * logged.
+ * logged. Ends with the `client.ended` event, failure or not.
  *
  * The leftovers are queued synchronously, before anything is awaited: messages routed to the
  * session after the close must queue behind them to keep order [MQTT-4.6.0-6], and on takeover the
@@ -71,7 +71,7 @@ export async function publishWill(core: TeardownCore, will: StoredWill, clientId
  */
 export async function finishConnection(
   core: TeardownCore,
-  client: ClientHandle,
+  client: ClientHandle & BrokerClient,
   session: Session,
   leftovers: Leftovers
 ): Promise<void> {
@@ -98,7 +98,7 @@ export async function finishConnection(
       const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval)
       if (delay > 0) {
         if (!leftovers.takenOver) {
-          const dueAt = Date.now() + delay * 1000
+          const dueAt = core.options.clock.now() + delay * 1000
           // A distributed backend keeps it itself, so that a reconnect on any process cancels it.
           const backend = core.backend
           let kept: Awaitable<boolean> = false
@@ -114,10 +114,12 @@ export async function finishConnection(
         }
       }
     }
-    if (leftovers.takenOver) return
-    const terminated = core.backend.terminate(client, session)
-    if (isPromise(terminated)) await terminated
+    if (!leftovers.takenOver) {
+      const terminated = core.backend.terminate(client, session)
+      if (isPromise(terminated)) await terminated
+    }
   } catch (error) {
-    core.log.error('connection teardown failed', { clientId: client.clientId, tenant: client.tenant, listener: (client as { listener?: string }).listener, error })
+    core.log.error('connection teardown failed', { clientId: client.clientId, tenant: client.tenant, listener: client.listener, error })
   }
+  if (core.events.observed) core.events.emit({ type: 'client.ended', client })
 }

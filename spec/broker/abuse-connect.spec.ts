@@ -6,6 +6,7 @@ import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { VirtualClock, until } from '../helpers/virtual-clock.js'
 import { rss, spawnBroker, stopBroker } from './fixtures/process.js'
 import type { SpawnedBroker } from './fixtures/process.js'
 
@@ -96,20 +97,26 @@ describe('broker – before CONNECT, almost nothing', function () {
   })
 
   it('closes a connection that trickles its CONNECT after connectTimeout', async () => {
-    const broker = makeBroker(teardown, { connectTimeout: 1000, timerInterval: 100 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { connectTimeout: 1000, timerInterval: 100, clock })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     const socket = teardown.add(await open(port), (s) => s.destroy())
     socket.on('error', () => undefined)
     const connect = Buffer.concat([header(0x10, 200), Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 0])])
-    const started = Date.now()
-    let closed = false
-    socket.once('close', () => (closed = true))
-    for (let i = 0; i < connect.length && !closed; i++) {
-      socket.write(connect.subarray(i, i + 1))
-      await new Promise((resolve) => setTimeout(resolve, 100))
+    const read = (): number => broker.trafficBytes().get(undefined)?.received ?? 0
+    await until(() => broker.stats.connectionsOpen === 1, 'the connection adopted')
+    // One byte every 100 ms of virtual time, each read by the broker before the clock moves on.
+    let sent = 0
+    while (sent < connect.length && broker.stats.connectionsOpen === 1) {
+      socket.write(connect.subarray(sent, sent + 1))
+      sent++
+      await until(() => read() >= sent, `byte ${sent} read`)
+      await clock.advance(100)
     }
+    // Closed at the first tick past connectTimeout after the connection came: 1.1 s, 11 bytes.
+    expect(broker.stats.connectionsOpen).to.equal(0)
+    expect(sent).to.equal(11)
     expect(await closedWithin(socket, 5000)).to.equal(true)
-    expect(Date.now() - started).to.be.within(900, 4000)
   })
 
   it('uses 4 MiB as the default maximum packet size', async () => {

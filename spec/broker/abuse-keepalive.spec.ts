@@ -3,11 +3,13 @@ import { connect as tcpConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import { encode } from '../../lib/packet/index.js'
 import { ConnectReturnCode } from '../../lib/packet/reason-codes.js'
+import type { Broker } from '../../lib/broker/broker.js'
 import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Teardown } from '../helpers/teardown.js'
+import { VirtualClock, until } from '../helpers/virtual-clock.js'
 
 async function open(teardown: Teardown, port: number): Promise<Peer> {
   const socket = await new Promise<Socket>((resolve, reject) => {
@@ -19,46 +21,58 @@ async function open(teardown: Teardown, port: number): Promise<Peer> {
   return new Peer({ stream: socket })
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** Bytes the broker read from its TCP clients so far (default tenant). */
+function bytesRead(broker: Broker): number {
+  return broker.trafficBytes().get(undefined)?.received ?? 0
+}
 
 describe('broker – keepalive counts packets, not bytes', function () {
   this.timeout(30000)
   const teardown = useTeardown()
 
   it('drops a client trickling one packet byte by byte at 1.5 × keepalive', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 100 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 100, clock })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     const peer = await open(teardown, port)
     expect(await peer.connect({ clientId: 'trickler', keepalive: 2 })).to.deep.include({ reasonCode: 0 })
     const bytes = encode(publish('t', 'x'.repeat(1000)), 4)
-    const started = Date.now()
+    // One byte every 100 ms of virtual time, each read by the broker before the clock moves on.
     let i = 0
-    while (!peer.isConnectionClosed && i < bytes.length - 1 && Date.now() - started < 15_000) {
+    while (broker.connectedClients.length > 0 && i < bytes.length - 1) {
+      const read = bytesRead(broker)
       peer.send(bytes.subarray(i, i + 1))
       i++
-      await sleep(100)
+      await until(() => bytesRead(broker) > read, `byte ${i} read`)
+      await clock.advance(100)
     }
-    const elapsed = Date.now() - started
-    expect(peer.isConnectionClosed, `open after ${elapsed} ms and ${i} bytes`).to.equal(true)
-    expect(elapsed).to.be.within(2900, 6000)
+    expect(broker.connectedClients, `open after ${i} bytes`).to.have.length(0)
+    // 1.5 × keepalive after CONNECT: closed at the first tick past 3 s, not before.
+    expect(i).to.equal(31)
+    await peer.waitClosed()
   })
 
   it('keeps a client sending a large packet slowly but steadily', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 100 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 100, clock })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     const peer = await open(teardown, port)
     expect(await peer.connect({ clientId: 'steady', keepalive: 1 })).to.deep.include({ reasonCode: 0 })
     peer.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'big', qos: 0 }] })
     expect((await peer.next()).type).to.equal('suback')
     const bytes = encode(publish('big', 'y'.repeat(200 * 1024)), 4)
-    // 20 KiB every 400 ms: 4 s for the packet, longer than 1.5 × keepalive.
+    // 20 KiB every 400 ms of virtual time: 4 s for the packet, longer than 1.5 × keepalive.
+    const base = bytesRead(broker)
     for (let i = 0; i < bytes.length; i += 20 * 1024) {
       peer.send(bytes.subarray(i, i + 20 * 1024))
-      await sleep(400)
+      const sent = Math.min(bytes.length, i + 20 * 1024)
+      await until(() => bytesRead(broker) >= base + sent, `${sent} bytes read`)
+      await clock.advance(400)
     }
     const got = await peer.next(5000)
     expect(got.type === 'publish' && got.payload.length).to.equal(200 * 1024)
     expect(peer.isConnectionClosed).to.equal(false)
+    expect(broker.connectedClients).to.have.length(1)
   })
 
   it('has a server maximum keepalive by default: MQTT 5 keepalive 0 is told 65,535, 3.1.1 keepalive 0 is accepted', async () => {

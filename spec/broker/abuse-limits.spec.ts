@@ -10,6 +10,8 @@ import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Teardown } from '../helpers/teardown.js'
 import type { TestBrokerOptions } from '../helpers/broker.js'
+import { ended } from '../helpers/events.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 
 async function open(teardown: Teardown, port: number): Promise<Peer> {
   const socket = await new Promise<Socket>((resolve, reject) => {
@@ -105,15 +107,20 @@ describe('broker – limits, each answered with its reason code and counted', fu
   })
 
   it('maxConnectRatePerAddress: beyond the burst, CONNACK 0x9F', async () => {
-    const { broker, port } = await start({ maxConnectRatePerAddress: 2 })
+    const clock = new VirtualClock()
+    const { broker, port } = await start({ maxConnectRatePerAddress: 2, clock })
     const codes: number[] = []
     for (let i = 0; i < 4; i++) {
       const { connack } = await client(port, { clientId: `r${i}` })
       codes.push((connack as { reasonCode: number }).reasonCode)
     }
-    expect(codes.filter((c) => c === 0).length).to.be.within(2, 3)
-    expect(codes).to.include(ReasonCode.ConnectionRateExceeded)
-    expect(broker.stats.connectRateHits).to.be.at.least(1)
+    // No time passes between them: exactly the burst is accepted.
+    expect(codes).to.deep.equal([0, 0, ReasonCode.ConnectionRateExceeded, ReasonCode.ConnectionRateExceeded])
+    expect(broker.stats.connectRateHits).to.equal(2)
+    // Half a second refills one token (2 per second), not two.
+    await clock.advance(500)
+    expect((await client(port, { clientId: 'r4' })).connack).to.deep.include({ reasonCode: 0 })
+    expect((await client(port, { clientId: 'r5' })).connack).to.deep.include({ reasonCode: ReasonCode.ConnectionRateExceeded })
   })
 
   it('maxUserProperties: a PUBLISH with more closes with 0x97, a CONNECT with more gets CONNACK 0x97', async () => {
@@ -147,14 +154,20 @@ describe('broker – limits, each answered with its reason code and counted', fu
   })
 
   it('persistentSessionExpiry: a 3.1.1 persistent session that does not come back in time ends', async () => {
-    const { port } = await start({ persistentSessionExpiry: 1 })
+    const clock = new VirtualClock()
+    const { broker, port } = await start({ persistentSessionExpiry: 1, clock })
     const first = await open(teardown, port)
     expect(await first.connect({ clientId: 'p', clean: false })).to.deep.include({ reasonCode: 0, sessionPresent: false })
+    let done = ended(broker, 'p')
     first.destroy()
+    await done
+    await clock.advance(900)
     const again = await open(teardown, port)
     expect(await again.connect({ clientId: 'p', clean: false })).to.deep.include({ sessionPresent: true })
+    done = ended(broker, 'p')
     again.destroy()
-    await new Promise((resolve) => setTimeout(resolve, 2200))
+    await done
+    await clock.advance(1100)
     const late = await open(teardown, port)
     expect(await late.connect({ clientId: 'p', clean: false })).to.deep.include({ sessionPresent: false })
   })

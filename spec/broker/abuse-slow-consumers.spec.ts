@@ -8,6 +8,7 @@ import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 import type { Teardown } from '../helpers/teardown.js'
 import { rss, spawnBroker, stopBroker } from './fixtures/process.js'
 import type { SpawnedBroker } from './fixtures/process.js'
@@ -82,7 +83,8 @@ describe('broker – a slow or frozen subscriber stalls nobody', function () {
   }
 
   it('a subscriber whose output does not drain within sendTimeout is disconnected with 0x97', async () => {
-    const broker = makeBroker(teardown, { maxBufferedBytes: 256 * 1024, sendTimeout: 1500, timerInterval: 100 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { maxBufferedBytes: 256 * 1024, sendTimeout: 1500, timerInterval: 100, clock })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     const reasons: DisconnectReason[] = []
     const watch = broker.events$.subscribe((event) => {
@@ -95,11 +97,17 @@ describe('broker – a slow or frozen subscriber stalls nobody', function () {
     ;(frozen.stream as Socket).pause()
     const publisher = await peer(teardown, port, 'publisher')
     const payload = 'y'.repeat(32 * 1024)
+    // Flood (no virtual time passing) until the frozen socket holds so much that publishers wait.
     const started = Date.now()
-    while (!frozen.isConnectionClosed && Date.now() - started < 20_000 && broker.stats.sendTimeouts === 0) {
+    while (broker.stats.backpressurePauses === 0) {
+      if (Date.now() - started > 20_000) throw new Error('the frozen subscriber never backed up')
       publisher.send(publish('flood', payload, 1, 1))
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
+    // Its output backed up at virtual time 0 (or later, if the kernel took more): never cut before sendTimeout.
+    await clock.advance(1400)
+    expect(broker.stats.sendTimeouts, 'cut before sendTimeout').to.equal(0)
+    for (let i = 0; i < 100 && broker.stats.sendTimeouts === 0; i++) await clock.advance(100)
     expect(broker.stats.sendTimeouts).to.equal(1)
     expect(broker.stats.slowConsumers + broker.stats.sendTimeouts).to.be.at.least(1)
     expect(publisher.isConnectionClosed).to.equal(false)
@@ -108,7 +116,8 @@ describe('broker – a slow or frozen subscriber stalls nobody', function () {
   })
 
   it('a client that never reads is not read either, and is cut off once its output stalls', async () => {
-    const broker = makeBroker(teardown, { maxBufferedBytes: 64 * 1024, sendTimeout: 2000, timerInterval: 100 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { maxBufferedBytes: 64 * 1024, sendTimeout: 2000, timerInterval: 100, clock })
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
     const writer = await peer(teardown, port, 'write-only')
     const socket = writer.stream as Socket
@@ -116,15 +125,25 @@ describe('broker – a slow or frozen subscriber stalls nobody', function () {
     const chunk = Buffer.concat(
       Array.from({ length: 2000 }, (_, i) => Buffer.concat([encode({ type: 'pingreq' }, 4), encode(publish('w', 'z', 1, (i % 65000) + 1), 4)]))
     )
+    // Write (no virtual time passing) until the broker stops reading it: its output to it is full.
     const started = Date.now()
     let sent = 0
-    while (!writer.isConnectionClosed && Date.now() - started < 30_000) {
-      if (!socket.write(chunk)) {
-        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), writer.closed, new Promise((resolve) => setTimeout(resolve, 200))])
-      } else {
-        await new Promise((resolve) => setImmediate(resolve))
+    while (broker.stats.inputPauses === 0) {
+      if (Date.now() - started > 30_000) throw new Error(`still read after ${sent} bytes`)
+      if (socket.writableLength < 1024 * 1024) {
+        socket.write(chunk)
+        sent += chunk.length
       }
-      sent += chunk.length
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    await clock.advance(1900)
+    expect(broker.stats.sendTimeouts, 'cut before sendTimeout').to.equal(0)
+    for (let i = 0; i < 100 && broker.stats.sendTimeouts === 0; i++) await clock.advance(100)
+    expect(broker.stats.sendTimeouts).to.equal(1)
+    // The paused socket sees the broker's end only when its writes fail.
+    while (!writer.isConnectionClosed && Date.now() - started < 30_000) {
+      socket.write(chunk)
+      await Promise.race([writer.closed, new Promise((resolve) => setTimeout(resolve, 10))])
     }
     expect(writer.isConnectionClosed, `still open after sending ${sent} bytes`).to.equal(true)
     expect(broker.stats.inputPauses).to.be.at.least(1)

@@ -5,6 +5,7 @@ import type { Packet } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { connected, publish, subscribe } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { ended, pingPong } from '../helpers/events.js'
 
 describe('broker – observables', () => {
   const teardown = useTeardown()
@@ -21,9 +22,10 @@ describe('broker – observables', () => {
     await sub.next()
     sub.send({ type: 'unsubscribe', packetId: 2, topicFilters: ['t'] })
     await sub.next()
+    const done = ended(broker, 'sub')
     sub.send({ type: 'disconnect' })
     await sub.waitClosed()
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await done
     const types = events.map((e) => e.type)
     expect(types).to.include.members([
       'client.connected',
@@ -31,8 +33,10 @@ describe('broker – observables', () => {
       'published',
       'delivered',
       'unsubscribed',
-      'client.disconnected'
+      'client.disconnected',
+      'client.ended'
     ])
+    expect(types.indexOf('client.ended')).to.be.greaterThan(types.indexOf('client.disconnected'))
     const connectedEvent = events.find((e) => e.type === 'client.connected')
     expect(connectedEvent).to.deep.include({ sessionPresent: false })
     const disconnected = events.find((e) => e.type === 'client.disconnected')
@@ -52,9 +56,43 @@ describe('broker – observables', () => {
     await subscribe(peer, [{ topicFilter: 'big', qos: 0 }])
     const pub = await connected(broker, { clientId: 'pub' })
     pub.send(publish('big', 'x'.repeat(50)))
-    await peer.drain(30)
+    await pingPong(pub)
+    await pingPong(peer, 'the packet too large for the client is not sent')
     expect(dropped).to.have.length(1)
     expect(dropped[0]).to.deep.include({ type: 'dropped', reason: 'too-large' })
+  })
+
+  it('client.ended comes once per connection with a session, after its will and its terminate, and before close() resolves', async () => {
+    const broker = makeBroker(teardown)
+    const seen: string[] = []
+    const watching = broker.events$.subscribe((e) => {
+      if (e.type === 'client.disconnected' || e.type === 'client.ended') seen.push(`${e.type} ${e.client.clientId}`)
+      if (e.type === 'published' && e.client === undefined) seen.push(`will ${e.message.topic}`)
+    })
+    teardown.defer(() => watching.unsubscribe())
+    const backend = broker.backend
+    const terminate = backend.terminate.bind(backend)
+    backend.terminate = (client, session) => {
+      seen.push(`terminate ${client.clientId}`)
+      return terminate(client, session)
+    }
+    const lost = await connected(broker, { clientId: 'lost', will: { topic: 'gone', payload: Buffer.from('x'), qos: 0, retain: false } })
+    const done = ended(broker, 'lost')
+    lost.destroy()
+    await done
+    expect(seen).to.deep.equal(['client.disconnected lost', 'will gone', 'terminate lost', 'client.ended lost'])
+    // Taken over: no terminate, still ended.
+    seen.length = 0
+    const first = await connected(broker, { clientId: 'same', clean: false })
+    const takenOver = ended(broker, 'same')
+    await connected(broker, { clientId: 'same', clean: false })
+    await first.waitClosed()
+    await takenOver
+    expect(seen).to.deep.equal(['client.disconnected same', 'client.ended same'])
+    // close(): every connection's teardown is over before it resolves.
+    seen.length = 0
+    await broker.close()
+    expect(seen).to.deep.equal(['client.disconnected same', 'terminate same', 'client.ended same'])
   })
 
   it('per-client incoming$ and outgoing$ carry the packets, and complete on close', async () => {

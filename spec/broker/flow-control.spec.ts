@@ -3,6 +3,7 @@ import type { PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { connected, publish, subscribe } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { beforePong } from '../helpers/events.js'
 
 describe('broker – outbound flow control', () => {
   const teardown = useTeardown()
@@ -13,12 +14,13 @@ describe('broker – outbound flow control', () => {
     await subscribe(sub, [{ topicFilter: 'w', qos: 1 }])
     const pub = await connected(broker, { clientId: 'p' })
     for (let i = 1; i <= 7; i++) pub.send(publish('w', String(i), 1, i))
-    let window = (await sub.drain(60)) as PublishPacket[]
+    await beforePong(pub) // every PUBLISH routed
+    let window = (await beforePong(sub)) as PublishPacket[]
     expect(window.map((p) => p.payload.toString())).to.deep.equal(['1', '2', '3'])
     const received: string[] = window.map((p) => p.payload.toString())
     while (received.length < 7) {
       for (const p of window) sub.send({ type: 'puback', packetId: p.packetId! })
-      window = (await sub.drain(40)) as PublishPacket[]
+      window = (await beforePong(sub)) as PublishPacket[]
       expect(window.length).to.be.at.most(3)
       received.push(...window.map((p) => p.payload.toString()))
     }
@@ -31,7 +33,8 @@ describe('broker – outbound flow control', () => {
     await subscribe(sub, [{ topicFilter: 'w', qos: 1 }])
     const pub = await connected(broker, { clientId: 'p' })
     for (let i = 1; i <= 4; i++) pub.send(publish('w', String(i), 1, i))
-    const window = await sub.drain(60)
+    await beforePong(pub)
+    const window = await beforePong(sub)
     expect(window).to.have.length(2)
   })
 
@@ -43,10 +46,11 @@ describe('broker – outbound flow control', () => {
     pub.send(publish('w', 'a', 1, 1))
     pub.send(publish('w', 'b', 1, 2))
     pub.send(publish('w', 'c', 0))
-    const first = (await sub.drain(50)) as PublishPacket[]
+    await beforePong(pub)
+    const first = (await beforePong(sub)) as PublishPacket[]
     expect(first.map((p) => p.payload.toString())).to.deep.equal(['a'])
     sub.send({ type: 'puback', packetId: first[0]!.packetId! })
-    const rest = (await sub.drain(50)) as PublishPacket[]
+    const rest = (await beforePong(sub)) as PublishPacket[]
     expect(rest.map((p) => p.payload.toString())).to.deep.equal(['b', 'c'])
   })
 
@@ -59,7 +63,7 @@ describe('broker – outbound flow control', () => {
     pub.send(publish('w', 'q1', 1, 2)) // queued
     pub.send(publish('w', 'q0', 0)) // queued behind it, to keep the order
     pub.send(publish('w', 'q1b', 1, 3)) // queue full: evicts q0
-    await sub.drain(50)
+    await beforePong(pub)
     expect(broker.stats.queueEvictions).to.equal(1)
     expect(sub.isConnectionClosed).to.equal(false)
     pub.send(publish('w', 'overflow', 1, 4)) // no QoS 0 left: slow consumer

@@ -5,6 +5,7 @@ import type { ConnectPacket, PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { ended, pingPong } from '../helpers/events.js'
 
 async function peer(broker: Broker, fields: Partial<ConnectPacket> = {}, level: 4 | 5 = 5): Promise<Peer> {
   const p = new Peer(broker)
@@ -42,11 +43,13 @@ describe('MQTT 5 – server DISCONNECT (MQTT 5.0 4.13)', () => {
     const broker = makeBroker(teardown)
     const w = await watcher(broker, 'will')
     const p = await peer(broker, { clientId: 'a', will })
+    const done = ended(broker, 'a')
     broker.disconnect('a', ReasonCode.NormalDisconnection)
     const packet = await p.next()
     expect(packet.type).to.equal('disconnect')
     expect((packet as { reasonCode?: number }).reasonCode ?? 0).to.equal(ReasonCode.NormalDisconnection)
-    expect(await w.drain(50)).to.deep.equal([])
+    await done
+    await pingPong(w, 'no will after 0x00')
   })
 
   it('broker.disconnect() of an unknown client answers false', () => {
@@ -68,7 +71,7 @@ describe('MQTT 5 – server DISCONNECT (MQTT 5.0 4.13)', () => {
     const p = await peer(broker, { clientId: 'old' }, 4)
     expect(broker.disconnect('old')).to.equal(true)
     await p.waitClosed()
-    expect(await p.drain(10)).to.deep.equal([])
+    expect(p.takeReceived()).to.deep.equal([])
   })
 
   it('0x8B Server shutting down on broker.close()', async () => {
@@ -92,7 +95,8 @@ describe('MQTT 5 – server DISCONNECT (MQTT 5.0 4.13)', () => {
     await sub.next()
     const pub = await peer(broker, { clientId: 'p' })
     for (let i = 1; i <= 5; i++) pub.send({ type: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, packetId: i, retain: false, dup: false })
-    const packets = await sub.drain(100)
+    await sub.closed
+    const packets = sub.takeReceived()
     expect(packets.at(-1)).to.deep.equal({ type: 'disconnect', reasonCode: ReasonCode.QuotaExceeded })
     expect((packets[0] as PublishPacket).type).to.equal('publish')
   })

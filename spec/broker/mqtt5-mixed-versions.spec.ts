@@ -4,6 +4,7 @@ import type { ConnectPacket, PublishPacket, PublishProperties, QoS } from '../..
 import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { pingPong } from '../helpers/events.js'
 
 async function peer(broker: Broker, level: 3 | 4 | 5, fields: Partial<ConnectPacket> = {}): Promise<Peer> {
   const p = new Peer(broker)
@@ -79,7 +80,7 @@ describe('MQTT 5 mixed with 3.1 / 3.1.1 clients', () => {
     const broker = makeBroker(teardown)
     const v5pub = await peer(broker, 5)
     v5pub.send(publish('r', 'kept', 0, everything, true))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await pingPong(v5pub)
     const old = await peer(broker, 4)
     await subscribe(old, 'r')
     expect(await old.next()).to.deep.equal(publish('r', 'kept', 0, undefined, true))

@@ -6,6 +6,8 @@ import { makeBroker } from '../helpers/broker.js'
 import { connect, flow, Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Broker } from '../../lib/broker/broker.js'
+import { ended, pingPong, sentinelNext } from '../helpers/events.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 
 const v5 = (fields: Partial<ConnectPacket> = {}): ConnectPacket => connect({ protocolLevel: 5, ...fields })
 
@@ -41,9 +43,10 @@ describe('MQTT 5 – session expiry', () => {
     const backend = new MemoryBackend()
     const broker = makeBroker(teardown, { backend })
     const p = await peer(broker, { clientId: 'a', clean: false, properties: { sessionExpiryInterval: 100 } })
+    const done = ended(broker, 'a')
     p.send({ type: 'disconnect', properties: { sessionExpiryInterval: 5 } })
     await p.waitClosed()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await done
     expect(backend.getSession('a')?.expiryInterval).to.equal(5)
   })
 
@@ -51,9 +54,10 @@ describe('MQTT 5 – session expiry', () => {
     const backend = new MemoryBackend()
     const broker = makeBroker(teardown, { backend })
     const p = await peer(broker, { clientId: 'a', clean: false, properties: { sessionExpiryInterval: 100 } })
+    const done = ended(broker, 'a')
     p.send({ type: 'disconnect', properties: { sessionExpiryInterval: 0 } })
     await p.waitClosed()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await done
     expect(backend.getSession('a')).to.equal(undefined)
   })
 
@@ -89,11 +93,14 @@ describe('MQTT 5 – session expiry', () => {
     expect(backend.expireSessions()).to.equal(1)
     expect(backend.getSession('s')).to.equal(undefined)
     expect(backend.stats.sessionsExpired).to.equal(1)
-    await flow(broker)
-      .send(v5({ clientId: 's', clean: false, properties: { sessionExpiryInterval: 10 } }))
-      .expect({ type: 'connack', sessionPresent: false, reasonCode: 0 })
-      .expectNothing(50)
-      .run()
+    const back = new Peer(broker)
+    expect(await back.connect({ protocolLevel: 5, clientId: 's', clean: false, properties: { sessionExpiryInterval: 10 } })).to.deep.equal({
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: 0
+    })
+    // The discarded queue is not sent: the PINGRESP comes first.
+    await pingPong(back, 'no queued message after an expired session')
   })
 
   it('a session resumed within its interval is present with its queue', async () => {
@@ -103,9 +110,9 @@ describe('MQTT 5 – session expiry', () => {
     const sub = await peer(broker, { clientId: 's', clean: false, properties: { sessionExpiryInterval: 10 } })
     sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 't', qos: 1 }] })
     await sub.next()
+    const done = ended(broker, 's')
     sub.destroy()
-    await sub.closed
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await done
     const pub = await peer(broker, { clientId: 'p' })
     pub.send({ type: 'publish', topic: 't', payload: Buffer.from('kept'), qos: 1, packetId: 1, retain: false, dup: false })
     await pub.next()
@@ -131,28 +138,38 @@ describe('MQTT 5 – Will Delay Interval', () => {
   })
 
   it('publishes the will after the delay, not at once (3.1.3.2.2)', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 20 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 20, clock })
     const w = await watcher(broker, 'will')
     const p = await peer(broker, { clientId: 'a', clean: false, will: will(1), properties: { sessionExpiryInterval: 60 } })
+    const done = ended(broker, 'a')
     p.destroy()
-    expect(await w.drain(500)).to.deep.equal([])
+    await done
+    await clock.advance(980)
     expect(broker.delayedWillCount).to.equal(1)
-    const got = (await w.next(1500)) as PublishPacket
+    await sentinelNext(broker, w, 'will')
+    await clock.advance(40)
+    expect(broker.delayedWillCount).to.equal(0)
+    const got = (await w.next()) as PublishPacket
     expect(got).to.deep.include({ topic: 'will', payload: Buffer.from('gone') })
     // The Will Delay Interval belongs to the will, not to the PUBLISH.
     expect(got.properties).to.equal(undefined)
   })
 
   it('a new connection to the session within the delay cancels the will [MQTT-3.1.3-9]', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 20 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 20, clock })
     const w = await watcher(broker, 'will')
     const p = await peer(broker, { clientId: 'a', clean: false, will: will(1), properties: { sessionExpiryInterval: 60 } })
+    const done = ended(broker, 'a')
     p.destroy()
-    await p.closed
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await done
+    await clock.advance(100)
+    expect(broker.delayedWillCount).to.equal(1)
     await peer(broker, { clientId: 'a', clean: false, properties: { sessionExpiryInterval: 60 } })
     expect(broker.delayedWillCount).to.equal(0)
-    expect(await w.drain(1300)).to.deep.equal([])
+    await clock.advance(1300)
+    await sentinelNext(broker, w, 'will')
   })
 
   it('is published when the session ends first: expiry 0 publishes at once', async () => {
@@ -164,33 +181,43 @@ describe('MQTT 5 – Will Delay Interval', () => {
   })
 
   it('is published at the session expiry when that comes before the delay', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 20 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 20, clock })
     const w = await watcher(broker, 'will')
     const p = await peer(broker, { clientId: 'a', clean: false, will: will(300), properties: { sessionExpiryInterval: 1 } })
+    const done = ended(broker, 'a')
     p.destroy()
-    expect(await w.drain(400)).to.deep.equal([])
-    expect(await w.next(1500)).to.deep.include({ topic: 'will' })
+    await done
+    await clock.advance(980)
+    await sentinelNext(broker, w, 'will')
+    await clock.advance(40)
+    expect(await w.next()).to.deep.include({ topic: 'will' })
   })
 
   it('a reconnect with Clean Start ends the old session: the will is published at once', async () => {
     const broker = makeBroker(teardown, { timerInterval: 20 })
     const w = await watcher(broker, 'will')
     const p = await peer(broker, { clientId: 'a', clean: false, will: will(30), properties: { sessionExpiryInterval: 60 } })
+    const done = ended(broker, 'a')
     p.destroy()
-    await p.closed
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(await w.drain(10)).to.deep.equal([])
+    await done
+    await sentinelNext(broker, w, 'will')
     await peer(broker, { clientId: 'a', clean: true })
     expect(await w.next(300)).to.deep.include({ topic: 'will' })
   })
 
   it('a takeover within the delay does not publish the will', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 20 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 20, clock })
     const w = await watcher(broker, 'will')
     const first = await peer(broker, { clientId: 'a', clean: false, will: will(1), properties: { sessionExpiryInterval: 60 } })
+    const done = ended(broker, 'a')
     await peer(broker, { clientId: 'a', clean: false, properties: { sessionExpiryInterval: 60 } })
     expect(await first.next()).to.deep.equal({ type: 'disconnect', reasonCode: ReasonCode.SessionTakenOver, properties: { reasonString: 'another connection took the session over' } })
-    expect(await w.drain(1300)).to.deep.equal([])
+    await done
+    expect(broker.delayedWillCount).to.equal(0)
+    await clock.advance(1300)
+    await sentinelNext(broker, w, 'will')
   })
 
   it('broker.close() publishes the delayed wills (the sessions end with the broker)', async () => {
@@ -203,9 +230,9 @@ describe('MQTT 5 – Will Delay Interval', () => {
     }
     const broker = makeBroker(teardown, { backend })
     const p = await peer(broker, { clientId: 'a', clean: false, will: will(30), properties: { sessionExpiryInterval: 60 } })
+    const done = ended(broker, 'a')
     p.destroy()
-    await p.closed
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await done
     expect(published).to.deep.equal([])
     await broker.close()
     expect(published).to.deep.equal(['will'])

@@ -6,6 +6,7 @@ import type { Broker } from '../../lib/broker/broker.js'
 import { makeBroker } from '../helpers/broker.js'
 import { connect, flow, Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { beforePong, pingPong } from '../helpers/events.js'
 
 async function peer(broker: Broker, fields: Partial<ConnectPacket> = {}): Promise<Peer> {
   const p = new Peer(broker)
@@ -41,7 +42,7 @@ describe('MQTT 5 – subscription options and identifiers', () => {
     c.send(publish('a/b', 'self'))
     expect(await c.next()).to.deep.equal(publish('a/b', 'self'))
     c.send(publish('a/c', 'only-no-local'))
-    expect(await c.drain(50)).to.deep.equal([])
+    await pingPong(c, 'not sent back on the No Local subscription')
   })
 
   it('Retain As Published 0 clears RETAIN on live delivery [MQTT-3.3.1-12]', async () => {
@@ -64,7 +65,7 @@ describe('MQTT 5 – subscription options and identifiers', () => {
     expect(await sub.next()).to.deep.include({ retain: true })
     await subscribe(sub, [{ topicFilter: 't', qos: 0, retainHandling: 1 }], undefined, 3)
     await subscribe(sub, [{ topicFilter: 't', qos: 0, retainHandling: 2 }], undefined, 4)
-    expect(await sub.drain(50)).to.deep.equal([])
+    await pingPong(sub, 'no retained message for Retain Handling 1 and 2')
   })
 
   it('a subscription identifier is stored and sent with each matching PUBLISH [MQTT-3.3.4-3]', async () => {
@@ -88,7 +89,7 @@ describe('MQTT 5 – subscription options and identifiers', () => {
     expect(got).to.deep.include({ topic: 'a/b', qos: 1 })
     expect([...(got.properties?.subscriptionIdentifiers ?? [])].sort()).to.deep.equal([1, 2])
     sub.send({ type: 'puback', packetId: got.packetId! })
-    expect((await sub.drain(50)).filter((p) => p.type === 'publish')).to.deep.equal([])
+    expect((await beforePong(sub)).filter((p) => p.type === 'publish')).to.deep.equal([])
   })
 
   it('a repeated SUBSCRIBE replaces the identifier; without one, none is sent', async () => {
@@ -127,8 +128,9 @@ describe('MQTT 5 – shared subscriptions', () => {
     await subscribe(b, [{ topicFilter: '$share/g/t', qos: 0 }])
     const pub = await peer(broker, { clientId: 'p' })
     for (let i = 0; i < 6; i++) pub.send(publish('t', `${i}`))
-    const gotA = (await a.drain(100)).map((p) => (p as PublishPacket).payload.toString())
-    const gotB = (await b.drain(10)).map((p) => (p as PublishPacket).payload.toString())
+    await pingPong(pub)
+    const gotA = (await beforePong(a)).map((p) => (p as PublishPacket).payload.toString())
+    const gotB = (await beforePong(b)).map((p) => (p as PublishPacket).payload.toString())
     expect(gotA.length).to.equal(3)
     expect(gotB.length).to.equal(3)
     expect([...gotA, ...gotB].sort()).to.deep.equal(['0', '1', '2', '3', '4', '5'])
@@ -144,8 +146,9 @@ describe('MQTT 5 – shared subscriptions', () => {
     await subscribe(b, [{ topicFilter: '$share/g/t', qos: 0 }])
     const pub = await peer(broker, { clientId: 'p' })
     for (let i = 0; i < 60; i++) pub.send(publish('t', `${i}`))
-    const gotA = await a.drain(150)
-    const gotB = await b.drain(10)
+    await pingPong(pub)
+    const gotA = await beforePong(a)
+    const gotB = await beforePong(b)
     expect(gotA.length + gotB.length).to.equal(60)
     // Each member is chosen with probability 1/2: both get some (failure odds 2^-59).
     expect(gotA.length).to.be.greaterThan(0)
@@ -158,7 +161,7 @@ describe('MQTT 5 – shared subscriptions', () => {
     pub.send(publish('t', 'r', 0, undefined, { retain: true }))
     const sub = await peer(broker, { clientId: 's' })
     await subscribe(sub, [{ topicFilter: '$share/g/t', qos: 0 }])
-    expect(await sub.drain(50)).to.deep.equal([])
+    await pingPong(sub, 'no retained message on a shared subscription')
   })
 
   it("a leaving member's unacknowledged QoS 1 messages go to another member (MQTT 5.0 4.8.2)", async () => {

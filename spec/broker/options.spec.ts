@@ -3,6 +3,9 @@ import { getHeapStatistics } from 'node:v8'
 import { MAX_PACKET_SIZE, resolveOptions } from '../../lib/broker/options.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { Broker } from '../../lib/broker/broker.js'
+import { systemClock } from '../../lib/broker/clock.js'
+import type { Clock } from '../../lib/broker/clock.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 
 describe('broker options', () => {
   const backend = new MemoryBackend()
@@ -46,8 +49,16 @@ describe('broker options', () => {
       timerInterval: 1000,
       sysInterval: 10_000,
       sysTopicPrefix: '$SYS/broker',
-      drainTimeout: 5000
+      drainTimeout: 5000,
+      clock: systemClock
     })
+  })
+
+  it('takes a clock, and refuses one that lacks a member with a TypeError', () => {
+    const clock = new VirtualClock()
+    expect(resolveOptions({ backend, clock }).clock).to.equal(clock)
+    expect(() => resolveOptions({ backend, clock: { now: () => 0 } as unknown as Clock })).to.throw(TypeError, /clock\.setTimeout must be a function/)
+    expect(() => resolveOptions({ backend, clock: null as unknown as Clock })).to.throw(TypeError, /clock\.now/)
   })
 
   for (const [name, value] of [

@@ -4,6 +4,7 @@ import type { PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { connected, publish, subscribe } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { beforePong, pingPong } from '../helpers/events.js'
 
 describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
   const teardown = useTeardown()
@@ -50,7 +51,7 @@ describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
     // ($SYS/ is the broker's own: see sys.spec.ts.)
     pub.send(publish('$app/x', 'a'))
     expect(await sys.next()).to.deep.equal(publish('$app/x', 'a'))
-    expect(await all.drain(30)).to.deep.equal([])
+    await pingPong(all)
   })
 
   it('overlapping subscriptions deliver one copy at the highest QoS', async () => {
@@ -61,7 +62,7 @@ describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
     pub.send(publish('a/b', 'x', 1, 1))
     const got = (await peer.next()) as PublishPacket
     expect(got).to.deep.include({ topic: 'a/b', qos: 1 })
-    expect(await peer.drain(30)).to.deep.equal([])
+    await pingPong(peer)
   })
 
   it('MQTT 5: No Local does not send a client its own messages [MQTT-3.8.3-3]', async () => {
@@ -69,7 +70,7 @@ describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
     const peer = await connected(broker, { clientId: 'nl', protocolLevel: 5 })
     await subscribe(peer, [{ topicFilter: 'n', qos: 0, noLocal: true }])
     peer.send(publish('n', 'mine'))
-    expect(await peer.drain(30)).to.deep.equal([])
+    await pingPong(peer)
     const other = await connected(broker, { clientId: 'other', protocolLevel: 5 })
     other.send(publish('n', 'theirs'))
     expect(await peer.next()).to.deep.equal(publish('n', 'theirs'))
@@ -91,7 +92,8 @@ describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
     expect(await peer.next()).to.deep.equal({ type: 'unsuback', packetId: 5 })
     const pub = await connected(broker, { clientId: 'pub' })
     pub.send(publish('u/1', 'x'))
-    expect(await peer.drain(30)).to.deep.equal([])
+    await pingPong(pub)
+    await pingPong(peer, 'nothing after UNSUBSCRIBE')
   })
 
   it('MQTT 5: UNSUBACK has one reason code per filter (0x11 when none existed)', async () => {
@@ -114,7 +116,8 @@ describe('broker – SUBSCRIBE and UNSUBSCRIBE', () => {
     await subscribe(b, [{ topicFilter: '$share/g/s', qos: 0 }])
     const pub = await connected(broker, { clientId: 'pub' })
     for (let i = 0; i < 4; i++) pub.send(publish('s', String(i)))
-    const got = [...(await a.drain(50)), ...(await b.drain(0))]
+    await pingPong(pub)
+    const got = [...(await beforePong(a)), ...(await beforePong(b))]
     expect(got).to.have.length(4)
   })
 })

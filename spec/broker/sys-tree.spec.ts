@@ -7,14 +7,16 @@ import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
 import { byUsernameDomain } from '../../lib/tenancy/index.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { VirtualClock, until } from '../helpers/virtual-clock.js'
 
 describe('broker – the Mosquitto $SYS tree, per tenant', function () {
   this.timeout(20_000)
   const teardown = useTeardown()
 
   it('publishes clients, messages, bytes, load, subscriptions, retained, store and heap topics for each tenant', async () => {
+    const clock = new VirtualClock()
     const broker = teardown.add(
-      new Broker({ backend: new TenantBackend(() => new MemoryBackend()), tenantResolver: byUsernameDomain(), logger: silentLogger, sysInterval: 3600 }),
+      new Broker({ backend: new TenantBackend(() => new MemoryBackend()), tenantResolver: byUsernameDomain(), logger: silentLogger, sysInterval: 3600, clock }),
       (b) => b.close()
     )
     const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
@@ -35,12 +37,11 @@ describe('broker – the Mosquitto $SYS tree, per tenant', function () {
     const sysRetained = (broker.backend as TenantBackend).listRetained('acme', '$SYS/#', 1000)
     const sysCount = (Array.isArray(sysRetained) ? sysRetained : await sysRetained).length
     expect(sysCount).to.be.greaterThan(30)
-    // A second publication, a moment later, has rates to report.
+    // A second publication, a minute later, has rates to report.
     for (let i = 0; i < 10; i++) await pub.publishAsync('x', 'payload', { qos: 1 })
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await clock.advance(60_000)
     await broker.publishSys()
-    const deadline = Date.now() + 5000
-    while (values.get('$SYS/broker/publish/messages/received') !== '20' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    await until(() => values.get('$SYS/broker/publish/messages/received') === '20', 'the second publication')
     const v = (name: string): string | undefined => values.get(`$SYS/broker/${name}`)
     expect(v('clients/connected')).to.equal('2')
     expect(v('clients/maximum')).to.equal('2')
@@ -64,7 +65,7 @@ describe('broker – the Mosquitto $SYS tree, per tenant', function () {
     const betaValues = new Map<string, string>()
     beta.on('message', (topic, payload) => betaValues.set(topic, payload.toString()))
     await beta.subscribeAsync('$SYS/broker/#')
-    while (!betaValues.has('$SYS/broker/clients/connected') && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 20))
+    await until(() => betaValues.has('$SYS/broker/clients/connected'), "beta's retained $SYS values")
     expect(betaValues.get('$SYS/broker/clients/connected')).to.equal('1')
     expect(betaValues.get('$SYS/broker/publish/messages/received')).to.equal('0')
     // Only beta's own $SYS topics are retained in beta: none of acme's messages.

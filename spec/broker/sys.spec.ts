@@ -12,6 +12,8 @@ import { makeBroker } from '../helpers/broker.js'
 import { Peer } from '../helpers/flow.js'
 import { connected, publish, subscribe } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { beforePong, pingPong } from '../helpers/events.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 
 /** topic → payload of the $SYS PUBLISH packets among `packets`. */
 function sysValues(packets: Packet[]): Record<string, string> {
@@ -36,10 +38,10 @@ describe('broker – $SYS topics', () => {
     await subscribe(betaWatch, [{ topicFilter: '$SYS/broker/#', qos: 0 }])
     const acmePub = await connected(broker, { clientId: 'p', username: 'dev@acme' })
     for (let i = 0; i < 3; i++) acmePub.send(publish('x', `m${i}`))
-    await acmePub.drain(30)
+    await pingPong(acmePub)
     await broker.publishSys()
-    const acme = sysValues(await acmeWatch.drain(50))
-    const beta = sysValues(await betaWatch.drain(50))
+    const acme = sysValues(await beforePong(acmeWatch))
+    const beta = sysValues(await beforePong(betaWatch))
     expect(acme).to.include({ '$SYS/broker/clients/connected': '2', '$SYS/broker/messages/received': '3', '$SYS/broker/messages/sent': '0' })
     expect(beta).to.include({ '$SYS/broker/clients/connected': '1', '$SYS/broker/messages/received': '0' })
     expect(acme['$SYS/broker/version']).to.match(/^mqtt-broker-framework \d+\.\d+\.\d+/)
@@ -52,17 +54,30 @@ describe('broker – $SYS topics', () => {
     expect(retained.payload.toString()).to.equal('1')
     // Published again only when a value changed: the version is not sent twice.
     await broker.publishSys()
-    const again = sysValues(await acmeWatch.drain(50))
+    const again = sysValues(await beforePong(acmeWatch))
     expect(again).to.not.have.property('$SYS/broker/version')
     // Every $SYS message the watcher got counts as sent to the tenant.
     expect(again).to.include({ '$SYS/broker/messages/sent': String(Object.keys(acme).length) })
   })
 
   it('publishes on its own every sysInterval seconds', async () => {
-    const broker = makeBroker(teardown, { sysInterval: 0.05 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { sysInterval: 10, clock })
     const watch = await connected(broker, { clientId: 'w' })
-    await subscribe(watch, [{ topicFilter: '$SYS/broker/version', qos: 0 }])
-    const p = (await watch.next(1000)) as PublishPacket
+    await subscribe(watch, [{ topicFilter: '$SYS/broker/#', qos: 0 }])
+    await clock.advance(9_999)
+    await pingPong(watch, 'nothing before 10 s')
+    await clock.advance(1)
+    const first = sysValues(await beforePong(watch))
+    expect(first).to.include({ '$SYS/broker/uptime': '10 seconds', '$SYS/broker/clients/connected': '1' })
+    await clock.advance(10_000)
+    // Again 10 s later, only what changed: the uptime, not the version.
+    const second = sysValues(await beforePong(watch))
+    expect(second).to.include({ '$SYS/broker/uptime': '20 seconds' })
+    expect(second).to.not.have.property('$SYS/broker/version')
+    const version = await connected(broker, { clientId: 'v' })
+    await subscribe(version, [{ topicFilter: '$SYS/broker/version', qos: 0 }])
+    const p = (await version.next()) as PublishPacket
     expect(p.topic).to.equal('$SYS/broker/version')
   })
 
@@ -71,7 +86,7 @@ describe('broker – $SYS topics', () => {
     const watch = await connected(off, { clientId: 'w' })
     await subscribe(watch, [{ topicFilter: '$SYS/#', qos: 0 }])
     await off.publishSys()
-    expect(await watch.drain(50)).to.deep.equal([])
+    await pingPong(watch)
     const node = makeBroker(teardown, { sysTopicPrefix: '$SYS/brokers/n1' })
     const w2 = await connected(node, { clientId: 'w' })
     await subscribe(w2, [{ topicFilter: '$SYS/brokers/n1/clients/connected', qos: 0 }])
@@ -91,10 +106,10 @@ describe('broker – $SYS topics', () => {
     expect(await v4.next()).to.deep.equal({ type: 'puback', packetId: 7 })
     v4.send(publish('$SYS/fake', 'y', 2, 8))
     expect(await v4.next()).to.deep.equal({ type: 'pubrec', packetId: 8 })
-    expect(await watch.drain(50)).to.deep.equal([])
+    await pingPong(watch, 'no $SYS message routed')
     const late = await connected(broker, { clientId: 'late' })
     await subscribe(late, [{ topicFilter: '$SYS/#', qos: 0 }])
-    expect(await late.drain(50)).to.deep.equal([])
+    await pingPong(late, 'no $SYS message retained')
   })
 
   it('refuses a will topic under $SYS/ with CONNACK Not authorized (0x87 / return code 5)', async () => {

@@ -6,6 +6,8 @@ import { connected, publish, subscribe } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Broker } from '../../lib/broker/broker.js'
 import type { Peer } from '../helpers/flow.js'
+import { ended, sentinelNext } from '../helpers/events.js'
+import { VirtualClock } from '../helpers/virtual-clock.js'
 
 const will = (extra: Partial<Will> = {}): Will => ({ topic: 'will/c', payload: Buffer.from('gone'), qos: 0, retain: false, ...extra })
 
@@ -30,9 +32,11 @@ describe('broker – wills', () => {
     const broker = makeBroker(teardown)
     const w = await watcher(broker)
     const c = await connected(broker, { clientId: 'c', will: will() })
+    const done = ended(broker, 'c')
     c.send({ type: 'disconnect' })
     await c.waitClosed()
-    expect(await w.drain(50)).to.deep.equal([])
+    await done
+    await sentinelNext(broker, w, 'will/c')
   })
 
   it('MQTT 5: DISCONNECT 0x04 publishes the will', async () => {
@@ -52,21 +56,24 @@ describe('broker – wills', () => {
   })
 
   it('publishes the will on keepalive timeout [MQTT-3.1.2-24]', async () => {
-    const broker = makeBroker(teardown, { timerInterval: 50 })
+    const clock = new VirtualClock()
+    const broker = makeBroker(teardown, { timerInterval: 50, clock })
     const w = await watcher(broker)
     const c = await connected(broker, { clientId: 'c', keepalive: 1, will: will() })
-    const started = Date.now()
-    await c.waitClosed(3000)
-    expect(Date.now() - started).to.be.at.least(1400)
+    await clock.advance(1450)
+    expect(broker.connectedClients.map((client) => client.clientId)).to.deep.equal(['watcher', 'c'])
+    await clock.advance(150)
+    await c.waitClosed()
     expect(await w.next()).to.deep.equal(publish('will/c', 'gone'))
   })
 
   it('a retained will is stored as retained', async () => {
     const broker = makeBroker(teardown)
     const c = await connected(broker, { clientId: 'c', will: will({ retain: true }) })
+    const done = ended(broker, 'c')
     c.destroy()
     await c.waitClosed()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await done
     const late = await connected(broker, { clientId: 'late' })
     await subscribe(late, [{ topicFilter: 'will/#', qos: 0 }])
     expect(await late.next()).to.deep.equal(publish('will/c', 'gone', 0, undefined, { retain: true }))

@@ -16,11 +16,13 @@ export interface TestBrokerOptions extends Partial<BrokerOptions> {
  * A broker with a MemoryBackend (unless `backend` is given), closed after the test. Specs run with
  * the protocol's largest packet size and no maximum keepalive unless they set them (so CONNACK
  * carries neither Maximum Packet Size nor Server Keep Alive); the defaults are checked in the
- * abuse-*.spec.ts files.
+ * abuse-*.spec.ts files. With a `clock` (a `VirtualClock`), the MemoryBackend reads the same time.
  */
 export function makeBroker(teardown: Teardown, options: TestBrokerOptions = {}): Broker {
   const { memory, ...rest } = options
-  const backend = rest.backend ?? new MemoryBackend(memory)
+  // A virtual clock drives the backend's expiry too, unless the spec gave the backend its own.
+  const clock = rest.clock
+  const backend = rest.backend ?? new MemoryBackend(clock === undefined ? memory : { now: () => clock.now(), ...memory })
   return teardown.add(
     new Broker({ logger: silentLogger, maximumPacketSize: MAX_PACKET_SIZE, maxKeepalive: 0, ...rest, backend }),
     (broker) => broker.close()

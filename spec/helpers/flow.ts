@@ -119,6 +119,11 @@ export class Peer {
     return this.received.shift()!
   }
 
+  /** The packets received and not yet taken by `next()`, taken now (no waiting). */
+  takeReceived(): Packet[] {
+    return this.received.splice(0)
+  }
+
   /** Collect packets for `ms` milliseconds (what is already received included). */
   async drain(ms: number): Promise<Packet[]> {
     await new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,5 +1,6 @@
 import { expect } from 'chai'
 import { memoryPair } from '../../lib/transport/memory.js'
+import { until } from '../helpers/virtual-clock.js'
 
 describe('transport – in-memory pair', () => {
   it('carries bytes both ways, in order, asynchronously', async () => {
@@ -9,12 +10,12 @@ describe('transport – in-memory pair', () => {
     client.write(Buffer.from('ab'))
     client.write(Buffer.from('cd'))
     expect(received).to.have.length(0)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await until(() => Buffer.concat(received).length >= 4, 'abcd delivered')
     expect(Buffer.concat(received).toString()).to.equal('abcd')
     const back: Buffer[] = []
     client.on('data', (chunk: Buffer) => back.push(chunk))
     server.stream.write(Buffer.from('ok'))
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await until(() => Buffer.concat(back).length >= 2, 'ok delivered')
     expect(Buffer.concat(back).toString()).to.equal('ok')
     expect(server.transport).to.equal('memory')
   })
@@ -34,7 +35,7 @@ describe('transport – in-memory pair', () => {
     const buffer = Buffer.from('xy')
     client.write(buffer)
     buffer[0] = 0x7a
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await until(() => Buffer.concat(received).length >= 2, 'xy delivered')
     expect(Buffer.concat(received).toString()).to.equal('xy')
   })
 })

@@ -92,7 +92,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     const forwarded = forwardedProperties(properties)
     if (forwarded !== undefined) {
       message.properties = forwarded
-      if (forwarded.messageExpiryInterval !== undefined) message.receivedAt = Date.now()
+      if (forwarded.messageExpiryInterval !== undefined) message.receivedAt = ctx.options.clock.now()
     }
   }
   if (message.properties === undefined) {
