@@ -45,6 +45,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
   currentSession: Session | undefined = undefined
   protected readonly context: ClientContext
   private will: StoredWill | undefined = undefined
+  /** Outbound flow control, made at the first delivery (or at CONNACK for a session with exchanges to resend). */
   private outbound: Outbound | undefined = undefined
   /** `log`, made at first use. */
   private boundLog: Logger | undefined = undefined
@@ -182,10 +183,18 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
       return
     }
     this.currentSession = session
+  }
+
+  /** The `Outbound` of this connection (a session is attached), made at first use: idle connections have none. */
+  private makeOutbound(inflight: OutgoingRecord[] = []): Outbound {
     const shared = this.core.outboundLimits
     // The client's Receive Maximum may make its window smaller than the broker's.
     const window = Math.min(shared.window, this.negotiated.clientReceiveMaximum)
-    this.outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window }, this.core.options.clock)
+    const outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window }, this.core.options.clock)
+    this.outbound = outbound
+    // Made after CONNACK: live at once (before, deliveries wait in its queue until `markConnected`).
+    if (this.phase === CONNECTED) outbound.resume(inflight)
+    return outbound
   }
 
   setWill(will: StoredWill | undefined): void {
@@ -197,7 +206,8 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     this.phase = CONNECTED
     this.core.stats.clientsConnected++
     this.negotiated.counters = this.core.tenantCounters(this.tenant)
-    this.outbound?.resume(inflight)
+    if (this.outbound !== undefined) this.outbound.resume(inflight)
+    else if (inflight.length > 0) this.makeOutbound(inflight)
     if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent, ...this.origin() })
   }
 
@@ -300,8 +310,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
   // ---- ClientHandle ---------------------------------------------------------------------------
 
   deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
-    const outbound = this.outbound
-    if (outbound === undefined || this.phase === CLOSED) {
+    if (this.currentSession === undefined || this.phase === CLOSED) {
       this.dropped(message, 'disconnected')
       return 'dropped'
     }
@@ -312,7 +321,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
       return 'dropped'
     }
     try {
-      return outbound.deliver(message, subscription, isRetained)
+      return (this.outbound ?? this.makeOutbound()).deliver(message, subscription, isRetained)
     } catch (error) {
       // A bug or a failing session of this receiver closes this receiver, not the publisher.
       this.internalError(error)
