@@ -1,37 +1,35 @@
 import { Subject } from 'rxjs'
 import type { Observable } from 'rxjs'
-import type { ClientHandle, DeliveryResult } from '../backend/backend.js'
+import type { ClientHandle } from '../backend/backend.js'
 import { MqttError } from '../packet/errors.js'
 import { ConnectReturnCode, ReasonCode, VALID_REASON_CODE_TABLE } from '../packet/reason-codes.js'
-import type { ConnectPacket, Packet, ProtocolLevel, PublishPacket, QoS } from '../packet/types.js'
-import type { Message, OutgoingRecord, Session, StoredSubscription, StoredWill } from '../session/session.js'
+import type { ConnectPacket, Packet, ProtocolLevel } from '../packet/types.js'
+import type { OutgoingRecord, Session, StoredWill } from '../session/session.js'
 import type { Connection, ConnectionInfo, PeerCertificate, TransportKind } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
 import { ClientContext } from './client-context.js'
 import type { ContextOwner } from './client-context.js'
 import { CLOSED, CONNECTED, CONNECTING, NEW } from './connection-io.js'
 import type { BrokerCore, CoreConnection } from './core.js'
-import type { BrokerClient, DisconnectReason, DropReason } from './events.js'
-import { InboundScheduler } from './inbound-scheduler.js'
+import type { BrokerClient, DisconnectReason } from './events.js'
+import { ClientDelivery } from './client-delivery.js'
 import { clientLogger } from './logger.js'
 import type { Logger } from './logger.js'
-import { Outbound } from './outbound.js'
-import type { OutboundHost } from './outbound.js'
 import { refusalFor } from './refusals.js'
 import { countRefusal } from './stats.js'
 import { finishConnection } from './teardown.js'
-import type { OutboundAliases } from './topic-aliases.js'
 
 export { PIPELINE_DEPTH } from './publish-pipeline.js'
 
 /**
  * One connection: its lifecycle (NEW → CONNECTING → CONNECTED → CLOSED, the timeouts, the end with
- * its will and `Backend.terminate`) and its faces: the `ClientHandle` backends deliver through (with
- * the `Outbound` flow control behind it) and the `BrokerClient` events carry. The socket and output
- * are `ConnectionIO`'s, the input scheduling `InboundScheduler`'s, the negotiated values
- * `ConnectionState`'s; handlers get a `ClientContext`, never this object.
+ * its will and `Backend.terminate`) and its faces, the `ClientHandle` backends deliver through and
+ * the `BrokerClient` events carry. The layers below: `ConnectionIO` (socket, output),
+ * `InboundScheduler` (decoding, one packet at a time, PUBLISH pipelining), `ClientDelivery`
+ * (`deliver` and its `Outbound`); the negotiated values are `ConnectionState`'s. Handlers get a
+ * `ClientContext`, never this object.
  */
-export class Client extends InboundScheduler implements ClientHandle, BrokerClient, ContextOwner, OutboundHost, CoreConnection {
+export class Client extends ClientDelivery implements ClientHandle, BrokerClient, ContextOwner, CoreConnection {
   clientId = ''
   protocolLevel: ProtocolLevel = 4
   username: string | undefined = undefined
@@ -41,12 +39,8 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
   readonly createdAt: number
   /** Counted by the broker's admission (connection limits). */
   admitted = false
-  /** The session, once CONNECT's session step attached it. */
-  currentSession: Session | undefined = undefined
   protected readonly context: ClientContext
   private will: StoredWill | undefined = undefined
-  /** Outbound flow control, made at the first delivery (or at CONNACK for a session with exchanges to resend). */
-  private outbound: Outbound | undefined = undefined
   /** `log`, made at first use. */
   private boundLog: Logger | undefined = undefined
 
@@ -75,6 +69,10 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
   /** True before CONNECT was handled. */
   get awaitingConnect(): boolean {
     return this.phase === NEW
+  }
+
+  protected get view(): BrokerClient {
+    return this
   }
 
   get incoming$(): Observable<Packet> {
@@ -185,18 +183,6 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     this.currentSession = session
   }
 
-  /** The `Outbound` of this connection (a session is attached), made at first use: idle connections have none. */
-  private makeOutbound(inflight: OutgoingRecord[] = []): Outbound {
-    const shared = this.core.outboundLimits
-    // The client's Receive Maximum may make its window smaller than the broker's.
-    const window = Math.min(shared.window, this.negotiated.clientReceiveMaximum)
-    const outbound = new Outbound(this, window === shared.window ? shared : { ...shared, window }, this.core.options.clock)
-    this.outbound = outbound
-    // Made after CONNACK: live at once (before, deliveries wait in its queue until `markConnected`).
-    if (this.phase === CONNECTED) outbound.resume(inflight)
-    return outbound
-  }
-
   setWill(will: StoredWill | undefined): void {
     this.will = will
   }
@@ -206,8 +192,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     this.phase = CONNECTED
     this.core.stats.clientsConnected++
     this.negotiated.counters = this.core.tenantCounters(this.tenant)
-    if (this.outbound !== undefined) this.outbound.resume(inflight)
-    else if (inflight.length > 0) this.makeOutbound(inflight)
+    this.goLive(inflight)
     if (this.core.events.observed) this.core.events.emit({ type: 'client.connected', client: this, sessionPresent, ...this.origin() })
   }
 
@@ -295,7 +280,7 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     this.incoming?.complete()
     this.outgoing?.complete()
     if (session !== undefined) {
-      const queued = this.outbound?.takeQueued() ?? []
+      const queued = this.takeQueued()
       this.core.track(
         finishConnection(this.core, this, session, {
           will: this.will,
@@ -309,26 +294,6 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
 
   // ---- ClientHandle ---------------------------------------------------------------------------
 
-  deliver(message: Message, subscription: StoredSubscription, isRetained = false): DeliveryResult {
-    if (this.currentSession === undefined || this.phase === CLOSED) {
-      this.dropped(message, 'disconnected')
-      return 'dropped'
-    }
-    if (this.core.admission.overloaded && (message.qos === 0 || subscription.qos === 0)) {
-      // Overloaded: QoS 0 deliveries go first.
-      this.core.stats.overloadShed++
-      this.dropped(message, 'shed')
-      return 'dropped'
-    }
-    try {
-      return (this.outbound ?? this.makeOutbound()).deliver(message, subscription, isRetained)
-    } catch (error) {
-      // A bug or a failing session of this receiver closes this receiver, not the publisher.
-      this.internalError(error)
-      return 'dropped'
-    }
-  }
-
   close(reasonCode?: number, reasonString?: string, serverReference?: string): void {
     if (reasonCode === ReasonCode.SessionTakenOver) {
       this.shutdown('takeover', reasonCode, undefined, reasonString)
@@ -337,68 +302,6 @@ export class Client extends InboundScheduler implements ClientHandle, BrokerClie
     // A normal server-side close drops the will, like a DISCONNECT would [MQTT-3.1.2-10].
     if (reasonCode === undefined || reasonCode === ReasonCode.NormalDisconnection) this.will = undefined
     this.shutdown('server', reasonCode, undefined, reasonString, serverReference)
-  }
-
-  /** See `HandlerContext.outboundCompleted`. */
-  outboundCompleted(): void {
-    this.outbound?.completed()
-  }
-
-  /** The output drained: queued deliveries go out. */
-  protected drained(): void {
-    this.outbound?.pump()
-  }
-
-  // ---- OutboundHost ---------------------------------------------------------------------------
-
-  get session(): Session {
-    const session = this.currentSession
-    if (session === undefined) throw new Error('no session before CONNECT')
-    return session
-  }
-
-  get maxOutgoingPacketSize(): number {
-    return this.negotiated.maxOutgoingPacketSize
-  }
-
-  get aliases(): OutboundAliases | undefined {
-    return this.negotiated.aliases
-  }
-
-  sent(message: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, ids: number[] | undefined): void {
-    const stats = this.core.stats
-    stats.publishesSent++
-    stats.publishesSentByQos[qos]++
-    this.negotiated.counters.sent++
-    if (this.outgoing?.observed === true) {
-      const packet: PublishPacket = { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup }
-      if (qos > 0) packet.packetId = packetId
-      if (this.protocolLevel === 5 && (message.properties !== undefined || ids !== undefined)) {
-        packet.properties = ids === undefined ? { ...message.properties } : { ...message.properties, subscriptionIdentifiers: ids }
-      }
-      this.outgoing.next(packet)
-    }
-    if (this.core.events.observed) this.core.events.emit({ type: 'delivered', client: this, message, qos })
-  }
-
-  dropped(message: Message, reason: DropReason): void {
-    const stats = this.core.stats
-    stats.deliveriesDropped++
-    stats.droppedByReason[reason]++
-    if (reason === 'evicted') stats.queueEvictions++
-    else if (reason === 'buffer-full') stats.outputDrops++
-    if (this.core.events.observed) this.core.events.emit({ type: 'dropped', client: this, message, reason })
-  }
-
-  slowConsumer(): void {
-    this.core.stats.slowConsumers++
-    this.log.warn('disconnecting slow consumer', { clientId: this.clientId })
-    this.shutdown('slow-consumer', ReasonCode.QuotaExceeded)
-  }
-
-  sessionError(error: unknown): void {
-    this.log.error('session write failed', { clientId: this.clientId, error })
-    this.shutdown('server', ReasonCode.ImplementationSpecificError, asError(error))
   }
 }
 
