@@ -18,7 +18,7 @@
  * change), so a rule change reaches cached decisions.
  */
 import { topicMatches } from '../packet/topic.js'
-import type { AclRule } from './acl.js'
+import type { AclRule } from './acl-types.js'
 
 /** A template's answer: allowed, denied, or it depends on the connection (a rule with a substitution could match). */
 export const Verdict = { Allow: 1, Deny: 2, Depends: 3 } as const

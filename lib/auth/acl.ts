@@ -22,28 +22,8 @@
 import { isValidTopicFilter, parseSharedSubscription, topicMatches } from '../packet/topic.js'
 import { AclTemplate, Verdict } from './acl-template.js'
 
-/** What a rule grants. `deny` takes both read and write away. */
-export type AclAccess = 'read' | 'write' | 'readwrite' | 'deny'
-
-/** One ACL rule. */
-export interface AclRule {
-  /** A topic filter, possibly with `%u` (user name), `%c` (client id), `%t` (tenant). */
-  filter: string
-  access: AclAccess
-  /** Applies only to this user name. */
-  user?: string
-  /** Applies only to this client id. */
-  client?: string
-  /** Applies only to this tenant. */
-  tenant?: string
-}
-
-/** Who a connection is, for ACL selectors and substitutions. */
-export interface AclSubject {
-  username: string | undefined
-  clientId: string
-  tenant: string | undefined
-}
+export type { AclAccess, AclRule, AclSubject } from './acl-types.js'
+import type { AclAccess, AclRule, AclSubject } from './acl-types.js'
 
 const ACCESS: readonly AclAccess[] = ['read', 'write', 'readwrite', 'deny']
 

@@ -8,7 +8,9 @@ import type { BoundListener, ListenerConfig, Listeners } from '../transport/list
 import { isPromise } from '../util/awaitable.js'
 import { Admission } from './admission.js'
 import { Client } from './client.js'
-import type { BrokerCore } from './core.js'
+import type { BrokerCore, CoreConnection } from './core.js'
+import { DelayedWills } from './delayed-wills.js'
+import type { DelayedWill } from './delayed-wills.js'
 import type { Clock, ClockTimer } from './clock.js'
 import { EventHub } from './events.js'
 import type { BrokerClient, BrokerEvent } from './events.js'
@@ -21,10 +23,10 @@ import type { BrokerStats } from './stats.js'
 import { publishWill } from './teardown.js'
 import { SysPublisher } from './sys.js'
 import type { TenantCounters } from './sys.js'
-import type { StoredWill } from '../session/session.js'
 import type { ClientHandle } from '../backend/backend.js'
 import type { Duplex } from 'node:stream'
 import { inlinePublish, inlineSubscribe } from './inline.js'
+import { OutputScheduler } from './output-scheduler.js'
 import type { InlineHost, InlineMessage, InlinePublish, InlineSubscribeOptions } from './inline.js'
 
 
@@ -49,7 +51,7 @@ export type ListenOptions =
  *   and the connect timeout; no per-connection timers.
  * - Output is batched: what a connection must send while the broker handles one input chunk is
  *   written with one `write()` at the end of the chunk (or, for deliveries triggered outside input
- *   handling, in a `process.nextTick` callback once this turn's promise jobs ran: `scheduleFlush`).
+ *   handling, in a `process.nextTick` callback once this turn's promise jobs ran: `OutputScheduler`).
  * - `events$` is hot and completes when `close()` finishes.
  */
 export class Broker {
@@ -67,10 +69,8 @@ export class Broker {
   private readonly core: BrokerCore
   private readonly admission: Admission
   private readonly pending = new Set<Promise<void>>()
-  private dirty: Client[] = []
-  private flushScheduled = false
-  /** Publishers whose completions wait for the scheduled flush (back-pressure applies to them). */
-  private deferredSources: Client[] = []
+  /** When the connections' output is written (and back-pressure). */
+  private readonly output = new OutputScheduler()
   private timer: ClockTimer | undefined = undefined
   /** The `$SYS` publisher (undefined when `sysInterval` is 0). */
   private readonly sys: SysPublisher | undefined
@@ -78,12 +78,10 @@ export class Broker {
   /** Inline subscriptions (`subscribe`), closed with the broker. */
   private readonly inline = new Set<ClientHandle>()
   private readonly inlineHost: InlineHost
-  /** Each connection's byte stream, read at scrape time for byte counts (nothing per packet). */
-  private readonly streams = new Map<Client, Duplex>()
   /** Bytes of the connections that closed, per tenant. */
   private readonly closedBytes = new Map<string | undefined, { received: number; sent: number }>()
-  /** Wills waiting for their Will Delay Interval, by tenant and client id (`willKey`). */
-  private readonly delayedWills = new Map<string, { tenant: string | undefined; clientId: string; will: StoredWill; dueAt: number }>()
+  /** Wills waiting for their Will Delay Interval. */
+  private readonly delayedWills = new DelayedWills((delayed) => this.fireWill(delayed))
 
   /**
    * Throws `RangeError` for an option out of range, and `TypeError` for a `tenantResolver` with a
@@ -120,23 +118,20 @@ export class Broker {
       stats: this.stats,
       admission: this.admission,
       tenantCounters: (tenant) => (this.sys === undefined ? DISCARDED : this.sys.counters(tenant)),
-      depth: 0,
-      markDirty: (client) => this.markDirty(client),
-      flushDirty: (source) => this.flushDirty(source),
-      flushSoon: (source) => this.flushSoon(source),
+      output: this.output,
+      outboundLimits: {
+        window: this.options.inflightWindow,
+        maxQueue: this.options.maxOutgoingQueue,
+        maxQueueBytes: this.options.maxOutgoingQueueBytes,
+        maxBufferedBytes: this.options.maxBufferedBytes
+      },
       remove: (client) => this.remove(client),
       track: (work) => this.track(work),
       delayWill: (tenant, clientId, will, dueAt) => {
-        this.delayedWills.set(willKey(tenant, clientId), { tenant, clientId, will, dueAt })
+        this.delayedWills.delay(tenant, clientId, will, dueAt)
         this.startTimer()
       },
-      settleDelayedWill: (tenant, clientId, clean) => {
-        const key = willKey(tenant, clientId)
-        const delayed = this.delayedWills.get(key)
-        if (delayed === undefined) return
-        this.delayedWills.delete(key)
-        if (clean) this.fireWill(delayed)
-      }
+      settleDelayedWill: (tenant, clientId, clean) => this.delayedWills.settle(tenant, clientId, clean)
     }
     this.inlineHost = {
       backend: this.backend,
@@ -193,7 +188,7 @@ export class Broker {
   trafficBytes(): Map<string | undefined, { received: number; sent: number }> {
     const out = new Map<string | undefined, { received: number; sent: number }>()
     for (const [tenant, bytes] of this.closedBytes) out.set(tenant, { ...bytes })
-    for (const [client, stream] of this.streams) addBytes(out, client.tenant, stream)
+    for (const client of this.clients) addBytes(out, client.tenant, client.stream)
     return out
   }
 
@@ -306,7 +301,6 @@ export class Broker {
     if (refusal === undefined) client.admitted = true
     else client.refusal = refusal
     this.clients.add(client)
-    this.streams.set(client, connection.stream)
     this.stats.connectionsAccepted++
     this.stats.connectionsOpen++
     this.startTimer()
@@ -337,8 +331,7 @@ export class Broker {
       (async () => {
         await this.settlePending()
         // The sessions end with the broker: delayed wills are due now.
-        for (const delayed of [...this.delayedWills.values()]) this.fireWill(delayed)
-        this.delayedWills.clear()
+        this.delayedWills.fireAll()
         await this.settlePending()
         await listenersClosed
       })()
@@ -388,17 +381,11 @@ export class Broker {
         client.internalError(error)
       }
     }
-    if (this.delayedWills.size > 0) {
-      for (const [key, delayed] of this.delayedWills) {
-        if (delayed.dueAt > now) continue
-        this.delayedWills.delete(key)
-        this.fireWill(delayed)
-      }
-    }
-    this.flushDirty(undefined)
+    this.delayedWills.due(now)
+    this.output.flushDirty(undefined)
   }
 
-  private fireWill({ tenant, clientId, will }: { tenant: string | undefined; clientId: string; will: StoredWill }): void {
+  private fireWill({ tenant, clientId, will }: DelayedWill): void {
     this.track(
       publishWill(this.core, will, clientId, tenant).catch((error: unknown) =>
         this.log.error('delayed will failed', { clientId, error })
@@ -406,77 +393,19 @@ export class Broker {
     )
   }
 
-  private markDirty(client: Client): void {
-    client.dirty = true
-    this.dirty.push(client)
-    if (this.core.depth === 0) this.scheduleFlush()
-  }
-
-  /**
-   * Output produced outside input processing (backend completions, deliveries from another
-   * process) is flushed once the promise jobs of this turn have run: a `nextTick` queued from a
-   * promise job runs after the microtask queue drained, so the acknowledgements of a whole batch
-   * of completions leave in one write per connection rather than one each.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    process.nextTick(() => {
-      this.flushScheduled = false
-      this.flushDirty(undefined)
-    })
-  }
-
-  private flushSoon(source: Client): void {
-    if (this.core.depth > 0) return
-    if (this.dirty.length === 0) return
-    this.deferredSources.push(source)
-    this.scheduleFlush()
-  }
-
-  private flushDirty(source: Client | undefined): void {
-    if (this.core.depth > 0) return
-    const dirty = this.dirty
-    if (dirty.length === 0) return
-    this.dirty = []
-    const sources = this.deferredSources
-    if (sources.length > 0) this.deferredSources = []
-    for (const client of dirty) {
-      client.dirty = false
-      try {
-        client.flush()
-      } catch (error) {
-        client.internalError(error)
-        continue
-      }
-      // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
-      // deferred flush: the publishers whose completions it gathered).
-      if (!client.congested()) continue
-      if (source !== undefined && source !== client) source.waitFor(client)
-      for (const s of sources) if (s !== client && !s.closed) s.waitFor(client)
-    }
-  }
-
-  private remove(client: Client): void {
+  private remove(connection: CoreConnection): void {
+    // Only the broker's own connections (made in `handle`) call `core.remove`.
+    const client = connection as Client
     if (!this.clients.delete(client)) return
     this.stats.connectionsOpen--
     if (client.admitted) this.admission.release(client)
-    const stream = this.streams.get(client)
-    if (stream !== undefined) {
-      this.streams.delete(client)
-      addBytes(this.closedBytes, client.tenant, stream)
-    }
+    addBytes(this.closedBytes, client.tenant, client.stream)
   }
 
   private track(work: Promise<void>): void {
     this.pending.add(work)
     void work.finally(() => this.pending.delete(work))
   }
-}
-
-/** The key of a delayed will: client ids are unique per tenant. U+0000 cannot occur in either. */
-function willKey(tenant: string | undefined, clientId: string): string {
-  return tenant === undefined ? clientId : `${tenant}\u0000${clientId}`
 }
 
 /**

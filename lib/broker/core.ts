@@ -1,14 +1,22 @@
 import type { Backend } from '../backend/backend.js'
 import type { Admission } from './admission.js'
-import type { Client } from './client.js'
 import type { EventHub } from './events.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
+import type { OutboundLimits } from './outbound.js'
+import type { FlushTarget, OutputScheduler } from './output-scheduler.js'
 import type { StoredWill } from '../session/session.js'
 import type { BrokerStats } from './stats.js'
 import type { TenantCounters } from './sys.js'
 
-/** What a `Client` needs of its broker (the engine's internals, not public API). */
+/** A connection as the broker's registry sees it when the connection closes. */
+export interface CoreConnection extends FlushTarget {
+  /** Counted by the broker's admission (connection limits). */
+  readonly admitted: boolean
+  readonly tenant: string | undefined
+}
+
+/** What a connection needs of its broker (the engine's internals, not public API). */
 export interface BrokerCore {
   readonly backend: Backend
   readonly options: ResolvedOptions
@@ -17,17 +25,12 @@ export interface BrokerCore {
   readonly stats: BrokerStats
   /** Connection limits and overload state. */
   readonly admission: Admission
-  /** `client` has output to flush: at the end of the current input chunk, or once this turn's promise jobs ran. */
-  markDirty(client: Client): void
-  /** Flush every connection with output; pause `source` if a receiver is congested. */
-  flushDirty(source: Client | undefined): void
-  /**
-   * Like `flushDirty`, once this turn's promise jobs have run (for completions of asynchronous
-   * backend work, which come one promise job each: flushing at each would write once per packet).
-   */
-  flushSoon(source: Client): void
+  /** The limits of a connection's `Outbound` whose window is `inflightWindow` (shared by all such). */
+  readonly outboundLimits: OutboundLimits
+  /** When gathered output is written (per input chunk, or once per turn), and back-pressure. */
+  readonly output: OutputScheduler
   /** The connection closed: forget it. */
-  remove(client: Client): void
+  remove(client: CoreConnection): void
   /** Keep track of a connection's asynchronous teardown (will, terminate) so `close()` can await it. */
   track(work: Promise<void>): void
   /**
@@ -39,6 +42,4 @@ export interface BrokerCore {
   settleDelayedWill(tenant: string | undefined, clientId: string, clean: boolean): void
   /** The `$SYS` counters of `tenant` (a shared throwaway object when `$SYS` is off). */
   tenantCounters(tenant: string | undefined): TenantCounters
-  /** Nesting depth of input processing (deliveries during it are flushed at its end). */
-  depth: number
 }

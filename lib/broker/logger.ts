@@ -124,22 +124,48 @@ export interface ClientLogSource {
 
 /**
  * A logger that adds `clientId`, `tenant` and `listener` of `client` to every line (fields given
- * at the call win). Costs nothing for a level that is off.
+ * at the call win). Costs nothing for a level that is off. One small object per connection (its
+ * methods are shared), made when the connection first logs.
  */
 export function clientLogger(base: Logger, client: ClientLogSource): Logger {
-  const make =
-    (name: Exclude<LogLevel, 'silent'>) =>
-    (message: string, fields?: LogFields): void => {
-      if (!base.enabled(name)) return
-      base[name](message, { clientId: client.clientId, tenant: client.tenant, listener: client.listener, ...fields })
-    }
-  return {
-    enabled: (l) => base.enabled(l),
-    error: make('error'),
-    warn: make('warn'),
-    info: make('info'),
-    debug: make('debug'),
-    trace: make('trace')
+  return new ClientLogger(base, client)
+}
+
+class ClientLogger implements Logger {
+  constructor(
+    private readonly base: Logger,
+    private readonly client: ClientLogSource
+  ) {}
+
+  enabled(level: Exclude<LogLevel, 'silent'>): boolean {
+    return this.base.enabled(level)
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.write('error', message, fields)
+  }
+
+  warn(message: string, fields?: LogFields): void {
+    this.write('warn', message, fields)
+  }
+
+  info(message: string, fields?: LogFields): void {
+    this.write('info', message, fields)
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.write('debug', message, fields)
+  }
+
+  trace(message: string, fields?: LogFields): void {
+    this.write('trace', message, fields)
+  }
+
+  private write(level: Exclude<LogLevel, 'silent'>, message: string, fields: LogFields | undefined): void {
+    const base = this.base
+    if (!base.enabled(level)) return
+    const client = this.client
+    base[level](message, { clientId: client.clientId, tenant: client.tenant, listener: client.listener, ...fields })
   }
 }
 

@@ -4,6 +4,11 @@ import type { Clock, ClockTimer } from './clock.js'
 /** Unsent bytes on a receiver's socket beyond which the publishers feeding it are paused. */
 const BACKPRESSURE_BYTES = 256 * 1024
 
+/** Whether `stream` holds so much unsent output that the publishers feeding it should wait. */
+export function isCongested(stream: Duplex): boolean {
+  return stream.writableLength > BACKPRESSURE_BYTES
+}
+
 /** A publisher paused for a receiver: told when it may read again. */
 export interface Waiter {
   stopWaiting(): void
@@ -30,15 +35,22 @@ export class OutputFlow {
 
   /** Write `bytes`; true when the socket's unsent output is now above `highWater`. */
   write(bytes: Buffer, highWater: number): boolean {
-    const stream = this.stream
-    if (stream.write(bytes)) return false
+    if (this.stream.write(bytes)) return false
+    return this.backedUp(highWater)
+  }
+
+  /**
+   * A write returned false (the socket did not take it all at once): the `sendTimeout` clock runs
+   * from now if it did not already. True when the unsent output is above `highWater`.
+   */
+  backedUp(highWater: number): boolean {
     if (this.backedSince === 0) this.backedSince = this.clock.now()
-    return stream.writableLength > highWater
+    return this.stream.writableLength > highWater
   }
 
   /** Whether the socket holds so much unsent output that its publishers should wait. */
   get congested(): boolean {
-    return this.stream.writableLength > BACKPRESSURE_BYTES
+    return isCongested(this.stream)
   }
 
   /**

@@ -77,7 +77,7 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
   const server: Server = createServer({ noDelay: true }, (raw: Socket) => {
     tracker.add(raw)
     // Errors before the engine owns the socket (a reset during a handshake) end it, nothing more.
-    raw.on('error', () => undefined)
+    raw.on('error', ignoreError)
     const own = kind === 'unix' ? undefined : formatAddress(raw.remoteAddress, raw.remotePort)
     if (config.proxyProtocol !== true) {
       proceed(raw, own)
@@ -153,6 +153,9 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
     destroy: () => tracker.destroyAll()
   }
 }
+
+/** The `error` listener of a socket before the engine owns it (shared by all: no closure per socket). */
+function ignoreError(): void {}
 
 function endpoint(socket: Socket): string {
   return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`

@@ -1,5 +1,9 @@
 import type { Socket } from 'node:net'
 
+/** The tracker a socket is tracked by (set on the socket: one shared `close` listener, no closure per socket). */
+const TRACKER = Symbol('socket tracker')
+type TrackedSocket = Socket & { [TRACKER]?: SocketTracker }
+
 /**
  * The raw sockets a listener accepted, until they close, and whether each was handed to the engine
  * yet. On close, the ones still in a handshake (TLS, PROXY header, WebSocket upgrade) are dropped at
@@ -11,7 +15,12 @@ export class SocketTracker {
   /** Track a newly accepted socket until it closes. */
   add(socket: Socket): void {
     this.sockets.set(socket, false)
-    socket.once('close', () => this.sockets.delete(socket))
+    ;(socket as TrackedSocket)[TRACKER] = this
+    socket.on('close', SocketTracker.closed)
+  }
+
+  private static closed(this: TrackedSocket): void {
+    this[TRACKER]?.sockets.delete(this)
   }
 
   /** The socket now belongs to the engine. */

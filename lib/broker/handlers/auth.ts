@@ -4,8 +4,9 @@ import { ReasonCode } from '../../packet/reason-codes.js'
 import type { AuthPacket } from '../../packet/types.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
-import { continueAuthentication, credentialsOf } from './connect.js'
-import type { ConnectContext } from './context.js'
+import { credentialsOf } from './authenticate.js'
+import { continueAuthentication } from './connect.js'
+import type { AuthExchange, ConnectContext } from './context.js'
 
 /**
  * AUTH (MQTT 5.0 4.12). During CONNECT it continues the enhanced authentication exchange the
@@ -16,36 +17,38 @@ import type { ConnectContext } from './context.js'
  * client that did not authenticate with a method is a protocol error [MQTT-4.12.0-7].
  */
 export function handleAuth(ctx: ConnectContext, packet: AuthPacket): Awaitable<void> {
-  const flow = ctx.authFlow
-  if (flow !== undefined) {
-    ctx.authFlow = undefined
+  const auth = ctx.auth
+  const flow = auth?.flow
+  if (auth !== undefined && flow !== undefined) {
+    auth.flow = undefined
     return continueAuthentication(flow, packet)
   }
-  const method = ctx.authenticationMethod
-  const connect = ctx.connectPacket
-  if (method === undefined || connect === undefined) {
+  const connect = auth?.connect
+  if (auth === undefined || connect === undefined) {
     ctx.fail(new ProtocolError('AUTH without enhanced authentication'))
     return
   }
+  const method = auth.method
   if (packet.properties?.authenticationMethod !== method) {
     ctx.fail(new ProtocolError('AUTH with another authentication method than CONNECT'))
     return
   }
   const code = packet.reasonCode ?? ReasonCode.Success
-  const expected = ctx.reauthenticating ? ReasonCode.ContinueAuthentication : ReasonCode.ReAuthenticate
+  const expected = auth.reauthenticating ? ReasonCode.ContinueAuthentication : ReasonCode.ReAuthenticate
   if (code !== expected) {
     ctx.fail(new ProtocolError(`unexpected AUTH reason code 0x${code.toString(16)}`))
     return
   }
-  ctx.reauthenticating = true
-  const credentials = credentialsOf(connect, ctx.clientId, ctx.connectionInfo, packet)
+  auth.reauthenticating = true
+  const credentials = credentialsOf(connect, ctx.client.clientId, ctx.connection.connectionInfo, packet)
   credentials.reauthentication = true
-  const result = ctx.backend.authenticate(ctx.handle, credentials)
-  if (isPromise(result)) return result.then((r) => reauthenticated(ctx, method, r))
-  reauthenticated(ctx, method, result)
+  const result = ctx.backend.authenticate(ctx.client, credentials)
+  if (isPromise(result)) return result.then((r) => reauthenticated(ctx, auth, r))
+  reauthenticated(ctx, auth, result)
 }
 
-function reauthenticated(ctx: ConnectContext, method: string, result: AuthenticationResult): void {
+function reauthenticated(ctx: ConnectContext, auth: AuthExchange, result: AuthenticationResult): void {
+  const method = auth.method
   switch (result.result) {
     case 'continue':
       ctx.send({
@@ -55,14 +58,14 @@ function reauthenticated(ctx: ConnectContext, method: string, result: Authentica
       })
       return
     case 'allow':
-      ctx.reauthenticating = false
+      auth.reauthenticating = false
       ctx.send({ type: 'auth', reasonCode: ReasonCode.Success, properties: { ...result.properties, authenticationMethod: method } })
       return
     case 'deny':
       ctx.fail(new MqttError(result.reasonCode, result.reasonString ?? 're-authentication failed'), 'server')
       return
     case 'redirect':
-      ctx.close(result.reasonCode, undefined, result.serverReference)
+      ctx.client.close(result.reasonCode, undefined, result.serverReference)
       return
   }
 }

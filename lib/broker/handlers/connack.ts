@@ -4,7 +4,7 @@ import { encode } from '../../packet/index.js'
 import type { ConnackPacket, ConnackProperties } from '../../packet/types.js'
 import { fitPacket } from '../fit-packet.js'
 import { isPromise } from '../../util/awaitable.js'
-import type { ConnectFlow, ConnectStep } from './connect.js'
+import type { ConnectFlow, ConnectStep } from './context.js'
 
 /** MQTT 5 Request Response Information: ask the backend for Response Information (optional hook). */
 export const responseInformation: ConnectStep = {
@@ -13,9 +13,9 @@ export const responseInformation: ConnectStep = {
     const { ctx, packet } = flow
     const backend = ctx.backend
     // [MQTT-3.1.2-28] without the request (or with 0) no Response Information is sent.
-    if (ctx.protocolLevel !== 5 || packet.properties?.requestResponseInformation !== true) return true
+    if (ctx.client.protocolLevel !== 5 || packet.properties?.requestResponseInformation !== true) return true
     if (backend.responseInformation === undefined) return true
-    const answer = backend.responseInformation(ctx.handle)
+    const answer = backend.responseInformation(ctx.client)
     if (isPromise(answer)) {
       return answer.then((info) => {
         flow.responseInformation = info
@@ -37,7 +37,7 @@ export const connack: ConnectStep = {
   name: 'connack',
   run(flow) {
     const { ctx } = flow
-    if (ctx.protocolLevel === 5) {
+    if (ctx.client.protocolLevel === 5) {
       const properties = connackProperties(flow)
       const packet: ConnackPacket =
         properties === undefined
@@ -46,11 +46,11 @@ export const connack: ConnectStep = {
       const maximum = flow.packet.properties?.maximumPacketSize
       if (maximum !== undefined && fitPacket(packet, true, maximum, encode(packet, 5).length) === undefined) {
         ctx.log.info('CONNACK larger than the client Maximum Packet Size: closing without CONNACK', {
-          clientId: ctx.clientId,
+          clientId: ctx.client.clientId,
           maximumPacketSize: maximum
         })
-        ctx.setWill(undefined)
-        ctx.close()
+        ctx.connection.setWill(undefined)
+        ctx.client.close()
         return false
       }
       ctx.send(packet)

@@ -1,6 +1,6 @@
-import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
-import type { ConnectContext } from './context.js'
-import type { ConnectStep } from './connect.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
+import type { ConnectStep } from './context.js'
+import { refuse } from './refuse.js'
 
 /**
  * The connection limits that need the CONNECT's identity (after tenant resolution and the client
@@ -12,8 +12,8 @@ export const admitIdentified: ConnectStep = {
   name: 'admitIdentified',
   run(flow) {
     const { ctx } = flow
-    const code = ctx.admission.admitIdentified(ctx.handle, { tenant: ctx.tenant, clientId: ctx.clientId })
-    return code === undefined ? true : refuse(ctx, code)
+    const code = ctx.connection.admission.admitIdentified(ctx.client, { tenant: ctx.connection.tenant, clientId: ctx.client.clientId })
+    return code === undefined ? true : refuse(flow, code, code === ReasonCode.Banned ? 'banned for flapping' : 'too many connections in this tenant')
   }
 }
 
@@ -25,19 +25,8 @@ export const countFlapping: ConnectStep = {
   name: 'countFlapping',
   run(flow) {
     const { ctx } = flow
-    return ctx.admission.flapped({ tenant: ctx.tenant, clientId: ctx.clientId }) ? refuse(ctx, ReasonCode.Banned) : true
+    return ctx.connection.admission.flapped({ tenant: ctx.connection.tenant, clientId: ctx.client.clientId })
+      ? refuse(flow, ReasonCode.Banned, 'banned for flapping')
+      : true
   }
-}
-
-function refuse(ctx: ConnectContext, code: number): false {
-  const banned = code === ReasonCode.Banned
-  const reasonString = banned ? 'banned for flapping' : 'too many connections in this tenant'
-  ctx.log.info('CONNECT refused', { clientId: ctx.clientId, reasonCode: code, reasonString })
-  if (ctx.protocolLevel === 5) {
-    ctx.refuse({ type: 'connack', sessionPresent: false, reasonCode: code, properties: { reasonString } }, 5)
-  } else {
-    const returnCode = banned ? ConnectReturnCode.NotAuthorized : ConnectReturnCode.ServerUnavailable
-    ctx.refuse({ type: 'connack', sessionPresent: false, reasonCode: returnCode }, ctx.protocolLevel)
-  }
-  return false
 }

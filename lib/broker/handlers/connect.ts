@@ -1,92 +1,24 @@
 import { resolveTenant, TenantError } from '../../tenancy/resolvers.js'
 import { randomUUID } from 'node:crypto'
-import type { AuthenticationResult, Credentials, SetupResult } from '../../backend/backend.js'
-import { ConnectReturnCode, ReasonCode } from '../../packet/reason-codes.js'
+import type { SetupResult } from '../../backend/backend.js'
+import { ReasonCode } from '../../packet/reason-codes.js'
 import { isValidTopicName } from '../../packet/topic.js'
-import type { AuthPacket, AuthProperties, ConnectPacket } from '../../packet/types.js'
-import type { OutgoingRecord, StoredWill } from '../../session/session.js'
-import type { ConnectionInfo } from '../../transport/connection.js'
+import type { AuthPacket, ConnectPacket } from '../../packet/types.js'
+import type { StoredWill } from '../../session/session.js'
 import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
-import type { ConnectContext } from './context.js'
+import type { ConnectContext, ConnectFlow, ConnectStep } from './context.js'
 import { connack, responseInformation } from './connack.js'
-import { supportsAuthenticationMethod } from './auth-method.js'
+import { authenticate, authenticated, credentialsOf } from './authenticate.js'
+import { refuse } from './refuse.js'
 import { controlCharacterRefusal } from '../control-characters.js'
 import { admitIdentified, countFlapping } from './connect-limits.js'
 
+// Kept where they were declared before the split of CONNECT into modules.
 export { connackProperties } from './connack.js'
-
-/** The state one CONNECT carries through its steps. */
-export interface ConnectFlow {
-  readonly ctx: ConnectContext
-  /** The CONNECT; a tenant resolver may rewrite its client id and user name. */
-  packet: ConnectPacket
-  /** Client identifier the broker assigned (MQTT 5 empty client id), to tell in CONNACK. */
-  assignedClientId: string | undefined
-  /** MQTT 5 Server Keep Alive to tell in CONNACK, when it differs from the client's. */
-  serverKeepAlive: number | undefined
-  sessionPresent: boolean
-  /** A resumed session's unacknowledged outgoing exchanges, resent after CONNACK. */
-  inflight: OutgoingRecord[]
-  /** Set once CONNACK went out: later failures close instead of refusing. */
-  acknowledged: boolean
-  /** MQTT 5 Session Expiry Interval to tell in CONNACK, when the broker lowered the client's. */
-  sessionExpiryInterval: number | undefined
-  /** MQTT 5 Response Information for CONNACK (Request Response Information). */
-  responseInformation: string | undefined
-  /** MQTT 5 enhanced authentication: the method and final data for CONNACK. */
-  authProperties: AuthProperties | undefined
-}
-
-/** One named step of CONNECT. Returns false (or a promise of false) when it refused the client. */
-export interface ConnectStep {
-  readonly name: string
-  run(flow: ConnectFlow): Awaitable<boolean>
-}
-
-/**
- * Refuse the CONNECT with an MQTT 5 reason code: CONNACK with that code (5.0) or the matching
- * 3.1.1 return code, then close [MQTT-3.2.2-5] [MQTT-3.2.2-6].
- */
-export function refuse(flow: ConnectFlow, reasonCode: number, reasonString?: string): false {
-  const { ctx } = flow
-  ctx.log.info('CONNECT refused', { clientId: flow.packet.clientId, reasonCode, reasonString })
-  if (ctx.protocolLevel === 5) {
-    ctx.refuse(
-      reasonString === undefined
-        ? { type: 'connack', sessionPresent: false, reasonCode }
-        : { type: 'connack', sessionPresent: false, reasonCode, properties: { reasonString } },
-      5
-    )
-  } else {
-    ctx.refuse({ type: 'connack', sessionPresent: false, reasonCode: returnCodeFor(reasonCode) }, ctx.protocolLevel)
-  }
-  return false
-}
-
-/** The 3.1/3.1.1 CONNACK return code closest to an MQTT 5 reason code. */
-export function returnCodeFor(reasonCode: number): number {
-  switch (reasonCode) {
-    case ReasonCode.UnsupportedProtocolVersion:
-      return ConnectReturnCode.UnacceptableProtocolVersion
-    case ReasonCode.ClientIdentifierNotValid:
-      return ConnectReturnCode.IdentifierRejected
-    case ReasonCode.BadUserNameOrPassword:
-    case ReasonCode.BadAuthenticationMethod:
-      return ConnectReturnCode.BadUserNameOrPassword
-    case ReasonCode.UnspecifiedError:
-    case ReasonCode.ImplementationSpecificError:
-    case ReasonCode.ServerUnavailable:
-    case ReasonCode.ServerBusy:
-    case ReasonCode.UseAnotherServer:
-    case ReasonCode.ServerMoved:
-    case ReasonCode.ConnectionRateExceeded:
-    case ReasonCode.QuotaExceeded:
-      return ConnectReturnCode.ServerUnavailable
-    default:
-      return ConnectReturnCode.NotAuthorized
-  }
-}
+export { credentialsOf } from './authenticate.js'
+export { refuse, returnCodeFor } from './refuse.js'
+export type { ConnectFlow, ConnectStep } from './context.js'
 
 /**
  * Multi-tenancy: when the broker has a `tenantResolver`, find the connection's tenant (from the
@@ -99,17 +31,17 @@ const resolveTenantStep: ConnectStep = {
   run(flow) {
     const { ctx } = flow
     // A verified client certificate names the user (TLS `usernameFrom`), whatever the CONNECT says.
-    const certificateUsername = ctx.certificateUsername
+    const certificateUsername = ctx.connection.certificateUsername
     if (certificateUsername !== undefined) flow.packet = { ...flow.packet, username: certificateUsername }
     const packet = flow.packet
     // The connection is CONNECTING from here on (and refusals speak the client's protocol level).
-    ctx.identify(packet.clientId, packet.protocolLevel, packet.username)
+    ctx.connection.identify(packet.clientId, packet.protocolLevel, packet.username)
     const resolver = ctx.options.tenantResolver
     if (resolver === undefined) return true
-    const request = { clientId: packet.clientId, username: packet.username, listener: ctx.listener, protocolLevel: packet.protocolLevel }
+    const request = { clientId: packet.clientId, username: packet.username, listener: ctx.connection.listener, protocolLevel: packet.protocolLevel }
     return resolveTenant(resolver, request).then((resolution) => {
       if (resolution instanceof TenantError) return refuse(flow, resolution.reasonCode, resolution.message)
-      ctx.tenant = resolution.tenant
+      ctx.connection.tenant = resolution.tenant
       const rewritten: ConnectPacket = { ...packet, clientId: resolution.clientId }
       if (resolution.username === undefined) delete rewritten.username
       else rewritten.username = resolution.username
@@ -129,7 +61,7 @@ const checkProtocol: ConnectStep = {
     const { ctx, packet } = flow
     const level = packet.protocolLevel
     let clientId = packet.clientId
-    ctx.identify(clientId, level, packet.username)
+    ctx.connection.identify(clientId, level, packet.username)
     // Control characters in the client id or user name: refused by default (option refuseControlCharacters).
     const control = ctx.options.refuseControlCharacters ? controlCharacterRefusal(clientId, packet.username) : undefined
     if (control !== undefined) return refuse(flow, control, 'control character in the client identifier or user name')
@@ -144,7 +76,7 @@ const checkProtocol: ConnectStep = {
         // 3.1.1 without clean session [MQTT-3.1.3-8], or 3.1 (1 to 23 characters): identifier rejected.
         return refuse(flow, ReasonCode.ClientIdentifierNotValid)
       }
-      ctx.identify(clientId, level, packet.username)
+      ctx.connection.identify(clientId, level, packet.username)
     }
     const will = packet.will
     if (will !== undefined) {
@@ -155,96 +87,12 @@ const checkProtocol: ConnectStep = {
       if (level === 5 && will.qos > options.maximumQoS) return refuse(flow, ReasonCode.QoSNotSupported) // (MQTT 5.0 3.2.2.3.4)
       if (level === 5 && will.retain && !options.retainAvailable) return refuse(flow, ReasonCode.RetainNotSupported) // (MQTT 5.0 3.2.2.3.5)
     }
-    if (level === 5) ctx.setClientProperties(packet.properties)
+    if (level === 5) {
+      ctx.state.negotiate(packet.properties, ctx.options.receiveMaximum)
+      const method = packet.properties?.authenticationMethod
+      if (method !== undefined) ctx.auth = { method, connect: undefined, flow: undefined, reauthenticating: false }
+    }
     return true
-  }
-}
-
-/** The credentials of a CONNECT, or of the AUTH packet `auth` continuing its exchange. */
-export function credentialsOf(
-  packet: ConnectPacket,
-  clientId: string,
-  connection: ConnectionInfo,
-  auth?: AuthPacket
-): Credentials {
-  const credentials: Credentials = { clientId, username: packet.username, password: packet.password, connect: packet, connection }
-  const properties = auth === undefined ? packet.properties : auth.properties
-  const method = packet.properties?.authenticationMethod
-  if (method !== undefined) credentials.authenticationMethod = method
-  if (properties?.authenticationData !== undefined) credentials.authenticationData = properties.authenticationData
-  return credentials
-}
-
-/** A copy of `packet` holding no view of the input chunk (binary fields copied). */
-function detachedConnect(packet: ConnectPacket): ConnectPacket {
-  const copy: ConnectPacket = { ...packet }
-  if (packet.password !== undefined) copy.password = Buffer.from(packet.password)
-  if (packet.will !== undefined) copy.will = { ...packet.will, payload: Buffer.from(packet.will.payload) }
-  const data = packet.properties?.authenticationData
-  if (data !== undefined) copy.properties = { ...packet.properties, authenticationData: Buffer.from(data) }
-  return copy
-}
-
-/** Ask the backend whether the client may connect (MQTT 5: possibly an AUTH exchange first). */
-const authenticate: ConnectStep = {
-  name: 'authenticate',
-  run(flow) {
-    const { ctx, packet } = flow
-    const method = ctx.authenticationMethod
-    if (method !== undefined && !supportsAuthenticationMethod(ctx.backend, ctx.handle, method)) {
-      // An unsupported method: CONNACK 0x8C (rather than 0x87) and close [MQTT-4.12.0-1].
-      return refuse(flow, ReasonCode.BadAuthenticationMethod, 'authentication method not supported')
-    }
-    // Kept for re-authentication: a copy, so that the input chunk it was decoded from can go.
-    if (ctx.authenticationMethod !== undefined) ctx.connectPacket = detachedConnect(packet)
-    const result = ctx.backend.authenticate(ctx.handle, credentialsOf(packet, ctx.clientId, ctx.connectionInfo))
-    if (isPromise(result)) return result.then((r) => authenticated(flow, r))
-    return authenticated(flow, result)
-  }
-}
-
-function authenticated(flow: ConnectFlow, result: AuthenticationResult): boolean {
-  const { ctx } = flow
-  switch (result.result) {
-    case 'allow': {
-      const method = ctx.authenticationMethod
-      if (method !== undefined && ctx.protocolLevel === 5) {
-        // CONNACK carries the method and the backend's final data (MQTT 5.0 4.12).
-        flow.authProperties = { authenticationMethod: method, ...result.properties }
-      }
-      return true
-    }
-    case 'deny':
-      return refuse(flow, result.reasonCode, result.reasonString)
-    case 'redirect':
-      if (ctx.protocolLevel === 5) {
-        ctx.refuse(
-          {
-            type: 'connack',
-            sessionPresent: false,
-            reasonCode: result.reasonCode,
-            properties: { serverReference: result.serverReference }
-          },
-          5
-        )
-        return false
-      }
-      return refuse(flow, ReasonCode.ServerUnavailable)
-    case 'continue': {
-      const method = ctx.authenticationMethod
-      if (method === undefined || ctx.protocolLevel !== 5) {
-        // No AUTH to a client that gave no method [MQTT-4.12.0-6].
-        return refuse(flow, ReasonCode.BadAuthenticationMethod, 'enhanced authentication needs an Authentication Method')
-      }
-      // AUTH 0x18 [MQTT-4.12.0-2] with the same method [MQTT-4.12.0-5]; the CONNECT waits for the client's AUTH.
-      ctx.authFlow = flow
-      ctx.send({
-        type: 'auth',
-        reasonCode: ReasonCode.ContinueAuthentication,
-        properties: { ...result.properties, authenticationMethod: method }
-      })
-      return false
-    }
   }
 }
 
@@ -256,16 +104,16 @@ function authenticated(flow: ConnectFlow, result: AuthenticationResult): boolean
 export function continueAuthentication(flow: ConnectFlow, packet: AuthPacket): Awaitable<void> {
   const { ctx } = flow
   const method = packet.properties?.authenticationMethod
-  if ((packet.reasonCode ?? 0) !== ReasonCode.ContinueAuthentication || method !== ctx.authenticationMethod) {
+  if ((packet.reasonCode ?? 0) !== ReasonCode.ContinueAuthentication || method !== ctx.auth?.method) {
     refuse(flow, ReasonCode.ProtocolError)
     return
   }
-  const result = ctx.backend.authenticate(ctx.handle, credentialsOf(flow.packet, ctx.clientId, ctx.connectionInfo, packet))
+  const result = ctx.backend.authenticate(ctx.client, credentialsOf(flow.packet, ctx.client.clientId, ctx.connection.connectionInfo, packet))
   const after = CONNECT_STEPS.indexOf(authenticate) + 1
   if (isPromise(result)) {
-    return result.then((r) => (authenticated(flow, r) && ctx.handle.connected ? runSteps(flow, after) : undefined))
+    return result.then((r) => (authenticated(flow, r) && ctx.client.connected ? runSteps(flow, after) : undefined))
   }
-  if (authenticated(flow, result) && ctx.handle.connected) return runSteps(flow, after)
+  if (authenticated(flow, result) && ctx.client.connected) return runSteps(flow, after)
 }
 
 /**
@@ -280,19 +128,19 @@ const keepalive: ConnectStep = {
     const { maxKeepalive, serverKeepAlive } = ctx.options
     const requested = packet.keepalive
     const tooLong = maxKeepalive !== undefined && (requested === 0 || requested > maxKeepalive)
-    if (ctx.protocolLevel === 5) {
+    if (ctx.client.protocolLevel === 5) {
       const chosen = serverKeepAlive ?? (tooLong ? maxKeepalive! : requested)
       if (chosen !== requested) flow.serverKeepAlive = chosen
-      ctx.setKeepalive(chosen)
+      ctx.state.keepaliveMs = chosen * 1000
       return true
     }
     // 0 (none) under the default maximum (65,535 s): held to it silently, as the server may.
     if (requested === 0 && maxKeepalive === 65535) {
-      ctx.setKeepalive(maxKeepalive)
+      ctx.state.keepaliveMs = maxKeepalive * 1000
       return true
     }
     if (tooLong) return refuse(flow, ReasonCode.ClientIdentifierNotValid, 'keepalive too long')
-    ctx.setKeepalive(requested)
+    ctx.state.keepaliveMs = requested * 1000
     return true
   }
 }
@@ -306,7 +154,7 @@ const setupSession: ConnectStep = {
   run(flow) {
     const { ctx, packet } = flow
     let expiry =
-      ctx.protocolLevel === 5
+      ctx.client.protocolLevel === 5
         ? (packet.properties?.sessionExpiryInterval ?? 0)
         : packet.clean
           ? 0
@@ -315,9 +163,9 @@ const setupSession: ConnectStep = {
     if (expiry > maximum) {
       expiry = maximum
       // MQTT 5: told in CONNACK (MQTT 5.0 3.2.2.3.2); 3.1.1 clients cannot be told.
-      if (ctx.protocolLevel === 5) flow.sessionExpiryInterval = maximum
+      if (ctx.client.protocolLevel === 5) flow.sessionExpiryInterval = maximum
     }
-    const result = ctx.backend.setup(ctx.handle, packet.clean, expiry)
+    const result = ctx.backend.setup(ctx.client, packet.clean, expiry)
     if (isPromise(result)) return result.then((r) => sessionReady(flow, r))
     return sessionReady(flow, result)
   }
@@ -326,8 +174,8 @@ const setupSession: ConnectStep = {
 function sessionReady(flow: ConnectFlow, result: SetupResult): boolean {
   // A delayed will of this client's previous connection: a new connection to the session cancels
   // it [MQTT-3.1.3-9]; a clean start ends that session, so it is published now.
-  flow.ctx.settleDelayedWill(flow.packet.clean)
-  flow.ctx.attachSession(result.session)
+  flow.ctx.connection.settleDelayedWill(flow.packet.clean)
+  flow.ctx.connection.attachSession(result.session)
   flow.sessionPresent = result.present && !flow.packet.clean
   return true
 }
@@ -356,7 +204,7 @@ const storeWill: ConnectStep = {
     const { ctx, packet } = flow
     const will = packet.will
     if (will === undefined) {
-      ctx.setWill(undefined)
+      ctx.connection.setWill(undefined)
       if (!flow.sessionPresent) return true
       const cleared = ctx.session.clearWill()
       return isPromise(cleared) ? cleared.then(() => true) : true
@@ -366,7 +214,7 @@ const storeWill: ConnectStep = {
     // The payload may be a view of the input chunk: keep a copy, it may live long.
     const stored: StoredWill = { topic: will.topic, payload: Buffer.from(will.payload), qos, retain }
     if (will.properties !== undefined) stored.properties = will.properties
-    ctx.setWill(stored)
+    ctx.connection.setWill(stored)
     const saved = ctx.session.saveWill(stored)
     return isPromise(saved) ? saved.then(() => true) : true
   }
@@ -376,7 +224,7 @@ const storeWill: ConnectStep = {
 const register: ConnectStep = {
   name: 'register',
   run(flow) {
-    flow.ctx.markConnected(flow.sessionPresent, flow.inflight)
+    flow.ctx.connection.markConnected(flow.sessionPresent, flow.inflight)
     return true
   }
 }
@@ -386,7 +234,7 @@ const drainOffline: ConnectStep = {
   name: 'drainOffline',
   run(flow) {
     const { ctx } = flow
-    const drained = ctx.backend.queueOffline(ctx.handle)
+    const drained = ctx.backend.queueOffline(ctx.client)
     return isPromise(drained) ? drained.then(() => true) : true
   }
 }
@@ -434,7 +282,7 @@ function runSteps(flow: ConnectFlow, from: number): Awaitable<void> {
   const tracing = log.enabled('trace')
   for (let i = from; i < CONNECT_STEPS.length; i++) {
     const step = CONNECT_STEPS[i]!
-    if (tracing) log.trace('connect step', { step: step.name, clientId: flow.ctx.clientId })
+    if (tracing) log.trace('connect step', { step: step.name, clientId: flow.ctx.client.clientId })
     let result: Awaitable<boolean>
     try {
       result = step.run(flow)
@@ -444,18 +292,18 @@ function runSteps(flow: ConnectFlow, from: number): Awaitable<void> {
     }
     if (isPromise(result)) {
       return result.then(
-        (ok) => (ok && flow.ctx.handle.connected ? runSteps(flow, i + 1) : undefined),
+        (ok) => (ok && flow.ctx.client.connected ? runSteps(flow, i + 1) : undefined),
         (error: unknown) => stepFailed(flow, step, error)
       )
     }
-    if (!result || !flow.ctx.handle.connected) return
+    if (!result || !flow.ctx.client.connected) return
   }
 }
 
 function stepFailed(flow: ConnectFlow, step: ConnectStep, error: unknown): void {
   const { ctx } = flow
-  ctx.log.error('connect step failed', { step: step.name, clientId: ctx.clientId, error })
-  if (!ctx.handle.connected) return
-  if (flow.acknowledged) ctx.handle.close(ReasonCode.ImplementationSpecificError)
+  ctx.log.error('connect step failed', { step: step.name, clientId: ctx.client.clientId, error })
+  if (!ctx.client.connected) return
+  if (flow.acknowledged) ctx.client.close(ReasonCode.ImplementationSpecificError)
   else refuse(flow, ReasonCode.ServerUnavailable)
 }

@@ -12,7 +12,7 @@ import type { HandlerContext } from './context.js'
 export function handleDisconnect(ctx: HandlerContext, packet: DisconnectPacket): void {
   const expiry = packet.properties?.sessionExpiryInterval
   if (expiry !== undefined) {
-    if (ctx.connectSessionExpiry === 0 && expiry !== 0) {
+    if (ctx.state.connectSessionExpiry === 0 && expiry !== 0) {
       ctx.fail(new ProtocolError('Session Expiry Interval changed from 0 on DISCONNECT'))
       return
     }

@@ -15,13 +15,8 @@ import { handlePubrel } from './pubrel.js'
 import { handleSubscribe } from './subscribe.js'
 import { handleUnsubscribe } from './unsubscribe.js'
 
-/** What the dispatcher needs to know about the connection's state. */
-export interface DispatchContext extends ConnectContext {
-  /** No CONNECT handled yet. */
-  readonly awaitingConnect: boolean
-  /** CONNACK accepted the connection. */
-  readonly live: boolean
-}
+/** What the dispatcher gets (the connection's phase is `ctx.connection`'s). */
+export type DispatchContext = ConnectContext
 
 /**
  * Route one decoded packet to its handler after checking the connection state: the first packet
@@ -32,24 +27,25 @@ export interface DispatchContext extends ConnectContext {
  * pipeline PUBLISH packets while acknowledging them in order.
  */
 export function dispatch(ctx: DispatchContext, packet: Packet): Awaitable<void> {
-  if (ctx.awaitingConnect) {
+  if (ctx.connection.awaitingConnect) {
     if (packet.type === 'connect') return handleConnect(ctx, packet)
     // [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
     ctx.fail(new ProtocolError(`expected CONNECT, got ${packet.type.toUpperCase()}`))
     return
   }
-  const authFlow = ctx.authFlow
-  if (authFlow !== undefined) {
+  const auth = ctx.auth
+  const authFlow = auth?.flow
+  if (auth !== undefined && authFlow !== undefined) {
     // Enhanced authentication: only AUTH (or DISCONNECT) until CONNACK (MQTT 5.0 4.12).
     if (packet.type === 'auth') return handleAuth(ctx, packet)
-    ctx.authFlow = undefined
-    if (packet.type === 'disconnect') ctx.close()
+    auth.flow = undefined
+    if (packet.type === 'disconnect') ctx.client.close()
     else refuse(authFlow, ReasonCode.ProtocolError, `${packet.type.toUpperCase()} during the authentication exchange`)
     return
   }
   // While CONNECT is still being handled the connection processes nothing else (its next packets
   // wait), so a connection that is not live here was refused or closed: ignore the packet.
-  if (!ctx.live) return
+  if (!ctx.connection.live) return
   switch (packet.type) {
     case 'publish':
       return handlePublish(ctx, packet)

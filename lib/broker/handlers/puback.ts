@@ -19,7 +19,7 @@ export function handlePuback(ctx: HandlerContext, packet: PubackPacket): Awaitab
 
 function acknowledged(ctx: HandlerContext, packetId: number, record: OutgoingRecord | undefined): Awaitable<void> {
   if (record === undefined) {
-    ctx.log.debug('PUBACK for no delivery in flight', { clientId: ctx.clientId, packetId })
+    ctx.log.debug('PUBACK for no delivery in flight', { clientId: ctx.client.clientId, packetId })
     return
   }
   if (record.kind !== 'publish' || record.message.qos !== 1) {

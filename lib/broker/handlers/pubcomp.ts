@@ -19,7 +19,7 @@ export function handlePubcomp(ctx: HandlerContext, packet: PubcompPacket): Await
 
 function completed(ctx: HandlerContext, packetId: number, record: OutgoingRecord | undefined): Awaitable<void> {
   if (record === undefined) {
-    ctx.log.debug('PUBCOMP for no delivery in flight', { clientId: ctx.clientId, packetId })
+    ctx.log.debug('PUBCOMP for no delivery in flight', { clientId: ctx.client.clientId, packetId })
     return
   }
   if (record.kind !== 'pubrel') {

@@ -38,7 +38,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
       ctx.fail(new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`))
       return
     }
-    const resolved = ctx.resolveTopicAlias(alias, topic)
+    const resolved = ctx.state.resolveTopicAlias(alias, topic)
     if (resolved === undefined) {
       // An empty topic with an alias never bound on this connection (MQTT 5.0 3.3.4).
       ctx.fail(new ProtocolError(`topic alias ${alias} is not bound`))
@@ -69,7 +69,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
   }
   ctx.stats.publishesReceived++
   ctx.stats.publishesReceivedByQos[packet.qos]++
-  ctx.counters.received++
+  ctx.state.counters.received++
   if (options.validatePayloadFormat && properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
     // (MQTT 5.0 3.3.2.3.2) the payload is not the UTF-8 it claims to be: 0x99.
     refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
@@ -86,7 +86,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    origin: ctx.clientId
+    origin: ctx.client.clientId
   }
   if (properties !== undefined) {
     const forwarded = forwardedProperties(properties)
@@ -98,11 +98,11 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
   if (message.properties === undefined) {
     // Forward the received bytes as they are to receivers at this level (no encoding, no copy).
     const raw = ctx.incomingBytes()
-    if (raw !== undefined) seedEncoded(message, ctx.protocolLevel, packet.qos, packet.retain, packet.dup, raw)
+    if (raw !== undefined) seedEncoded(message, ctx.client.protocolLevel, packet.qos, packet.retain, packet.dup, raw)
   }
   const authorize = ctx.backend.authorizePublish
   if (authorize !== undefined) {
-    const verdict = authorize.call(ctx.backend, ctx.handle, message)
+    const verdict = authorize.call(ctx.backend, ctx.client, message)
     if (isPromise(verdict)) {
       ctx.finishPublish(verdict.then((v) => authorizedLater(ctx, packet, message, v)), false)
       return
@@ -129,7 +129,7 @@ function authorizedLater(
 ): Awaitable<PublishStep | undefined> {
   const code = refusalCode(verdict)
   if (code < ReasonCode.UnspecifiedError) return acceptedLater(ctx, packet, message)
-  if (packet.qos === 2 && ctx.protocolLevel !== 5) {
+  if (packet.qos === 2 && ctx.client.protocolLevel !== 5) {
     const packetId = packet.packetId!
     const saved = ctx.session.saveIncoming(packetId)
     const step = (): void => ctx.send({ type: 'pubrec', packetId })
@@ -144,7 +144,7 @@ function authorizedLater(
  * QoS 0 is dropped, except that an invalid payload format closes an MQTT 5 connection with 0x99.
  */
 function refusePublish(ctx: HandlerContext, packet: PublishPacket, code: number): void {
-  const v5 = ctx.protocolLevel === 5
+  const v5 = ctx.client.protocolLevel === 5
   if (packet.qos === 0) {
     if (v5 && code === ReasonCode.PayloadFormatInvalid) ctx.fail(new MqttError(code, 'payload is not valid UTF-8'))
     return
@@ -192,7 +192,7 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
   }
   const packetId = packet.packetId!
   if (packet.qos === 1) {
-    if (!ctx.acquireInbound()) {
+    if (!ctx.state.acquireInbound()) {
       receiveMaximumExceeded(ctx)
       return
     }
@@ -220,7 +220,7 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
     ctx.send({ type: 'pubrec', packetId })
     return
   }
-  if (!ctx.acquireInbound()) {
+  if (!ctx.state.acquireInbound()) {
     receiveMaximumExceeded(ctx)
     return
   }
@@ -255,7 +255,7 @@ function acceptedLater(ctx: HandlerContext, packet: PublishPacket, message: Mess
   }
   const packetId = packet.packetId!
   if (packet.qos === 1) {
-    if (!ctx.acquireInbound()) return () => receiveMaximumExceeded(ctx)
+    if (!ctx.state.acquireInbound()) return () => receiveMaximumExceeded(ctx)
     const routed = route(ctx, message)
     if (isPromise(routed)) return routed.then((count) => () => puback(ctx, packetId, count))
     return () => puback(ctx, packetId, routed)
@@ -282,27 +282,27 @@ const RETAIN_REFUSED = -1
  * meaning not accepted), others (QoS 0, 3.1/3.1.1: nothing to tell) are still routed.
  */
 function route(ctx: HandlerContext, message: Message): Awaitable<number | undefined> {
-  if (ctx.events.observed) ctx.events.emit({ type: 'published', client: ctx.view, message })
+  if (ctx.events.observed) ctx.events.emit({ type: 'published', client: ctx.client, message })
   const backend = ctx.backend
   if (message.retain) {
     // [MQTT-3.3.1-5] store (or replace [MQTT-3.3.1-7]) the retained message of the topic.
-    const stored = backend.storeRetained(ctx.handle, message)
-    if (isPromise(stored)) return stored.then((ok) => (retainRefused(ctx, message, ok) ? RETAIN_REFUSED : backend.publish(ctx.handle, message)))
+    const stored = backend.storeRetained(ctx.client, message)
+    if (isPromise(stored)) return stored.then((ok) => (retainRefused(ctx, message, ok) ? RETAIN_REFUSED : backend.publish(ctx.client, message)))
     if (retainRefused(ctx, message, stored)) return RETAIN_REFUSED
   }
-  return backend.publish(ctx.handle, message)
+  return backend.publish(ctx.client, message)
 }
 
 /** Whether the retained store's answer `ok` refuses the message (counted) so that it is not routed. */
 function retainRefused(ctx: HandlerContext, message: Message, ok: void | boolean): boolean {
   if (ok !== false) return false
   ctx.stats.retainedLimitHits++
-  return ctx.protocolLevel === 5 && message.qos > 0
+  return ctx.client.protocolLevel === 5 && message.qos > 0
 }
 
 /** The MQTT 5 PUBACK / PUBREC of a retained message the store refused: 0x97, exchange over. */
 function quotaExceeded(ctx: HandlerContext, type: 'puback' | 'pubrec', packetId: number): void {
-  ctx.releaseInbound()
+  ctx.state.releaseInbound()
   ctx.send({ type, packetId, reasonCode: ReasonCode.QuotaExceeded, properties: { reasonString: 'retained message store full' } })
 }
 
@@ -311,8 +311,8 @@ function puback(ctx: HandlerContext, packetId: number, count: number | undefined
     quotaExceeded(ctx, 'puback', packetId)
     return
   }
-  ctx.releaseInbound()
-  if (ctx.protocolLevel === 5 && count === 0) {
+  ctx.state.releaseInbound()
+  if (ctx.client.protocolLevel === 5 && count === 0) {
     ctx.send({ type: 'puback', packetId, reasonCode: ReasonCode.NoMatchingSubscribers })
   } else {
     ctx.send({ type: 'puback', packetId })
@@ -330,7 +330,7 @@ function exactlyOnceLater(
     // Already routed: acknowledge again, do not deliver twice [MQTT-4.3.3-2].
     return () => ctx.send({ type: 'pubrec', packetId })
   }
-  if (!ctx.acquireInbound()) return () => receiveMaximumExceeded(ctx)
+  if (!ctx.state.acquireInbound()) return () => receiveMaximumExceeded(ctx)
   const routed = route(ctx, message)
   if (isPromise(routed)) return routed.then((count) => storeIncomingLater(ctx, packetId, count))
   return storeIncomingLater(ctx, packetId, routed)
@@ -346,7 +346,7 @@ function storeIncomingLater(ctx: HandlerContext, packetId: number, count: number
 }
 
 function pubrec(ctx: HandlerContext, packetId: number, count: number | undefined): void {
-  if (ctx.protocolLevel === 5 && count === 0) {
+  if (ctx.client.protocolLevel === 5 && count === 0) {
     ctx.send({ type: 'pubrec', packetId, reasonCode: ReasonCode.NoMatchingSubscribers })
   } else {
     ctx.send({ type: 'pubrec', packetId })

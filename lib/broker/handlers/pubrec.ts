@@ -24,7 +24,7 @@ function received(ctx: HandlerContext, packet: PubrecPacket, record: OutgoingRec
   const packetId = packet.packetId
   const session = ctx.session
   if (record === undefined) {
-    if (ctx.protocolLevel === 5) ctx.send({ type: 'pubrel', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound })
+    if (ctx.client.protocolLevel === 5) ctx.send({ type: 'pubrel', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound })
     else ctx.send({ type: 'pubrel', packetId })
     return
   }

@@ -16,7 +16,7 @@ export function handlePubrel(ctx: HandlerContext, packet: PubrelPacket): Awaitab
 
 function release(ctx: HandlerContext, packetId: number, known: boolean): Awaitable<void> {
   if (!known) {
-    if (ctx.protocolLevel === 5) ctx.send({ type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound })
+    if (ctx.client.protocolLevel === 5) ctx.send({ type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound })
     else ctx.send({ type: 'pubcomp', packetId })
     return
   }
@@ -26,6 +26,6 @@ function release(ctx: HandlerContext, packetId: number, known: boolean): Awaitab
 }
 
 function pubcomp(ctx: HandlerContext, packetId: number): void {
-  ctx.releaseInbound()
+  ctx.state.releaseInbound()
   ctx.send({ type: 'pubcomp', packetId })
 }

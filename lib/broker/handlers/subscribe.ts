@@ -17,7 +17,7 @@ import type { HandlerContext } from './context.js'
  */
 export function handleSubscribe(ctx: HandlerContext, packet: SubscribePacket): Awaitable<void> {
   const options = ctx.options
-  const v5 = ctx.protocolLevel === 5
+  const v5 = ctx.client.protocolLevel === 5
   const identifier = v5 ? packet.properties?.subscriptionIdentifiers?.[0] : undefined
   if (identifier !== undefined && !options.subscriptionIdentifiersAvailable) {
     ctx.fail(new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported'))
@@ -74,7 +74,7 @@ function authorize(job: SubscribeJob, from: number): Awaitable<void> {
   const { ctx } = job
   const backend = ctx.backend
   for (let k = from; k < job.accepted.length; k++) {
-    const verdict = backend.authorizeSubscribe!(ctx.handle, job.accepted[k]!)
+    const verdict = backend.authorizeSubscribe!(ctx.client, job.accepted[k]!)
     if (isPromise(verdict)) {
       return verdict.then((v) => {
         if (refused(job, k, v)) return authorize(job, k)
@@ -90,7 +90,7 @@ function authorize(job: SubscribeJob, from: number): Awaitable<void> {
 function refused(job: SubscribeJob, k: number, verdict: boolean | number): boolean {
   const code = verdict === true ? 0 : verdict === false ? ReasonCode.NotAuthorized : verdict
   if (code < SUBACK_FAILURE) return false
-  job.codes[job.positions[k]!] = job.ctx.protocolLevel === 5 ? code : SUBACK_FAILURE
+  job.codes[job.positions[k]!] = job.ctx.client.protocolLevel === 5 ? code : SUBACK_FAILURE
   job.accepted.splice(k, 1)
   job.positions.splice(k, 1)
   return true
@@ -138,14 +138,14 @@ function subscribe(job: SubscribeJob, existing: StoredSubscription[] | undefined
     }
     if (job.accepted.length === 0) return finish(job, [])
   }
-  const results = ctx.backend.subscribe(ctx.handle, job.accepted)
+  const results = ctx.backend.subscribe(ctx.client, job.accepted)
   if (isPromise(results)) return results.then((granted) => finish(job, granted))
   return finish(job, results)
 }
 
 function finish(job: SubscribeJob, granted: SubscribeResult[]): Awaitable<void> {
   const { ctx, codes, accepted, positions } = job
-  const v5 = ctx.protocolLevel === 5
+  const v5 = ctx.client.protocolLevel === 5
   const retained: StoredSubscription[] = []
   for (let k = 0; k < accepted.length; k++) {
     const code = granted[k] ?? ReasonCode.UnspecifiedError
@@ -161,7 +161,7 @@ function finish(job: SubscribeJob, granted: SubscribeResult[]): Awaitable<void> 
     if (wantsRetained(subscription, job.existing)) retained.push(subscription)
   }
   ctx.send({ type: 'suback', packetId: job.packetId, reasonCodes: codes })
-  if (ctx.events.observed) ctx.events.emit({ type: 'subscribed', client: ctx.view, subscriptions: accepted, granted: codes })
+  if (ctx.events.observed) ctx.events.emit({ type: 'subscribed', client: ctx.client, subscriptions: accepted, granted: codes })
   return sendRetained(ctx, retained, 0)
 }
 
@@ -176,7 +176,7 @@ function wantsRetained(subscription: StoredSubscription, existing: Set<string> |
 
 function sendRetained(ctx: HandlerContext, subscriptions: StoredSubscription[], from: number): Awaitable<void> {
   for (let i = from; i < subscriptions.length; i++) {
-    const queued = ctx.backend.queueRetained(ctx.handle, subscriptions[i]!)
+    const queued = ctx.backend.queueRetained(ctx.client, subscriptions[i]!)
     if (isPromise(queued)) return queued.then(() => sendRetained(ctx, subscriptions, i + 1))
   }
 }

@@ -24,7 +24,7 @@ export function handleUnsubscribe(ctx: HandlerContext, packet: UnsubscribePacket
     if (isValidTopicFilter(filter)) {
       valid.push(filter)
       positions.push(i)
-    } else if (ctx.protocolLevel === 5) {
+    } else if (ctx.client.protocolLevel === 5) {
       codes[i] = ReasonCode.TopicFilterInvalid
     } else {
       ctx.fail(new ProtocolError(`UNSUBSCRIBE with the invalid topic filter ${JSON.stringify(filter)} [MQTT-4.7.3-1]`))
@@ -32,7 +32,7 @@ export function handleUnsubscribe(ctx: HandlerContext, packet: UnsubscribePacket
     }
   }
   if (valid.length === 0) return unsuback(ctx, packet.packetId, codes, valid, positions, [])
-  const results = ctx.backend.unsubscribe(ctx.handle, valid)
+  const results = ctx.backend.unsubscribe(ctx.client, valid)
   if (isPromise(results)) return results.then((r) => unsuback(ctx, packet.packetId, codes, valid, positions, r))
   return unsuback(ctx, packet.packetId, codes, valid, positions, results)
 }
@@ -48,5 +48,5 @@ function unsuback(
   for (let k = 0; k < positions.length; k++) codes[positions[k]!] = results[k] ?? ReasonCode.UnspecifiedError
   // The encoder leaves the reason codes out at levels 3 and 4.
   ctx.send({ type: 'unsuback', packetId, reasonCodes: codes })
-  if (ctx.events.observed) ctx.events.emit({ type: 'unsubscribed', client: ctx.view, topicFilters: valid, results })
+  if (ctx.events.observed) ctx.events.emit({ type: 'unsubscribed', client: ctx.client, topicFilters: valid, results })
 }
