@@ -86,6 +86,10 @@ export class Client extends ClientDelivery implements ClientHandle, BrokerClient
   }
 
   /** The name of the listener that accepted this connection, if any. */
+  get keepalive(): number {
+    return this.negotiated.keepaliveMs / 1000
+  }
+
   /** The broker's connection limits (per tenant, flapping bans), for CONNECT. */
   get admission(): Admission {
     return this.core.admission

@@ -24,6 +24,10 @@ export interface BrokerClient {
   readonly peerCertificate: PeerCertificate | undefined
   /** False once the connection has closed. */
   readonly connected: boolean
+  /** When the connection was accepted (ms since the epoch, the broker's clock). */
+  readonly createdAt: number
+  /** The Keep Alive in force (seconds; 0: none), as CONNECT negotiated it (Server Keep Alive included). */
+  readonly keepalive: number
   /**
    * Every packet decoded from this client, in order, before it is handled. Hot; completes when the
    * connection closes. Subscribe early (e.g. on `client.connected`) to miss nothing after CONNECT.

@@ -16,7 +16,6 @@ const KICKED = 'disconnected by an administrator'
 
 /** A client of this process as JSON (`node`: this process's node id with a shared backend). */
 function clientJson(client: BrokerClient, node: string | null, details = false): Record<string, unknown> {
-  const c = client as BrokerClient & { createdAt?: number; keepaliveMs?: number }
   const out: Record<string, unknown> = {
     client_id: client.clientId,
     tenant: client.tenant ?? null,
@@ -25,10 +24,10 @@ function clientJson(client: BrokerClient, node: string | null, details = false):
     transport: client.transport,
     remote_address: client.remoteAddress ?? null,
     protocol_level: client.protocolLevel,
-    connected_at: c.createdAt === undefined ? null : new Date(c.createdAt).toISOString(),
+    connected_at: new Date(client.createdAt).toISOString(),
     node
   }
-  if (details) out.keepalive = c.keepaliveMs === undefined ? null : c.keepaliveMs / 1000
+  if (details) out.keepalive = client.keepalive
   return out
 }
 
