@@ -1,6 +1,4 @@
 import { expect } from 'chai'
-import { connect as tcpConnect } from 'node:net'
-import type { Socket } from 'node:net'
 import mqtt from 'mqtt'
 import type { Broker } from '../../lib/broker/broker.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
@@ -11,19 +9,11 @@ import type { ConnectPacket, Packet } from '../../lib/packet/types.js'
 import { byClientIdPrefix } from '../../lib/tenancy/resolvers.js'
 import { makeBroker } from '../helpers/broker.js'
 import type { TestBrokerOptions } from '../helpers/broker.js'
-import { Peer } from '../helpers/flow.js'
+import type { Peer } from '../helpers/flow.js'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Teardown } from '../helpers/teardown.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
 
-async function open(teardown: Teardown, port: number): Promise<Peer> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
-    s.once('error', reject)
-  })
-  teardown.add(socket, (s) => s.destroy())
-  socket.on('error', () => undefined)
-  return new Peer({ stream: socket })
-}
+const open = openTcpPeer
 
 async function waitFor(condition: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms

@@ -1,25 +1,14 @@
 import { expect } from 'chai'
-import { connect as tcpConnect } from 'node:net'
-import type { Socket } from 'node:net'
 import { encode } from '../../lib/packet/index.js'
 import { ConnectReturnCode } from '../../lib/packet/reason-codes.js'
 import type { Broker } from '../../lib/broker/broker.js'
 import { makeBroker } from '../helpers/broker.js'
-import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Teardown } from '../helpers/teardown.js'
 import { VirtualClock, until } from '../helpers/virtual-clock.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
 
-async function open(teardown: Teardown, port: number): Promise<Peer> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
-    s.once('error', reject)
-  })
-  teardown.add(socket, (s) => s.destroy())
-  socket.on('error', () => undefined)
-  return new Peer({ stream: socket })
-}
+const open = openTcpPeer
 
 /** Bytes the broker read from its TCP clients so far (default tenant). */
 function bytesRead(broker: Broker): number {

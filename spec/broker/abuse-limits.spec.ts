@@ -1,27 +1,17 @@
 import { expect } from 'chai'
-import { connect as tcpConnect } from 'node:net'
-import type { Socket } from 'node:net'
 import type { Broker } from '../../lib/broker/broker.js'
 import { ConnectReturnCode, ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { ConnectPacket, Packet } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
-import { Peer } from '../helpers/flow.js'
+import type { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Teardown } from '../helpers/teardown.js'
 import type { TestBrokerOptions } from '../helpers/broker.js'
 import { ended } from '../helpers/events.js'
 import { VirtualClock } from '../helpers/virtual-clock.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
 
-async function open(teardown: Teardown, port: number): Promise<Peer> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
-    s.once('error', reject)
-  })
-  teardown.add(socket, (s) => s.destroy())
-  socket.on('error', () => undefined)
-  return new Peer({ stream: socket })
-}
+const open = openTcpPeer
 
 describe('broker – limits, each answered with its reason code and counted', function () {
   this.timeout(15000)

@@ -1,22 +1,11 @@
 import { expect } from 'chai'
-import { connect as tcpConnect } from 'node:net'
-import type { Socket } from 'node:net'
 import { ConnectReturnCode, ReasonCode } from '../../lib/packet/reason-codes.js'
 import { makeBroker } from '../helpers/broker.js'
-import { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Teardown } from '../helpers/teardown.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
 
-async function open(teardown: Teardown, port: number): Promise<Peer> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
-    s.once('error', reject)
-  })
-  teardown.add(socket, (s) => s.destroy())
-  socket.on('error', () => undefined)
-  return new Peer({ stream: socket })
-}
+const open = openTcpPeer
 
 /** Keep this process's event loop busy: `ms` of computation every `every` ms, until stopped. */
 function busyLoop(ms: number, every: number): () => void {

@@ -1,7 +1,5 @@
 import { expect } from 'chai'
 import { randomBytes } from 'node:crypto'
-import { connect as tcpConnect } from 'node:net'
-import type { Socket } from 'node:net'
 import mqtt from 'mqtt'
 import type { Broker } from '../../lib/broker/broker.js'
 import { KeyvBackend } from '../../lib/backend/keyv/index.js'
@@ -9,22 +7,14 @@ import { ReasonCode } from '../../lib/packet/reason-codes.js'
 import type { Packet } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import type { TestBrokerOptions } from '../helpers/broker.js'
-import { Peer } from '../helpers/flow.js'
+import type { Peer } from '../helpers/flow.js'
 import { publish } from '../helpers/packets.js'
 import { startRedisServer } from '../helpers/redis-server.js'
 import type { RedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Teardown } from '../helpers/teardown.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
 
-async function open(teardown: Teardown, port: number): Promise<Peer> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tcpConnect({ host: '127.0.0.1', port }, () => resolve(s))
-    s.once('error', reject)
-  })
-  teardown.add(socket, (s) => s.destroy())
-  socket.on('error', () => undefined)
-  return new Peer({ stream: socket })
-}
+const open = openTcpPeer
 
 const retained = (topic: string, payload: string, qos: 0 | 1 | 2, packetId?: number): Packet =>
   publish(topic, payload, qos, packetId, { retain: true })
