@@ -188,7 +188,7 @@ export class Client extends ClientDelivery implements ClientHandle, BrokerClient
   attachSession(session: Session): void {
     if (this.phase === CLOSED) {
       // The connection ended while the backend was setting the session up: end it at once.
-      this.core.track(finishConnection(this.core, this, session, { will: undefined, takenOver: false, queued: [] }))
+      this.core.track(finishConnection(this.core, this, session, { will: undefined, accepted: false, takenOver: false, queued: [] }))
       return
     }
     this.currentSession = session
@@ -296,6 +296,7 @@ export class Client extends ClientDelivery implements ClientHandle, BrokerClient
       this.core.track(
         finishConnection(this.core, this, session, {
           will: this.will,
+          accepted: previous === CONNECTED,
           takenOver: reason === 'takeover',
           queued
         })

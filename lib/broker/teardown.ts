@@ -22,6 +22,12 @@ export interface TeardownCore {
 export interface Leftovers {
   /** The will to publish, if the connection ended without a DISCONNECT that discarded it. */
   will: StoredWill | undefined
+  /**
+   * CONNACK accepted the connection. A will belongs to an accepted connection only: one that ends
+   * before (refused by a step after the session setup, lost or timed out during CONNECT) publishes
+   * none, and the will it stored in the session is withdrawn.
+   */
+  accepted: boolean
   /** Another connection took the session over: leave the session alone, do not terminate. */
   takenOver: boolean
   /** QoS 1/2 deliveries that never left the outgoing queue: kept in the session's offline queue. */
@@ -80,7 +86,13 @@ export async function finishConnection(
     // Let the code that closed the connection (possibly inside a backend call) return first.
     await Promise.resolve()
     const will = leftovers.will
-    if (will !== undefined) {
+    if (will !== undefined && !leftovers.accepted) {
+      // A will is stored "if the Connect request is accepted" [MQTT-3.1.2-8]: none here; drop its copy.
+      if (!leftovers.takenOver) {
+        const cleared = session.clearWill()
+        if (isPromise(cleared)) await cleared
+      }
+    } else if (will !== undefined) {
       // MQTT 5 Will Delay Interval: published at the earlier of the delay and the end of the
       // session (MQTT 5.0 3.1.3.2.2); a new connection to the session within it cancels it
       // [MQTT-3.1.3-9], which a takeover is.
