@@ -119,7 +119,7 @@ export class Outbound {
 
   /**
    * Go live after CONNACK: resend a resumed session's exchanges (PUBLISH with DUP [MQTT-4.4.0-1],
-   * PUBREL as is, in their original order [MQTT-4.6.0-1]), then what was held during CONNECT.
+   * PUBREL as is (DUP set for MQTT 3.1), in their original order [MQTT-4.6.0-1]), then what was held during CONNECT.
    */
   resume(records: OutgoingRecord[]): void {
     this.live = true
@@ -127,7 +127,11 @@ export class Outbound {
     for (const record of records) {
       if (record.kind === 'pubrel') {
         this.inflight++
-        this.host.pushBytes(encode({ type: 'pubrel', packetId: record.packetId }, this.host.protocolLevel))
+        const level = this.host.protocolLevel
+        const pubrel = encode({ type: 'pubrel', packetId: record.packetId }, level)
+        // MQTT 3.1 sets DUP on a re-delivered PUBREL (3.1 sections 2.1 and 4.2); 3.1.1 and 5.0 fix the flags at 0010.
+        if (level === 3) pubrel[0]! |= 0x08
+        this.host.pushBytes(pubrel)
         continue
       }
       const message = record.message

@@ -54,6 +54,31 @@ describe('edges – MQTT 3.1 wire format', () => {
     await step('aa 05 | 0003 | 0001 74', 'b0 02 0003') // UNSUBSCRIBE, DUP=1 → UNSUBACK
   })
 
+  for (const level of [3, 4] as const) {
+    const resent = level === 3 ? '6a 02 0001' : '62 02 0001'
+    it(`${level === 3 ? '3.1: the PUBREL resent on resume has DUP=1 (3.1 section 4.2)' : '3.1.1: the PUBREL resent on resume has flags 0010 [MQTT-3.6.1-1]'}`, async () => {
+      const broker = makeBroker(teardown)
+      const connectBytes = level === 3 ? connect31(0x10, 0x00) : hex('10 0d | 0004 4d515454 | 04 | 00 | 0000 | 0001 61')
+      const first = await RawClient.open(teardown, broker)
+      first.send(connectBytes)
+      expect(await first.read(4)).to.deep.equal(CONNACK_ACCEPTED)
+      first.send(hex('82 06 | 0001 | 0001 74 02')) // SUBSCRIBE t QoS 2
+      expect(await first.read(9)).to.deep.equal(Buffer.concat([CONNACK_ACCEPTED, hex('90 03 0001 02')]))
+      await broker.publish({ topic: 't', payload: 'x', qos: 2 })
+      const publish = hex('34 06 | 0001 74 | 0001 | 78')
+      expect((await first.read(17)).subarray(9)).to.deep.equal(publish)
+      first.send(hex('50 02 0001')) // PUBREC → the broker's first PUBREL, without DUP
+      expect((await first.read(21)).subarray(17)).to.deep.equal(hex('62 02 0001'))
+      first.socket.destroy() // lost before PUBCOMP
+      await first.closed
+      const second = await RawClient.open(teardown, broker)
+      second.send(connectBytes)
+      // 3.1 has no Session Present; 3.1.1 says 1.
+      const connack = level === 3 ? CONNACK_ACCEPTED : hex('20 02 01 00')
+      expect(await second.read(8)).to.deep.equal(Buffer.concat([connack, hex(resent)]))
+    })
+  }
+
   it('3.1.1: a PUBREL with DUP=1 is malformed and closes the connection [MQTT-2.2.2-2]', async () => {
     const broker = makeBroker(teardown)
     const client = await RawClient.open(teardown, broker)
