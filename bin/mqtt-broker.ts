@@ -150,15 +150,18 @@ async function main(argv: string[]): Promise<number> {
     await access?.close()
     return 1
   }
+  // The signal handlers first: whoever reads a listening line may signal at once, and a SIGTERM
+  // before the handlers would kill the process with the default action (no drain, no exit code).
+  const stopped = waitForStop({ broker, http, access }, logger, options.drainTimeout ?? 5000)
   const lines = bound.map((listener) => `mqtt-broker listening on ${url(listener)}`)
   if (http !== undefined) lines.push(`mqtt-broker HTTP on ${http.description}`)
-  if (slot === undefined) for (const line of lines) process.stdout.write(`${line}\n`)
+  if (slot === undefined) process.stdout.write(lines.map((line) => `${line}\n`).join(''))
   else {
     // A worker of --workers: the primary prints once every worker listens; it stops with it.
     reportListening(lines)
     onPrimaryGone(() => process.kill(process.pid, 'SIGTERM'))
   }
-  return waitForStop({ broker, http, access }, logger, options.drainTimeout ?? 5000)
+  return stopped
 }
 
 /** `--workers N` (N > 1): this process supervises N broker processes (lib/workers, docs/multicore.md). */
@@ -194,7 +197,7 @@ interface Running {
 const OVERRUN_GRACE = 3000
 
 /**
- * Runs until SIGINT/SIGTERM: then `broker.close()` (bounded by the drain time), exit 0. A second
+ * Installs the signal handlers at once (before it returns), then runs until SIGINT/SIGTERM: then `broker.close()` (bounded by the drain time), exit 0. A second
  * signal, or a close that overruns the drain time by `OVERRUN_GRACE`, exits 1 at once. SIGHUP re-reads
  * the TLS certificates, the HTTP listener's included (a listener whose new files are unusable keeps
  * its old ones), and the access-control files.
