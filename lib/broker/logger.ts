@@ -30,6 +30,20 @@ export interface Logger {
   trace(message: string, fields?: LogFields): void
 }
 
+/** A value that must be quoted in a text line: empty, or with a space, `=`, `"`, `\` or a control character. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NEEDS_QUOTES = /^$|[\u0000-\u0020"=\\\u007f-\u009f\u2028\u2029]/u
+
+/**
+ * One field value of a text line, logfmt style: as is when it is one plain word, else in quotes with
+ * `"` and `\` escaped (control characters are escaped for the whole line afterwards), so that a
+ * value, whatever a client put in it, is exactly one field.
+ */
+function formatValue(text: string): string {
+  if (!NEEDS_QUOTES.test(text)) return text
+  return `"${text.replace(/["\\]/g, (c) => `\\${c}`)}"`
+}
+
 function formatFields(fields: LogFields | undefined): string {
   if (fields === undefined) return ''
   let out = ''
@@ -42,16 +56,17 @@ function formatFields(fields: LogFields | undefined): string {
         : typeof value === 'string'
           ? value
           : JSON.stringify(value)
-    out += ` ${key}=${text}`
+    out += ` ${key}=${formatValue(text)}`
   }
   return out
 }
 
 /**
  * A logger writing one line per entry (`2026-01-01T00:00:00.000Z INFO message key=value`) to
- * `write` (default: standard error) for every level up to `level`. Control characters in the line
- * (client ids, user names, topics, error messages: any client data) are escaped as `\xNN`, so a
- * client can neither break a line nor forge one (`escapeControlCharacters`).
+ * `write` (default: standard error) for every level up to `level`. Fields are `key=value`, a value
+ * in quotes (`key="a \"b\" c"`) unless it is one plain word; control characters in the line (client
+ * ids, user names, topics, error messages: any client data) are escaped as `\xNN`, so a client can
+ * neither break a line, nor forge one, nor add a field to one (`escapeControlCharacters`).
  */
 export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stderr.write(line + '\n')): Logger {
   const max = LOG_LEVELS.indexOf(level)
@@ -78,10 +93,13 @@ export type LogFormat = 'text' | 'json'
  * A logger writing JSON lines with pino for every level up to `level`:
  * `{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"listening","name":"mqtt",...}`.
  * Fields are top-level keys; an `Error` field is serialized with its type, message and stack.
- * Written synchronously to `write` (default: standard error), so nothing is lost at exit.
+ * Written synchronously to `write` (default: standard error), so nothing is lost at exit. Client data
+ * is JSON-escaped, C1 controls and U+2028/U+2029 included: it cannot break or forge a line.
  */
 export function createJsonLogger(level: LogLevel = 'info', write?: (line: string) => void): Logger {
-  const destination = write === undefined ? pino.destination({ dest: 2, sync: true }) : { write: (text: string) => write(text.replace(/\n$/, '')) }
+  const sink = write === undefined ? pino.destination({ dest: 2, sync: true }) : { write: (text: string) => write(text.replace(/\n$/, '')) }
+  // JSON escapes C0 controls; C1 controls and U+2028/U+2029 (line breaks to some readers) too, here.
+  const destination = { write: (text: string) => sink.write(escapeJsonLineBreaks(text)) }
   const errorSerializer = pino.stdSerializers.err
   const serialize = (value: unknown): unknown => (value instanceof Error ? errorSerializer(value) : value)
   const log = pino(
@@ -108,6 +126,16 @@ export function createJsonLogger(level: LogLevel = 'info', write?: (line: string
     debug: make('debug'),
     trace: make('trace')
   }
+}
+
+const JSON_UNESCAPED = /[\u007f-\u009f\u2028\u2029]/gu
+
+/** A JSON text with DEL, C1 controls, U+2028 and U+2029 written as `\uNNNN` (the same JSON value). */
+function escapeJsonLineBreaks(text: string): string {
+  JSON_UNESCAPED.lastIndex = 0
+  if (!JSON_UNESCAPED.test(text)) return text
+  JSON_UNESCAPED.lastIndex = 0
+  return text.replace(JSON_UNESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /** A logger of `format` (`text`: `createLogger`, `json`: `createJsonLogger`) writing to standard error. */

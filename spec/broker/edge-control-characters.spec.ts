@@ -66,7 +66,7 @@ describe('edges – control characters in client ids and user names', () => {
     await client.waitClosed()
     const refused = lines.filter((line) => line.includes('CONNECT refused'))
     expect(refused).to.have.length(1)
-    expect(refused[0]).to.include('clientId=x\\x0ay')
+    expect(refused[0]).to.include('clientId="x\\x0ay"')
   })
 
   for (const level of [3, 4] as const) {

@@ -9,7 +9,7 @@ describe('logger', () => {
     log.info('shown', { clientId: 'a', n: 2, error: new TypeError('bad'), none: undefined })
     log.error('also shown')
     expect(lines).to.have.length(2)
-    expect(lines[0]).to.match(/^\S+Z INFO shown clientId=a n=2 error=TypeError: bad$/)
+    expect(lines[0]).to.match(/^\S+Z INFO shown clientId=a n=2 error="TypeError: bad"$/)
     expect(lines[1]).to.match(/ERROR also shown$/)
     expect(log.enabled('info')).to.equal(true)
     expect(log.enabled('debug')).to.equal(false)
