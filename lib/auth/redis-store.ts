@@ -12,7 +12,9 @@
  *
  * Each process keeps the tenants it has seen in memory (so that ACL checks stay synchronous and
  * cheap), re-reads a tenant when a change message names it, and polls `{prefix}:version` every
- * `pollMs` (default 1000) to catch a message it missed (a reconnection). After a re-read,
+ * `pollMs` (default 1000) to catch a message it missed, and re-reads every tenant it knows when
+ * its connections come back after an outage. A tenant not yet in memory waits at most `waitMs` for
+ * Redis (a request fails past it: the CONNECT gets 0x88 Server unavailable). After a re-read,
  * `onChange` listeners run: `AccessControl` then recomputes every connection's ACL.
  */
 import { createClient } from '@redis/client'
@@ -34,6 +36,12 @@ export interface RedisUserStoreOptions {
   prefix?: string
   /** How often to compare `{prefix}:version` (ms, default 1000; 0: never, pub/sub only). */
   pollMs?: number
+  /**
+   * How long a tenant not yet in memory may wait for Redis (ms, default 3000): past it, the request
+   * fails (the CONNECT is refused with 0x88 Server unavailable, 3.1.1: return code 3) instead of
+   * waiting for Redis to come back.
+   */
+  waitMs?: number
 }
 
 interface StoredUser {
@@ -80,29 +88,42 @@ export class RedisUserStore implements Authenticator {
   readonly #client: Client
   readonly #subscriber: Client
   readonly #pollMs: number
+  readonly #waitMs: number
   readonly #tenants = new Map<string, Tenant>()
   readonly #listeners: (() => void)[] = []
   #version: string | null = null
   #timer: ReturnType<typeof setInterval> | undefined
   #dummy: ParsedHash = dummyHash()
   #ready: Promise<void>
+  #closed = false
 
   constructor(options: RedisUserStoreOptions) {
     this.#prefix = options.prefix ?? 'mqtt-auth'
     this.#pollMs = options.pollMs ?? 1000
+    this.#waitMs = options.waitMs ?? 3000
     this.#client = createClient({ url: options.url })
     this.#subscriber = this.#client.duplicate()
-    this.#client.on('error', () => undefined)
-    this.#subscriber.on('error', () => undefined)
+    for (const client of [this.#client, this.#subscriber]) {
+      client.on('error', () => undefined)
+      // Reconnected after an outage: the change messages of the gap are lost, and a Redis that
+      // lost its data counts versions from 0 again (the same number may mean other data): re-read
+      // everything known.
+      let connected = false
+      client.on('ready', () => {
+        if (connected) void this.#resync()
+        connected = true
+      })
+    }
     this.#ready = this.#start()
     this.#ready.catch(() => undefined)
   }
 
   async #start(): Promise<void> {
     await Promise.all([this.#client.connect(), this.#subscriber.connect()])
+    if (this.#closed) throw new Error('the user store was closed')
     await this.#subscriber.subscribe(`${this.#prefix}:changed`, (tenant) => void this.#refresh([tenant]))
     this.#version = await this.#client.get(`${this.#prefix}:version`)
-    if (this.#pollMs > 0) {
+    if (this.#pollMs > 0 && !this.#closed) {
       this.#timer = setInterval(() => void this.#poll(), this.#pollMs)
       this.#timer.unref()
     }
@@ -122,6 +143,16 @@ export class RedisUserStore implements Authenticator {
       }
     } catch {
       // Redis away: keep what we know; the next poll tries again.
+    }
+  }
+
+  /** After a reconnection: take the version now and re-read every known tenant. */
+  async #resync(): Promise<void> {
+    try {
+      this.#version = await this.#client.get(`${this.#prefix}:version`)
+      await this.#refresh([...this.#tenants.keys()])
+    } catch {
+      // Away again: the next reconnection tries again.
     }
   }
 
@@ -158,8 +189,16 @@ export class RedisUserStore implements Authenticator {
     const key = tenantKey(tenant)
     let found = this.#tenants.get(key)
     if (found === undefined) {
-      await this.#ready
-      found = await this.#load(key)
+      // Bounded: while Redis is away, commands wait for it; the client gets an answer meanwhile.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#waitMs} ms`)), this.#waitMs)
+      })
+      try {
+        found = await Promise.race([this.#ready.then(() => this.#load(key)), timeout])
+      } finally {
+        clearTimeout(timer)
+      }
       this.#tenants.set(key, found)
     }
     return found
@@ -254,9 +293,11 @@ export class RedisUserStore implements Authenticator {
     await this.#refresh([...this.#tenants.keys()])
   }
 
-  async close(): Promise<void> {
+  /** Close the connections, at once, whether or not Redis was ever reached. */
+  close(): Promise<void> {
+    this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    await this.#ready.catch(() => undefined)
+    // Destroyed first: a store that never reached Redis would otherwise wait for it forever.
     for (const client of [this.#subscriber, this.#client]) {
       try {
         client.destroy()
@@ -264,5 +305,6 @@ export class RedisUserStore implements Authenticator {
         // Already closed.
       }
     }
+    return Promise.resolve()
   }
 }
