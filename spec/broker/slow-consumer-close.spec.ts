@@ -1,13 +1,13 @@
 import { expect } from 'chai'
-import type { Socket } from 'node:net'
 import { filter, firstValueFrom } from 'rxjs'
-import type { Broker } from '../../lib/broker/broker.js'
 import { encode } from '../../lib/packet/index.js'
 import { makeBroker } from '../helpers/broker.js'
 import { publish } from '../helpers/packets.js'
 import { openTcpPeer } from '../helpers/tcp-peer.js'
+import { Peer } from '../helpers/flow.js'
+import { WebSocket, createWebSocketStream } from 'ws'
+import type { Duplex } from 'node:stream'
 import { useTeardown } from '../helpers/teardown.js'
-import type { Peer } from '../helpers/flow.js'
 
 /**
  * A subscriber that never reads is disconnected as a slow consumer (its bounded queue overflowed).
@@ -19,23 +19,39 @@ describe('broker – the socket of a slow consumer that never reads is let go', 
   this.timeout(60000)
   const teardown = useTeardown()
 
-  async function frozenSubscriber(broker: Broker, port: number): Promise<{ frozen: Peer; socket: Socket }> {
-    const frozen = await openTcpPeer(teardown, port)
+  type Kind = 'tcp' | 'ws'
+
+  async function open(kind: Kind, port: number): Promise<{ peer: Peer; stream: Duplex }> {
+    if (kind === 'tcp') {
+      const peer = await openTcpPeer(teardown, port)
+      return { peer, stream: peer.stream }
+    }
+    const stream = await new Promise<Duplex>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, 'mqtt')
+      socket.once('open', () => resolve(createWebSocketStream(socket)))
+      socket.once('error', reject)
+    })
+    teardown.add(stream, (s) => s.destroy())
+    stream.on('error', () => undefined)
+    return { peer: new Peer({ stream }), stream }
+  }
+
+  async function frozenSubscriber(kind: Kind, port: number): Promise<{ frozen: Peer; stream: Duplex }> {
+    const { peer: frozen, stream } = await open(kind, port)
     expect(await frozen.connect({ clientId: 'frozen', protocolLevel: 5 })).to.deep.include({ type: 'connack', reasonCode: 0 })
     frozen.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'flood', qos: 1 }] })
     expect((await frozen.next()).type).to.equal('suback')
-    const socket = frozen.stream as Socket
-    socket.pause() // from now on it reads nothing
-    return { frozen, socket }
+    stream.pause() // from now on it reads nothing (over ws, the socket pauses once the stream's buffer is full)
+    return { frozen, stream }
   }
 
-  it('queue overflow: DISCONNECT queued behind unread output, the socket destroyed soon after', async () => {
+  for (const kind of ['tcp', 'ws'] as const) it(`${kind}: queue overflow: DISCONNECT queued behind unread output, the socket destroyed soon after`, async () => {
     // A real clock: the destroy timer of a closing connection is the one under test.
     const broker = makeBroker(teardown, { maxBufferedBytes: 64 * 1024, maxOutgoingQueue: 20, maxPublisherPause: 0, sendTimeout: 120_000 })
-    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
-    const { frozen, socket } = await frozenSubscriber(broker, port)
+    const { port } = await broker.listen(kind === 'tcp' ? { transport: 'tcp', host: '127.0.0.1', port: 0 } : { transport: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' })
+    const { frozen, stream } = await frozenSubscriber(kind, port)
     const disconnected = firstValueFrom(broker.events$.pipe(filter((e) => e.type === 'client.disconnected' && e.client.clientId === 'frozen')))
-    const publisher = await openTcpPeer(teardown, port)
+    const { peer: publisher } = await open(kind, port)
     expect(await publisher.connect({ clientId: 'publisher' })).to.deep.include({ type: 'connack', reasonCode: 0 })
     const payload = 'y'.repeat(16 * 1024)
     let gone = false
@@ -53,7 +69,7 @@ describe('broker – the socket of a slow consumer that never reads is let go', 
     // them with a reset, which closes ours.
     const ping = encode({ type: 'pingreq' }, 5)
     while (!frozen.isConnectionClosed && Date.now() - closedAt < 10_000) {
-      socket.write(ping)
+      stream.write(ping)
       await Promise.race([frozen.closed, new Promise((resolve) => setTimeout(resolve, 50))])
     }
     expect(frozen.isConnectionClosed, 'the broker still holds the socket').to.equal(true)
