@@ -5,6 +5,8 @@
 // turns more than 2 ms late (it wakes the process: use it to find stalls, not for figures).
 //   node --import tsx benchmarks/broker/run.ts --scenarios latency \
 //     --node-flags "--import ./benchmarks/broker/latency-trace.mjs"   (with BENCH_LATENCY_DUMP=DIR)
+import process from 'node:process'
+import { setInterval } from 'node:timers'
 import { PerformanceObserver, performance, constants } from 'node:perf_hooks'
 import { writeFileSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
