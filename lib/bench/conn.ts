@@ -96,7 +96,7 @@ export class Conn implements PacketSink {
   }
 
   private onChunk (buf: Buffer, n: number): void {
-    this.splitter.push(n === buf.length ? buf : buf.subarray(0, n))
+    this.splitter.push(buf, n)
     this.handler.onChunkEnd()
   }
 

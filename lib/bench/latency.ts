@@ -4,6 +4,8 @@
  * runs in a worker thread (`paced-publisher.ts`) that sends each message in its own write, evenly
  * spaced; both stamp the same monotonic clock (`nowMs`).
  */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import { Conn, withTimeout, type ConnTarget } from './conn.js'
@@ -11,6 +13,7 @@ import { Subscriber, type Tally } from './roles.js'
 import type { PacedPublisherData, PacedPublisherMessage } from './paced-publisher.js'
 import { cpuTimes, cpuDelta, type CpuTimes } from './proc.js'
 import { closeAll } from './throughput.js'
+import { fullGc } from './full-gc.js'
 
 /** Options of one latency run. */
 export interface LatencyOptions {
@@ -56,7 +59,9 @@ export function quantile (sorted: Float64Array, q: number): number {
 /** Runs the latency scenario against a broker that is already listening. */
 export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
   const total = Math.round(o.rate * o.duration)
-  const lat = { values: new Float64Array(total), n: 0 }
+  const dumpDir = process.env.BENCH_LATENCY_DUMP
+  const lat: { values: Float64Array; n: number; sentAt?: Float64Array } = { values: new Float64Array(total), n: 0 }
+  if (dumpDir !== undefined) lat.sentAt = new Float64Array(total)
   const conns: Conn[] = []
   let done: () => void = () => {}
   const allIn = new Promise<void>((resolve) => { done = resolve })
@@ -92,6 +97,8 @@ export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
     worker.on('exit', () => { started(); ended(new Error('publisher thread exited early')) })
     await ready
 
+    // The worker collected its heap before it said ready; now this thread (the subscriber's).
+    fullGc()
     const pid = o.brokerPid
     const cpu0 = pid !== undefined ? cpuTimes(pid) : undefined
     const gen0 = process.cpuUsage()
@@ -108,6 +115,12 @@ export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
     const cpu1 = pid !== undefined ? cpuTimes(pid) : undefined
     const gen = process.cpuUsage(gen0)
     const brokerCpu = cpuDelta(cpu0, cpu1)
+    if (dumpDir !== undefined) {
+      // One line per delivery, in arrival order: send time and latency (ms, the `nowMs` clock).
+      const lines = [`# runId ${o.runId} brokerPid ${o.brokerPid ?? ''} generatorPid ${process.pid}`]
+      for (let i = 0; i < lat.n; i++) lines.push(`${lat.sentAt![i]!.toFixed(4)} ${lat.values[i]!.toFixed(4)}`)
+      writeFileSync(join(dumpDir, `${o.runId}.txt`), lines.join('\n') + '\n')
+    }
     const sorted = lat.values.subarray(0, lat.n).sort()
     let sum = 0
     for (let i = 0; i < sorted.length; i++) sum += sorted[i]!

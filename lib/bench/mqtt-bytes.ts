@@ -129,11 +129,11 @@ export class PacketSplitter {
   /** Bytes held from an incomplete packet (0 between packets). */
   get pending (): number { return this.plen }
 
-  push (chunk: Buffer): void {
+  /** Splits the first `n` bytes of `chunk` (default: all of it; a length instead of a view: no allocation per chunk). */
+  push (chunk: Buffer, n: number = chunk.length): void {
     let pos = 0
-    const n = chunk.length
     if (this.plen > 0) {
-      pos = this.completePending(chunk)
+      pos = this.completePending(chunk, n)
       if (pos < 0) return
     }
     while (pos < n) {
@@ -176,19 +176,19 @@ export class PacketSplitter {
    * Completes the held packet with the start of `chunk`; returns how many bytes of `chunk` were
    * used, or -1 if the whole chunk went into the (still incomplete) pending packet.
    */
-  private completePending (chunk: Buffer): number {
+  private completePending (chunk: Buffer, n: number): number {
     let used = 0
     // Make sure the whole fixed header is held (at most 5 bytes), one byte at a time: rare.
     let total = this.headerTotal()
     while (total < 0) {
-      if (used >= chunk.length) return -1
+      if (used >= n) return -1
       this.hold(chunk, used, used + 1)
       used++
       total = this.headerTotal()
     }
     const missing = total - this.plen
-    if (missing > chunk.length - used) {
-      this.hold(chunk, used, chunk.length)
+    if (missing > n - used) {
+      this.hold(chunk, used, n)
       return -1
     }
     this.hold(chunk, used, used + missing)

@@ -13,6 +13,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { Conn, type ConnTarget } from './conn.js'
 import { Publisher, nowMs, type Tally } from './roles.js'
+import { fullGc } from './full-gc.js'
 
 /** What the parent passes as `workerData`. */
 export interface PacedPublisherData {
@@ -32,6 +33,7 @@ async function run (d: PacedPublisherData): Promise<void> {
   const conn = await Conn.open(d.target, d.clientId)
   const tally: Tally = { deliveries: 0, duplicates: 0, foreign: 0, acked: 0, lastDeliveryAt: 0, check () {} }
   const pub = new Publisher(conn, 0, d.topic, d.payload, 0, d.count, 1, 1, tally)
+  fullGc() // before, not during, the timed messages (see full-gc.ts)
   await new Promise<void>((resolve) => {
     port.once('message', () => resolve())
     port.postMessage({ type: 'ready' } satisfies PacedPublisherMessage)
