@@ -12,7 +12,8 @@
  * before/after comparison under the same load.
  *
  * Figures: deliveries/s end to end (publisher start → last message received), CPU µs per message
- * for each side (user + system of that process, from connected to done), peak RSS per process.
+ * for each side (user + system of that process, from connected to done) and for the broker process
+ * (from /proc, Linux), peak RSS per process.
  * Window: QoS 0 at most 1,000 outstanding publish promises, QoS 1/2 at most 64 unacknowledged,
  * for both libraries. A run with loss or (at QoS 2) duplicates is reported as invalid.
  */
