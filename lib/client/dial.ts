@@ -4,7 +4,7 @@
  * Default ports: 1883, 8883, 80 and 443; WebSocket path `/mqtt` when the URL has none.
  */
 import { connect as netConnect } from 'node:net'
-import type { Socket } from 'node:net'
+import type { OnReadOpts, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import type { ConnectionOptions } from 'node:tls'
@@ -80,8 +80,8 @@ function dial(target: DialTarget, options: DialOptions, signal: AbortSignal): Pr
       socket.destroy()
       reject(error)
     }
-    if (target.kind === 'unix') socket = netConnect({ path: target.path }, done)
-    else if (target.kind === 'tcp') socket = netConnect({ host: target.host, port: target.port, noDelay: true }, done)
+    if (target.kind === 'unix') socket = netConnect({ path: target.path, onread: reader(() => socket) }, done)
+    else if (target.kind === 'tcp') socket = netConnect({ host: target.host, port: target.port, noDelay: true, onread: reader(() => socket) }, done)
     else {
       socket = tlsConnect({ servername: isIp(target.host) ? undefined : target.host, ...options.tls, host: target.host, port: target.port }, done)
       socket.setNoDelay(true)
@@ -121,6 +121,35 @@ function dialWebSocket(target: DialTarget, options: DialOptions, signal: AbortSi
     if (signal.aborted) onAbort()
     else signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/** The read buffer of one TCP or Unix socket (what Node's stream path allocates per read). */
+const READ_BUFFER_SIZE = 64 * 1024
+
+/**
+ * Reads of a TCP or Unix socket into one buffer kept by the socket, each chunk copied out into a
+ * Buffer of its own size and emitted as 'data'. Node's stream path allocates a 64 KiB
+ * ArrayBuffer per read, shrinks it (a reallocation) to the bytes read, wraps it and pushes it
+ * through the Readable machinery (a \`process.nextTick\` per read): a cost per read, paid often by a
+ * client facing a broker that writes one packet per \`write()\` (Mosquitto), where a read holds a
+ * few packets. Here a small chunk is a slice of Node's Buffer pool and one copy. Each chunk is
+ * still a fresh Buffer that the decoder's views (payloads) may keep; 'end', 'close', 'error',
+ * \`pause\`/\`resume\` behave as before (Node's \`onread\` option).
+ */
+function reader(socket: () => Socket): OnReadOpts {
+  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
+  return {
+    buffer,
+    callback: (size: number): boolean => {
+      const chunk = Buffer.allocUnsafe(size)
+      buffer.copy(chunk, 0, 0, size)
+      const target = socket()
+      // Nobody listens yet (a broker never speaks first; kept anyway): the Readable buffers it.
+      if (target.listenerCount('data') === 0) return target.push(chunk)
+      target.emit('data', chunk)
+      return true
+    }
+  }
 }
 
 function isIp(host: string): boolean {

@@ -80,6 +80,9 @@ function captureResolvers(resolve: (result: PublishResult) => void, reject: (err
   record.settle = settleRecord
 }
 
+/** Above this many slots an emptied send queue releases its array rather than keeping it. */
+const QUEUE_KEEP_SLOTS = 4096
+
 /** A registered subscription (for resubscribe), with its MQTT 5 subscription identifier. */
 export interface RegisteredSubscription extends Subscription {
   subscriptionIdentifier?: number | undefined
@@ -127,9 +130,15 @@ export class ClientSession {
   journal: SessionJournal | undefined
   /** True when a `Service` keeps the session across connections (a connection loss then rejects nothing). */
   keep = false
-  /** Accepted messages waiting for the in-flight window, in order (finished ones are skipped). */
-  private queue: OutRecord[] = []
+  /**
+   * Accepted messages waiting for the in-flight window, in order (finished ones are skipped), in
+   * slots `queueHead` … `queueTail - 1`. A taken slot is cleared at once and an empty queue only
+   * resets its indexes: a QoS 1 publisher empties it at every pump, and truncating the array there
+   * (`length = 0`) freed and regrew its backing store each time (`set length` in the profile).
+   */
+  private queue: (OutRecord | undefined)[] = []
   private queueHead = 0
+  private queueTail = 0
   /** Called when a message joins the queue (the connected Client pumps). */
   onQueued: (() => void) | undefined
   /** Bound on unfinished outbound messages (a full session rejects with `LimitError`). */
@@ -237,15 +246,16 @@ export class ClientSession {
 
   /** Put an accepted record at the end of the send queue. */
   enqueue(record: OutRecord): void {
-    this.queue.push(record)
+    this.queue[this.queueTail++] = record
     this.onQueued?.()
   }
 
   /** The next record to send (skipping finished ones), or undefined. */
   nextQueued(): OutRecord | undefined {
     const queue = this.queue
-    while (this.queueHead < queue.length) {
-      const record = queue[this.queueHead++]!
+    while (this.queueHead < this.queueTail) {
+      const record = queue[this.queueHead]!
+      queue[this.queueHead++] = undefined
       if (this.out.get(record.seq) === record && record.state === 'queued') {
         this.compact()
         return record
@@ -258,26 +268,36 @@ export class ClientSession {
   /** Put `record` back at the head of the queue (no packet id free). */
   unshift(record: OutRecord): void {
     if (this.queueHead > 0) this.queue[--this.queueHead] = record
-    else this.queue.unshift(record)
+    else {
+      this.queue.unshift(record)
+      this.queueTail++
+    }
   }
 
   /** Rebuild the queue from every unfinished record in `state` 'queued', in acceptance order. */
   requeueAll(): void {
     this.queue = [...this.out.values()].filter((record) => record.state === 'queued')
     this.queueHead = 0
+    this.queueTail = this.queue.length
   }
 
   /** Queued (not yet sent) messages. */
   get queued(): number {
-    return this.queue.length - this.queueHead
+    return this.queueTail - this.queueHead
   }
 
   private compact(): void {
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0
+    const head = this.queueHead
+    if (head === this.queueTail) {
+      // Taken slots are already cleared: keep the capacity, unless a burst made it large.
+      if (this.queue.length > QUEUE_KEEP_SLOTS) this.queue = []
       this.queueHead = 0
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead)
+      this.queueTail = 0
+    } else if (head > 1024 && head * 2 > this.queueTail) {
+      const queue = this.queue
+      queue.copyWithin(0, head, this.queueTail)
+      queue.fill(undefined, this.queueTail - head, this.queueTail)
+      this.queueTail -= head
       this.queueHead = 0
     }
   }

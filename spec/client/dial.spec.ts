@@ -1,6 +1,10 @@
 import { expect } from 'chai'
 import { createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { Client } from '../../lib/client/client.js'
+import type { InboundMessage } from '../../lib/client/inbound.js'
+import { Decoder, encode } from '../../lib/packet/index.js'
+import type { Packet } from '../../lib/packet/index.js'
 import { parseBrokerUrl } from '../../lib/client/dial.js'
 import { ConnectFailedError, InvalidRequestError } from '../../lib/client/errors.js'
 
@@ -37,6 +41,80 @@ describe('client – dial', () => {
       expect(error).to.have.property('code', 'ERR_MQTT_CONNECT_TIMEOUT')
     } finally {
       server.close()
+    }
+  })
+
+  /** A scripted broker on a free port: CONNACK to CONNECT, then `script(socket, packet)` for every packet. */
+  async function scripted(script: (socket: Socket, packet: Packet) => void): Promise<{ url: string; close(): void }> {
+    const sockets = new Set<Socket>()
+    const server = createServer((socket) => {
+      sockets.add(socket)
+      const decoder = new Decoder((packet) => {
+        if (packet.type === 'connect') socket.write(encode({ type: 'connack', sessionPresent: false, reasonCode: 0 }, 4))
+        else script(socket, packet)
+      }, { role: 'server' })
+      socket.on('data', (chunk: Buffer) => void decoder.push(chunk))
+      socket.on('error', () => undefined)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    return { url: `mqtt://127.0.0.1:${port}`, close: () => {
+      for (const socket of sockets) socket.destroy()
+      server.close()
+    } }
+  }
+
+  it('hands over payloads that stay intact after later reads (each read is a chunk of its own)', async () => {
+    // One PUBLISH per read: the next is written only after the PUBACK of the previous one. A reader
+    // that reused its buffer for the chunks would leave every kept payload showing the last bytes.
+    const count = 50
+    const publish = (socket: Socket, n: number): void => void socket.write(encode({ type: 'publish', topic: 't', payload: Buffer.from(`message ${n}`), qos: 1, retain: false, dup: false, packetId: n }, 4))
+    const broker = await scripted((socket, packet) => {
+      if (packet.type === 'subscribe') {
+        socket.write(encode({ type: 'suback', packetId: packet.packetId, reasonCodes: [1] }, 4))
+        publish(socket, 1)
+      } else if (packet.type === 'puback' && packet.packetId < count) publish(socket, packet.packetId + 1)
+    })
+    const client = await Client.connect(broker.url, { protocolVersion: 4 })
+    try {
+      const kept: InboundMessage[] = []
+      const all = new Promise<void>((resolve) => client.messages$.subscribe((message) => {
+        kept.push(message)
+        if (kept.length === count) resolve()
+      }))
+      await client.subscribe({ topicFilter: 't', qos: 1 })
+      await all
+      expect(kept.map((message) => message.payload.toString())).to.deep.equal(Array.from({ length: count }, (_, i) => `message ${i + 1}`))
+    } finally {
+      await client.end()
+      broker.close()
+    }
+  })
+
+  it('sends a QoS 0 payload as it was when publish returned (the caller may reuse its buffer)', async () => {
+    const received: Buffer[] = []
+    let done: () => void = () => undefined
+    const arrived = new Promise<void>((resolve) => (done = resolve))
+    const broker = await scripted((_socket, packet) => {
+      if (packet.type !== 'publish') return
+      received.push(Buffer.from(packet.payload))
+      if (received.length === 3) done()
+    })
+    const client = await Client.connect(broker.url, { protocolVersion: 4 })
+    try {
+      const buffer = Buffer.from('first')
+      const sent = [client.publish('a/b', buffer)]
+      buffer.write('secnd')
+      sent.push(client.publish('a/b', buffer, { retain: true }))
+      buffer.write('third')
+      sent.push(client.publish('a/c', buffer))
+      buffer.write('xxxxx')
+      await Promise.all(sent)
+      await arrived
+      expect(received.map(String)).to.deep.equal(['first', 'secnd', 'third'])
+    } finally {
+      await client.end()
+      broker.close()
     }
   })
 })
