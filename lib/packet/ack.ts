@@ -32,6 +32,11 @@ export const SHORT_ACKS: Readonly<Record<AckType, EncodedPublish>> = {
   pubcomp: { bytes: Buffer.from([FIRST_BYTE.pubcomp, 2, 0, 0]), packetIdOffset: 2 }
 }
 
+/** Whether `part` is one of the `SHORT_ACKS` templates. */
+export function isShortAck(part: unknown): boolean {
+  return part === SHORT_ACKS.puback || part === SHORT_ACKS.pubrec || part === SHORT_ACKS.pubrel || part === SHORT_ACKS.pubcomp
+}
+
 /** The `SHORT_ACKS` template that encodes `packet`, or undefined when it needs its long form (or is invalid). */
 export function shortAck(packet: AckPacket<AckType>): EncodedPublish | undefined {
   const id = packet.packetId

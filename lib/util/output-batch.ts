@@ -1,3 +1,4 @@
+import { isShortAck } from '../packet/ack.js'
 import { writePublish } from '../packet/publish-template.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
 
@@ -87,6 +88,7 @@ export class OutputBatch {
     const n = this.count
     if (n === 0) return undefined
     let out: Buffer
+    let kept = false
     const first = parts[0]!
     if (n === 1 && (Buffer.isBuffer(first) || first.packetIdOffset < 0)) {
       // One packet with nothing to patch: write its bytes as they are (shared, never modified).
@@ -109,12 +111,19 @@ export class OutputBatch {
             offset = writePublish(out, offset, part, ids[i]!)
           }
         }
-        if (shared !== undefined) this.remember(shared, out)
+        // A batch of acknowledgements is one connection's own: not worth remembering.
+        if (shared !== undefined && !isShortAck(first) && n <= SHARE_MAX_PARTS && out.length <= SHARE_MAX_BYTES) {
+          this.remember(shared, out)
+          kept = true
+        }
       }
     }
     // Reuse the arrays: no allocation per flush beyond the output Buffer itself; the slots are
-    // cleared so that no sent Buffer stays referenced.
-    if (n > KEEP_SLOTS) {
+    // cleared so that no sent Buffer stays referenced (a remembered batch's arrays went to the
+    // `SharedTake`, and came back cleared).
+    if (kept) {
+      // Done by `remember`.
+    } else if (n > KEEP_SLOTS) {
       this.parts = []
       this.ids = []
     } else {
@@ -139,23 +148,26 @@ export class OutputBatch {
     return out
   }
 
-  /** Make this batch, built into `out`, the one `shared` remembers. */
+  /**
+   * Make this batch, built into `out`, the one `shared` remembers: its arrays and the shared ones
+   * change places (nothing copied), and the arrays this batch gets back are cleared — the same
+   * work as clearing its own, so remembering costs nothing per part.
+   */
   private remember(shared: SharedTake, out: Buffer): void {
-    const n = this.count
-    if (n > SHARE_MAX_PARTS || out.length > SHARE_MAX_BYTES) {
-      shared.clear()
-      return
-    }
-    const parts = this.parts
-    const ids = this.ids
-    const known = shared.parts
-    const knownIds = shared.ids
-    for (let i = 0; i < n; i++) {
-      known[i] = parts[i]
-      knownIds[i] = ids[i]!
-    }
-    for (let i = n; i < shared.count; i++) known[i] = undefined
-    shared.count = n
+    const parts = shared.parts
+    const ids = shared.ids
+    const count = shared.count
+    shared.parts = this.parts
+    shared.ids = this.ids
+    shared.count = this.count
     shared.out = out
+    for (let i = 0; i < count; i++) parts[i] = undefined
+    if (count > KEEP_SLOTS) {
+      this.parts = []
+      this.ids = []
+    } else {
+      this.parts = parts
+      this.ids = ids
+    }
   }
 }
