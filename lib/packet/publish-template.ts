@@ -130,24 +130,21 @@ export function variantKey(qos: QoS, retain: boolean, dup: boolean): number {
 let lastTopic = ''
 let lastTopicBytes = 0
 
+/** What `seedOffset` answers for bytes that are not the variant. */
+export const SEED_REFUSED = -2
+
 /**
- * `bytes`, a received PUBLISH as `Decoder.rawPacket()` gives it, as the variant (qos, retain, dup)
- * of `content` at `level`, without encoding anything — what `PublishTemplate.seed` keeps, made
- * without a template (the engine seeds every received message; most never need one). The content
- * must be the one decoded from those bytes (its payload a view of their end), which makes them
- * exactly what a template would encode: the decoder accepts only valid UTF-8 and minimal lengths.
- * Undefined when the length, first byte, topic length or payload position differ, or when MQTT 5
- * properties are involved. The packet identifier bytes of `bytes` are ignored (patched on output);
- * `bytes` must not change afterwards.
+ * Whether `bytes`, a received PUBLISH as `Decoder.rawPacket()` gives it, is the variant (qos,
+ * retain, dup) of `content` at `level`: the offset of its packet identifier (-1 at QoS 0), or
+ * `SEED_REFUSED`. What `PublishTemplate.seed` checks, without a template or any allocation (the
+ * engine seeds every received message; most never need a template). The content must be the one
+ * decoded from those bytes (its payload a view of their end), which makes them exactly what a
+ * template would encode: the decoder accepts only valid UTF-8 and minimal lengths. Refused when the
+ * length, first byte, topic length or payload position differ, or when MQTT 5 properties are
+ * involved. The packet identifier bytes of `bytes` are ignored (patched on output); `bytes` must not
+ * change afterwards.
  */
-export function seedVariant(
-  content: PublishContent,
-  level: ProtocolLevel,
-  qos: QoS,
-  retain: boolean,
-  dup: boolean,
-  bytes: Buffer
-): EncodedPublish | undefined {
+export function seedOffset(content: PublishContent, level: ProtocolLevel, qos: QoS, retain: boolean, dup: boolean, bytes: Buffer): number {
   const topic = content.topic
   let topicBytes = lastTopicBytes
   if (topic !== lastTopic) {
@@ -158,17 +155,30 @@ export function seedVariant(
   const payload = content.payload
   let length = 2 + topicBytes + payload.length + (qos > 0 ? 2 : 0)
   if (level === 5) {
-    if (content.properties !== undefined && propertiesLength(content.properties, 'publish') !== 0) return undefined
+    if (content.properties !== undefined && propertiesLength(content.properties, 'publish') !== 0) return SEED_REFUSED
     length += 1 // an empty property list
   }
   const headerSize = 1 + varintLength(length)
-  if (bytes.length !== headerSize + length) return undefined
-  if (bytes[0] !== (0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0))) return undefined
+  if (bytes.length !== headerSize + length) return SEED_REFUSED
+  if (bytes[0] !== (0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0))) return SEED_REFUSED
   // The topic and payload are compared by position: cheap checks that the bytes are this message.
-  if ((((bytes[headerSize] as number) << 8) | (bytes[headerSize + 1] as number)) !== topicBytes) return undefined
+  if ((((bytes[headerSize] as number) << 8) | (bytes[headerSize + 1] as number)) !== topicBytes) return SEED_REFUSED
   const payloadAt = bytes.length - payload.length
-  if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return undefined
-  return { bytes, packetIdOffset: qos > 0 ? headerSize + 2 + topicBytes : -1 }
+  if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return SEED_REFUSED
+  return qos > 0 ? headerSize + 2 + topicBytes : -1
+}
+
+/** `seedOffset` as an `EncodedPublish` of `bytes` (undefined when refused). */
+export function seedVariant(
+  content: PublishContent,
+  level: ProtocolLevel,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  bytes: Buffer
+): EncodedPublish | undefined {
+  const packetIdOffset = seedOffset(content, level, qos, retain, dup, bytes)
+  return packetIdOffset === SEED_REFUSED ? undefined : { bytes, packetIdOffset }
 }
 
 /**

@@ -30,6 +30,7 @@ describe('encoded message – the received bytes as the first variant', () => {
       expect(encoded.v5).to.equal(undefined)
       const variant = variantFor(message, level, 1, false, false)
       expect(variant.bytes).to.equal(raw)
+      expect(variant, 'the cache object is the variant (one object per message)').to.equal(encoded)
       expect(variant.packetIdOffset).to.equal(raw.length - packet.payload.length - (level === 5 ? 3 : 2))
       // Another variant is encoded by a template, which takes the seed over rather than encoding it again.
       const q0 = variantFor(message, level, 0, false, false)

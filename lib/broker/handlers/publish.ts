@@ -75,7 +75,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
     return
   }
-  if (topic.startsWith('$SYS/')) {
+  if (topic.charCodeAt(0) === 0x24 && topic.startsWith('$SYS/')) {
     // The broker's own topics: clients read them, never write them (a retained value written by a
     // client would pass for the broker's). MQTT 5: 0x87; 3.1.1 cannot refuse: acknowledged, dropped.
     refusePublish(ctx, packet, ReasonCode.NotAuthorized)
