@@ -9,6 +9,7 @@ import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { HandlerContext, PublishStep } from './context.js'
 import { seedEncoded } from '../encoded-message.js'
+import type { EncodableMessage } from '../encoded-message.js'
 
 /**
  * PUBLISH from a client. Checks the topic [MQTT-3.3.2-2], QoS and RETAIN against what the broker
@@ -81,12 +82,15 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     refusePublish(ctx, packet, ReasonCode.NotAuthorized)
     return
   }
-  const message: Message = {
+  // `encoded` declared up front (the engine's cache, set just below for most messages): adding it
+  // later would give every message a second allocation for its out-of-object properties.
+  const message: EncodableMessage = {
     topic,
     payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    origin: ctx.client.clientId
+    origin: ctx.client.clientId,
+    encoded: undefined
   }
   if (properties !== undefined) {
     const forwarded = forwardedProperties(properties)
