@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { Subject } from 'rxjs'
 import { encode } from '../packet/index.js'
+import { shortAck } from '../packet/ack.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
 import type { Packet, ProtocolLevel } from '../packet/types.js'
 import type { Connection } from '../transport/connection.js'
@@ -9,7 +10,7 @@ import type { BrokerCore } from './core.js'
 import type { DisconnectReason } from './events.js'
 import { fitPacket } from './fit-packet.js'
 import type { Logger } from './logger.js'
-import { OutputBatch } from './output-batch.js'
+import { BROKER_SHARED_TAKE, OutputBatch } from './output-batch.js'
 import { isCongested, OutputFlow } from './output-flow.js'
 import type { Waiter } from './output-flow.js'
 import type { FlushTarget } from './output-scheduler.js'
@@ -52,7 +53,7 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   protected flow: OutputFlow | undefined = undefined
   /** The `outgoing$` flow (made at first use). */
   protected outgoing: Subject<Packet> | undefined = undefined
-  private readonly out = new OutputBatch()
+  private readonly out = new OutputBatch(BROKER_SHARED_TAKE)
   private pauseFlags = 0
 
   abstract readonly clientId: string
@@ -127,6 +128,17 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   /** Queue `packet` encoded at `level`, fitted to the client's limits. */
   protected sendAt(packet: Packet, level: ProtocolLevel): void {
     if (this.phase === CLOSED) return
+    if (packet.type === 'puback' || packet.type === 'pubrec' || packet.type === 'pubrel' || packet.type === 'pubcomp') {
+      // The short acknowledgement (4 bytes, the same at every level: nothing to fit) is a shared
+      // template with the packet id patched in on output: no encoding, no Buffer per ack.
+      const ack = shortAck(packet)
+      if (ack !== undefined && (level !== 5 || this.negotiated.maxOutgoingPacketSize >= 4)) {
+        this.out.pushPublish(ack, packet.packetId)
+        if (!this.dirty) this.core.output.markDirty(this)
+        if (this.outgoing?.observed === true) this.outgoing.next(packet)
+        return
+      }
+    }
     let bytes = encode(packet, level)
     const negotiated = this.negotiated
     if (level === 5 && (bytes.length > negotiated.maxOutgoingPacketSize || !negotiated.problemInformation)) {

@@ -5,7 +5,7 @@ import type { DeliveryResult } from '../backend/backend.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription } from '../session/session.js'
 import { isPromise } from '../util/awaitable.js'
 import type { DropReason } from './events.js'
-import { templateFor } from './encoded-message.js'
+import { variantFor } from './encoded-message.js'
 import type { OutboundAliases } from './topic-aliases.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
@@ -310,7 +310,7 @@ export class Outbound {
         return true
       }
     }
-    const variant = templateFor(message, level).variant(qos, retain, dup)
+    const variant = variantFor(message, level, qos, retain, dup)
     if (variant.bytes.length > host.maxOutgoingPacketSize) return false
     host.pushPublish(variant, packetId)
     host.sent(message, qos, retain, dup, packetId, undefined)

@@ -3,6 +3,7 @@ import { allocPacket, checkPacketId, checkWritten } from './header.js'
 import { propertiesLength, readProperties, writeProperties } from './properties.js'
 import type { Reader } from './reader.js'
 import { checkReasonCodeForEncode, readReasonCode } from './reason.js'
+import type { EncodedPublish } from './publish-template.js'
 import type { AckPacket, ProtocolLevel } from './types.js'
 import { varintLength } from './varint.js'
 
@@ -16,6 +17,31 @@ const ID_LABEL: Record<AckType, string> = {
   pubrec: 'PUBREC packet identifier',
   pubrel: 'PUBREL packet identifier',
   pubcomp: 'PUBCOMP packet identifier'
+}
+
+/**
+ * The short form of each acknowledgement (packet identifier only, reason 0, no properties: the same
+ * 4 bytes at every protocol level) as a template whose packet identifier is patched in while it is
+ * copied into an output batch (`OutputBatch.pushPublish`, `writePublish`): acknowledging costs no
+ * Buffer and no encoding. The bytes must never be written (their identifier bytes stay zero).
+ */
+export const SHORT_ACKS: Readonly<Record<AckType, EncodedPublish>> = {
+  puback: { bytes: Buffer.from([FIRST_BYTE.puback, 2, 0, 0]), packetIdOffset: 2 },
+  pubrec: { bytes: Buffer.from([FIRST_BYTE.pubrec, 2, 0, 0]), packetIdOffset: 2 },
+  pubrel: { bytes: Buffer.from([FIRST_BYTE.pubrel, 2, 0, 0]), packetIdOffset: 2 },
+  pubcomp: { bytes: Buffer.from([FIRST_BYTE.pubcomp, 2, 0, 0]), packetIdOffset: 2 }
+}
+
+/** Whether `part` is one of the `SHORT_ACKS` templates. */
+export function isShortAck(part: unknown): boolean {
+  return part === SHORT_ACKS.puback || part === SHORT_ACKS.pubrec || part === SHORT_ACKS.pubrel || part === SHORT_ACKS.pubcomp
+}
+
+/** The `SHORT_ACKS` template that encodes `packet`, or undefined when it needs its long form (or is invalid). */
+export function shortAck(packet: AckPacket<AckType>): EncodedPublish | undefined {
+  const id = packet.packetId
+  if ((packet.reasonCode ?? 0) !== 0 || packet.properties !== undefined || !(id >= 1 && id <= 0xffff && (id | 0) === id)) return undefined
+  return SHORT_ACKS[packet.type]
 }
 
 /**

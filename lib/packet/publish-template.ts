@@ -57,7 +57,7 @@ export class PublishTemplate {
 
   /** The cached bytes of a variant (encoded on first use). */
   variant(qos: QoS, retain: boolean, dup: boolean): EncodedPublish {
-    const key = (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
+    const key = variantKey(qos, retain, dup)
     if (key === this.firstKey) return this.first!
     const cached = this.variants?.[key]
     if (cached !== undefined) return cached
@@ -75,20 +75,15 @@ export class PublishTemplate {
    * on output. `bytes` must not change afterwards.
    */
   seed(qos: QoS, retain: boolean, dup: boolean, bytes: Buffer): boolean {
-    const length = this.baseLength + (qos > 0 ? 2 : 0)
-    const headerSize = 1 + varintLength(length)
-    if (bytes.length !== headerSize + length) return false
-    if (bytes[0] !== (0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0))) return false
-    const topicAt = headerSize + 2
-    // The topic and payload are compared by position: cheap checks that the bytes are this message.
-    if (((bytes[headerSize] as number) << 8 | (bytes[headerSize + 1] as number)) !== this.topicBytes) return false
-    const payload = this.content.payload
-    const payloadAt = bytes.length - payload.length
-    if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return false
-    if (this.protocolLevel === 5 && this.propsLength !== 0) return false
-    const key = (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
-    this.keep(key, { bytes, packetIdOffset: qos > 0 ? topicAt + this.topicBytes : -1 })
+    const encoded = seedVariant(this.content, this.protocolLevel, qos, retain, dup, bytes)
+    if (encoded === undefined) return false
+    this.keep(variantKey(qos, retain, dup), encoded)
     return true
+  }
+
+  /** Take `encoded` (made by `seedVariant` for this content and level) as the variant `key` (`variantKey`). */
+  adopt(key: number, encoded: EncodedPublish): void {
+    this.keep(key, encoded)
   }
 
   private keep(key: number, encoded: EncodedPublish): void {
@@ -124,6 +119,66 @@ export class PublishTemplate {
     bytes.set(payload, o)
     return { bytes, packetIdOffset }
   }
+}
+
+/** The key of a variant among a template's: qos << 2 | retain << 1 | dup. */
+export function variantKey(qos: QoS, retain: boolean, dup: boolean): number {
+  return (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0)
+}
+
+/** The last topic `seedVariant` measured and its UTF-8 length (publishers repeat their topic). */
+let lastTopic = ''
+let lastTopicBytes = 0
+
+/** What `seedOffset` answers for bytes that are not the variant. */
+export const SEED_REFUSED = -2
+
+/**
+ * Whether `bytes`, a received PUBLISH as `Decoder.rawPacket()` gives it, is the variant (qos,
+ * retain, dup) of `content` at `level`: the offset of its packet identifier (-1 at QoS 0), or
+ * `SEED_REFUSED`. What `PublishTemplate.seed` checks, without a template or any allocation (the
+ * engine seeds every received message; most never need a template). The content must be the one
+ * decoded from those bytes (its payload a view of their end), which makes them exactly what a
+ * template would encode: the decoder accepts only valid UTF-8 and minimal lengths. Refused when the
+ * length, first byte, topic length or payload position differ, or when MQTT 5 properties are
+ * involved. The packet identifier bytes of `bytes` are ignored (patched on output); `bytes` must not
+ * change afterwards.
+ */
+export function seedOffset(content: PublishContent, level: ProtocolLevel, qos: QoS, retain: boolean, dup: boolean, bytes: Buffer): number {
+  const topic = content.topic
+  let topicBytes = lastTopicBytes
+  if (topic !== lastTopic) {
+    topicBytes = stringBytes('topic', topic)
+    lastTopic = topic
+    lastTopicBytes = topicBytes
+  }
+  const payload = content.payload
+  let length = 2 + topicBytes + payload.length + (qos > 0 ? 2 : 0)
+  if (level === 5) {
+    if (content.properties !== undefined && propertiesLength(content.properties, 'publish') !== 0) return SEED_REFUSED
+    length += 1 // an empty property list
+  }
+  const headerSize = 1 + varintLength(length)
+  if (bytes.length !== headerSize + length) return SEED_REFUSED
+  if (bytes[0] !== (0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0))) return SEED_REFUSED
+  // The topic and payload are compared by position: cheap checks that the bytes are this message.
+  if ((((bytes[headerSize] as number) << 8) | (bytes[headerSize + 1] as number)) !== topicBytes) return SEED_REFUSED
+  const payloadAt = bytes.length - payload.length
+  if (payload.length > 0 && (payload.buffer !== bytes.buffer || payload.byteOffset !== bytes.byteOffset + payloadAt)) return SEED_REFUSED
+  return qos > 0 ? headerSize + 2 + topicBytes : -1
+}
+
+/** `seedOffset` as an `EncodedPublish` of `bytes` (undefined when refused). */
+export function seedVariant(
+  content: PublishContent,
+  level: ProtocolLevel,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  bytes: Buffer
+): EncodedPublish | undefined {
+  const packetIdOffset = seedOffset(content, level, qos, retain, dup, bytes)
+  return packetIdOffset === SEED_REFUSED ? undefined : { bytes, packetIdOffset }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isShortAck } from '../packet/ack.js'
 import { writePublish } from '../packet/publish-template.js'
 import type { EncodedPublish } from '../packet/publish-template.js'
 
@@ -13,6 +14,36 @@ import type { EncodedPublish } from '../packet/publish-template.js'
 /** Above this many parts in one batch, its arrays are released rather than kept for the next. */
 const KEEP_SLOTS = 1024
 
+/** Batches of more parts or bytes than this are not remembered by a `SharedTake` (bounds what it pins). */
+const SHARE_MAX_PARTS = 4096
+const SHARE_MAX_BYTES = 1024 * 1024
+
+/**
+ * The last batch built by any `OutputBatch` given this object: its parts (by identity), their packet
+ * ids and the Buffer made of them. A batch with the very same parts and ids is the very same bytes,
+ * so it gets that Buffer instead of a copy of its own. Fan-out is the case: every subscriber of a
+ * topic gathers the same template variants while the broker handles one input chunk (at QoS 0, or
+ * at QoS 1 when their sessions number the messages alike), and one Buffer then serves all of them —
+ * one copy and one allocation per input chunk instead of one per subscriber. Comparing costs a
+ * pointer per part, and a batch that differs mostly differs at its first part. The shared Buffer is
+ * never written after it was built (batches write only into Buffers they allocated).
+ */
+export class SharedTake {
+  parts: (Buffer | EncodedPublish | undefined)[] = []
+  ids: number[] = []
+  count = 0
+  out: Buffer | undefined = undefined
+  /** Batches answered with the remembered Buffer (a counter for benchmarks and tests). */
+  hits = 0
+
+  /** Forget the remembered batch (it pins its Buffer and the parts' bytes until the next one). */
+  clear(): void {
+    for (let i = 0; i < this.count; i++) this.parts[i] = undefined
+    this.count = 0
+    this.out = undefined
+  }
+}
+
 export class OutputBatch {
   /**
    * The parts in slots 0 … count-1. The arrays are kept from batch to batch (slots cleared, not the
@@ -26,6 +57,9 @@ export class OutputBatch {
   private count = 0
   /** Total bytes gathered. */
   length = 0
+
+  /** @param shared where batches with the same content share one Buffer (see `SharedTake`). */
+  constructor(private readonly shared?: SharedTake) {}
 
   /** True when nothing is waiting. */
   get empty(): boolean {
@@ -54,27 +88,42 @@ export class OutputBatch {
     const n = this.count
     if (n === 0) return undefined
     let out: Buffer
+    let kept = false
     const first = parts[0]!
     if (n === 1 && (Buffer.isBuffer(first) || first.packetIdOffset < 0)) {
       // One packet with nothing to patch: write its bytes as they are (shared, never modified).
       out = Buffer.isBuffer(first) ? first : first.bytes
     } else {
-      out = Buffer.allocUnsafe(this.length)
-      let offset = 0
-      const ids = this.ids
-      for (let i = 0; i < n; i++) {
-        const part = parts[i]!
-        if (Buffer.isBuffer(part)) {
-          out.set(part, offset)
-          offset += part.length
-        } else {
-          offset = writePublish(out, offset, part, ids[i]!)
+      const shared = this.shared
+      const known = shared === undefined ? undefined : this.sameAs(shared)
+      if (known !== undefined) {
+        out = known
+      } else {
+        out = Buffer.allocUnsafe(this.length)
+        let offset = 0
+        const ids = this.ids
+        for (let i = 0; i < n; i++) {
+          const part = parts[i]!
+          if (Buffer.isBuffer(part)) {
+            out.set(part, offset)
+            offset += part.length
+          } else {
+            offset = writePublish(out, offset, part, ids[i]!)
+          }
+        }
+        // A batch of acknowledgements is one connection's own: not worth remembering.
+        if (shared !== undefined && !isShortAck(first) && n <= SHARE_MAX_PARTS && out.length <= SHARE_MAX_BYTES) {
+          this.remember(shared, out)
+          kept = true
         }
       }
     }
     // Reuse the arrays: no allocation per flush beyond the output Buffer itself; the slots are
-    // cleared so that no sent Buffer stays referenced.
-    if (n > KEEP_SLOTS) {
+    // cleared so that no sent Buffer stays referenced (a remembered batch's arrays went to the
+    // `SharedTake`, and came back cleared).
+    if (kept) {
+      // Done by `remember`.
+    } else if (n > KEEP_SLOTS) {
       this.parts = []
       this.ids = []
     } else {
@@ -83,5 +132,42 @@ export class OutputBatch {
     this.count = 0
     this.length = 0
     return out
+  }
+
+  /** `shared`'s Buffer when this batch has exactly its parts and packet ids, else undefined. */
+  private sameAs(shared: SharedTake): Buffer | undefined {
+    const n = this.count
+    const out = shared.out
+    if (out === undefined || shared.count !== n || out.length !== this.length) return undefined
+    const parts = this.parts
+    const ids = this.ids
+    const known = shared.parts
+    const knownIds = shared.ids
+    for (let i = 0; i < n; i++) if (parts[i] !== known[i] || ids[i] !== knownIds[i]) return undefined
+    shared.hits++
+    return out
+  }
+
+  /**
+   * Make this batch, built into `out`, the one `shared` remembers: its arrays and the shared ones
+   * change places (nothing copied), and the arrays this batch gets back are cleared — the same
+   * work as clearing its own, so remembering costs nothing per part.
+   */
+  private remember(shared: SharedTake, out: Buffer): void {
+    const parts = shared.parts
+    const ids = shared.ids
+    const count = shared.count
+    shared.parts = this.parts
+    shared.ids = this.ids
+    shared.count = this.count
+    shared.out = out
+    for (let i = 0; i < count; i++) parts[i] = undefined
+    if (count > KEEP_SLOTS) {
+      this.parts = []
+      this.ids = []
+    } else {
+      this.parts = parts
+      this.ids = ids
+    }
   }
 }

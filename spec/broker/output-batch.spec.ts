@@ -1,6 +1,7 @@
 import { expect } from 'chai'
-import { OutputBatch } from '../../lib/broker/output-batch.js'
-import { decodeAll, PublishTemplate } from '../../lib/packet/index.js'
+import { OutputBatch, SharedTake } from '../../lib/broker/output-batch.js'
+import { decodeAll, encode, PublishTemplate } from '../../lib/packet/index.js'
+import { shortAck, SHORT_ACKS } from '../../lib/packet/ack.js'
 
 describe('OutputBatch', () => {
   it('is empty at first and takes nothing', () => {
@@ -51,5 +52,71 @@ describe('OutputBatch', () => {
     expect(batch.length).to.equal(variant.bytes.length * 2)
     expect(ids(batch.take()!)).to.deep.equal([7, 8])
     expect(batch.empty).to.equal(true)
+  })
+
+  it('writes the short acknowledgements from shared templates, each with its own packet id', () => {
+    const batch = new OutputBatch()
+    const types = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const
+    types.forEach((type, i) => batch.pushPublish(shortAck({ type, packetId: 258 + i })!, 258 + i))
+    const expected = Buffer.concat(types.map((type, i) => encode({ type, packetId: 258 + i }, 4)))
+    expect(batch.take()).to.deep.equal(expected)
+    for (const type of types) expect([...SHORT_ACKS[type].bytes.subarray(2)]).to.deep.equal([0, 0])
+    expect(shortAck({ type: 'puback', packetId: 1, reasonCode: 0x10 }), 'a reason code').to.equal(undefined)
+    expect(shortAck({ type: 'puback', packetId: 1, properties: { reasonString: 'x' } }), 'properties').to.equal(undefined)
+    expect(shortAck({ type: 'puback', packetId: 0 }), 'id 0').to.equal(undefined)
+    expect(shortAck({ type: 'puback', packetId: 65_536 }), 'id too large').to.equal(undefined)
+  })
+
+  describe('with a SharedTake', () => {
+    const ids = (bytes: Buffer): unknown[] => decodeAll(bytes).packets.map((p) => (p.type === 'publish' ? (p.packetId ?? 0) : p.type))
+
+    it('gives batches with the same parts and packet ids one Buffer, and its own to a batch that differs', () => {
+      const q0 = new PublishTemplate({ topic: 'a', payload: Buffer.from('x') }, 4).variant(0, false, false)
+      const q1 = new PublishTemplate({ topic: 'b', payload: Buffer.from('y') }, 4).variant(1, false, false)
+      const shared = new SharedTake()
+      const [a, b, c, d] = [new OutputBatch(shared), new OutputBatch(shared), new OutputBatch(shared), new OutputBatch(shared)]
+      for (const batch of [a, b, c, d]) batch.pushPublish(q0, 0)
+      a.pushPublish(q1, 5)
+      b.pushPublish(q1, 5)
+      c.pushPublish(q1, 6) // another packet id: other bytes
+      d.pushPublish(q1, 5)
+      d.push(Buffer.from([0xd0, 0x00])) // one part more
+      const [ta, tb, tc, td] = [a.take()!, b.take()!, c.take()!, d.take()!]
+      expect(tb).to.equal(ta)
+      expect(shared.hits).to.equal(1)
+      expect(tc).not.to.equal(ta)
+      expect(td).not.to.equal(tc)
+      expect(ids(ta)).to.deep.equal([0, 5])
+      expect(ids(tc)).to.deep.equal([0, 6])
+      expect(ids(td)).to.deep.equal([0, 5, 'pingresp'])
+      // The Buffer handed out first was not written again by the batches built after it.
+      expect(ids(tb)).to.deep.equal([0, 5])
+    })
+
+    it('compares parts by identity: equal bytes from another template are built again', () => {
+      const one = new PublishTemplate({ topic: 't', payload: Buffer.from('x') }, 4).variant(0, false, false)
+      const other = new PublishTemplate({ topic: 't', payload: Buffer.from('x') }, 4).variant(0, false, false)
+      const shared = new SharedTake()
+      const [a, b] = [new OutputBatch(shared), new OutputBatch(shared)]
+      a.pushPublish(one, 0)
+      a.pushPublish(one, 0)
+      b.pushPublish(other, 0)
+      b.pushPublish(other, 0)
+      const ta = a.take()!
+      const tb = b.take()!
+      expect(tb).not.to.equal(ta)
+      expect(tb.equals(ta)).to.equal(true)
+      expect(shared.hits).to.equal(0)
+    })
+
+    it('does not keep very large batches', () => {
+      const variant = new PublishTemplate({ topic: 't', payload: Buffer.alloc(300 * 1024) }, 4).variant(0, false, false)
+      const shared = new SharedTake()
+      const [a, b] = [new OutputBatch(shared), new OutputBatch(shared)]
+      for (const batch of [a, b]) for (let i = 0; i < 4; i++) batch.pushPublish(variant, 0)
+      const ta = a.take()!
+      expect(shared.out).to.equal(undefined)
+      expect(b.take()).not.to.equal(ta)
+    })
   })
 })

@@ -9,6 +9,7 @@ import { isPromise } from '../../util/awaitable.js'
 import type { Awaitable } from '../../util/awaitable.js'
 import type { HandlerContext, PublishStep } from './context.js'
 import { seedEncoded } from '../encoded-message.js'
+import type { EncodableMessage } from '../encoded-message.js'
 
 /**
  * PUBLISH from a client. Checks the topic [MQTT-3.3.2-2], QoS and RETAIN against what the broker
@@ -75,18 +76,21 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     refusePublish(ctx, packet, ReasonCode.PayloadFormatInvalid)
     return
   }
-  if (topic.startsWith('$SYS/')) {
+  if (topic.charCodeAt(0) === 0x24 && topic.startsWith('$SYS/')) {
     // The broker's own topics: clients read them, never write them (a retained value written by a
     // client would pass for the broker's). MQTT 5: 0x87; 3.1.1 cannot refuse: acknowledged, dropped.
     refusePublish(ctx, packet, ReasonCode.NotAuthorized)
     return
   }
-  const message: Message = {
+  // `encoded` declared up front (the engine's cache, set just below for most messages): adding it
+  // later would give every message a second allocation for its out-of-object properties.
+  const message: EncodableMessage = {
     topic,
     payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    origin: ctx.client.clientId
+    origin: ctx.client.clientId,
+    encoded: undefined
   }
   if (properties !== undefined) {
     const forwarded = forwardedProperties(properties)
