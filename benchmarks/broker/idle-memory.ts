@@ -1,19 +1,32 @@
 /**
- * Heap per idle connection, measured precisely (the `connections` scenario of run.ts measures RSS,
- * which moves with the garbage collector): a broker in a child process (`--expose-gc`), N MQTT
- * 3.1.1 connections opened from this process and held idle, the child's V8 heap after a full GC
- * before and after, per connection. `--bare` measures a plain Node TCP server that only reads
- * (the floor a socket costs); `--lib DIR` measures the broker of another checkout (its lib/).
+ * Memory per idle connection, measured precisely and taken apart (the `connections` scenario of
+ * run.ts measures only RSS, which moves with the garbage collector): a broker in a child process
+ * (`--expose-gc`), N MQTT 3.1.1 connections opened from this process (50 handshakes in flight) and
+ * held idle for `--hold` ms (default 3000, as the `connections` scenario), then per connection:
  *
- *   node --import tsx benchmarks/broker/idle-memory.ts [--count 2000] [--bare] [--lib /work/base/lib]
+ * - `heap`: the child's V8 heap used after a full GC, after minus before (what the connections
+ *   really keep);
+ * - `rss`: resident memory growth as the `connections` scenario reads it (no forced GC), and what
+ *   it is made of: `new space` (the young generation the connect burst grew: committed, mostly
+ *   garbage), `old space` committed, and the rest (`native`: sockets' libuv/kernel-facing structs,
+ *   malloc'd read buffers, code);
+ * - `rss after gc`: resident memory after the forced full GC (V8 gives back young-generation pages).
+ *
+ * `--bare` measures a plain Node TCP server that only reads (the floor a socket costs); `--lib DIR`
+ * measures the broker of another checkout (its lib/); `--node-flags "..."` passes V8 flags to the
+ * child (e.g. `--max-semi-space-size=1`).
+ *
+ *   node --import tsx benchmarks/broker/idle-memory.ts [--count 2000] [--hold 3000] [--bare]
+ *     [--lib /work/base/lib] [--node-flags "--max-semi-space-size=1"]
  */
 import { fork } from 'node:child_process'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import { Conn } from '../../lib/bench/conn.js'
 import type * as Lib from '../../lib/index.js'
 
-interface Heap { heapUsed: number; external: number; arrayBuffers: number }
+interface Heap { heapUsed: number; external: number; arrayBuffers: number; rss: number; newSpace: number; oldSpace: number }
 
 if (process.argv[2] === '--child') {
   const mode = process.argv[3]!
@@ -39,21 +52,25 @@ if (process.argv[2] === '--child') {
     port = (await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port
     keep = broker
   }
-  const heap = (): Heap => {
-    for (let i = 0; i < 3; i++) gc()
+  const heap = (collect: boolean): Heap => {
+    if (collect) for (let i = 0; i < 3; i++) gc()
     const m = process.memoryUsage()
-    return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
+    const spaces = getHeapSpaceStatistics()
+    const committed = (name: string): number => spaces.find((x) => x.space_name === name)?.physical_space_size ?? 0
+    return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, newSpace: committed('new_space'), oldSpace: committed('old_space') }
   }
-  process.on('message', (m) => { if (m === 'heap') process.send!(heap()) })
+  process.on('message', (m) => { if (m === 'heap' || m === 'nogc') process.send!(heap(m === 'heap')) })
   process.send!({ port, keep: keep !== undefined })
 } else {
   const args = process.argv.slice(2)
   const count = Number(args[args.indexOf('--count') + 1] ?? 2000) || 2000
+  const hold = args.includes('--hold') ? Number(args[args.indexOf('--hold') + 1]) : 3000
   const mode = args.includes('--bare') ? 'bare' : args.includes('--lib') ? args[args.indexOf('--lib') + 1]! : resolve(fileURLToPath(import.meta.url), '../../../lib')
-  const child = fork(fileURLToPath(import.meta.url), ['--child', mode], { execArgv: ['--import', 'tsx', '--expose-gc'] })
+  const nodeFlags = args.includes('--node-flags') ? args[args.indexOf('--node-flags') + 1]!.split(/\s+/).filter(Boolean) : []
+  const child = fork(fileURLToPath(import.meta.url), ['--child', mode], { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags] })
   const next = (): Promise<unknown> => new Promise((r) => child.once('message', r))
   const { port } = (await next()) as { port: number }
-  const ask = async (): Promise<Heap> => { const p = next(); child.send('heap'); return (await p) as Heap }
+  const ask = async (what: 'heap' | 'nogc' = 'heap'): Promise<Heap> => { const p = next(); child.send(what); return (await p) as Heap }
   // Warm up: a few connections opened and closed, so that lazily loaded code is in before "before".
   for (let i = 0; i < 20; i++) (await Conn.open({ host: '127.0.0.1', port, transport: 'tcp' }, `warm-${i}`, 60)).destroy()
   await new Promise((r) => setTimeout(r, 200))
@@ -63,10 +80,16 @@ if (process.argv[2] === '--child') {
     const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, k) => Conn.open({ host: '127.0.0.1', port, transport: 'tcp' }, `idle-${i + k}`, 60)))
     conns.push(...batch)
   }
-  await new Promise((r) => setTimeout(r, 500))
+  // Held like the `connections` scenario holds them: the broker's wheel (1 s) gives back the state of connections idle for 1 s.
+  await new Promise((r) => setTimeout(r, hold))
+  const held = await ask('nogc')
   const after = await ask()
-  const per = (k: keyof Heap): number => Math.round((after[k] - before[k]) / count)
-  console.log(`${mode === 'bare' ? 'bare node socket' : mode}: ${count} idle connections: heap ${per('heapUsed')} B/conn, external ${per('external')} B/conn (arrayBuffers ${per('arrayBuffers')})`)
+  const per = (a: Heap, k: keyof Heap): number => Math.round((a[k] - before[k]) / count)
+  const kb = (k: keyof Heap): string => `${per(held, k)}`
+  const native = per(held, 'rss') - per(held, 'newSpace') - per(held, 'oldSpace')
+  console.log(`${mode === 'bare' ? 'bare node socket' : mode}${nodeFlags.length > 0 ? ` (${nodeFlags.join(' ')})` : ''}: ${count} idle connections, per connection:`)
+  console.log(`  heap after full GC ${per(after, 'heapUsed')} B, external ${per(after, 'external')} B (arrayBuffers ${per(after, 'arrayBuffers')} B)`)
+  console.log(`  rss ${kb('rss')} B = new space ${kb('newSpace')} B + old space ${kb('oldSpace')} B + native and the rest ${native} B; rss after full GC ${per(after, 'rss')} B`)
   for (const c of conns) c.destroy()
   child.kill()
   process.exit(0)

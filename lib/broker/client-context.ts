@@ -26,30 +26,47 @@ export interface ContextOwner extends HandlerClient, ConnectionControl {
 }
 
 /**
- * The handler context of one connection (made once per connection): the broker's services as
- * fields, the connection's negotiated state, and the few actions a handler may take, forwarded to
- * the connection. Handlers get this object, never the connection itself.
+ * The handler context of one connection (made once per connection): the broker's services, the
+ * connection's negotiated state, and the few actions a handler may take, forwarded to the
+ * connection. Handlers get this object, never the connection itself. It holds only its connection
+ * and the broker's core (the services are read through them): one small object per connection.
  */
 export class ClientContext implements ConnectContext {
-  readonly client: HandlerClient
-  readonly connection: ConnectionControl
-  readonly backend: Backend
-  readonly options: ResolvedOptions
-  readonly stats: BrokerStats
-  readonly events: EventHub
-  readonly state: ConnectionState
   auth: AuthExchange | undefined = undefined
   private readonly owner: ContextOwner
+  private readonly core: BrokerCore
 
   constructor(owner: ContextOwner, core: BrokerCore) {
     this.owner = owner
-    this.client = owner
-    this.connection = owner
-    this.backend = core.backend
-    this.options = core.options
-    this.stats = core.stats
-    this.events = core.events
-    this.state = owner.negotiated
+    this.core = core
+  }
+
+  get client(): HandlerClient {
+    return this.owner
+  }
+
+  get connection(): ConnectionControl {
+    return this.owner
+  }
+
+  get backend(): Backend {
+    return this.core.backend
+  }
+
+  get options(): ResolvedOptions {
+    return this.core.options
+  }
+
+  get stats(): BrokerStats {
+    return this.core.stats
+  }
+
+  get events(): EventHub {
+    return this.core.events
+  }
+
+  get state(): ConnectionState {
+    return this.owner.negotiated
   }
 
   get log(): Logger {

@@ -229,7 +229,7 @@ export class Client extends ClientDelivery implements ClientHandle, BrokerClient
     return subject === undefined ? { listener: this.connection.listener } : { listener: this.connection.listener, certificateSubject: subject }
   }
 
-  /** Called by the broker's timer wheel: connect timeout and keepalive [MQTT-3.1.2-24]. */
+  /** Called by the broker's timer wheel: connect timeout, keepalive [MQTT-3.1.2-24], slow consumers, idle state given back. */
   tick(now: number): void {
     const phase = this.phase
     const keepaliveMs = this.negotiated.keepaliveMs
@@ -248,7 +248,10 @@ export class Client extends ClientDelivery implements ClientHandle, BrokerClient
       this.log.warn('disconnecting slow consumer: output not drained', { clientId: this.clientId, ms: now - backed })
       this.shutdown('slow-consumer', ReasonCode.QuotaExceeded)
       this.connection.stream.destroy()
+      return
     }
+    // Idle for a while: the decoder and the bound logger go (made again when needed).
+    if (this.releaseIdle(now)) this.boundLog = undefined
   }
 
   /**

@@ -1,3 +1,4 @@
+import { MAX_PACKET_SIZE } from '../packet/decoder.js'
 import type { ConnectProperties } from '../packet/types.js'
 import type { TenantCounters } from './sys.js'
 import { InboundAliases, OutboundAliases } from './topic-aliases.js'
@@ -15,8 +16,11 @@ const UNCOUNTED: TenantCounters = { received: 0, sent: 0 }
 export class ConnectionState {
   /** Keepalive in ms (0: none); the broker's wheel closes the connection after 1.5× of silence. */
   keepaliveMs = 0
-  /** Largest packet the client accepts (its MQTT 5 Maximum Packet Size). */
-  maxOutgoingPacketSize = Number.MAX_SAFE_INTEGER
+  /**
+   * Largest packet the client accepts (its MQTT 5 Maximum Packet Size; by default the largest MQTT
+   * can express, a small integer where `Number.MAX_SAFE_INTEGER` would be a boxed double per connection).
+   */
+  maxOutgoingPacketSize = MAX_PACKET_SIZE
   /** The client's Receive Maximum (MQTT 5): our outbound window is at most this. */
   clientReceiveMaximum = 65535
   /** MQTT 5 topic aliases towards the client (its Topic Alias Maximum > 0). */

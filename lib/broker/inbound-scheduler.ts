@@ -6,7 +6,7 @@ import type { ConnectPacket, Packet, ProtocolLevel } from '../packet/types.js'
 import type { Connection } from '../transport/connection.js'
 import { isPromise } from '../util/awaitable.js'
 import type { Awaitable } from '../util/awaitable.js'
-import { CLOSED, ConnectionIO, NEW, PAUSE_BUSY } from './connection-io.js'
+import { CLOSED, CONNECTED, ConnectionIO, NEW, PAUSE_BUSY } from './connection-io.js'
 import type { BrokerCore } from './core.js'
 import type { DisconnectReason } from './events.js'
 import { dispatch } from './handlers/dispatch.js'
@@ -18,6 +18,14 @@ import { refusedConnack } from './admission.js'
 
 /** Bytes of one unfinished packet that count as activity for keepalive (real progress on a large packet). */
 const PROGRESS_BYTES = 16 * 1024
+
+/**
+ * A live connection that received nothing for this long (ms) gives back its decoder at the next
+ * tick of the broker's wheel (about 300 B: the decoder, its callback, its topic memo); the next
+ * byte makes a new one. A connection sending more often keeps its decoder; one sending less often
+ * makes a new one per packet, little next to what decoding and handling that packet allocate.
+ */
+export const IDLE_RELEASE_MS = 1000
 
 /**
  * The input side of one connection: decodes its bytes and hands the packets to the dispatcher one
@@ -45,7 +53,8 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
   protected incoming: Subject<Packet> | undefined = undefined
   /** The protocol level byte of the CONNECT, read ahead of decoding (0: unknown). */
   protected connectLevel = 0
-  private readonly decoder: Decoder
+  /** Made at the first byte, given back while the connection is idle (`releaseIdle`). */
+  private decoder: Decoder | undefined = undefined
   private backlog: Packet[] | undefined = undefined
   /** A handler's promise holds back every further packet. */
   private busy = false
@@ -66,11 +75,6 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
   constructor(core: BrokerCore, connection: Connection) {
     super(core, connection)
     this.lastActivity = core.options.clock.now()
-    // Before CONNECT, only a small CONNECT may be buffered; `onPacket` raises the bound after it.
-    this.decoder = new Decoder((packet) => this.onPacket(packet), {
-      role: 'server',
-      maximumPacketSize: core.options.maxConnectPacketSize
-    })
   }
 
   abstract readonly protocolLevel: ProtocolLevel
@@ -95,7 +99,38 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
 
   /** See `HandlerContext.incomingBytes`. */
   incomingBytes(): Buffer | undefined {
-    return this.decoder.rawPacket()
+    return this.decoder?.rawPacket()
+  }
+
+  /**
+   * Called by the broker's wheel: a live connection quiet for `IDLE_RELEASE_MS` with nothing
+   * half-decoded and nothing in progress drops its decoder (made again at its next byte). True
+   * when the connection is idle so (its decoder dropped now or before).
+   */
+  protected releaseIdle(now: number): boolean {
+    if (this.phase !== CONNECTED || now - this.lastActivity < IDLE_RELEASE_MS) return false
+    const decoder = this.decoder
+    if (decoder !== undefined) {
+      if (!decoder.idle || !this.idle()) return false
+      this.decoder = undefined
+    }
+    return true
+  }
+
+  /**
+   * The decoder for the next bytes. Before CONNECT only a small CONNECT may be buffered (`onPacket`
+   * raises the bound after it); a decoder made again after an idle time starts where the dropped
+   * one was: after CONNECT, at the connection's protocol level.
+   */
+  private makeDecoder(): Decoder {
+    const options = this.core.options
+    const connected = this.phase !== NEW
+    // A bound method, not an arrow function: no closure context per connection (48 B, not 96).
+    return (this.decoder = new Decoder(this.onPacket.bind(this), {
+      role: 'server',
+      maximumPacketSize: connected ? options.maximumPacketSize : options.maxConnectPacketSize,
+      protocolLevel: connected ? this.protocolLevel : 4
+    }))
   }
 
   /**
@@ -207,7 +242,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     output.depth++
     try {
       const count = this.packetCount
-      const error = this.decoder.push(chunk)
+      const error = (this.decoder ?? this.makeDecoder()).push(chunk)
       // Keepalive counts complete packets, or real progress on a large one, not bytes [MQTT-3.1.2-23].
       if (this.packetCount !== count || (this.partialBytes += chunk.length) >= PROGRESS_BYTES) {
         this.lastActivity = core.options.clock.now()
@@ -232,7 +267,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     const options = this.core.options
     if (packet.type === 'connect') {
       // The CONNECT bound applies to the first packet only; then the negotiated maximum.
-      this.decoder.maximumPacketSize = options.maximumPacketSize
+      this.decoder!.maximumPacketSize = options.maximumPacketSize
       if (this.refusal !== undefined && this.phase === NEW) {
         this.refuseConnect(packet, this.refusal)
         return

@@ -104,6 +104,15 @@ export class Decoder {
     return this.failure
   }
 
+  /**
+   * Nothing is held: no part of a packet waits for more bytes and decoding has not failed. An idle
+   * decoder can be dropped and replaced by a new one (same options, `protocolLevel` included)
+   * without changing what the next bytes decode to.
+   */
+  get idle(): boolean {
+    return this.state === STATE_HEADER && this.head.length === 0 && this.failure === undefined
+  }
+
   /** Bytes held for an incomplete packet. */
   get buffered(): number {
     return this.state === STATE_BODY ? this.bodyFilled + this.head.length : this.head.length

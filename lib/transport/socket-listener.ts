@@ -30,6 +30,9 @@ export async function startStreamListener(listener: ResolvedListener, target: Li
   const handOver = (connection: Connection, raw: Socket): void => {
     tracker.handed(raw)
     target.handle(connection)
+    // The engine listens for the socket's errors now: the placeholder goes, so that the socket
+    // keeps one `error` listener, not an array of two (64 B per connection).
+    if (connection.stream === raw && raw.listenerCount('error') > 1) raw.off('error', ignoreError)
   }
 
   // tls: the clear-text socket goes to the TLS server; its real address waits here for the handshake.

@@ -29,8 +29,11 @@ const SHARE_MAX_BYTES = 1024 * 1024
  * never written after it was built (batches write only into Buffers they allocated).
  */
 export class SharedTake {
-  parts: (Buffer | EncodedPublish | undefined)[] = []
-  ids: number[] = []
+  first: Buffer | EncodedPublish | undefined = undefined
+  firstId = 0
+  /** The parts after the first (slots 0 … count-2), as in `OutputBatch`. */
+  parts: (Buffer | EncodedPublish | undefined)[] | undefined = undefined
+  ids: number[] | undefined = undefined
   count = 0
   out: Buffer | undefined = undefined
   /** Batches answered with the remembered Buffer (a counter for benchmarks and tests). */
@@ -38,7 +41,9 @@ export class SharedTake {
 
   /** Forget the remembered batch (it pins its Buffer and the parts' bytes until the next one). */
   clear(): void {
-    for (let i = 0; i < this.count; i++) this.parts[i] = undefined
+    const parts = this.parts
+    if (parts !== undefined) for (let i = 0; i < this.count - 1; i++) parts[i] = undefined
+    this.first = undefined
     this.count = 0
     this.out = undefined
   }
@@ -46,14 +51,22 @@ export class SharedTake {
 
 export class OutputBatch {
   /**
-   * The parts in slots 0 … count-1. The arrays are kept from batch to batch (slots cleared, not the
-   * arrays truncated): truncating frees their backing stores and the next batch allocates them
-   * again, which was a good part of the garbage made per message. Above `KEEP_SLOTS` they are
-   * released, so one burst does not pin a large array for the connection's life.
+   * The first part and its packet id (0: none / not a template): a batch of one packet (a CONNACK,
+   * a PINGRESP, one delivery) never touches the arrays, so a connection that has only ever sent
+   * single packets has none (an idle connection pays no array backing stores: 2 × ~150 B).
    */
-  private parts: (Buffer | EncodedPublish | undefined)[] = []
-  /** Packet id for each part (0: none / not a template). */
-  private ids: number[] = []
+  private first: Buffer | EncodedPublish | undefined = undefined
+  private firstId = 0
+  /**
+   * The parts after the first, in slots 0 … count-2 (made at the first batch of two or more). The
+   * arrays are kept from batch to batch (slots cleared, not the arrays truncated): truncating frees
+   * their backing stores and the next batch allocates them again, which was a good part of the
+   * garbage made per message. Above `KEEP_SLOTS` they are released, so one burst does not pin a
+   * large array for the connection's life.
+   */
+  private parts: (Buffer | EncodedPublish | undefined)[] | undefined = undefined
+  /** Packet id for each of `parts` (0: none / not a template). */
+  private ids: number[] | undefined = undefined
   private count = 0
   /** Total bytes gathered. */
   length = 0
@@ -68,28 +81,37 @@ export class OutputBatch {
 
   /** Add ready bytes (kept by reference until `take`: the caller must not change them). */
   push(bytes: Buffer): void {
-    const n = this.count++
-    this.parts[n] = bytes
-    this.ids[n] = 0
+    this.add(bytes, 0)
     this.length += bytes.length
   }
 
   /** Add an encoded PUBLISH variant, with `packetId` to patch in (ignored for QoS 0 variants). */
   pushPublish(variant: EncodedPublish, packetId: number): void {
-    const n = this.count++
-    this.parts[n] = variant
-    this.ids[n] = packetId
+    this.add(variant, packetId)
     this.length += variant.bytes.length
+  }
+
+  private add(part: Buffer | EncodedPublish, packetId: number): void {
+    const n = this.count++
+    if (n === 0) {
+      this.first = part
+      this.firstId = packetId
+      return
+    }
+    const parts = (this.parts ??= [])
+    const ids = (this.ids ??= [])
+    parts[n - 1] = part
+    ids[n - 1] = packetId
   }
 
   /** The whole batch as one Buffer (undefined when empty), and reset. */
   take(): Buffer | undefined {
-    const parts = this.parts
     const n = this.count
     if (n === 0) return undefined
     let out: Buffer
     let kept = false
-    const first = parts[0]!
+    const first = this.first!
+    const parts = this.parts
     if (n === 1 && (Buffer.isBuffer(first) || first.packetIdOffset < 0)) {
       // One packet with nothing to patch: write its bytes as they are (shared, never modified).
       out = Buffer.isBuffer(first) ? first : first.bytes
@@ -100,15 +122,21 @@ export class OutputBatch {
         out = known
       } else {
         out = Buffer.allocUnsafe(this.length)
-        let offset = 0
+        let offset: number
+        if (Buffer.isBuffer(first)) {
+          out.set(first, 0)
+          offset = first.length
+        } else {
+          offset = writePublish(out, 0, first, this.firstId)
+        }
         const ids = this.ids
-        for (let i = 0; i < n; i++) {
-          const part = parts[i]!
+        for (let i = 0; i < n - 1; i++) {
+          const part = parts![i]!
           if (Buffer.isBuffer(part)) {
             out.set(part, offset)
             offset += part.length
           } else {
-            offset = writePublish(out, offset, part, ids[i]!)
+            offset = writePublish(out, offset, part, ids![i]!)
           }
         }
         // A batch of acknowledgements is one connection's own: not worth remembering.
@@ -124,11 +152,12 @@ export class OutputBatch {
     if (kept) {
       // Done by `remember`.
     } else if (n > KEEP_SLOTS) {
-      this.parts = []
-      this.ids = []
-    } else {
-      for (let i = 0; i < n; i++) parts[i] = undefined
+      this.parts = undefined
+      this.ids = undefined
+    } else if (parts !== undefined) {
+      for (let i = 0; i < n - 1; i++) parts[i] = undefined
     }
+    this.first = undefined
     this.count = 0
     this.length = 0
     return out
@@ -139,11 +168,12 @@ export class OutputBatch {
     const n = this.count
     const out = shared.out
     if (out === undefined || shared.count !== n || out.length !== this.length) return undefined
+    if (shared.first !== this.first || shared.firstId !== this.firstId) return undefined
     const parts = this.parts
     const ids = this.ids
     const known = shared.parts
     const knownIds = shared.ids
-    for (let i = 0; i < n; i++) if (parts[i] !== known[i] || ids[i] !== knownIds[i]) return undefined
+    for (let i = 0; i < n - 1; i++) if (parts![i] !== known![i] || ids![i] !== knownIds![i]) return undefined
     shared.hits++
     return out
   }
@@ -157,14 +187,16 @@ export class OutputBatch {
     const parts = shared.parts
     const ids = shared.ids
     const count = shared.count
+    shared.first = this.first
+    shared.firstId = this.firstId
     shared.parts = this.parts
     shared.ids = this.ids
     shared.count = this.count
     shared.out = out
-    for (let i = 0; i < count; i++) parts[i] = undefined
+    if (parts !== undefined) for (let i = 0; i < count - 1; i++) parts[i] = undefined
     if (count > KEEP_SLOTS) {
-      this.parts = []
-      this.ids = []
+      this.parts = undefined
+      this.ids = undefined
     } else {
       this.parts = parts
       this.ids = ids

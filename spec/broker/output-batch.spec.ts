@@ -35,6 +35,22 @@ describe('OutputBatch', () => {
     expect(batch.take()).to.equal(ping)
   })
 
+  it('patches the packet id of a batch of one PUBLISH, and of a first part followed by others', () => {
+    const template = new PublishTemplate({ topic: 't', payload: Buffer.from('x') }, 4)
+    const variant = template.variant(1, false, false)
+    const batch = new OutputBatch()
+    const ids = (bytes: Buffer): unknown[] => decodeAll(bytes).packets.map((p) => (p.type === 'publish' ? p.packetId : p.type))
+    batch.pushPublish(variant, 42)
+    expect(ids(batch.take()!)).to.deep.equal([42])
+    batch.pushPublish(variant, 43)
+    batch.pushPublish(variant, 44)
+    expect(ids(batch.take()!)).to.deep.equal([43, 44])
+    batch.push(Buffer.from([0xd0, 0x00]))
+    batch.pushPublish(variant, 45)
+    expect(ids(batch.take()!)).to.deep.equal(['pingresp', 45])
+    expect(variant.bytes[variant.packetIdOffset + 1]).to.equal(0)
+  })
+
   it('reuses its slots: each batch carries only its own packets, after small and after very large batches', () => {
     const template = new PublishTemplate({ topic: 't', payload: Buffer.from('x') }, 4)
     const variant = template.variant(1, false, false)

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { stat, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,9 @@ import type { Credentials } from '../../lib/backend/backend.js'
 import type { Broker } from '../../lib/broker/broker.js'
 import { ListenerConfigError } from '../../lib/transport/listeners.js'
 import type { ListenerConfig } from '../../lib/transport/listeners.js'
+import { startListeners } from '../../lib/transport/listeners.js'
+import type { Connection } from '../../lib/transport/connection.js'
+import type { Duplex } from 'node:stream'
 import { makeBroker } from '../helpers/broker.js'
 import { useTeardown } from '../helpers/teardown.js'
 import type { Teardown } from '../helpers/teardown.js'
@@ -208,5 +211,46 @@ describe('transport – listeners', function () {
       socket.send(Buffer.alloc(2048, 1))
       expect(await within(3000, 'close', code)).to.equal(1009)
     })
+  })
+})
+
+describe('transport – listeners: per-socket listeners', function () {
+  this.timeout(10_000)
+  const teardown = useTeardown()
+
+  async function handedSocket(target: (connection: Connection) => void): Promise<Duplex> {
+    let handed: (stream: Duplex) => void = () => undefined
+    const got = new Promise<Duplex>((resolve) => (handed = resolve))
+    const listeners = await startListeners([{ kind: 'tcp', port: 0 }], {
+      options: { maximumPacketSize: 1024 },
+      handle: (connection) => {
+        target(connection)
+        handed(connection.stream)
+      }
+    })
+    teardown.defer(() => listeners.close())
+    teardown.defer(() => listeners.destroy())
+    const peer = connect(listeners.addresses[0]!.port, '127.0.0.1')
+    peer.on('error', () => undefined)
+    teardown.defer(() => peer.destroy())
+    return within(3000, 'handed socket', got)
+  }
+
+  it('a handed TCP socket keeps only the engine\'s error listener (no array of two per connection)', async () => {
+    const errors: Error[] = []
+    const onError = (error: Error): void => void errors.push(error)
+    const stream = await handedSocket((connection) => connection.stream.on('error', onError))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(stream.listeners('error')).to.deep.equal([onError])
+    stream.destroy(new Error('boom'))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(errors.map((e) => e.message)).to.deep.equal(['boom'])
+  })
+
+  it('a target that adds no error listener keeps the placeholder: a socket error does not crash', async () => {
+    const stream = await handedSocket(() => undefined)
+    expect(stream.listenerCount('error')).to.equal(1)
+    stream.destroy(new Error('ignored'))
+    await new Promise((resolve) => stream.once('close', resolve))
   })
 })
