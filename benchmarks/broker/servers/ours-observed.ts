@@ -3,10 +3,10 @@
  * HTTP listener (lib/http: metrics with prom-client's runtime metrics, the API, the dashboard) on a
  * free loopback port. What watches it is chosen by the `BENCH_OBSERVER` environment variable:
  *
- * - `external` (default): nobody in this process. The URL is printed (`http <url>`) for a scraper in
+ * - `external`: nobody in this process. The URL is printed (`http <url>`) for a scraper in
  *   another process (benchmarks/broker/observed-ab.ts runs one), as a real Prometheus and a browser
  *   are: the broker pays for answering the requests, not for making them.
- * - `in-process`: a Prometheus-style scrape of `/metrics` plus the requests an open dashboard makes
+ * - `in-process` (default, so that `run.ts --ours-script` measures a watched broker): a Prometheus-style scrape of `/metrics` plus the requests an open dashboard makes
  *   (`/api/v1/overview`, `/api/v1/clients?limit=200`) every second, made by `fetch` in the broker's own
  *   process (pessimistic: the HTTP client's CPU and heap are charged to the broker too).
  * - `idle`: the listener and the metrics registry, no requests (what merely enabling them costs).
@@ -21,7 +21,7 @@ import { serveOurs } from './server-args.js'
 /** One observation round: a scrape plus what an open dashboard asks each second (as observed-ab.ts). */
 const OBSERVER_PATHS = ['/metrics', '/api/v1/overview', '/api/v1/clients?limit=200']
 
-const mode = process.env.BENCH_OBSERVER ?? 'external'
+const mode = process.env.BENCH_OBSERVER ?? 'in-process'
 if (!['external', 'in-process', 'idle'].includes(mode)) throw new Error(`BENCH_OBSERVER must be external, in-process or idle, got ${mode}`)
 
 await serveOurs(new MemoryBackend(), process.argv.slice(2), async (broker) => {
