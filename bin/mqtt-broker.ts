@@ -143,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
       err.code === 'EADDRINUSE'
         ? ' (address already in use)'
         : /bad decrypt|bad password/i.test(err.message)
-          ? ' (a wrong or missing passphrase? see MQTT_BROKER_TLS_PASSPHRASE)'
+          ? ' (a wrong or missing passphrase? see MQTT_BROKER_TLS_PASSPHRASE, and MQTT_BROKER_HTTP_TLS_PASSPHRASE for the HTTPS key)'
           : ''
     process.stderr.write(`mqtt-broker: cannot start, nothing was started: ${err.message}${hint}\n`)
     await broker.close()

@@ -150,7 +150,8 @@ const INSPECTION = [
   'listTenants',
   'listClients',
   'findClient',
-  'disconnectClient'
+  'disconnectClient',
+  'connectedCount'
 ] as const satisfies readonly (keyof BackendInspection)[]
 
 /**
@@ -184,6 +185,7 @@ export class AccessControlBackend implements Backend, BackendInspection {
   declare readonly listClients?: BackendInspection['listClients']
   declare readonly findClient?: BackendInspection['findClient']
   declare readonly disconnectClient?: BackendInspection['disconnectClient']
+  declare readonly connectedCount?: BackendInspection['connectedCount']
 
   constructor(inner: Backend, access: AccessControl | AccessControlOptions = {}, options: AccessControlBackendOptions = {}) {
     this.inner = inner

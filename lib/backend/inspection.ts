@@ -99,6 +99,12 @@ export interface BackendInspection {
    * with `reasonCode`, default 0x98). Answers false when no such client is connected.
    */
   disconnectClient?(tenant: string | undefined, clientId: string, reasonCode?: number, reasonString?: string): Awaitable<boolean>
+  /**
+   * How many clients of `tenant` are connected to every process sharing the backend (a cluster), or
+   * undefined when it cannot tell. `$SYS` uses it for `clients/disconnected` (stored sessions minus
+   * connected clients); without it, a process subtracts its own connections.
+   */
+  connectedCount?(tenant: string | undefined): Awaitable<number | undefined>
 }
 
 /** Applies offset/limit/search to a sorted array of summaries. */

@@ -13,6 +13,8 @@ import { isValidTenant } from '../tenancy/tenant-id.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { NotInspectableError } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
+import { compareClients } from './client-listing.js'
+import type { ClientQuery, ClusterClient } from './client-listing.js'
 
 /** Options of a `TenantBackend`. */
 export interface TenantBackendOptions {
@@ -27,6 +29,15 @@ export interface TenantBackendOptions {
    * is refused at `authenticate` with 0x97 Quota exceeded; other calls for it throw.
    */
   maxTenants?: number
+  /**
+   * The tenant backends are shared by several broker processes (e.g. `KeyvBackend`s on one Redis):
+   * a management request that names a tenant (`BackendInspection`: sessions, retained messages,
+   * `findClient`, `disconnectClient`, `listClients` of one tenant) makes that tenant's backend in this
+   * process if it has none yet, so that it reaches what other processes store and serve. Without it
+   * (default false, right for `MemoryBackend`s) such a request answers "nothing" for a tenant that
+   * never connected here and makes no backend.
+   */
+  shared?: boolean
 }
 
 /** The Map key of the default tenant (a valid tenant id never starts with a space). */
@@ -49,6 +60,7 @@ export class TenantBackend implements Backend, BackendInspection {
   readonly capabilities: BackendCapabilities = { tenants: true }
   readonly #factory: (tenant: string | undefined) => Backend
   readonly #maxTenants: number
+  readonly #shared: boolean
   readonly #backends = new Map<string, Backend>()
   #closed = false
 
@@ -56,6 +68,7 @@ export class TenantBackend implements Backend, BackendInspection {
     const o = typeof options === 'function' ? { factory: options } : options
     this.#factory = o.factory
     this.#maxTenants = o.maxTenants ?? 10_000
+    this.#shared = o.shared === true
   }
 
   /** The tenants that have a backend now (undefined: the default tenant). */
@@ -86,10 +99,71 @@ export class TenantBackend implements Backend, BackendInspection {
     return true
   }
 
-  /** The backend of `tenant` if it has one (never makes one), as an inspectable backend. */
+  /**
+   * The backend a management request about `tenant` goes to, as an inspectable backend: the one it
+   * has; with `shared`, made now if it has none (undefined when the tenant id is invalid, or when no
+   * more tenants fit); without, undefined (never makes one).
+   */
   #existing(tenant: string | undefined): (Backend & BackendInspection) | undefined {
     if (tenant !== undefined && !isValidTenant(tenant)) return undefined
-    return this.#backends.get(tenant ?? DEFAULT)
+    const backend = this.#backends.get(tenant ?? DEFAULT)
+    if (backend !== undefined || !this.#shared || this.#closed || this.#backends.size >= this.#maxTenants) return backend
+    return this.backendOf(tenant)
+  }
+
+  // ---- The clients of a cluster (`listClients`, `findClient`, `disconnectClient`), for shared tenant backends ----
+
+  /**
+   * `BackendInspection.listClients`: with a tenant filter, that tenant's backend answers; without,
+   * every tenant backend of this process is asked for its own tenant's clients and the pages are
+   * merged (sorted by client id, then tenant). Tenants that never had a backend in this process
+   * (no client connected here, no request named them) are not listed. Throws
+   * `NotInspectableError` when the tenant backends cannot list a cluster's clients (e.g.
+   * `MemoryBackend`s: the HTTP API then lists this process's clients).
+   */
+  async listClients(query: ClientQuery): Promise<Page<ClusterClient>> {
+    const offset = query.offset ?? 0
+    const limit = query.limit ?? 100
+    const tenants = query.filterTenant === true ? [query.tenant] : this.tenants
+    const pages: Page<ClusterClient>[] = []
+    for (const tenant of tenants) {
+      const backend = this.#existing(tenant)
+      if (backend === undefined) continue
+      if (backend.listClients === undefined) throw new NotInspectableError('listClients')
+      // Each backend lists its own tenant only: backends sharing one Redis key space may see more.
+      pages.push(await backend.listClients({ ...query, filterTenant: true, tenant, offset: 0, limit: offset + limit }))
+    }
+    // Nothing to ask, and nothing says the backends are a cluster's: let the caller list its own.
+    if (pages.length === 0 && !this.#shared) throw new NotInspectableError('listClients')
+    if (pages.length === 1) {
+      const page = pages[0] as Page<ClusterClient>
+      return { items: page.items.slice(offset, offset + limit), total: page.total }
+    }
+    const items = pages.flatMap((page) => page.items).sort(compareClients)
+    return { items: items.slice(offset, offset + limit), total: pages.reduce((sum, page) => sum + page.total, 0) }
+  }
+
+  /** `BackendInspection.findClient`, by the tenant's backend (throws `NotInspectableError` when it cannot tell). */
+  async findClient(tenant: string | undefined, clientId: string): Promise<ClusterClient | undefined> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return undefined
+    if (backend.findClient === undefined) throw new NotInspectableError('findClient')
+    return await backend.findClient(tenant, clientId)
+  }
+
+  /** `BackendInspection.connectedCount`, by the tenant's backend (undefined when it cannot tell). */
+  async connectedCount(tenant: string | undefined): Promise<number | undefined> {
+    const backend = this.#existing(tenant)
+    if (backend?.connectedCount === undefined) return undefined
+    return await backend.connectedCount(tenant)
+  }
+
+  /** `BackendInspection.disconnectClient`, by the tenant's backend (throws `NotInspectableError` when it cannot). */
+  async disconnectClient(tenant: string | undefined, clientId: string, reasonCode?: number, reasonString?: string): Promise<boolean> {
+    const backend = this.#existing(tenant)
+    if (backend === undefined) return false
+    if (backend.disconnectClient === undefined) throw new NotInspectableError('disconnectClient')
+    return await backend.disconnectClient(tenant, clientId, reasonCode, reasonString)
   }
 
   // ---- BackendInspection: routed to the tenant's backend, answering "nothing" for unknown tenants ----

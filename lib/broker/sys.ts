@@ -75,7 +75,10 @@ class LoadAverages {
 
 /** Totals of a tenant's stored state, when the backend can tell (see `BackendInspection.counts`). */
 type StoredCounts = { sessions?: number; subscriptions?: number; retained?: number; queued?: number }
-type CountingBackend = Backend & { counts?: (tenant: string | undefined) => StoredCounts | Promise<StoredCounts> }
+type CountingBackend = Backend & {
+  counts?: (tenant: string | undefined) => StoredCounts | Promise<StoredCounts>
+  connectedCount?: (tenant: string | undefined) => number | undefined | Promise<number | undefined>
+}
 
 /** The package's name and version, from the nearest package.json above this module. */
 function packageVersion(): string {
@@ -103,7 +106,8 @@ function packageVersion(): string {
  *
  * - `version`, `uptime` ("<n> seconds");
  * - `clients/connected`, `clients/maximum` (this process), and from the backend when it can
- *   count (`BackendInspection.counts`): `clients/total`, `clients/disconnected` (stored sessions);
+ *   count (`BackendInspection.counts`): `clients/total`, `clients/disconnected` (stored sessions,
+ *   minus the clients connected to every process when the backend can tell: `connectedCount`);
  * - `messages/received|sent` and `publish/messages/received|sent` (PUBLISH packets, this process);
  * - `bytes/received|sent` (TCP, TLS and Unix socket connections);
  * - `load/{messages,publish,bytes}/{received,sent}/{1min,5min,15min}` — moving averages per minute;
@@ -211,8 +215,11 @@ export class SysPublisher {
           const stored = backend.counts(tenant)
           const c = isPromise(stored) ? await stored : stored
           if (c.sessions !== undefined) {
-            values['clients/total'] = String(Math.max(c.sessions, live))
-            values['clients/disconnected'] = String(Math.max(0, c.sessions - live))
+            // Stored sessions are the cluster's with a shared backend: so must the connected be.
+            const everywhere = backend.connectedCount === undefined ? undefined : backend.connectedCount(tenant)
+            const cluster = (isPromise(everywhere) ? await everywhere : everywhere) ?? live
+            values['clients/total'] = String(Math.max(c.sessions, cluster))
+            values['clients/disconnected'] = String(Math.max(0, c.sessions - cluster))
           }
           if (c.subscriptions !== undefined) values['subscriptions/count'] = String(c.subscriptions)
           if (c.retained !== undefined) values['retained messages/count'] = String(c.retained)

@@ -287,6 +287,7 @@ export const ENVIRONMENT = {
   MQTT_BROKER_NODE_ID: 'backend.redis.node_id',
   MQTT_BROKER_TLS_PASSPHRASE: 'tls.passphrase of every tls and wss listener',
   'MQTT_BROKER_TLS_PASSPHRASE_<NAME>': 'tls.passphrase of the listener named NAME (upper case, - and . as _)',
+  MQTT_BROKER_HTTP_TLS_PASSPHRASE: 'http.tls.passphrase (HTTPS on its own port; else MQTT_BROKER_TLS_PASSPHRASE applies to it too)',
   MQTT_BROKER_LOG_LEVEL: 'log.level',
   MQTT_BROKER_LOG_FORMAT: 'log.format',
   MQTT_BROKER_HTTP_TOKEN: 'http.auth.tokens: bearer tokens added (several: separated by commas or spaces)',
@@ -363,5 +364,20 @@ export function environmentOverrides(env: NodeJS.ProcessEnv, data: unknown): Ove
       if (value !== undefined) out.push({ path: ['listeners', i, 'tls', 'passphrase'], value, origin: own !== undefined && read(own) !== undefined ? own : 'MQTT_BROKER_TLS_PASSPHRASE' })
     })
   }
+  out.push(...httpPassphrase(read, data))
   return out
+}
+
+/**
+ * The passphrase of the HTTPS key (`http.tls`): `MQTT_BROKER_HTTP_TLS_PASSPHRASE`, else the one of
+ * every TLS listener, `MQTT_BROKER_TLS_PASSPHRASE`; over the file's. Nothing without `http.tls`.
+ */
+function httpPassphrase(read: (name: string) => string | undefined, data: unknown): Override[] {
+  const http = (data as { http?: unknown } | null)?.http
+  const tls = typeof http === 'object' && http !== null ? (http as { tls?: unknown }).tls : undefined
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) return []
+  const own = read('MQTT_BROKER_HTTP_TLS_PASSPHRASE')
+  const value = own ?? read('MQTT_BROKER_TLS_PASSPHRASE')
+  if (value === undefined) return []
+  return [{ path: ['http', 'tls', 'passphrase'], value, origin: own !== undefined ? 'MQTT_BROKER_HTTP_TLS_PASSPHRASE' : 'MQTT_BROKER_TLS_PASSPHRASE' }]
 }

@@ -4,6 +4,7 @@
  * the Redis backend), else of this process.
  */
 import type { ClientQuery, ClusterClient } from '../backend/client-listing.js'
+import { NotInspectableError } from '../backend/inspection.js'
 import type { Broker } from '../broker/broker.js'
 import type { BrokerClient } from '../broker/events.js'
 import { MqttError } from '../packet/errors.js'
@@ -61,9 +62,34 @@ function nodeOf(backend: Inspectable): string | null {
   return typeof id === 'string' ? id : null
 }
 
-/** Redis is away: the cluster cannot be asked, this process still can. */
+/**
+ * Redis is away, or the backend cannot tell the cluster's clients after all (a `TenantBackend` over
+ * `MemoryBackend`s): this process still can.
+ */
 function isUnavailable(error: unknown): boolean {
-  return error instanceof MqttError && error.reasonCode === ReasonCode.ServerUnavailable
+  return (error instanceof MqttError && error.reasonCode === ReasonCode.ServerUnavailable) || error instanceof NotInspectableError
+}
+
+/** `findClient` of the backend, undefined when it has none or cannot tell. */
+async function findRemote(backend: Inspectable, tenant: string | undefined, clientId: string): Promise<ClusterClient | undefined> {
+  if (backend.findClient === undefined) return undefined
+  try {
+    return await resolve(backend.findClient(tenant, clientId))
+  } catch (error) {
+    if (error instanceof NotInspectableError) return undefined
+    throw error
+  }
+}
+
+/** `disconnectClient` of the backend, false when it has none or cannot. */
+async function kickRemote(backend: Inspectable, tenant: string | undefined, clientId: string): Promise<boolean> {
+  if (backend.disconnectClient === undefined) return false
+  try {
+    return await resolve(backend.disconnectClient(tenant, clientId, ReasonCode.AdministrativeAction, KICKED))
+  } catch (error) {
+    if (error instanceof NotInspectableError) return false
+    throw error
+  }
 }
 
 function clientQuery(query: Query): ClientQuery {
@@ -115,7 +141,7 @@ export const CLIENT_ROUTES: Route[] = [
           if (!isUnavailable(error)) throw error
         }
       }
-      // No shared backend, or Redis away: this process's clients.
+      // No shared backend, Redis away, or tenant backends that cannot tell: this process's clients.
       const page = localPage(broker, q, nodeOf(backend))
       sendJson(response, 200, { ...page, offset, limit, scope: 'node' })
     }
@@ -130,7 +156,7 @@ export const CLIENT_ROUTES: Route[] = [
       let out: Record<string, unknown>
       if (local !== undefined) out = clientJson(local, nodeOf(backend), true)
       else {
-        const remote = backend.findClient === undefined ? undefined : await resolve(backend.findClient(tenant, clientId))
+        const remote = await findRemote(backend, tenant, clientId)
         if (remote === undefined) throw noClient(clientId, tenant)
         out = { ...clusterClientJson(remote), keepalive: null }
       }
@@ -152,9 +178,7 @@ export const CLIENT_ROUTES: Route[] = [
       const clientId = params[0] as string
       const here = localClient(broker, clientId, tenant) !== undefined && broker.disconnect({ clientId, tenant }, ReasonCode.AdministrativeAction, KICKED)
       // Connected to another process of the cluster: that process closes it.
-      const kicked =
-        here ||
-        (backend.disconnectClient !== undefined && (await resolve(backend.disconnectClient(tenant, clientId, ReasonCode.AdministrativeAction, KICKED))))
+      const kicked = here || (await kickRemote(backend, tenant, clientId))
       if (!kicked) throw noClient(clientId, tenant)
       sendJson(response, 200, { client_id: clientId, tenant: tenant ?? null, disconnected: true })
     }

@@ -165,4 +165,30 @@ describe('bin/mqtt-broker – http: certificates and credentials', function () {
     expect(await none.exit).to.equal(0)
     expect(none.stdout).to.not.match(/^http:/m)
   })
+
+  it('an encrypted HTTPS key opened with MQTT_BROKER_HTTP_TLS_PASSPHRASE, masked by --print-config', async () => {
+    const locked = await makeCerts({ passphrase: 'http horse' })
+    teardown.defer(() => locked.remove())
+    const yaml = `listeners:\n  - { name: mqtt, kind: tcp, port: 0 }\nhttp:\n  port: 0\n  tls: { key: ${locked.server.keyFile}, cert: ${locked.server.certFile} }\n`
+    // Without it the key cannot be used: nothing starts, and the message says which variable to set.
+    const refused = await run(yaml)
+    expect(await refused.exit).to.equal(1)
+    expect(refused.stderr).to.match(/cannot start.*MQTT_BROKER_HTTP_TLS_PASSPHRASE/)
+    expect(refused.stdout).to.not.include('listening')
+    const broker = await run(yaml, ['--log-level', 'warn'], { MQTT_BROKER_HTTP_TLS_PASSPHRASE: 'http horse' })
+    const port = Number((await waitForOutput(broker, /mqtt-broker HTTP on https:\/\/127\.0\.0\.1:(\d+)/, 60000))[1])
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca: locked.ca.cert, servername: 'localhost' }, () => resolve(s))
+      s.once('error', reject)
+    })
+    teardown.defer(() => socket.destroy())
+    expect(socket.getPeerX509Certificate()!.fingerprint256).to.equal(new X509Certificate(locked.server.cert).fingerprint256)
+    expect(await get(socket, '/healthz')).to.match(/^HTTP\/1\.1 200/)
+    broker.child.kill('SIGTERM')
+    expect(await broker.exit).to.equal(0)
+    const printed = await run(yaml, ['--print-config'], { MQTT_BROKER_HTTP_TLS_PASSPHRASE: 'http horse' })
+    expect(await printed.exit).to.equal(0)
+    expect(printed.stdout).to.not.include('http horse')
+    expect(printed.stdout).to.match(/passphrase: ["']?\*{8}/)
+  })
 })

@@ -93,6 +93,17 @@ describe('config – file, flags, environment and checks', () => {
     expect(passphrases).to.deep.equal(['only-a', 'all'])
   })
 
+  it('MQTT_BROKER_HTTP_TLS_PASSPHRASE sets http.tls.passphrase, else MQTT_BROKER_TLS_PASSPHRASE does; nothing without http.tls', async () => {
+    const text = 'http:\n  port: 8443\n  tls: { key: server.key, cert: server.crt, passphrase: in-file }\n'
+    const own = await resolveWith(text, [], { MQTT_BROKER_HTTP_TLS_PASSPHRASE: 'http-only', MQTT_BROKER_TLS_PASSPHRASE: 'all' })
+    expect(own.config.http!.tls!.passphrase).to.equal('http-only')
+    const all = await resolveWith(text, [], { MQTT_BROKER_TLS_PASSPHRASE: 'all' })
+    expect(all.config.http!.tls!.passphrase).to.equal('all')
+    expect((await resolveWith(text, [], { MQTT_BROKER_HTTP_TLS_PASSPHRASE: '' })).config.http!.tls!.passphrase).to.equal('in-file')
+    const plain = await resolveWith('http:\n  port: 8080\n', [], { MQTT_BROKER_HTTP_TLS_PASSPHRASE: 'x' })
+    expect(plain.config.http!.tls).to.equal(undefined)
+  })
+
   it('a bad value from a flag or the environment is reported at the flag or variable', async () => {
     expect(await problems(undefined, ['--node-id', 'a b', '--redis', 'redis://x:1'])).to.deep.equal([
       '--node-id: backend.redis.node_id: expected a node id without spaces or braces, got "a b"'

@@ -5,10 +5,15 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import type { BrowserContext, Page } from 'playwright-core'
+import mqtt from 'mqtt'
+import { Broker } from '../../lib/broker/broker.js'
+import { silentLogger } from '../../lib/broker/logger.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
 import { TenantBackend } from '../../lib/backend/tenant-backend.js'
 import { byUsernameDomain } from '../../lib/tenancy/index.js'
+import { startRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { randomRoot, startNode } from '../integration/redis/nodes.js'
 import { TOKEN, setup, until } from './helpers.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -78,6 +83,8 @@ describe('http – dashboard in headless Chromium', function () {
     const row = page.locator('#clients tbody tr[data-client-id="sensor-42"]')
     await row.waitFor()
     expect(await row.locator('td').nth(1).textContent()).to.equal('dev')
+    // One process: no node column.
+    expect(await row.locator('td.col-node').isVisible()).to.equal(false)
     await until(async () => (await page.textContent('#s-connections')) === '2')
 
     // Search filters the list.
@@ -121,5 +128,38 @@ describe('http – dashboard in headless Chromium', function () {
     expect(await kicked).to.equal(0x98)
     await row.waitFor({ state: 'detached' })
     expect(s.broker.connectedClients.map((c) => c.clientId)).to.deep.equal(['watcher'])
+  })
+
+  it('shows which node serves each client of a Redis cluster', async () => {
+    const redis = await startRedisServer()
+    teardown.add(redis, (r) => r.dispose())
+    const root = randomRoot()
+    const nodeA = await startNode(redis.url, root)
+    const nodeB = await startNode(redis.url, root)
+    const a = teardown.add(new Broker({ backend: nodeA, logger: silentLogger }), (b) => b.close())
+    const portA = (await a.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port
+    // The dashboard is B's; the clients connect to A and to B.
+    const s = await setup(teardown, { broker: { backend: nodeB } })
+    const remote = teardown.add(await mqtt.connectAsync(`mqtt://127.0.0.1:${portA}`, { clientId: 'on-a', reconnectPeriod: 0 }), (c) => c.endAsync(true))
+    await s.connect({ clientId: 'on-b' })
+    const page = await open(`${s.http.url}/`)
+    await page.locator('#login').waitFor({ state: 'visible' })
+    await page.fill('#login-token', TOKEN)
+    await page.click('#login button[type=submit]')
+    const onA = page.locator('#clients tbody tr[data-client-id="on-a"]')
+    await onA.waitFor()
+    expect(await onA.locator('td.col-node').isVisible()).to.equal(true)
+    expect(await onA.locator('td.col-node').textContent()).to.equal(nodeA.nodeId)
+    expect(await page.locator('#clients tbody tr[data-client-id="on-b"] td.col-node').textContent()).to.equal(nodeB.nodeId)
+    expect(await page.locator('#clients thead th.col-node').isVisible()).to.equal(true)
+    expect(await page.textContent('#client-count')).to.equal('2 connected in the cluster')
+    await page.screenshot({ path: join(OUTPUT, 'dashboard-cluster.png'), fullPage: true })
+
+    // Kicked from B's dashboard, the client on A leaves.
+    const kicked = new Promise<number | undefined>((resolve) => remote.once('close', () => resolve(0)))
+    page.once('dialog', (dialog) => void dialog.accept())
+    await onA.locator('button', { hasText: 'Kick' }).click()
+    await kicked
+    await onA.waitFor({ state: 'detached' })
   })
 })

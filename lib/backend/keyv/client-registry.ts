@@ -129,6 +129,26 @@ export class ClientRegistry {
     return raw === null ? undefined : parse(raw, owner)
   }
 
+  /**
+   * How many clients of `tenant` are connected anywhere in the cluster: this node's from memory, the
+   * others' by the field names of their hashes (`HKEYS`, live nodes only; a client listed by two
+   * nodes during a takeover counts once). O(connections of the cluster): for `$SYS`, not per message.
+   */
+  async connectedCount(tenant: string | undefined): Promise<number> {
+    const node = this.#node
+    const link = await node.use()
+    const since = Date.now() - node.deadAfterMs
+    const nodes = (await link.sendText<string[]>(['ZRANGEBYSCORE', node.nodeKeys.nodes, String(since), '+inf'])).filter((n) => n !== node.nodeId)
+    const fields = await Promise.all(nodes.map((n) => link.sendText<string[]>(['HKEYS', node.nodeKeys.clients(n)])))
+    const prefix = sessionId(node.tenantId(tenant), '')
+    const ids = new Set<string>()
+    for (const list of fields) for (const field of list) if (field.startsWith(prefix)) ids.add(field)
+    for (const entry of this.#entries()) {
+      if (entry.client.connected && describe(entry) !== undefined && entryId(entry).startsWith(prefix)) ids.add(entryId(entry))
+    }
+    return ids.size
+  }
+
   /** This node's clients from memory, the others' from their hashes (live nodes only). */
   async #all(): Promise<ClusterClient[]> {
     const node = this.#node

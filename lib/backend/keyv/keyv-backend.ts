@@ -261,6 +261,11 @@ export class KeyvBackend implements Backend {
     return await this.#registry.list(query)
   }
 
+  /** `BackendInspection.connectedCount`: the clients of `tenant` connected to every live node. */
+  async connectedCount(tenant: string | undefined): Promise<number> {
+    return await this.#registry.connectedCount(tenant)
+  }
+
   /** `BackendInspection.findClient`: one connected client, on whichever node serves it. */
   async findClient(tenant: string | undefined, clientId: string): Promise<ClusterClient | undefined> {
     const node = this.#node

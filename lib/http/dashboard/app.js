@@ -160,13 +160,16 @@
   async function clients() {
     const search = $('client-search').value.trim()
     const data = await api('GET', '/clients?limit=200' + (search ? '&search=' + encodeURIComponent(search) : '') + '&tenant=' + encodeURIComponent(state.tenant))
-    $('client-count').textContent = data.total + ' connected'
-    fill($('clients').tBodies[0], data.items.filter((c) => (c.tenant || '') === state.tenant), 7, (row, c) => {
+    $('client-count').textContent = data.total + ' connected' + (data.scope === 'cluster' ? ' in the cluster' : '')
+    // With a shared backend the list is the whole cluster's: show which node serves each client.
+    $('clients').classList.toggle('cluster', data.scope === 'cluster')
+    fill($('clients').tBodies[0], data.items.filter((c) => (c.tenant || '') === state.tenant), 8, (row, c) => {
       row.dataset.clientId = c.client_id
       cell(row, c.client_id)
       cell(row, c.username)
       cell(row, c.listener || c.transport)
       cell(row, c.remote_address)
+      cell(row, c.node, 'col-node')
       cell(row, c.protocol_level === 5 ? '5.0' : c.protocol_level === 4 ? '3.1.1' : '3.1')
       cell(row, ago(c.connected_at))
       button(row, 'Kick', 'danger', async () => {
