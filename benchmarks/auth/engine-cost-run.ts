@@ -8,7 +8,8 @@
  *
  * The ACL's cost is quoted per checkout as the difference of median ns per delivery, ACL − plain, on
  * the main thread (the broker's work: less disturbed by a loaded machine) and in the whole process
- * (with the garbage collector's and the compiler's background threads).
+ * (with the garbage collector's and the compiler's background threads), each as the median of the
+ * rounds and as the least round (the one least disturbed by other processes), medians over processes.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -35,7 +36,8 @@ for (let i = 0; i < args.length; i++) {
 }
 
 const esbuild = await import('esbuild')
-const source = readFileSync(join(here, 'engine-cost.ts'), 'utf8')
+// The pass-through decorator is taken from this checkout (an older one may not have it; it imports only types).
+const source = readFileSync(join(here, 'engine-cost.ts'), 'utf8').replace("'./pass-through.js'", JSON.stringify(join(here, 'pass-through.ts')))
 const outDir = resolve('.tmp/engine-cost')
 mkdirSync(outDir, { recursive: true })
 const bundles = new Map<string, string>()
@@ -54,9 +56,9 @@ for (let p = 0; p < pairs; p++) {
       const out = execFileSync(process.execPath, [...nodeFlags, bundles.get(root)!, '--scenario', scenario, '--variant', variant, ...pass], { encoding: 'utf8' }).trim()
       for (const line of out.split('\n')) {
         console.log(`${root} ${line}`)
-        const m = /^(\w+) \w+: ([\d.]+) ns per delivery on the main thread, ([\d.]+) ns in the process/.exec(line)
+        const m = /^(\w+) \w+: ([\d.]+) ns per delivery on the main thread, ([\d.]+) ns in the process .*least ([\d.]+) and ([\d.]+)/.exec(line)
         if (m === null) continue
-        for (const [what, value] of [['main', m[2]], ['process', m[3]]] as const) {
+        for (const [what, value] of [['main', m[2]], ['process', m[3]], ['least main', m[4]], ['least process', m[5]]] as const) {
           const key = `${m[1]} ${what} ${root} ${variant}`
           figures.set(key, [...(figures.get(key) ?? []), Number(value)])
         }
@@ -66,7 +68,7 @@ for (let p = 0; p < pairs; p++) {
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 for (const s of ['fanin', 'fanout']) {
-  for (const what of ['main', 'process']) {
+  for (const what of ['main', 'process', 'least main', 'least process']) {
     for (const root of roots) {
       const plain = figures.get(`${s} ${what} ${root} plain`)
       if (plain === undefined) continue
@@ -75,7 +77,7 @@ for (const s of ['fanin', 'fanout']) {
         const a = median(figures.get(`${s} ${what} ${root} ${v}`) ?? [NaN])
         return `${v} ${a.toFixed(1)} (${a >= p ? '+' : ''}${(a - p).toFixed(1)} ns, ${a >= p ? '+' : ''}${((a / p - 1) * 100).toFixed(1)} %)`
       })
-      console.log(`${s} ${what === 'main' ? 'main thread' : 'process    '} ${root}: ns per delivery, medians of ${plain.length} processes: plain ${p.toFixed(1)}, ${others.join(', ')}`)
+      console.log(`${s} ${what.padEnd(13)} ${root}: ns per delivery, medians of ${plain.length} processes: plain ${p.toFixed(1)}, ${others.join(', ')}`)
     }
   }
 }
