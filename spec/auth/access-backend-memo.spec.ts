@@ -9,6 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { withAccessControl } from '../../lib/auth/access-backend.js'
+import { AccessControl } from '../../lib/auth/access-control.js'
+import { ClientAcl } from '../../lib/auth/acl.js'
 import type { AccessControlBackend } from '../../lib/auth/access-backend.js'
 import { FakeClient } from '../../lib/backend/conformance/index.js'
 import { MemoryBackend } from '../../lib/backend/memory-backend.js'
@@ -74,5 +76,26 @@ describe('access control – the last topic remembered per connection', () => {
     for (const topic of [a, c]) await b.publish(undefined, message(topic, 'after'))
     expect(reader.payloads()).to.deep.equal(['before', 'before', 'before', 'before'])
     expect(b.access.stats.deliveriesDenied).to.equal(2)
+  })
+})
+
+describe('access control – which ACLs are shared between connections', () => {
+  it('an ACL with a %c rule is its connection\'s own; without one, equal ACLs are one object', async () => {
+    expect(new ClientAcl([{ filter: 'devices/%c/#', access: 'readwrite' }], { clientId: 'a', username: undefined, tenant: undefined }, false).perClient).to.equal(true)
+    expect(new ClientAcl([{ filter: 'users/%u/#', access: 'readwrite' }], { clientId: 'a', username: 'u', tenant: undefined }, false).perClient).to.equal(false)
+    const own = new AccessControl({ acl: [{ filter: 'devices/%c/#', access: 'readwrite' }, { filter: 'x/#', access: 'read' }], bruteForce: false })
+    const alike = new AccessControl({ acl: [{ filter: 'x/#', access: 'read' }], bruteForce: false })
+    try {
+      const [a, b] = [new FakeClient('a'), new FakeClient('b')]
+      expect(own.aclOf(a)).to.not.equal(own.aclOf(b))
+      expect(alike.aclOf(a)).to.equal(alike.aclOf(b))
+      // Same decisions either way.
+      expect(own.aclOf(a).mayRead('devices/a/t')).to.equal(true)
+      expect(own.aclOf(a).mayRead('devices/b/t')).to.equal(false)
+      expect(own.aclOf(b).mayRead('x/1')).to.equal(true)
+    } finally {
+      await own.close()
+      await alike.close()
+    }
   })
 })
