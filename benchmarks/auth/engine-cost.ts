@@ -148,4 +148,10 @@ for (const [s, { process: p, main }] of results) {
   console.log(`${s} ${o.variant}: ${median(main).toFixed(1)} ns per delivery on the main thread, ${median(p).toFixed(1)} ns in the process ` +
     `(medians of ${o.rounds}); least ${Math.min(...main).toFixed(1)} and ${Math.min(...p).toFixed(1)} (main ${all(main)}; process ${all(p)})`)
 }
+// With --expose-gc: the live heap after the run (what the rounds of fresh connections left behind).
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc !== undefined) {
+  gc()
+  console.log(`${o.variant}: heap used after the run and a full GC: ${(process.memoryUsage().heapUsed / 1048576).toFixed(2)} MiB`)
+}
 await broker.close()
