@@ -43,6 +43,9 @@ class GuardedHandle implements ClientHandle {
   /** The last topic this connection was allowed to read, and in which generation. */
   #readTopic: string | undefined = undefined
   #readGeneration = -1
+  /** The last topic this connection was allowed to publish on, and in which generation. */
+  #writeTopic: string | undefined = undefined
+  #writeGeneration = -1
 
   constructor(inner: ClientHandle, control: AccessControl) {
     this.#inner = inner
@@ -87,21 +90,42 @@ class GuardedHandle implements ClientHandle {
   }
 
   deliver(message: Message, subscription: StoredSubscription, isRetained?: boolean): DeliveryResult {
-    // The hot path. The topic this connection was last allowed to read, in this generation of
-    // rules, passes with one comparison (a run of messages on one topic); else the ACL decides
-    // through its shared template (the receivers of one message after the first compare the very
-    // same topic string there).
+    // The hot path: the topic this connection was last allowed to read, in this generation of
+    // rules, passes with one comparison (a run of messages on one topic). The topic is stored
+    // again when equal: a publisher's decoder hands out one string object per repeated topic, so
+    // that the next messages of that publisher compare equal by reference (no character loop)
+    // when several publishers take turns on one topic (fan-in).
     const topic = message.topic
-    if (topic !== this.#readTopic || this.#readGeneration !== this.#control.generation) {
-      const acl = this.acl()
-      if (!acl.readsAll && !acl.mayRead(topic)) {
-        this.#control.deliveryDenied()
-        return 'dropped'
-      }
-      this.#readTopic = topic
-      this.#readGeneration = this.#generation
-    }
+    if (topic === this.#readTopic && this.#readGeneration === this.#control.generation) this.#readTopic = topic
+    else if (!this.#mayRead(topic)) return 'dropped'
     return this.#inner.deliver(message, subscription, isRetained)
+  }
+
+  /** The read check past the last topic: the ACL decides (through its shared template); remembered when allowed. */
+  #mayRead(topic: string): boolean {
+    const acl = this.acl()
+    if (!acl.readsAll && !acl.mayRead(topic)) {
+      this.#control.deliveryDenied()
+      return false
+    }
+    this.#readTopic = topic
+    this.#readGeneration = this.#generation
+    return true
+  }
+
+  /**
+   * May the connection publish on `topic`, by the ACL alone (a refusal is counted)? The last topic
+   * allowed in this generation of rules passes with one comparison, as in `deliver`.
+   */
+  mayWrite(topic: string): boolean {
+    if (topic === this.#writeTopic && this.#writeGeneration === this.#control.generation) {
+      this.#writeTopic = topic
+      return true
+    }
+    if (!this.#control.mayWrite(this.acl(), topic)) return false
+    this.#writeTopic = topic
+    this.#writeGeneration = this.#generation
+    return true
   }
 
   /** The connection's ACL, recomputed after a change of rules or users (a new generation). */
@@ -120,6 +144,7 @@ class GuardedHandle implements ClientHandle {
   reset(): void {
     this.#acl = undefined
     this.#readTopic = undefined
+    this.#writeTopic = undefined
   }
 }
 
@@ -322,10 +347,11 @@ export class AccessControlBackend implements Backend, BackendInspection {
 
   authorizePublish(client: ClientHandle, message: Message): Awaitable<boolean | number> {
     const handle = this.#guard(client)
-    // Without authorizers the ACL answers at once, from the handle's ACL: no closure, no promise.
+    // Without authorizers the ACL answers at once, through the handle (the last topic allowed: one
+    // comparison): no closure, no promise.
     const ours = this.access.hasAuthorizers
       ? this.access.mayPublish(client, message.topic, message.qos, message.retain)
-      : this.access.mayWrite(handle.acl(), message.topic)
+      : handle.mayWrite(message.topic)
     if (ours === true) return this.inner.authorizePublish === undefined ? true : this.inner.authorizePublish(handle, message)
     if (ours === false) return ReasonCode.NotAuthorized
     return ours.then((allowed) => this.#publishAllowed(allowed, handle, message))

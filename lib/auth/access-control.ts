@@ -351,9 +351,16 @@ export class AccessControl {
     // memory stays bounded by the number of distinct rule sets, not of connections. Those whose
     // rules differ only by %u %c %t share a template (acl-template.ts) for the topics those rules
     // cannot touch.
-    const signature = acl.signature
-    state.acl = this.#shared.get(signature) ?? acl
-    if (state.acl === acl) this.#shared.set(signature, acl)
+    // An ACL with a `%c` rule is its connection's own: not kept for sharing, so that it goes with
+    // its connection (kept, such ACLs would pile up to the 10,000 of the reset, one per client id
+    // ever seen, and make every full garbage collection mark them).
+    if (acl.perClient) {
+      state.acl = acl
+    } else {
+      const signature = acl.signature
+      state.acl = this.#shared.get(signature) ?? acl
+      if (state.acl === acl) this.#shared.set(signature, acl)
+    }
     state.generation = this.#generation
     return state.acl
   }

@@ -73,6 +73,11 @@ export class ClientAcl {
   /** True when nothing can be refused on read (no deny rule, default allow): deliveries skip checks. */
   readonly readsAll: boolean
   /**
+   * True when a rule with `%c` applies: the ACL is its connection's own (no two live connections
+   * share a client id), so there is nothing to gain from sharing it.
+   */
+  readonly perClient: boolean
+  /**
    * The key of the template this ACL may share decisions through (`AclTemplate.key` of the rules
    * that apply, unsubstituted), or undefined when it must decide alone (a deny rule made unsafe).
    */
@@ -89,6 +94,7 @@ export class ClientAcl {
     this.#defaultAllow = defaultAllow
     const applicable: AclRule[] = []
     let unsafeDeny = false
+    let perClient = false
     for (const rule of rules) {
       if (rule.user !== undefined && rule.user !== subject.username) continue
       if (rule.client !== undefined && rule.client !== subject.clientId) continue
@@ -96,6 +102,7 @@ export class ClientAcl {
       applicable.push(rule)
       const filter = substitute(rule.filter, subject)
       if (filter === 'missing') continue
+      if (rule.filter.includes('%c')) perClient = true
       if (filter === 'unsafe') {
         // A deny rule fails closed; an allow rule is not widened.
         if (rule.access === 'deny') {
@@ -110,6 +117,7 @@ export class ClientAcl {
       if (rule.access === 'write' || rule.access === 'readwrite') this.#write.push(filter)
     }
     this.#denyAll = unsafeDeny
+    this.perClient = perClient
     this.readsAll = defaultAllow && this.#deny.length === 0
     this.templateKey = unsafeDeny ? undefined : AclTemplate.key(applicable, defaultAllow)
     const key = this.templateKey
