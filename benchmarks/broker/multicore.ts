@@ -121,7 +121,7 @@ function spawnTracked (argv: string[]): { child: ChildProcess; output: () => str
   return { child, output: () => text }
 }
 
-async function waitFor (what: string, output: () => string, pattern: RegExp, child: ChildProcess, ms = 60_000): Promise<RegExpMatchArray> {
+async function waitFor (what: string, output: () => string, pattern: RegExp, child: ChildProcess, ms = 180_000): Promise<RegExpMatchArray> {
   const deadline = Date.now() + ms
   for (;;) {
     const m = pattern.exec(output())

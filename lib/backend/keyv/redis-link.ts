@@ -122,6 +122,9 @@ export class RedisLink {
    */
   #sweep(): void {
     this.#clock = Date.now()
+    // Declared unavailable by a timeout while the connection stayed up: no 'ready' event will
+    // come, and operations refuse without sending anything (`NodeContext.use`): try again here.
+    if (!this.#available && this.#loading === undefined && this.client.isReady) this.#recover()
     if (this.#confirming) return
     let suspects: { deadline: number; reject: (error: unknown) => void }[] | undefined
     for (const entry of this.#pending) if (entry.deadline <= this.#clock) (suspects ??= []).push(entry)

@@ -18,7 +18,7 @@ import { randomRoot, sleep, startNode, waitFor } from './nodes.js'
 // fine. The link's back-pressure makes such a publisher wait instead: here Redis stops answering
 // for 4 s (CLIENT PAUSE), and the broker must stop reading the publisher meanwhile (it delivers
 // locally before Redis answers, so what the subscriber gets during the pause shows how far it read).
-describe('KeyvBackend – a QoS 0 flood', function () {
+describe('KeyvBackend – Redis behind (a QoS 0 flood, a timeout)', function () {
   this.timeout(120_000)
   const teardown = useTeardown()
   let server: RedisServer
@@ -92,5 +92,22 @@ describe('KeyvBackend – a QoS 0 flood', function () {
     expect(received).to.equal(total)
     expect(inOrder, 'in publish order').to.equal(true)
     expect(node.stats.publishFailed).to.equal(0)
+  })
+
+  it('comes back by itself after a command timed out while the connection stayed up', async () => {
+    const events: KeyvBackendEvent['type'][] = []
+    const node: KeyvBackend = teardown.add(await startNode(server.url, randomRoot(), { commandTimeout: 500 }), (n) => n.close())
+    node.events$.subscribe((e) => events.push(e.type))
+    const raw = (node.keyv.store as { client: { sendCommand<T>(args: string[]): Promise<T> } }).client
+    // Redis holds every command of every client for 1.5 s: one of this node's times out.
+    await raw.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL'])
+    await waitFor(() => events.length > 0, 10_000, 'the unavailable event')
+    expect(events[0]).to.equal('unavailable')
+    expect(node.available).to.equal(false)
+    // Nothing is sent meanwhile (operations refuse at once); the link must try again itself.
+    await waitFor(() => events.length > 1, 15_000, 'the available event')
+    expect(events).to.deep.equal(['unavailable', 'available'])
+    expect(node.available).to.equal(true)
+    expect(await node.publish(undefined, { topic: 'back/t', payload: Buffer.from('x'), qos: 1, retain: false })).to.equal(0)
   })
 })
