@@ -13,7 +13,7 @@
  * The broker command runs as one esbuild bundle (as in run.ts), so the workers cluster.fork the
  * bundle, not a TypeScript loader. Every child is stopped by its pid at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -68,11 +68,44 @@ function cpuOf (pids: number[]): number {
   return total
 }
 
-async function bundle (): Promise<string> {
+/** Redis command calls so far per command (INFO commandstats; commands run by scripts included). */
+function redisCalls (port: number): Map<string, number> {
+  const text = execFileSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats'], { encoding: 'utf8' })
+  const calls = new Map<string, number>()
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]))
+  return calls
+}
+
+function sum (calls: Map<string, number>): number {
+  let total = 0
+  for (const n of calls.values()) total += n
+  return total
+}
+
+/** `after - before` per command, the largest first. */
+function callDelta (before: Map<string, number>, after: Map<string, number>): [string, number][] {
+  return [...after].map(([k, v]): [string, number] => [k, v - (before.get(k) ?? 0)]).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1])
+}
+
+/**
+ * Waits until Redis is quiet (fewer than 100 calls in 250 ms, at most 30 s): a QoS 0 publish does
+ * not wait for Redis, so its Redis work may trail the run; it is part of the run's cost.
+ */
+async function redisQuiet (port: number): Promise<void> {
+  let last = sum(redisCalls(port))
+  for (let i = 0; i < 120; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const now = sum(redisCalls(port))
+    if (now - last < 100) return
+    last = now
+  }
+}
+
+async function bundle (tree = ROOT, tag = 'head'): Promise<string> {
   const esbuild = await import('esbuild')
-  const out = join(ROOT, '.tmp/bench-broker', `mqtt-broker-${process.pid}.mjs`)
+  const out = join(ROOT, '.tmp/bench-broker', `mqtt-broker-${tag}-${process.pid}.mjs`)
   tempFiles.push(out)
-  await esbuild.build({ entryPoints: [join(ROOT, 'bin/mqtt-broker.ts')], outfile: out, bundle: true, platform: 'node',
+  await esbuild.build({ entryPoints: [join(tree, 'bin/mqtt-broker.ts')], outfile: out, bundle: true, platform: 'node',
     format: 'esm', target: 'node20', packages: 'external', logLevel: 'silent' })
   return out
 }
@@ -88,7 +121,7 @@ function spawnTracked (argv: string[]): { child: ChildProcess; output: () => str
   return { child, output: () => text }
 }
 
-async function waitFor (what: string, output: () => string, pattern: RegExp, child: ChildProcess, ms = 60_000): Promise<RegExpMatchArray> {
+async function waitFor (what: string, output: () => string, pattern: RegExp, child: ChildProcess, ms = 180_000): Promise<RegExpMatchArray> {
   const deadline = Date.now() + ms
   for (;;) {
     const m = pattern.exec(output())
@@ -98,13 +131,13 @@ async function waitFor (what: string, output: () => string, pattern: RegExp, chi
   }
 }
 
-async function startRedis (): Promise<{ url: string; pid: number }> {
+async function startRedis (): Promise<{ url: string; pid: number; port: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
   tempDirs.push(dir)
   const port = await freePort()
   const r = spawnTracked(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir])
   await waitFor('redis-server', r.output, /Ready to accept connections/, r.child, 15_000)
-  return { url: `redis://127.0.0.1:${port}`, pid: r.child.pid! }
+  return { url: `redis://127.0.0.1:${port}`, pid: r.child.pid!, port }
 }
 
 async function startBroker (bin: string, label: string, processes: number, extra: string[]): Promise<Target> {
@@ -120,6 +153,7 @@ async function main (): Promise<void> {
   let reps = 3
   let memory = true
   let scenarios: ScenarioName[] = ['fanin-q0', 'pairs-q0', 'pairs-q1', 'fanout-q1']
+  let baseTree: string | undefined
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
     const v = (): string => { const x = rest[++i]; if (x === undefined) throw new Error(`${a} needs a value`); return x }
@@ -127,42 +161,65 @@ async function main (): Promise<void> {
     else if (a === '--reps') reps = Number(v())
     else if (a === '--scenarios') scenarios = v().split(',') as ScenarioName[]
     else if (a === '--no-memory') memory = false
+    else if (a === '--base') baseTree = v()
     else throw new Error(`unknown argument ${a} (see the header of benchmarks/broker/multicore.ts)`)
   }
   const bin = await bundle()
+  const baseBin = baseTree === undefined ? undefined : await bundle(baseTree, 'base')
   const redis = await startRedis()
   const targets: Target[] = []
   if (memory) targets.push(await startBroker(bin, 'memory, 1 process', 1, []))
-  for (let n = 1; n <= maxWorkers; n++) {
-    targets.push(await startBroker(bin, `redis, ${n} process${n > 1 ? 'es' : ''}`, n, ['--redis', redis.url, '--redis-prefix', `mc${n}`, ...(n > 1 ? ['--workers', String(n)] : [])]))
+  for (const [tag, b] of [['', bin], ['base ', baseBin]] as const) {
+    if (b === undefined) continue
+    for (let n = 1; n <= maxWorkers; n++) {
+      targets.push(await startBroker(b, `${tag}redis, ${n} process${n > 1 ? 'es' : ''}`, n,
+        ['--redis', redis.url, '--redis-prefix', `mc${tag.trim()}${n}`, ...(n > 1 ? ['--workers', String(n)] : [])]))
+    }
   }
-  const run = async (t: Target, name: ScenarioName, s: Sizes, id: string): Promise<{ result: ThroughputResult; cpu: number }> => {
-    const pids = [...processTree(t.child.pid!), redis.pid]
+  interface Run { result: ThroughputResult; cpu: number; redisCpu: number; calls: number; top: [string, number][] }
+  const run = async (t: Target, name: ScenarioName, s: Sizes, id: string): Promise<Run> => {
+    await redisQuiet(redis.port)
+    const pids = processTree(t.child.pid!)
     const before = cpuOf(pids)
+    const redisBefore = cpuOf([redis.pid])
+    const callsBefore = redisCalls(redis.port)
+    // CPU and Redis calls are read once Redis is quiet again (the work a QoS 0 flood left behind).
+    const measured = async (result: ThroughputResult): Promise<Run> => {
+      await redisQuiet(redis.port)
+      const top = callDelta(callsBefore, redisCalls(redis.port))
+      return { result, cpu: cpuOf(pids) - before, redisCpu: cpuOf([redis.pid]) - redisBefore, calls: top.reduce((a, [, n]) => a + n, 0), top }
+    }
     try {
-      const result = await runScenario(name, { host: '127.0.0.1', port: t.port, transport: 'tcp' }, undefined, s, id) as ThroughputResult
-      return { result, cpu: cpuOf(pids) - before }
+      return await measured(await runScenario(name, { host: '127.0.0.1', port: t.port, transport: 'tcp' }, undefined, s, id) as ThroughputResult)
     } catch (error) {
       // A refused or dropped connection (an overloaded target) is a failed run, not the end of the benchmark.
       const problem = error instanceof Error ? error.message : String(error)
-      return { result: { ok: false, problem, deliveriesPerSec: 0, seconds: 1 } as ThroughputResult, cpu: cpuOf(pids) - before }
+      return await measured({ ok: false, problem, deliveriesPerSec: 0, deliveries: 0, seconds: 1 } as ThroughputResult)
     }
   }
   process.stderr.write(`warm-up (${targets.length} targets)\n`)
   for (const t of targets) for (const name of scenarios) await run(t, name, scaled(sizes, 0.2), `mcw${t.processes}${name}`)
-  const records = new Map<string, { rate: number[]; cpu: number[]; ok: boolean[] }>()
+  const records = new Map<string, { rate: number[]; cpu: number[]; redisCpu: number[]; perCpu: number[]; calls: number[]; ok: boolean[] }>()
   for (let r = 0; r < reps; r++) {
     for (const [si, name] of scenarios.entries()) {
       const order = targets.map((_, i) => targets[(i + r + si) % targets.length]!)
       for (const t of order) {
-        const { result, cpu } = await run(t, name, sizes, `mc${r}${si}${t.processes}`)
+        const { result, cpu, redisCpu, calls, top } = await run(t, name, sizes, `mc${r}${si}${t.processes}${t.label.startsWith('base') ? 'b' : ''}`)
         const key = `${name}\u0000${t.label}`
-        const rec = records.get(key) ?? { rate: [], cpu: [], ok: [] }
+        const rec = records.get(key) ?? { rate: [], cpu: [], redisCpu: [], perCpu: [], calls: [], ok: [] }
+        const seconds = Math.max(result.seconds, 1e-9)
         rec.rate.push(result.deliveriesPerSec)
-        rec.cpu.push(cpu / Math.max(result.seconds, 1e-9))
+        rec.cpu.push(cpu / seconds)
+        rec.redisCpu.push(redisCpu / seconds)
+        // Deliveries per CPU-second of every process of the target (broker processes + redis-server).
+        rec.perCpu.push(result.deliveries / Math.max(cpu + redisCpu, 0.01))
+        rec.calls.push(result.deliveries > 0 ? calls / result.deliveries : NaN)
         rec.ok.push(result.ok)
         records.set(key, rec)
-        process.stderr.write(`${name} ${t.label}: ${Math.round(result.deliveriesPerSec)}/s ${result.ok ? 'ok' : result.problem ?? 'FAIL'}\n`)
+        process.stderr.write(`${name} ${t.label}: ${Math.round(result.deliveriesPerSec)}/s, ${Math.round(result.deliveries / Math.max(cpu + redisCpu, 0.01))} per CPU-s ` +
+          `(broker ${Math.round(cpu / seconds * 100)} %, redis ${Math.round(redisCpu / seconds * 100)} %), ${(calls / Math.max(result.deliveries, 1)).toFixed(2)} Redis calls/delivery ` +
+          `[${top.slice(0, 5).map(([k, n]) => `${k} ${(n / Math.max(result.deliveries, 1)).toFixed(2)}`).join(', ')}] ${result.ok ? 'ok' : result.problem ?? 'FAIL'}\n`)
+        if (!result.ok) process.stderr.write(`  ${t.label} said: ${t.output().split('\n').slice(-6).join('\n  ')}\n`)
       }
     }
   }
@@ -175,10 +232,12 @@ async function main (): Promise<void> {
       const bad = rec.ok.filter((ok) => !ok).length
       rows.push([name, t.label, Math.round(m).toLocaleString('en-US'),
         `${Math.round(Math.min(...rec.rate)).toLocaleString('en-US')}–${Math.round(Math.max(...rec.rate)).toLocaleString('en-US')}`,
-        (m / base).toFixed(2), `${Math.round(median(rec.cpu) * 100)}`, bad === 0 ? 'ok' : `FAIL ${bad}/${rec.ok.length}`])
+        (m / base).toFixed(2), Math.round(median(rec.perCpu)).toLocaleString('en-US'), `${Math.round(median(rec.cpu) * 100)}`,
+        `${Math.round(median(rec.redisCpu) * 100)}`, median(rec.calls).toFixed(3), bad === 0 ? 'ok' : `FAIL ${bad}/${rec.ok.length}`])
     }
   }
-  process.stdout.write(table(['scenario', 'broker', 'deliveries/s', 'min–max', '× redis 1 process', 'CPU % (broker processes + redis)', 'runs'], rows) + '\n')
+  process.stdout.write(table(['scenario', 'broker', 'deliveries/s', 'min–max', '× redis 1 process', 'per CPU-s (broker + redis)',
+    'broker CPU %', 'redis CPU %', 'Redis calls/delivery', 'runs'], rows) + '\n')
   for (const t of targets) t.child.kill('SIGTERM')
   await Promise.all(targets.map((t) => new Promise((resolve) => { if (t.child.exitCode !== null) resolve(undefined); else t.child.once('exit', resolve) })))
   rmSync(bin, { force: true })

@@ -303,9 +303,16 @@ export class KeyvBackend implements Backend {
       const routed = this.#router.route(link, tenant, client, message)
       if (message.qos > 0 || node.awaitQos0) return routed
       // QoS 0, fire and forget: nothing to acknowledge; failures are counted (and reported once per outage).
-      routed.catch(() => {
+      const counted = routed.catch(() => {
         node.stats.publishFailed++
+        return undefined
       })
+      // Redis is behind: the publisher waits for this message's batch (the engine stops reading
+      // it meanwhile), so that a QoS 0 flood cannot pile up more than the link lets wait.
+      if (link.congested) {
+        node.stats.publishWaited++
+        return counted
+      }
       return undefined
     }
     return this.#publish(client, message)

@@ -86,6 +86,8 @@ export interface KeyvBackendStats {
   nodesReaped: number
   /** QoS 0 publishes routed without waiting (`awaitQos0` false) whose Redis write failed. */
   publishFailed: number
+  /** QoS 0 publishes that waited for Redis because it was behind (back-pressure on their publisher). */
+  publishWaited: number
   /** Shared-subscription messages this node handed to a member. */
   sharedDelivered: number
   /** Shared-subscription messages passed on (no local member took them) / dropped after 5 hops. */
@@ -115,6 +117,7 @@ export function newStats(): KeyvBackendStats {
     nodesReaped: 0,
     nodeReleased: 0,
     publishFailed: 0,
+    publishWaited: 0,
     sharedDelivered: 0,
     sharedPassed: 0,
     sharedDropped: 0,

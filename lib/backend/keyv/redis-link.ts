@@ -31,6 +31,12 @@ export { BackendUnavailableError } from '../errors.js'
 /** The most items of one batched script call (bounds how long Redis runs one script). */
 export const BATCH_MAX = 128
 
+/**
+ * Batched items sent and not yet answered beyond which the link is `congested` (16 full batches:
+ * enough to keep Redis busy, see `congested`).
+ */
+export const CONGESTED_ITEMS = 2048
+
 interface Waiter {
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -80,9 +86,16 @@ export class RedisLink {
    */
   readonly #pending = new Set<{ deadline: number; reject: (error: unknown) => void }>()
   #clock = Date.now()
+  /** An overdue verdict is waiting for the loop to read the replies that came (see `#sweep`). */
+  #confirming = false
   readonly #sweeper: ReturnType<typeof setInterval>
   /** The script calls being gathered into one (see `batched`), sent before any other command. */
   #batch: Batch | undefined = undefined
+  /** Batched items added and not answered yet (gathered or sent). */
+  #unanswered = 0
+  /** When each batched call not answered yet was sent (coarse clock), oldest first: replies come in order. */
+  readonly #sentAt: number[] = []
+  #sentHead = 0
 
   /**
    * @param scripts every Lua script the backend runs: loaded at start and again after each
@@ -101,23 +114,38 @@ export class RedisLink {
     this.#sweeper.unref()
   }
 
-  /** Fails the commands whose reply is overdue (their outcome is unknown). */
+  /**
+   * Fails the commands whose reply is overdue (their outcome is unknown). A reply may be waiting
+   * unread: timers run before the loop reads its sockets, so after a busy stretch of the event
+   * loop the sweep would see commands as overdue whose replies came in time. The verdict is given
+   * after the loop has read what arrived (`setImmediate` runs after the poll phase).
+   */
   #sweep(): void {
     this.#clock = Date.now()
-    let overdue = false
-    for (const entry of this.#pending) {
-      if (entry.deadline > this.#clock) continue
-      this.#pending.delete(entry)
-      overdue = true
-      entry.reject(new BackendUnavailableError(`the Redis backend did not answer within ${this.timeout} ms`))
-    }
-    if (overdue) this.#onError(new Error('a Redis command timed out'))
+    // Declared unavailable by a timeout while the connection stayed up: no 'ready' event will
+    // come, and operations refuse without sending anything (`NodeContext.use`): try again here.
+    if (!this.#available && this.#loading === undefined && this.client.isReady) this.#recover()
+    if (this.#confirming) return
+    let suspects: { deadline: number; reject: (error: unknown) => void }[] | undefined
+    for (const entry of this.#pending) if (entry.deadline <= this.#clock) (suspects ??= []).push(entry)
+    if (suspects === undefined) return
+    this.#confirming = true
+    setImmediate(() => {
+      this.#confirming = false
+      let overdue = false
+      for (const entry of suspects) {
+        if (!this.#pending.delete(entry)) continue
+        overdue = true
+        entry.reject(new BackendUnavailableError(`the Redis backend did not answer within ${this.timeout} ms`))
+      }
+      if (overdue) this.#onError(new Error('a Redis command timed out'))
+    })
   }
 
   /** Resolves with the reply of `sent`, or rejects (translated) when it fails or is overdue. */
   #guard<T>(sent: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry = { deadline: this.#clock + this.timeout, reject }
+      const entry = { deadline: Date.now() + this.timeout, reject }
       this.#pending.add(entry)
       sent.then(
         (value) => {
@@ -171,6 +199,29 @@ export class RedisLink {
     return new BackendUnavailableError('the Redis backend is unavailable')
   }
 
+  /**
+   * Whether Redis (or the way to it) is behind: more than `CONGESTED_ITEMS` batched items wait for
+   * their reply, or the oldest batched call has waited a quarter of the command timeout. A caller
+   * that would not wait for its reply (a QoS 0 publish) should then wait: back-pressure, so that
+   * what Redis has yet to do stays bounded instead of growing into a backlog that outlasts the
+   * command timeout (which would report Redis unavailable and refuse everything after it).
+   */
+  get congested(): boolean {
+    if (this.#unanswered > CONGESTED_ITEMS) return true
+    const oldest = this.#sentAt[this.#sentHead]
+    return oldest !== undefined && this.#clock - oldest > this.timeout / 4
+  }
+
+  /** A batched call was answered (or failed): the oldest sent. */
+  #answered(items: number): void {
+    this.#unanswered -= items
+    this.#sentHead++
+    if (this.#sentHead === this.#sentAt.length) {
+      this.#sentAt.length = 0
+      this.#sentHead = 0
+    }
+  }
+
   /** Sends one command; bulk strings come back as Buffers. */
   async send<T = unknown>(args: ReadonlyArray<RedisArgument>): Promise<T> {
     if (this.#batch !== undefined) this.flush()
@@ -221,6 +272,7 @@ export class RedisLink {
       this.#batch = batch
     }
     const args = batch.args
+    this.#unanswered++
     args.push(String(item.length))
     for (let i = 0; i < item.length; i++) args.push(item[i] as RedisArgument)
     const promise = new Promise<T>((resolve, reject) => {
@@ -237,11 +289,14 @@ export class RedisLink {
     this.#batch = undefined
     clearImmediate(batch.timer)
     const { waiters } = batch
+    this.#sentAt.push(Date.now())
     this.script<unknown[]>(batch.source, batch.keys, [...batch.head, String(waiters.length), ...batch.args]).then(
       (replies) => {
+        this.#answered(waiters.length)
         for (let i = 0; i < waiters.length; i++) (waiters[i] as Waiter).resolve(replies[i])
       },
       (error: unknown) => {
+        this.#answered(waiters.length)
         for (const waiter of waiters) waiter.reject(error)
       }
     )

@@ -48,6 +48,41 @@ describe('KeyvBackend – routed fan-out between nodes', function () {
     assert.deepEqual(s2.client.payloads(), expected)
   })
 
+  it('sends the messages of one batch to a node as one stream entry, in order, reading each route once', async () => {
+    const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const s1 = await connect(b, 'batch-1')
+    await subscribe(s1, sub('bt/+', 0))
+    const s2 = await connect(b, 'batch-2', { tenant: 'other' })
+    await subscribe(s2, sub('bt/x', 1))
+    // Node a must know both tenants (their filter mirrors) to route them in one turn.
+    await connect(a, 'batch-here')
+    await connect(a, 'batch-there', { tenant: 'other' })
+    const hkeys = async (): Promise<number> => {
+      const text = await raw.sendCommand<string>(['INFO', 'commandstats'])
+      return Number(/cmdstat_hkeys:calls=(\d+)/.exec(text)?.[1] ?? '0')
+    }
+    const entriesBefore = await streamLength('node-b')
+    const receivedBefore = b.stats.busReceived
+    const hkeysBefore = await hkeys()
+    // 60 publishes in one event-loop turn, the two tenants interleaved: one PUBLISH_BATCH call.
+    const published: Promise<number | undefined>[] = []
+    for (let i = 0; i < 60; i++) {
+      const m = message('bt/x', `m${i}`, i % 2 === 0 ? 0 : 1)
+      if (i % 3 === 0) m.tenant = 'other'
+      published.push(Promise.resolve(a.publish(undefined, m)))
+    }
+    const counts = await Promise.all(published)
+    assert.deepEqual(counts, Array.from({ length: 60 }, () => 1))
+    await waitFor(() => s1.client.deliveries.length === 40 && s2.client.deliveries.length === 20, 5000, 'deliveries')
+    assert.equal(b.stats.busReceived - receivedBefore, 60)
+    assert.equal((await streamLength('node-b')) - entriesBefore, 1)
+    // Three route keys (default: bt/x and bt/+; other: bt/x), read once each, not per message (100).
+    assert.equal((await hkeys()) - hkeysBefore, 3)
+    const ids = Array.from({ length: 60 }, (_, i) => i)
+    assert.deepEqual(s1.client.payloads(), ids.filter((i) => i % 3 !== 0).map((i) => `m${i}`))
+    assert.deepEqual(s2.client.payloads(), ids.filter((i) => i % 3 === 0).map((i) => `m${i}`))
+  })
+
   it('routes a message published on another node right after the subscribe resolved (no settling delay)', async () => {
     const [a, b, c] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
     for (let i = 0; i < 25; i++) {
