@@ -3,8 +3,7 @@ import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
-import { startRedisServer } from '../helpers/redis-server.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { randomRoot, startNode } from '../integration/redis/nodes.js'
 
@@ -16,14 +15,7 @@ import { randomRoot, startNode } from '../integration/redis/nodes.js'
 describe('broker – $SYS client counts across a Redis cluster', function () {
   this.timeout(60_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   it('clients/disconnected counts the sessions nobody in the cluster is connected to', async () => {
     const root = randomRoot()

@@ -159,3 +159,32 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     }
   }
 }
+
+/**
+ * A redis-server for one `describe` block: started in its `before` hook, disposed in its `after`
+ * hook. The returned object stands for the server once `before` ran (reading it earlier throws).
+ */
+export function useRedisServer(options: RedisServerOptions = {}): RedisServer {
+  let server: RedisServer | undefined
+  const started = (): RedisServer => {
+    if (server === undefined) throw new Error('useRedisServer: the redis-server is started in the before hook')
+    return server
+  }
+  before(async () => {
+    server = await startRedisServer(options)
+  })
+  after(async () => {
+    await server?.dispose()
+  })
+  return {
+    host: '127.0.0.1',
+    get port () { return started().port },
+    get url () { return started().url },
+    get pid () { return started().pid },
+    get dir () { return started().dir },
+    stop: async () => { await started().stop() },
+    kill: async () => { await started().kill() },
+    restart: async () => { await started().restart() },
+    dispose: async () => { await started().dispose() }
+  }
+}

@@ -3,8 +3,7 @@ import mqtt from 'mqtt'
 import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
 import { listenHttp } from '../../lib/http/listen.js'
-import { startRedisServer } from '../helpers/redis-server.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { randomRoot, startNode } from '../integration/redis/nodes.js'
 import { until } from './helpers.js'
@@ -12,14 +11,7 @@ import { until } from './helpers.js'
 describe('http – management API on the Redis backend', function () {
   this.timeout(30_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   it("shows and deletes the retained messages another process stored, publishes to another process's subscriber, and lists the whole cluster's sessions", async () => {
     const root = randomRoot()

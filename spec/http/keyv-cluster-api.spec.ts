@@ -9,8 +9,7 @@ import { silentLogger } from '../../lib/broker/logger.js'
 import type { KeyvBackend } from '../../lib/backend/keyv/index.js'
 import { listenHttp } from '../../lib/http/listen.js'
 import type { HttpListener } from '../../lib/http/listen.js'
-import { startRedisServer } from '../helpers/redis-server.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { randomRoot, startNode } from '../integration/redis/nodes.js'
 import { until } from './helpers.js'
@@ -50,14 +49,7 @@ function schemaCheck(): (name: string, value: unknown) => void {
 describe('http – management API across a Redis cluster', function () {
   this.timeout(60_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   interface Cluster {
     a: Broker

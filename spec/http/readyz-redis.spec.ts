@@ -2,8 +2,7 @@ import { expect } from 'chai'
 import { Broker } from '../../lib/broker/broker.js'
 import { silentLogger } from '../../lib/broker/logger.js'
 import { listenHttp } from '../../lib/http/listen.js'
-import { startRedisServer } from '../helpers/redis-server.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { randomRoot, startNode } from '../integration/redis/nodes.js'
 import { sample, until } from './helpers.js'
@@ -11,14 +10,7 @@ import { sample, until } from './helpers.js'
 describe('http – health and readiness', function () {
   this.timeout(60_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   async function status(url: string): Promise<{ status: number; body: { status: string; checks: Record<string, { ok: boolean; detail: string }> } }> {
     const response = await fetch(url)

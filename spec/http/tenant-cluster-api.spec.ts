@@ -8,8 +8,7 @@ import { TenantBackend } from '../../lib/backend/tenant-backend.js'
 import { listenHttp } from '../../lib/http/listen.js'
 import type { HttpListener } from '../../lib/http/listen.js'
 import { byUsernameDomain } from '../../lib/tenancy/resolvers.js'
-import { startRedisServer } from '../helpers/redis-server.js'
-import type { RedisServer } from '../helpers/redis-server.js'
+import { useRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { randomRoot } from '../integration/redis/nodes.js'
 import { until } from './helpers.js'
@@ -34,14 +33,7 @@ interface ClientPage {
 describe('http – management API across a Redis cluster through a TenantBackend', function () {
   this.timeout(60_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   /** A broker over TenantBackend(KeyvBackend per tenant), listening on TCP. */
   async function node(root: string, name: string): Promise<{ broker: Broker; tenants: TenantBackend; port: number }> {

@@ -6,8 +6,7 @@ import { Broker } from '../../../lib/broker/broker.js'
 import { silentLogger } from '../../../lib/broker/logger.js'
 import type { KeyvBackend, KeyvBackendEvent } from '../../../lib/backend/keyv/index.js'
 import { encode } from '../../../lib/packet/index.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
-import type { RedisServer } from '../../helpers/redis-server.js'
+import { useRedisServer } from '../../helpers/redis-server.js'
 import { useTeardown } from '../../helpers/teardown.js'
 import { randomRoot, sleep, startNode, waitFor } from './nodes.js'
 
@@ -21,14 +20,7 @@ import { randomRoot, sleep, startNode, waitFor } from './nodes.js'
 describe('KeyvBackend – Redis behind (a QoS 0 flood, a timeout)', function () {
   this.timeout(120_000)
   const teardown = useTeardown()
-  let server: RedisServer
-
-  before(async () => {
-    server = await startRedisServer()
-  })
-  after(async () => {
-    await server?.dispose()
-  })
+  const server = useRedisServer()
 
   it('stops reading the publisher while Redis is behind, and loses nothing', async () => {
     const events: KeyvBackendEvent['type'][] = []

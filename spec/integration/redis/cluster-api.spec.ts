@@ -4,8 +4,7 @@ import { Broker } from '../../../lib/broker/broker.js'
 import { silentLogger } from '../../../lib/broker/logger.js'
 import { listenHttp } from '../../../lib/http/listen.js'
 import type { HttpListener } from '../../../lib/http/listen.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
-import type { RedisServer } from '../../helpers/redis-server.js'
+import { useRedisServer } from '../../helpers/redis-server.js'
 import { useTeardown } from '../../helpers/teardown.js'
 import { until } from '../../http/helpers.js'
 import { randomRoot, startNode } from './nodes.js'
@@ -25,14 +24,7 @@ interface ClientPage {
 describe('KeyvBackend – the management API across broker processes', function () {
   this.timeout(90_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   async function start(): Promise<{ proc: BrokerProcess; http: HttpListener; call: (path: string, init?: RequestInit) => Promise<{ status: number; body: unknown }> }> {
     const root = randomRoot()

@@ -3,8 +3,7 @@ import { expect } from 'chai'
 import mqtt from 'mqtt'
 import { Broker } from '../../../lib/broker/broker.js'
 import { silentLogger } from '../../../lib/broker/logger.js'
-import { startRedisServer } from '../../helpers/redis-server.js'
-import type { RedisServer } from '../../helpers/redis-server.js'
+import { useRedisServer } from '../../helpers/redis-server.js'
 import { useTeardown } from '../../helpers/teardown.js'
 import { until } from '../../http/helpers.js'
 import { randomRoot, startNode } from './nodes.js'
@@ -17,14 +16,7 @@ import { randomRoot, startNode } from './nodes.js'
 describe('KeyvBackend – the session index behind listings and counts', function () {
   this.timeout(60_000)
   const teardown = useTeardown()
-  let redis: RedisServer
-
-  before(async () => {
-    redis = await startRedisServer()
-  })
-  after(async () => {
-    await redis.dispose()
-  })
+  const redis = useRedisServer()
 
   /** One redis-cli command against the spec's server. */
   function cli(...args: string[]): string {
