@@ -48,7 +48,7 @@ export interface AuthConfig {
     on_error?: 'allow' | 'deny' | 'ignore'
     headers?: Record<string, string>
   }
-  redis?: { url: string; prefix?: string; poll_ms?: number }
+  redis?: { url: string; prefix?: string; poll_ms?: number; wait_ms?: number }
   brute_force?:
     | false
     | { free_attempts?: number; window_ms?: number; delay_ms?: number; max_delay_ms?: number; max_addresses?: number }
@@ -143,7 +143,8 @@ export const authConfigSchema = {
       properties: {
         url: { type: 'string', pattern: '^rediss?://' },
         prefix: { type: 'string', minLength: 1 },
-        poll_ms: positiveInt
+        poll_ms: positiveInt,
+        wait_ms: { type: 'integer', minimum: 1 }
       }
     },
     brute_force: {
@@ -245,7 +246,12 @@ export function accessControlFromConfig(config: AuthConfig, context: AuthConfigC
   if (config.redis !== undefined) {
     const r = config.redis
     made.redis = [
-      new RedisUserStore({ url: r.url, ...(r.prefix === undefined ? {} : { prefix: r.prefix }), ...(r.poll_ms === undefined ? {} : { pollMs: r.poll_ms }) })
+      new RedisUserStore({
+        url: r.url,
+        ...(r.prefix === undefined ? {} : { prefix: r.prefix }),
+        ...(r.poll_ms === undefined ? {} : { pollMs: r.poll_ms }),
+        ...(r.wait_ms === undefined ? {} : { waitMs: r.wait_ms })
+      })
     ]
   }
   const order = config.order ?? ['password_file', 'redis', 'jwt', 'http']

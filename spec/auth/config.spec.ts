@@ -53,6 +53,8 @@ describe('auth configuration section', function () {
     expect(validate({ jwt: { secret: 'short' } })).to.equal(false)
     expect(validate({ http: { url: 'ftp://x' } })).to.equal(false)
     expect(validate({ brute_force: true })).to.equal(false)
+    expect(validate({ redis: { url: 'redis://127.0.0.1:6379', poll_ms: 0, wait_ms: 500 } })).to.equal(true)
+    expect(validate({ redis: { url: 'redis://127.0.0.1:6379', wait_ms: 0 } })).to.equal(false)
   })
 
   it('builds access control with paths relative to the configuration folder', async () => {
