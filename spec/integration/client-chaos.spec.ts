@@ -100,6 +100,9 @@ describe('chaos – Services through a proxy that resets and black-holes connect
         for (let i = 0; i < N; i++) {
           sent.push(publisher.publish(`chaos/${i % 7}`, String(i), { qos }))
           if (i % 5 === 4) await new Promise((r) => setTimeout(r, 10))
+          // Enough chaos while the messages flow, however fast client and broker are: every 100
+          // messages, wait until one more connection was hit (a fast run once ended after 3 strikes).
+          if (i % 100 === 99) while (proxy.resets + proxy.holes < (i + 1) / 100) await new Promise((r) => setTimeout(r, 10))
         }
         await Promise.all(sent)
         await got
