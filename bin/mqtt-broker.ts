@@ -26,7 +26,7 @@ import type { AccessControl } from '../lib/auth/access-control.js'
 import { runPasswd } from '../lib/auth/passwd-command.js'
 import { accessControl, anonymousAllowed, authenticationMethods, guardBackend } from '../lib/config/access.js'
 import { hasAuthentication, isLoopback } from '../lib/config/checks.js'
-import { USAGE, UsageError } from '../lib/config/cli.js'
+import { ENVIRONMENT_HELP, USAGE, UsageError } from '../lib/config/cli.js'
 import { maskSecrets } from '../lib/config/effective.js'
 import { ConfigError } from '../lib/config/errors.js'
 import { startHttp } from '../lib/config/http.js'
@@ -73,7 +73,7 @@ async function configure(argv: string[]): Promise<ResolvedConfig | number> {
   }
   const { cli, config } = resolved
   if (cli.help) {
-    process.stdout.write(USAGE)
+    process.stdout.write(`${USAGE}\n${ENVIRONMENT_HELP}`)
     return 0
   }
   // The format follows the terminal unless configured: text for people, JSON lines for collectors.

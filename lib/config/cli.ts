@@ -295,6 +295,11 @@ export const ENVIRONMENT = {
   MQTT_BROKER_HTTP_PASSWORD: "http.auth.users: that user's password (plain, or a scrypt$ hash)"
 } as const
 
+/** The environment variables as `--help` lists them (after `USAGE`). */
+export const ENVIRONMENT_HELP =
+  'Environment (secrets need not be in the file; masked by --print-config):\n' +
+  Object.entries(ENVIRONMENT).map(([name, what]) => `  ${name}: ${what}\n`).join('')
+
 /**
  * The HTTP credentials of the environment, added to those of the `http:` section (when there is
  * one: they never start an HTTP listener), so that secrets need not be written in the file.

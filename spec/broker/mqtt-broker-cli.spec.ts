@@ -11,6 +11,7 @@ import { startBroker, waitForOutput } from '../helpers/broker-process.js'
 import type { BrokerProcess as Run } from '../helpers/broker-process.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { connect as tcpConnect } from 'node:net'
+import { ENVIRONMENT } from '../../lib/config/cli.js'
 import type { Duplex } from 'node:stream'
 
 function start(args: string[], env?: NodeJS.ProcessEnv): Run {
@@ -127,6 +128,8 @@ describe('bin/mqtt-broker', function () {
     const run = track(start(['--help']))
     expect(await run.exit).to.equal(0)
     expect(run.stdout).to.match(/Usage: mqtt-broker/)
+    // Every environment variable it reads, with the key it sets.
+    for (const name of Object.keys(ENVIRONMENT)) expect(run.stdout).to.include(`  ${name}: `)
   })
 
   it('an unknown flag stops it with a message and exit code 2', async () => {
