@@ -63,6 +63,9 @@ interface Tenant {
 
 type Client = ReturnType<typeof createClient>
 
+/** Back-off between connection attempts (ms): node-redis' default, 50 ms doubling up to 2 s, plus up to 200 ms of jitter. */
+const retryDelay = (attempt: number): number => Math.min(2 ** attempt * 50, 2000) + Math.floor(Math.random() * 200)
+
 const DEFAULT_TENANT = '-'
 const tenantKey = (tenant: string | undefined): string => tenant ?? DEFAULT_TENANT
 
@@ -93,6 +96,10 @@ export class RedisUserStore implements Authenticator {
   readonly #listeners: (() => void)[] = []
   #version: string | null = null
   #timer: ReturnType<typeof setInterval> | undefined
+  /** The connection loop of each client while one runs (see `#connect`). */
+  readonly #connecting = new Map<Client, Promise<void>>()
+  /** The waits between connection attempts: close() ends them. */
+  readonly #waits = new Map<ReturnType<typeof setTimeout>, () => void>()
   #dummy: ParsedHash = dummyHash()
   #ready: Promise<void>
   #closed = false
@@ -101,10 +108,16 @@ export class RedisUserStore implements Authenticator {
     this.#prefix = options.prefix ?? 'mqtt-auth'
     this.#pollMs = options.pollMs ?? 1000
     this.#waitMs = options.waitMs ?? 3000
-    this.#client = createClient({ url: options.url })
+    // No reconnection by node-redis: it waits between attempts on a timer that destroy() does not
+    // clear, so a closed store would hold the process up to ~2 s (for good, to a script that
+    // expects it to end). The store reconnects on timers of its own, which close() clears.
+    this.#client = createClient({ url: options.url, socket: { reconnectStrategy: false } })
     this.#subscriber = this.#client.duplicate()
     for (const client of [this.#client, this.#subscriber]) {
-      client.on('error', () => undefined)
+      // A connection lost (node-redis closed the client, giving up at once): connect it again.
+      client.on('error', () => {
+        if (!client.isOpen && !this.#closed) void this.#connect(client).catch(() => undefined)
+      })
       // Reconnected after an outage: the change messages of the gap are lost, and a Redis that
       // lost its data counts versions from 0 again (the same number may mean other data): re-read
       // everything known.
@@ -118,8 +131,44 @@ export class RedisUserStore implements Authenticator {
     this.#ready.catch(() => undefined)
   }
 
+  /**
+   * Connects `client`, trying again with back-off until it is connected (resolves) or the store is
+   * closed (rejects). One loop per client at a time: a second call joins the running one.
+   */
+  #connect(client: Client): Promise<void> {
+    let running = this.#connecting.get(client)
+    if (running === undefined) {
+      running = (async () => {
+        for (let attempt = 0; ; attempt++) {
+          if (this.#closed) throw new Error('the user store was closed')
+          try {
+            await client.connect()
+            return
+          } catch {
+            // Refused or lost during the handshake (the error event said it): wait, try again.
+          }
+          await this.#wait(retryDelay(attempt))
+        }
+      })().finally(() => this.#connecting.delete(client))
+      this.#connecting.set(client, running)
+    }
+    return running
+  }
+
+  /** Resolves after `ms`, or at once when the store is closed. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#closed) return resolve()
+      const timer = setTimeout(() => {
+        this.#waits.delete(timer)
+        resolve()
+      }, ms)
+      this.#waits.set(timer, resolve)
+    })
+  }
+
   async #start(): Promise<void> {
-    await Promise.all([this.#client.connect(), this.#subscriber.connect()])
+    await Promise.all([this.#connect(this.#client), this.#connect(this.#subscriber)])
     if (this.#closed) throw new Error('the user store was closed')
     await this.#subscriber.subscribe(`${this.#prefix}:changed`, (tenant) => void this.#refresh([tenant]))
     this.#version = await this.#client.get(`${this.#prefix}:version`)
@@ -297,6 +346,11 @@ export class RedisUserStore implements Authenticator {
   close(): Promise<void> {
     this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
+    for (const [timer, resolve] of this.#waits) {
+      clearTimeout(timer)
+      resolve()
+    }
+    this.#waits.clear()
     // Destroyed first: a store that never reached Redis would otherwise wait for it forever.
     for (const client of [this.#subscriber, this.#client]) {
       try {
