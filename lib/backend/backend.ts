@@ -241,7 +241,10 @@ export interface Backend {
    * the session's expiry) unless the session is resumed before, on any process [MQTT-3.1.3-9].
    * Called before `terminate`. Answers true when the backend keeps the will; false (or no such
    * method) and the engine keeps it in a timer of its own, which only a reconnection to the same
-   * process cancels: a backend shared by several processes should keep it.
+   * process cancels: a backend shared by several processes should keep it. Only an accepted
+   * connection to the session cancels the will (or, with Clean Start, publishes it at once): a
+   * backend that keeps it settles it in `queueOffline`, which the engine calls after CONNACK, never
+   * in `setup` (a CONNECT refused after its setup leaves the will due, MQTT 5.0 3.1.3.2.2).
    */
   delayWill?(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean>
 

@@ -42,6 +42,7 @@ describe('broker – dispatcher and connection state', () => {
       'storeWill',
       'responseInformation',
       'connack',
+      'settleWill',
       'register',
       'drainOffline'
     ])

@@ -183,6 +183,8 @@ export class KeyvBackend implements Backend {
   }
 
   async queueOffline(client: ClientHandle): Promise<void> {
+    // Called once the connection is accepted: the previous connection's delayed will is settled now.
+    await this.#wills.settle(client)
     await this.#subscriptions.restore(client)
   }
 

@@ -28,6 +28,12 @@ export class LocalEntry {
   draining: Promise<void> | undefined = undefined
   /** Set when more was queued while draining: drain again. */
   again = false
+  /**
+   * A delayed will of the session's previous connection was scheduled at setup: once this
+   * connection is accepted (`queueOffline`), 'cancel' it [MQTT-3.1.3-9], or 'publish' it now (its
+   * Clean Start ended that session). Undefined: none, or settled.
+   */
+  delayedWill: 'cancel' | 'publish' | undefined = undefined
 
   constructor(client: ClientHandle, session: KeyvSession, tenant: TenantState, persistent: boolean) {
     this.client = client

@@ -68,7 +68,8 @@ end
  * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
  * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
  * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
- * Returns {previous node, epoch, present, previous persist}.
+ * A delayed will of the session is left alone (only an accepted connection cancels it: SETTLE_WILL).
+ * Returns {previous node, epoch, present, previous persist, 1 when a delayed will is scheduled}.
  */
 export const TAKEOVER = `${LIB}
 local s = KEYS[1]
@@ -100,16 +101,16 @@ for i = #taken, 1, -1 do
   redis.call('LPUSH', s .. ':q', it)
 end
 redis.call('DEL', s .. ':qt')
--- A connection to the session cancels a delayed will of a released session [MQTT-3.1.3-9].
-redis.call('ZREM', ARGV[6] .. 'wills', ARGV[7])
-redis.call('DEL', s .. ':dwill')
+-- A delayed will of a released session stays: the connection cancels it once accepted (SETTLE_WILL).
+local dwill = 0
+if redis.call('ZSCORE', ARGV[6] .. 'wills', ARGV[7]) then dwill = 1 end
 local member = ARGV[12]
 redis.call('SADD', ARGV[11] .. ARGV[1], member)
 if old ~= '' and old ~= ARGV[1] then
   redis.call('SREM', ARGV[11] .. old, member)
   redis.call('XADD', ARGV[10] .. old, 'MAXLEN', '~', '10000', '*', 'type', 'kick', 't', ARGV[9], 'c', ARGV[7], 'e', tostring(epoch), 'n', ARGV[1])
 end
-return {old, epoch, present, wasPersist}
+return {old, epoch, present, wasPersist, dwill}
 `
 
 /**
@@ -404,17 +405,34 @@ return 1
 
 /**
  * WILL_DUE: KEYS = session. ARGV = tenant prefix, client id, now. Takes a delayed will that is
- * due (removed from the schedule here: exactly one node gets it); none when the session is online
- * again. Returns the encoded will, or '' when there is none to publish.
+ * due (removed from the schedule here: exactly one node gets it). While the session is online (a
+ * CONNECT between its setup and CONNACK) the will stays scheduled: accepted, that connection
+ * cancels it (SETTLE_WILL); refused, it ends and the will goes out at the next sweep.
+ * Returns the encoded will, or '' when there is none to publish.
  */
 export const WILL_DUE = `
 local s = KEYS[1]
 local due = redis.call('ZSCORE', ARGV[1] .. 'wills', ARGV[2])
 if not due or tonumber(due) > tonumber(ARGV[3]) then return '' end
+if redis.call('HGET', s, 'online') == '1' then return '' end
 redis.call('ZREM', ARGV[1] .. 'wills', ARGV[2])
 local will = redis.call('GET', s .. ':dwill') or ''
 redis.call('DEL', s .. ':dwill')
-if redis.call('HGET', s, 'online') == '1' then return '' end
+return will
+`
+
+/**
+ * SETTLE_WILL: KEYS = session. ARGV = node, epoch, tenant prefix, client id. A connection to the
+ * session was accepted: its delayed will is taken off the schedule [MQTT-3.1.3-9] (fenced: a
+ * connection that lost the session settles nothing). Returns the encoded will ('' when none), which
+ * the caller publishes when the connection's Clean Start ended the session.
+ */
+export const SETTLE_WILL = `${LIB}
+local s = KEYS[1]
+if fenced(s, ARGV[1], ARGV[2]) then return redis.error_reply('FENCED session owned by another connection') end
+redis.call('ZREM', ARGV[3] .. 'wills', ARGV[4])
+local will = redis.call('GET', s .. ':dwill') or ''
+redis.call('DEL', s .. ':dwill')
 return will
 `
 
@@ -440,5 +458,6 @@ export const ALL_SCRIPTS: readonly string[] = [
   DELAY_WILL,
   SCHEDULE_WILL,
   WILL_DUE,
+  SETTLE_WILL,
   PUBLISH_BATCH
 ]

@@ -39,7 +39,7 @@ export class Takeover {
     const id = sessionId(keys.tenant, clientId)
     const sessionKey = keys.session(clientId)
     const persistent = expiryInterval > 0
-    const [oldRaw, epoch, present, wasPersistRaw] = await link.script<[Buffer, number, number, Buffer]>(
+    const [oldRaw, epoch, present, wasPersistRaw, delayedWill] = await link.script<[Buffer, number, number, Buffer, number]>(
       TAKEOVER,
       [sessionKey],
       [
@@ -78,6 +78,7 @@ export class Takeover {
       }
     }
     const entry = new LocalEntry(client, session, tenant, persistent)
+    if (delayedWill === 1) entry.delayedWill = clean ? 'publish' : 'cancel'
     this.#routing.set(entry)
     // A kick for a newer epoch may have arrived while this setup was running.
     const kicked = this.#kicks.takeKick(id)

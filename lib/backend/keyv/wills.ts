@@ -5,7 +5,7 @@ import { willMessage } from '../../session/will.js'
 import { decodeWill, encodeWill } from './codec.js'
 import type { LocalRouting } from './local-routing.js'
 import type { NodeContext } from './node-context.js'
-import { DELAY_WILL, SCHEDULE_WILL } from './scripts.js'
+import { DELAY_WILL, SCHEDULE_WILL, SETTLE_WILL } from './scripts.js'
 
 /** How a will reaches subscribers: the facade's own retained store and publish path (no client). */
 export interface WillOutlet {
@@ -42,6 +42,31 @@ export class Wills {
       if (!(error instanceof SessionTakenOverError)) throw error
     }
     return true
+  }
+
+  /**
+   * `client`'s connection was accepted (the engine calls `queueOffline` after CONNACK): the delayed
+   * will its setup found is cancelled [MQTT-3.1.3-9], or published now when the connection's Clean
+   * Start ended that session. Nothing before: a CONNECT refused after its setup leaves the will due
+   * (MQTT 5.0 3.1.3.2.2). No Redis call when the setup found none.
+   */
+  async settle(client: ClientHandle): Promise<void> {
+    const entry = this.#routing.of(client)
+    const settlement = entry?.delayedWill
+    if (entry === undefined || settlement === undefined) return
+    entry.delayedWill = undefined
+    const node = this.#node
+    const link = await node.use()
+    const keys = entry.tenant.keys
+    let bytes: Buffer
+    try {
+      bytes = await link.script<Buffer>(SETTLE_WILL, [entry.session.key], [node.nodeId, entry.session.epoch, keys.prefix, client.clientId])
+    } catch (error) {
+      // Taken over meanwhile: the newer connection settles it.
+      if (error instanceof SessionTakenOverError) return
+      throw error
+    }
+    if (settlement === 'publish' && bytes.length > 0) await this.publish(keys.tenant, client.clientId, decodeWill(bytes))
   }
 
   /**

@@ -172,9 +172,7 @@ const setupSession: ConnectStep = {
 }
 
 function sessionReady(flow: ConnectFlow, result: SetupResult): boolean {
-  // A delayed will of this client's previous connection: a new connection to the session cancels
-  // it [MQTT-3.1.3-9]; a clean start ends that session, so it is published now.
-  flow.ctx.connection.settleDelayedWill(flow.packet.clean)
+  // A delayed will of the previous connection is settled once this one is accepted (settleWill).
   flow.ctx.connection.attachSession(result.session)
   flow.sessionPresent = result.present && !flow.packet.clean
   return true
@@ -220,6 +218,22 @@ const storeWill: ConnectStep = {
   }
 }
 
+/**
+ * The connection is accepted (CONNACK sent): a delayed will of this client's previous connection is
+ * cancelled, the session going on [MQTT-3.1.3-9], or, after a Clean Start that ended that session,
+ * published now. Not at the session setup: a CONNECT refused after it (a failing step, a CONNACK
+ * over the client's Maximum Packet Size) never became a connection to the session (MQTT 5.0
+ * 3.1.3.2.2, 3.1.2.5), so the will stays due. (A backend that keeps delayed wills itself learns of
+ * the acceptance from `queueOffline`.)
+ */
+const settleWill: ConnectStep = {
+  name: 'settleWill',
+  run(flow) {
+    flow.ctx.connection.settleDelayedWill(flow.packet.clean)
+    return true
+  }
+}
+
 /** The connection is live: resend the resumed session's exchanges, release held deliveries. */
 const register: ConnectStep = {
   name: 'register',
@@ -252,6 +266,7 @@ export const CONNECT_STEPS: readonly ConnectStep[] = [
   storeWill,
   responseInformation,
   connack,
+  settleWill,
   register,
   drainOffline
 ]
