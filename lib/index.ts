@@ -142,6 +142,8 @@ export type {
   BackendCapabilities,
   ClientHandle,
   DeliveryResult,
+  FlappingRule,
+  FlappingVerdict,
   Credentials,
   AuthenticationResult,
   AuthenticateFunction,

@@ -20,6 +20,8 @@ import type {
   ClientHandle,
   Credentials,
   DeliveryResult,
+  FlappingRule,
+  FlappingVerdict,
   SetupResult,
   SubscribeResult
 } from '../backend/backend.js'
@@ -339,6 +341,10 @@ export class AccessControlBackend implements Backend, BackendInspection {
 
   delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {
     return this.inner.delayWill === undefined ? false : this.inner.delayWill(this.#guard(client), will, dueAt)
+  }
+
+  countFlapping(client: ClientHandle, rule: FlappingRule): Awaitable<FlappingVerdict | undefined> {
+    return this.inner.countFlapping === undefined ? undefined : this.inner.countFlapping(this.#guard(client), rule)
   }
 
   responseInformation(client: ClientHandle): Awaitable<string | undefined> {

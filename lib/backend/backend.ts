@@ -106,6 +106,19 @@ export type AuthenticationResult =
  */
 export type AuthenticateFunction = Backend['authenticate'] & { readonly authenticationMethods?: readonly string[] }
 
+/** Flapping detection's rule: the broker's `flappingMaxCount`, `flappingWindow` and `flappingBanTime` (ms). */
+export interface FlappingRule {
+  readonly maxCount: number
+  readonly window: number
+  readonly banTime: number
+}
+
+/** What `Backend.countFlapping` answers: banned for `banMs` more ms (0: admitted); `started`: this connection started the ban. */
+export interface FlappingVerdict {
+  banMs: number
+  started: boolean
+}
+
 /** The answer of `Backend.setup`. */
 export interface SetupResult {
   session: Session
@@ -254,6 +267,18 @@ export interface Backend {
    * Response Topics. Undefined sends none. Called after `setup`, before CONNACK.
    */
   responseInformation?(client: ClientHandle): Awaitable<string | undefined>
+
+  /**
+   * Optional (flapping detection shared by every process on this backend): count one
+   * authenticated connection of `client` (its tenant and client id) under `rule`, and answer
+   * whether it is banned: already (banned by any process), or now, this connection being one too
+   * many within the window (the ban then lasts `rule.banTime` for every process). Called after
+   * `authenticate`, before `setup`, only when the broker's flapping detection is on. Without it
+   * (or when it answers undefined, as a wrapper around a backend without it does, or fails) each
+   * process counts and bans on its own, which a client spread over several processes escapes: a
+   * backend shared by several processes should implement it.
+   */
+  countFlapping?(client: ClientHandle, rule: FlappingRule): Awaitable<FlappingVerdict | undefined>
 
   /**
    * Optional: may `client` publish `message`? Called before the message is stored or routed.

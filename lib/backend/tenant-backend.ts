@@ -4,6 +4,8 @@ import type {
   BackendCapabilities,
   ClientHandle,
   Credentials,
+  FlappingRule,
+  FlappingVerdict,
   SetupResult,
   SubscribeResult
 } from './backend.js'
@@ -276,6 +278,11 @@ export class TenantBackend implements Backend, BackendInspection {
   delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Awaitable<boolean> {
     const backend = this.backendOf(client.tenant)
     return backend.delayWill === undefined ? false : backend.delayWill(client, will, dueAt)
+  }
+
+  countFlapping(client: ClientHandle, rule: FlappingRule): Awaitable<FlappingVerdict | undefined> {
+    const backend = this.backendOf(client.tenant)
+    return backend.countFlapping === undefined ? undefined : backend.countFlapping(client, rule)
   }
 
   responseInformation(client: ClientHandle): Awaitable<string | undefined> {

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
+import type { FlappingRule, FlappingVerdict } from '../backend/backend.js'
 import { ConnectReturnCode, ReasonCode } from '../packet/reason-codes.js'
 import type { Logger } from './logger.js'
 import type { ResolvedOptions } from './options.js'
@@ -135,6 +136,37 @@ export class Admission {
     return true
   }
 
+  /** Flapping detection's rule for a backend that counts cluster-wide; undefined when detection is off. */
+  get flappingRule(): FlappingRule | undefined {
+    const o = this.options
+    return o.flappingMaxCount === 0 ? undefined : { maxCount: o.flappingMaxCount, window: o.flappingWindow, banTime: o.flappingBanTime }
+  }
+
+  /**
+   * Flapping detection by the backend, shared by every process (`Backend.countFlapping`): its
+   * verdict on one authenticated connection of `identity`. A ban is also remembered here, so that
+   * the next CONNECTs of the id are refused before authentication without asking the backend.
+   * True when banned (this connection is refused, 0x8A).
+   */
+  sharedFlapping(identity: Identified, verdict: FlappingVerdict): boolean {
+    if (verdict.banMs <= 0) return false
+    const now = Date.now()
+    const key = flapKey(identity)
+    if (!this.flaps.has(key) && this.flaps.size >= MAX_FLAPPING_ENTRIES) this.forgetOldestFlap()
+    this.flaps.set(key, { count: 0, since: now, bannedUntil: now + verdict.banMs })
+    this.stats.bannedRefusals++
+    if (verdict.started) {
+      this.stats.flappingBans++
+      this.log.warn('flapping client banned (on every process of the backend)', {
+        clientId: identity.clientId,
+        tenant: identity.tenant,
+        windowMs: this.options.flappingWindow,
+        banMs: verdict.banMs
+      })
+    }
+    return true
+  }
+
   /**
    * Flapping detection, once `identity` authenticated (so that nobody can get another client's id
    * banned without its credentials): one more connection; true when that makes it flap — more than
@@ -153,13 +185,7 @@ export class Admission {
       return true
     }
     if (flap === undefined || now - flap.since >= o.flappingWindow || flap.bannedUntil > 0) {
-      if (flap === undefined && this.flaps.size >= MAX_FLAPPING_ENTRIES) {
-        // Map order is insertion order: forget the oldest entry.
-        for (const oldest of this.flaps.keys()) {
-          this.flaps.delete(oldest)
-          break
-        }
-      }
+      if (flap === undefined && this.flaps.size >= MAX_FLAPPING_ENTRIES) this.forgetOldestFlap()
       flap = { count: 0, since: now, bannedUntil: 0 }
       this.flaps.set(key, flap)
     }
@@ -175,6 +201,14 @@ export class Admission {
       banMs: o.flappingBanTime
     })
     return true
+  }
+
+  /** Map order is insertion order: forget the oldest flapping entry (memory bound). */
+  private forgetOldestFlap(): void {
+    for (const oldest of this.flaps.keys()) {
+      this.flaps.delete(oldest)
+      break
+    }
   }
 
   /** An admitted connection closed. */

@@ -6,6 +6,8 @@ import type {
   BackendCapabilities,
   ClientHandle,
   Credentials,
+  FlappingRule,
+  FlappingVerdict,
   SetupResult,
   SubscribeResult
 } from '../backend.js'
@@ -29,6 +31,7 @@ import { StreamDispatch } from './stream-dispatch.js'
 import { Subscriptions } from './subscriptions.js'
 import { Takeover } from './takeover.js'
 import { Wills } from './wills.js'
+import { countFlapping } from './flapping.js'
 import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
 import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import type { ClientQuery, ClusterClient } from '../client-listing.js'
@@ -342,6 +345,14 @@ export class KeyvBackend implements Backend {
    */
   async delayWill(client: ClientHandle, will: StoredWill, dueAt: number): Promise<boolean> {
     return await this.#wills.delay(client, will, dueAt)
+  }
+
+  /**
+   * Flapping detection shared by every node: the connections of a client id are counted, and its
+   * ban kept (with a TTL), in Redis, so a client spread over several processes is banned on all.
+   */
+  async countFlapping(client: ClientHandle, rule: FlappingRule): Promise<FlappingVerdict> {
+    return await countFlapping(this.#node, client, rule)
   }
 
   async close(): Promise<void> {
