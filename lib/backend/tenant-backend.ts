@@ -116,16 +116,21 @@ export class TenantBackend implements Backend, BackendInspection {
   // ---- The clients of a cluster (`listClients`, `findClient`, `disconnectClient`), for shared tenant backends ----
 
   /**
-   * `BackendInspection.listClients`: with a tenant filter, that tenant's backend answers; without,
-   * every tenant backend of this process is asked for its own tenant's clients and the pages are
-   * merged (sorted by client id, then tenant). Tenants that never had a backend in this process
-   * (no client connected here, no request named them) are not listed. Throws
-   * `NotInspectableError` when the tenant backends cannot list a cluster's clients (e.g.
-   * `MemoryBackend`s: the HTTP API then lists this process's clients).
+   * `BackendInspection.listClients`. With a tenant filter, that tenant's backend answers. Without:
+   * - `shared` (a cluster's backends, e.g. `KeyvBackend`s on one Redis): every tenant backend of
+   *   this process (the default tenant's, made now, when there is none yet) is asked for the
+   *   clients of *every* tenant it can see, and the answers are merged without duplicates. A
+   *   `KeyvBackend` sees every tenant of its key space (`prefix`): with one prefix for all tenants
+   *   (the tenant as `namespace`), the clients of tenants connected only to other processes are
+   *   listed too; with a prefix per tenant, a tenant that has no backend in this process is not.
+   * - otherwise every tenant backend of this process lists its own tenant's clients, merged.
+   * Sorted by client id, then tenant. Throws `NotInspectableError` when the tenant backends cannot
+   * list a cluster's clients (e.g. `MemoryBackend`s: the HTTP API then lists this process's clients).
    */
   async listClients(query: ClientQuery): Promise<Page<ClusterClient>> {
     const offset = query.offset ?? 0
     const limit = query.limit ?? 100
+    if (query.filterTenant !== true && this.#shared) return await this.#listEveryTenant(query, offset, limit)
     const tenants = query.filterTenant === true ? [query.tenant] : this.tenants
     const pages: Page<ClusterClient>[] = []
     for (const tenant of tenants) {
@@ -143,6 +148,28 @@ export class TenantBackend implements Backend, BackendInspection {
     }
     const items = pages.flatMap((page) => page.items).sort(compareClients)
     return { items: items.slice(offset, offset + limit), total: pages.reduce((sum, page) => sum + page.total, 0) }
+  }
+
+  /**
+   * Shared backends, no tenant filter: each backend's whole list (backends on one key space answer
+   * the same clients, so pages could not be merged by counts), without duplicates.
+   */
+  async #listEveryTenant(query: ClientQuery, offset: number, limit: number): Promise<Page<ClusterClient>> {
+    const tenants = this.tenants
+    if (tenants.length === 0 && this.#existing(undefined) !== undefined) tenants.push(undefined)
+    const byId = new Map<string, ClusterClient>()
+    for (const tenant of tenants) {
+      const backend = this.#existing(tenant)
+      if (backend === undefined) continue
+      if (backend.listClients === undefined) throw new NotInspectableError('listClients')
+      const page = await backend.listClients({ ...query, filterTenant: false, offset: 0, limit: Number.MAX_SAFE_INTEGER })
+      for (const client of page.items) {
+        const id = `${client.tenant ?? ''}\u0000${client.clientId}`
+        if (!byId.has(id)) byId.set(id, client)
+      }
+    }
+    const items = [...byId.values()].sort(compareClients)
+    return { items: items.slice(offset, offset + limit), total: items.length }
   }
 
   /** `BackendInspection.findClient`, by the tenant's backend (throws `NotInspectableError` when it cannot tell). */
