@@ -22,6 +22,7 @@ import type { ConnectPacket, PublishPacket } from '../../lib/packet/types.js'
 import { makeBroker } from '../helpers/broker.js'
 import { ended, sentinelNext } from '../helpers/events.js'
 import { Peer } from '../helpers/flow.js'
+import { refusedAfterSetup } from '../helpers/refused-connect.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { VirtualClock } from '../helpers/virtual-clock.js'
 
@@ -76,33 +77,17 @@ describe('MQTT 5 – a refused CONNECT keeps the delayed will [MQTT-3.1.3-9]', (
     await sentinelNext(broker, w, 'will')
   }
 
-  it('refused after the session setup (CONNACK larger than its Maximum Packet Size): the will stays due', async () => {
-    const clock = new VirtualClock()
-    const broker = makeBroker(teardown, { timerInterval: 20, clock, maxSessionExpiryInterval: 60 })
-    const w = await delayedWill(broker, clock)
-    // The CONNACK would tell the lowered Session Expiry Interval: 10 bytes, over the client's 8.
-    const q = new Peer(broker)
-    const done = ended(broker, 'a')
-    q.send({ type: 'connect', protocolLevel: 5, clientId: 'a', clean: false, keepalive: 0, properties: { sessionExpiryInterval: 3600, maximumPacketSize: 8 } })
-    await q.waitClosed()
-    await done
-    expect(q.takeReceived()).to.deep.equal([])
-    expect(broker.delayedWillCount).to.equal(1)
-    await publishedWhenDue(broker, clock, w)
-  })
-
-  it('refused after the session setup with Clean Start: the will is not published at once, but when due', async () => {
-    const clock = new VirtualClock()
-    const broker = makeBroker(teardown, { timerInterval: 20, clock, maxSessionExpiryInterval: 60 })
-    const w = await delayedWill(broker, clock)
-    const q = new Peer(broker)
-    const done = ended(broker, 'a')
-    q.send({ type: 'connect', protocolLevel: 5, clientId: 'a', clean: true, keepalive: 0, properties: { sessionExpiryInterval: 3600, maximumPacketSize: 8 } })
-    await q.waitClosed()
-    await done
-    expect(broker.delayedWillCount).to.equal(1)
-    await publishedWhenDue(broker, clock, w)
-  })
+  for (const clean of [false, true]) {
+    it(`refused after the session setup (CONNACK over its Maximum Packet Size, Clean Start ${clean ? 1 : 0}): the will stays due, not published at once`, async () => {
+      const clock = new VirtualClock()
+      const broker = makeBroker(teardown, { timerInterval: 20, clock, maxSessionExpiryInterval: 60 })
+      const w = await delayedWill(broker, clock)
+      // The CONNACK would tell the lowered Session Expiry Interval: 10 bytes, over the client's 8.
+      await refusedAfterSetup(broker, 'a', clean, { sessionExpiryInterval: 3600, maximumPacketSize: 8 })
+      expect(broker.delayedWillCount).to.equal(1)
+      await publishedWhenDue(broker, clock, w)
+    })
+  }
 
   it('refused with 0x88 Server unavailable when a step after the setup fails: the will stays due', async () => {
     const clock = new VirtualClock()

@@ -4,7 +4,7 @@ import { silentLogger } from '../../../lib/broker/logger.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
 import type { PublishPacket } from '../../../lib/packet/types.js'
 import { ended } from '../../helpers/events.js'
-import { Peer } from '../../helpers/flow.js'
+import { refusedAfterSetup } from '../../helpers/refused-connect.js'
 import { connected, subscribe } from '../../helpers/packets.js'
 import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
@@ -67,40 +67,11 @@ describe('engine + KeyvBackend – delayed wills across processes', function () 
     expect(Date.now() - closedAt).to.be.at.least(900)
     expect(await watch.drain(600)).to.deep.equal([])
   })
-})
 
-// MQTT 5.0 3.1.3.2.2: "If a new Network Connection to this Session is made before the Will Delay
-// Interval has passed, the Server MUST NOT send the Will Message [MQTT-3.1.3-9]". A CONNECT the
-// server refuses never becomes a connection to the session: the delayed will kept in Redis stays
-// due, even when the refusal came after the backend's session setup (TAKEOVER) on another process.
-describe('engine + KeyvBackend – a refused CONNECT keeps the delayed will', function () {
-  this.timeout(20_000)
-  let server: RedisServer
-  let brokers: Broker[]
-
-  before(async () => {
-    server = await startRedisServer()
-  })
-  after(async () => {
-    await server.dispose()
-  })
-  beforeEach(async () => {
-    const root = randomRoot()
-    const nodes = await Promise.all(['a', 'b'].map((n) => startNode(server.url, root, { nodeId: `node-${n}`, heartbeatInterval: 150 })))
-    brokers = nodes.map((backend) => new Broker({ backend, logger: silentLogger, timerInterval: 50 }))
-  })
-  afterEach(async () => {
-    await Promise.all(brokers.map((b) => b.close()))
-  })
-
-  const willConnect = {
-    protocolLevel: 5 as const,
-    clientId: 'dev',
-    clean: false,
-    properties: { sessionExpiryInterval: 60 },
-    will: { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } }
-  }
-
+  // MQTT 5.0 3.1.3.2.2: "If a new Network Connection to this Session is made before the Will Delay
+  // Interval has passed, the Server MUST NOT send the Will Message [MQTT-3.1.3-9]". A CONNECT the
+  // server refuses never becomes a connection to the session: the delayed will kept in Redis stays
+  // due, even when the refusal came after the backend's session setup (TAKEOVER) on another process.
   /** `dev` connects to `a` and goes (abruptly): its will is due in 1 s, kept in Redis. Resolves with the time it went. */
   async function delayedWill(a: Broker): Promise<number> {
     const dev = await connected(a, willConnect)
@@ -111,23 +82,14 @@ describe('engine + KeyvBackend – a refused CONNECT keeps the delayed will', fu
     return closedAt
   }
 
-  /** A CONNECT of `dev` to `b` that the setup accepts and the CONNACK step refuses (it does not fit in a Maximum Packet Size of 5). */
-  async function refusedAfterSetup(b: Broker, clean: boolean): Promise<void> {
-    const peer = new Peer(b)
-    const done = ended(b, 'dev')
-    peer.send({ type: 'connect', protocolLevel: 5, clientId: 'dev', clean, keepalive: 0, properties: { sessionExpiryInterval: 60, maximumPacketSize: 5 } })
-    await peer.waitClosed()
-    await done
-    expect(peer.takeReceived()).to.deep.equal([])
-  }
-
   for (const clean of [false, true]) {
     it(`refused after the session setup on another process (Clean Start ${clean ? 1 : 0}): the will is published once, when due`, async () => {
       const [a, b] = brokers as [Broker, Broker]
       const watch = await connected(b, { clientId: 'watch', protocolLevel: 5 })
       await subscribe(watch, [{ topicFilter: 'status/#', qos: 0 }])
       const closedAt = await delayedWill(a)
-      await refusedAfterSetup(b, clean)
+      // Its CONNACK (with the broker's properties) does not fit in 5 bytes: closed after the setup.
+      await refusedAfterSetup(b, 'dev', clean, { sessionExpiryInterval: 60, maximumPacketSize: 5 })
       const will = (await watch.next(5000)) as PublishPacket
       expect(will.payload.toString()).to.equal('offline')
       expect(Date.now() - closedAt).to.be.at.least(900)

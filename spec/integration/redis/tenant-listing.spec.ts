@@ -40,12 +40,17 @@ describe('TenantBackend (shared) – the clients of every tenant of the cluster'
 
   const names = (items: { tenant?: string | undefined; clientId: string }[]): string[] => items.map((c) => `${c.tenant ?? '-'}/${c.clientId}`)
 
-  it('lists, counts and finds clients of tenants connected only to another process', async () => {
+  /** Two processes on one key space; `clientIds` connected to the first. */
+  async function cluster(...clientIds: string[]): Promise<[{ tenants: TenantBackend; port: number }, { tenants: TenantBackend; port: number }]> {
     const root = randomRoot()
     const a = await node(root)
     const b = await node(root)
-    await connect(a.port, 'acme:alpha')
-    await connect(a.port, 'globex:bravo')
+    for (const clientId of clientIds) await connect(a.port, clientId)
+    return [a, b]
+  }
+
+  it('lists, counts and finds clients of tenants connected only to another process', async () => {
+    const [, b] = await cluster('acme:alpha', 'globex:bravo')
     await connect(b.port, 'acme:charlie')
     // globex never connected to b: b has no backend for it.
     expect(b.tenants.tenants).to.deep.equal(['acme'])
@@ -60,11 +65,7 @@ describe('TenantBackend (shared) – the clients of every tenant of the cluster'
   })
 
   it('a process with no tenant backend yet lists the cluster too', async () => {
-    const root = randomRoot()
-    const a = await node(root)
-    const b = await node(root)
-    await connect(a.port, 'acme:alpha')
-    await connect(a.port, 'beta')
+    const [, b] = await cluster('acme:alpha', 'beta')
     expect(b.tenants.tenants).to.deep.equal([])
     const all = await b.tenants.listClients({})
     expect(names(all.items)).to.deep.equal(['acme/alpha', '-/beta'])
