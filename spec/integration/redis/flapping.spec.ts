@@ -6,6 +6,8 @@
 import { expect } from 'chai'
 import { withAccessControl } from '../../../lib/auth/access-backend.js'
 import type { Backend } from '../../../lib/backend/backend.js'
+import { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import { TenantBackend } from '../../../lib/backend/tenant-backend.js'
 import { Broker } from '../../../lib/broker/broker.js'
 import { silentLogger } from '../../../lib/broker/logger.js'
 import type { BrokerOptions } from '../../../lib/broker/options.js'
@@ -89,5 +91,20 @@ describe('flapping detection – banned on every broker of one Redis', function 
     expect(await connectOnce(b, { clientId: 'acme:flappy' })).to.deep.include({ reasonCode: ReasonCode.Banned })
     // The same client id in another tenant is another client.
     expect(await connectOnce(b, { clientId: 'other:flappy' })).to.deep.include({ reasonCode: 0 })
+  })
+
+  it('through a shared TenantBackend (a KeyvBackend per tenant): banned on every broker', async () => {
+    const root = randomRoot()
+    const tenants = (): TenantBackend =>
+      new TenantBackend({
+        factory: (tenant) => new KeyvBackend({ url: server.url, prefix: root, namespace: tenant ?? 'default', heartbeatInterval: 150, log: () => undefined }),
+        shared: true
+      })
+    const options = { logger: silentLogger, flappingMaxCount: 1, flappingWindow: 60_000, flappingBanTime: 60_000, tenantResolver: byClientIdPrefix() }
+    brokers = [new Broker({ backend: tenants(), ...options }), new Broker({ backend: tenants(), ...options })]
+    const [a, b] = brokers as [Broker, Broker]
+    expect(await connectOnce(a, { clientId: 'acme:flappy' })).to.deep.include({ reasonCode: 0 })
+    expect(await connectOnce(a, { clientId: 'acme:flappy' })).to.deep.include({ reasonCode: ReasonCode.Banned })
+    expect(await connectOnce(b, { clientId: 'acme:flappy' })).to.deep.include({ reasonCode: ReasonCode.Banned })
   })
 })
