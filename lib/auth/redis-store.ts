@@ -155,6 +155,18 @@ export class RedisUserStore implements Authenticator {
     return running
   }
 
+  /**
+   * Resolves once the command client is connected again when an outage closed it (its connection
+   * loop runs; the caller bounds the wait): node-redis does not queue commands on a closed client.
+   */
+  #open(): Promise<void> {
+    const client = this.#client
+    if (client.isReady || this.#closed) return Promise.resolve()
+    const running = this.#connecting.get(client)
+    if (running !== undefined) return running
+    return client.isOpen ? Promise.resolve() : this.#connect(client)
+  }
+
   /** Resolves after `ms`, or at once when the store is closed. */
   #wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -244,7 +256,7 @@ export class RedisUserStore implements Authenticator {
         timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#waitMs} ms`)), this.#waitMs)
       })
       try {
-        found = await Promise.race([this.#ready.then(() => this.#load(key)), timeout])
+        found = await Promise.race([this.#ready.then(() => this.#open()).then(() => this.#load(key)), timeout])
       } finally {
         clearTimeout(timer)
       }

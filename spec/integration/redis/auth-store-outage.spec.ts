@@ -108,4 +108,21 @@ describe('access control – RedisUserStore across Redis outages', function () {
     expect(await eventually(users, 'new', (v) => v.result === 'allow', 8000)).to.include({ result: 'allow' })
     expect(await eventually(users, 'old', (v) => v.result === 'ignore', 8000)).to.include({ result: 'ignore' })
   })
+  it('a tenant first asked during an outage waits (within waitMs) for Redis to come back, not refused at once', async () => {
+    server = await startRedisServer()
+    const users = teardown.add(new RedisUserStore({ url: server.url, prefix: 'gap', waitMs: 8000 }), (s) => s.close())
+    await users.ready()
+    const admin = teardown.add(new RedisUserStore({ url: server.url, prefix: 'gap' }), (s) => s.close())
+    await admin.ready()
+    await admin.setUser('acme', 'u', 'pw')
+    await server.stop()
+    // `acme` was never read by `users`: it must be loaded from Redis, which is away for a moment.
+    const asked = users.authenticate({ ...request('u'), tenant: 'acme' } as AuthRequest).then(
+      (verdict) => verdict.result,
+      (error: unknown) => `rejected: ${String(error)}`
+    )
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await server.restart() // no persistence: the user is gone; what counts is an answer, not a refusal
+    expect(await asked).to.equal('ignore')
+  })
 })
