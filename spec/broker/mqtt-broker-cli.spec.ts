@@ -252,7 +252,8 @@ describe('bin/mqtt-broker', function () {
       expect(run.stdout).to.match(/configuration is valid \(1 listeners\)/)
     })
 
-    it('--host on a network address needs --allow-anonymous, which starts with a warning', async () => {
+    it('--host on a network address needs --allow-anonymous, which starts with a warning', async function () {
+      this.timeout(45000) // three processes one after the other (15 s timed out on a loaded machine)
       const refused = track(start(['--host', '0.0.0.0', '--port', '0']))
       expect(await refused.exit).to.equal(2)
       expect(refused.stderr).to.match(/--host: listeners\[0\]\.host: listener "mqtt" would accept anonymous clients/)
