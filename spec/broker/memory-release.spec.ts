@@ -1,0 +1,117 @@
+import { expect } from 'chai'
+import { getHeapSpaceStatistics } from 'node:v8'
+import { silentLogger } from '../../lib/broker/logger.js'
+import type { LogFields, Logger } from '../../lib/broker/logger.js'
+import { MemoryRelease, QUIET_UTILIZATION, YOUNG_WORTH_RELEASING } from '../../lib/broker/memory-release.js'
+import { makeBroker } from '../helpers/broker.js'
+import { openTcpPeer } from '../helpers/tcp-peer.js'
+import { useTeardown } from '../helpers/teardown.js'
+import { until } from '../helpers/virtual-clock.js'
+
+/** A release over scripted figures: the counter, the loop's utilisation and the young generation. */
+function scripted(threshold: number): { release: MemoryRelease; counter: { connectionsAccepted: number }; busy: { value: number }; young: { bytes: number }; collected: () => number } {
+  const counter = { connectionsAccepted: 0 }
+  const busy = { value: 0 }
+  const young = { bytes: 32 * 1024 * 1024 }
+  let collections = 0
+  const release = new MemoryRelease({
+    threshold,
+    counter,
+    log: silentLogger,
+    collect: async () => { collections++ },
+    utilization: () => busy.value,
+    youngBytes: () => young.bytes
+  })
+  return { release, counter, busy, young, collected: () => collections }
+}
+
+/** Once the collection's promise settled (the release runs one collection at a time). */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** Committed bytes of this process's young generation. */
+function youngGeneration(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? 0
+}
+
+describe('broker – memory given back after a burst of connections', function () {
+  this.timeout(30000)
+  const teardown = useTeardown()
+
+  it('collects once, at the first quiet tick after the threshold of accepted connections', async () => {
+    const { release, counter, collected } = scripted(100)
+    counter.connectionsAccepted = 99
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(0)
+    counter.connectionsAccepted = 150
+    release.tick() // connections arrived during this interval: not quiet yet
+    expect(collected()).to.equal(0)
+    release.tick()
+    expect(collected()).to.equal(1)
+    await settled()
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(1)
+    counter.connectionsAccepted = 250 // the next burst arms it again
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(2)
+  })
+
+  it('waits while the event loop is busy, and skips a young generation already small', async () => {
+    const { release, counter, busy, young, collected } = scripted(10)
+    counter.connectionsAccepted = 10
+    release.tick()
+    busy.value = QUIET_UTILIZATION
+    release.tick()
+    expect(collected()).to.equal(0)
+    busy.value = 0
+    young.bytes = YOUNG_WORTH_RELEASING - 1
+    release.tick()
+    expect(collected()).to.equal(0)
+    young.bytes = YOUNG_WORTH_RELEASING
+    release.tick() // the arm was used up by the small young generation
+    expect(collected()).to.equal(0)
+    counter.connectionsAccepted = 20
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(1)
+  })
+
+  it('never collects with threshold 0', () => {
+    const { release, counter, collected } = scripted(0)
+    counter.connectionsAccepted = 1_000_000
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(0)
+  })
+
+  it('gives the young generation back once quiet after real connections (V8, not a script)', async () => {
+    // Grow this process's young generation as a connection burst does: many objects that survive
+    // several scavenges.
+    let keep: unknown[] | undefined = []
+    for (let i = 0; i < 400_000; i++) keep.push({ i, a: [i, i + 1] })
+    expect(youngGeneration()).to.be.at.least(YOUNG_WORTH_RELEASING)
+    keep = undefined
+    const lines: Array<{ message: string; fields: LogFields | undefined }> = []
+    const logger: Logger = {
+      ...silentLogger,
+      enabled: (level) => level === 'info',
+      info: (message, fields) => lines.push({ message, fields })
+    }
+    const broker = makeBroker(teardown, { idleMemoryRelease: 20, timerInterval: 100, logger })
+    const { port } = await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })
+    for (let i = 0; i < 20; i++) {
+      const peer = await openTcpPeer(teardown, port)
+      expect(await peer.connect({ clientId: `idle-${i}`, keepalive: 60 })).to.deep.include({ reasonCode: 0 })
+    }
+    await until(() => lines.some((l) => l.message.includes('gave memory back')), 'the release', 20000)
+    const line = lines.find((l) => l.message.includes('gave memory back'))!
+    expect(line.fields).to.include({ connections: 20 })
+    expect(line.fields?.youngAfter as number).to.be.below(line.fields?.youngBefore as number)
+    expect(youngGeneration()).to.be.below(YOUNG_WORTH_RELEASING)
+    expect(broker.stats.connectionsOpen).to.equal(20)
+  })
+})
