@@ -10,15 +10,15 @@
  * estimate, taken from the samples of the last collections (all in the burst), stays "high" for
  * minutes (`--trace-gc-verbose`: "Memory reducer: high alloc" every 8 s, 40 s after the burst).
  *
- * So, at the wheel's tick: once at least `threshold` connections were accepted since the last
- * release, and the broker was quiet for one whole interval (no connection accepted, the event
+ * So, at the wheel's tick: once the open connections grew by at least `threshold` (from their
+ * lowest count since the last release: connections that come and go do not count), and the broker was quiet for one whole interval (no connection accepted, the event
  * loop busy less than `QUIET_UTILIZATION` of the time), and the young generation holds at least
  * `YOUNG_WORTH_RELEASING` bytes, the broker asks V8 for one collection
  * that reduces the memory footprint: the inspector's `HeapProfiler.collectGarbage` (V8's
  * low-memory notification: full collections, the young generation shrunk to its initial size,
  * free pages unmapped). A public API, no V8 flag; the young generation grows again as before
- * under load. It costs one pause (tens of ms at 10,000 connections) when the broker is idle, at
- * most once per `threshold` connections accepted.
+ * under load. It costs one pause (0.1–0.3 s at 10,000 connections) when the broker is idle, at
+ * most once per `threshold` connections added.
  */
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -45,15 +45,16 @@ export const lowMemoryCollect: Collect = async () => {
 }
 
 /** The part of the broker's counters the release reads. */
-export interface AcceptedCounter {
+export interface ConnectionCounters {
   readonly connectionsAccepted: number
+  readonly connectionsOpen: number
 }
 
 /** What a `MemoryRelease` reads and does; tests pass their own functions. */
 export interface MemoryReleaseOptions {
-  /** Connections accepted since the last release that arm the next one (0: never). */
+  /** Growth of the open connections (over their low since the last release) that arms a release (0: never). */
   threshold: number
-  counter: AcceptedCounter
+  counter: ConnectionCounters
   log: Logger
   /** The collection (default: `lowMemoryCollect`). */
   collect?: Collect
@@ -73,8 +74,8 @@ export const YOUNG_WORTH_RELEASING = 8 * 1024 * 1024
 export class MemoryRelease {
   /** Releases done (for tests and the log). */
   releases = 0
-  /** `connectionsAccepted` at the last release (or at the start). */
-  private atRelease: number
+  /** The lowest `connectionsOpen` seen at a tick since the last release (or the start). */
+  private low: number
   /** `connectionsAccepted` at the previous tick. */
   private atTick: number
   private running = false
@@ -83,8 +84,8 @@ export class MemoryRelease {
   private readonly youngBytes: () => number
 
   constructor(private readonly o: MemoryReleaseOptions) {
-    this.atRelease = o.counter.connectionsAccepted
-    this.atTick = this.atRelease
+    this.low = o.counter.connectionsOpen
+    this.atTick = o.counter.connectionsAccepted
     this.collect = o.collect ?? lowMemoryCollect
     this.utilization = o.utilization ?? loopUtilization()
     this.youngBytes = o.youngBytes ?? committedYoungGeneration
@@ -93,13 +94,14 @@ export class MemoryRelease {
   /** Called at every tick of the broker's wheel. Never throws; the collection runs asynchronously. */
   tick(): void {
     if (this.o.threshold === 0) return
-    const accepted = this.o.counter.connectionsAccepted
+    const { connectionsAccepted: accepted, connectionsOpen: open } = this.o.counter
     const quietConnects = accepted === this.atTick
     this.atTick = accepted
+    if (open < this.low) this.low = open
     // Measured at every tick, so that the figure always covers exactly the last interval.
     const busy = this.utilization()
-    if (this.running || accepted - this.atRelease < this.o.threshold || !quietConnects || busy >= QUIET_UTILIZATION) return
-    this.atRelease = accepted
+    if (this.running || open - this.low < this.o.threshold || !quietConnects || busy >= QUIET_UTILIZATION) return
+    this.low = open
     const young = this.youngBytes()
     if (young < YOUNG_WORTH_RELEASING) return
     this.running = true
@@ -109,7 +111,7 @@ export class MemoryRelease {
       () => {
         this.releases++
         this.o.log.info('quiet after a burst of connections: gave memory back', {
-          connections: accepted,
+          connections: open,
           ms: Math.round(performance.now() - started),
           youngBefore: young,
           youngAfter: this.youngBytes(),

@@ -180,11 +180,12 @@ export interface BrokerOptions {
    */
   maxEventLoopLag?: number
   /**
-   * Memory after a burst of connections (default 1,000; 0: off): once this many connections were
-   * accepted since the last time, and the broker then was quiet for one timer interval (no new
-   * connection, the event loop busy under 10%), it asks V8 for one collection that gives the
-   * young generation the burst grew (about 2 KB per connection) back to the system. One pause of
-   * tens of ms while idle; see `benchmarks/broker/README.md`, "Memory per idle connection".
+   * Memory after a burst of connections (default 1,000; 0: off): once the open connections grew by
+   * this many (over their lowest count since the last time), and the broker then was quiet for one
+   * timer interval (no new connection, the event loop busy under 10%), it asks V8 for one
+   * collection that gives the young generation the burst grew (about 2 KB per connection) back to
+   * the system. One pause (0.1–0.3 s at 10,000 connections) while idle; see
+   * `benchmarks/broker/README.md`, "Memory per idle connection".
    */
   idleMemoryRelease?: number
   /** Logger (default: warnings and errors to standard error). */

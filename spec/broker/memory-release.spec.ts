@@ -9,8 +9,8 @@ import { useTeardown } from '../helpers/teardown.js'
 import { until } from '../helpers/virtual-clock.js'
 
 /** A release over scripted figures: the counter, the loop's utilisation and the young generation. */
-function scripted(threshold: number): { release: MemoryRelease; counter: { connectionsAccepted: number }; busy: { value: number }; young: { bytes: number }; collected: () => number } {
-  const counter = { connectionsAccepted: 0 }
+function scripted(threshold: number): { release: MemoryRelease; counter: Counters; busy: { value: number }; young: { bytes: number }; collected: () => number } {
+  const counter = new Counters()
   const busy = { value: 0 }
   const young = { bytes: 32 * 1024 * 1024 }
   let collections = 0
@@ -23,6 +23,21 @@ function scripted(threshold: number): { release: MemoryRelease; counter: { conne
     youngBytes: () => young.bytes
   })
   return { release, counter, busy, young, collected: () => collections }
+}
+
+/** The broker's connection counters, as a burst of connections moves them. */
+class Counters {
+  connectionsAccepted = 0
+  connectionsOpen = 0
+  /** `n` connections accepted and held open. */
+  open(n: number): void {
+    this.connectionsAccepted += n
+    this.connectionsOpen += n
+  }
+
+  close(n: number): void {
+    this.connectionsOpen -= n
+  }
 }
 
 /** Once the collection's promise settled (the release runs one collection at a time). */
@@ -39,13 +54,13 @@ describe('broker – memory given back after a burst of connections', function (
   this.timeout(30000)
   const teardown = useTeardown()
 
-  it('collects once, at the first quiet tick after the threshold of accepted connections', async () => {
+  it('collects once, at the first quiet tick after the open connections grew by the threshold', async () => {
     const { release, counter, collected } = scripted(100)
-    counter.connectionsAccepted = 99
+    counter.open(99)
     release.tick()
     release.tick()
     expect(collected()).to.equal(0)
-    counter.connectionsAccepted = 150
+    counter.open(51)
     release.tick() // connections arrived during this interval: not quiet yet
     expect(collected()).to.equal(0)
     release.tick()
@@ -54,7 +69,30 @@ describe('broker – memory given back after a burst of connections', function (
     release.tick()
     release.tick()
     expect(collected()).to.equal(1)
-    counter.connectionsAccepted = 250 // the next burst arms it again
+    counter.open(100) // the next burst arms it again
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(2)
+  })
+
+  it('does not count connections that come and go, and counts a burst that follows a drop', async () => {
+    const { release, counter, collected } = scripted(100)
+    for (let i = 0; i < 10; i++) {
+      counter.open(60)
+      release.tick()
+      counter.close(60)
+      release.tick()
+    }
+    expect(counter.connectionsAccepted).to.equal(600)
+    expect(collected()).to.equal(0)
+    counter.open(150)
+    release.tick()
+    release.tick()
+    expect(collected()).to.equal(1)
+    await settled()
+    counter.close(150) // all gone (a network failure), then all back
+    release.tick()
+    counter.open(150)
     release.tick()
     release.tick()
     expect(collected()).to.equal(2)
@@ -62,7 +100,7 @@ describe('broker – memory given back after a burst of connections', function (
 
   it('waits while the event loop is busy, and skips a young generation already small', async () => {
     const { release, counter, busy, young, collected } = scripted(10)
-    counter.connectionsAccepted = 10
+    counter.open(10)
     release.tick()
     busy.value = QUIET_UTILIZATION
     release.tick()
@@ -74,7 +112,7 @@ describe('broker – memory given back after a burst of connections', function (
     young.bytes = YOUNG_WORTH_RELEASING
     release.tick() // the arm was used up by the small young generation
     expect(collected()).to.equal(0)
-    counter.connectionsAccepted = 20
+    counter.open(10)
     release.tick()
     release.tick()
     expect(collected()).to.equal(1)
@@ -82,7 +120,7 @@ describe('broker – memory given back after a burst of connections', function (
 
   it('never collects with threshold 0', () => {
     const { release, counter, collected } = scripted(0)
-    counter.connectionsAccepted = 1_000_000
+    counter.open(1_000_000)
     release.tick()
     release.tick()
     expect(collected()).to.equal(0)
