@@ -5,19 +5,22 @@
  * held idle for `--hold` ms (default 3000, as the `connections` scenario), then per connection:
  *
  * - `heap`: the child's V8 heap used after a full GC, after minus before (what the connections
- *   really keep);
+ *   really keep); "before" and "after" are taken after 3 full GCs and V8's low-memory collection
+ *   (the young generation back to its initial size) in every variant;
  * - `rss`: resident memory growth as the `connections` scenario reads it (no forced GC), and what
  *   it is made of: `new space` (the young generation the connect burst grew: committed, mostly
  *   garbage), `old space` committed, and the rest (`native`: sockets' libuv/kernel-facing structs,
  *   malloc'd read buffers, code);
- * - `rss after gc`: resident memory after the forced full GC (V8 gives back young-generation pages).
+ * - `rss after gc`: resident memory after those collections (the floor).
  *
  * `--bare` measures a plain Node TCP server that only reads (the floor a socket costs); `--lib DIR`
  * measures the broker of another checkout (its lib/); `--node-flags "..."` passes V8 flags to the
- * child (e.g. `--max-semi-space-size=1`).
+ * child (e.g. `--max-semi-space-size=1`); `--release N` sets the broker's `idleMemoryRelease` (0: off;
+ * default: the broker's default, 1,000), the collection that gives back the young generation a
+ * burst of connections grew once the broker is quiet (lib/broker/memory-release.ts).
  *
  *   node --import tsx benchmarks/broker/idle-memory.ts [--count 2000] [--hold 3000] [--bare]
- *     [--lib /work/base/lib] [--node-flags "--max-semi-space-size=1"]
+ *     [--lib /work/base/lib] [--release 0] [--node-flags "--max-semi-space-size=1"]
  */
 import { fork } from 'node:child_process'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -48,18 +51,28 @@ if (process.argv[2] === '--child') {
   } else {
     const lib = resolve(mode)
     const { Broker, MemoryBackend } = (await import(`${lib}/index.js`)) as typeof Lib
-    const broker = new Broker({ backend: new MemoryBackend(), sysInterval: 0, maxEventLoopLag: 0, maxHeapUsed: 0 })
+    const release = process.argv[4] === undefined ? {} : { idleMemoryRelease: Number(process.argv[4]) }
+    const broker = new Broker({ backend: new MemoryBackend(), sysInterval: 0, maxEventLoopLag: 0, maxHeapUsed: 0, ...release })
     port = (await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port
     keep = broker
   }
-  const heap = (collect: boolean): Heap => {
-    if (collect) for (let i = 0; i < 3; i++) gc()
+  const { Session } = await import('node:inspector')
+  const inspector = new Session()
+  inspector.connect()
+  const heap = async (collect: boolean): Promise<Heap> => {
+    if (collect) {
+      for (let i = 0; i < 3; i++) gc()
+      // V8's low-memory collection as well (what idleMemoryRelease asks for): the young generation
+      // back to its initial size, for every variant alike, so that "before" holds no young
+      // generation grown by the start and "rss after full GC" is the floor.
+      await new Promise<void>((resolve, reject) => inspector.post('HeapProfiler.collectGarbage', (e) => (e === null ? resolve() : reject(e))))
+    }
     const m = process.memoryUsage()
     const spaces = getHeapSpaceStatistics()
     const committed = (name: string): number => spaces.find((x) => x.space_name === name)?.physical_space_size ?? 0
     return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, newSpace: committed('new_space'), oldSpace: committed('old_space') }
   }
-  process.on('message', (m) => { if (m === 'heap' || m === 'nogc') process.send!(heap(m === 'heap')) })
+  process.on('message', (m) => { if (m === 'heap' || m === 'nogc') void heap(m === 'heap').then((h) => process.send!(h)) })
   process.send!({ port, keep: keep !== undefined })
 } else {
   const args = process.argv.slice(2)
@@ -67,7 +80,8 @@ if (process.argv[2] === '--child') {
   const hold = args.includes('--hold') ? Number(args[args.indexOf('--hold') + 1]) : 3000
   const mode = args.includes('--bare') ? 'bare' : args.includes('--lib') ? args[args.indexOf('--lib') + 1]! : resolve(fileURLToPath(import.meta.url), '../../../lib')
   const nodeFlags = args.includes('--node-flags') ? args[args.indexOf('--node-flags') + 1]!.split(/\s+/).filter(Boolean) : []
-  const child = fork(fileURLToPath(import.meta.url), ['--child', mode], { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags] })
+  const release = args.includes('--release') ? [String(Number(args[args.indexOf('--release') + 1]))] : []
+  const child = fork(fileURLToPath(import.meta.url), ['--child', mode, ...release], { execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags] })
   const next = (): Promise<unknown> => new Promise((r) => child.once('message', r))
   const { port } = (await next()) as { port: number }
   const ask = async (what: 'heap' | 'nogc' = 'heap'): Promise<Heap> => { const p = next(); child.send(what); return (await p) as Heap }
@@ -87,7 +101,8 @@ if (process.argv[2] === '--child') {
   const per = (a: Heap, k: keyof Heap): number => Math.round((a[k] - before[k]) / count)
   const kb = (k: keyof Heap): string => `${per(held, k)}`
   const native = per(held, 'rss') - per(held, 'newSpace') - per(held, 'oldSpace')
-  console.log(`${mode === 'bare' ? 'bare node socket' : mode}${nodeFlags.length > 0 ? ` (${nodeFlags.join(' ')})` : ''}: ${count} idle connections, per connection:`)
+  const variant = [...nodeFlags, ...release.map((n) => `idleMemoryRelease ${n}`)].join(' ')
+  console.log(`${mode === 'bare' ? 'bare node socket' : mode}${variant !== '' ? ` (${variant})` : ''}: ${count} idle connections, per connection:`)
   console.log(`  heap after full GC ${per(after, 'heapUsed')} B, external ${per(after, 'external')} B (arrayBuffers ${per(after, 'arrayBuffers')} B)`)
   console.log(`  rss ${kb('rss')} B = new space ${kb('newSpace')} B + old space ${kb('oldSpace')} B + native and the rest ${native} B; rss after full GC ${per(after, 'rss')} B`)
   for (const c of conns) c.destroy()

@@ -8,6 +8,7 @@ import type { BoundListener, ListenerConfig, Listeners } from '../transport/list
 import { isPromise } from '../util/awaitable.js'
 import { Admission } from './admission.js'
 import { Client } from './client.js'
+import { MemoryRelease } from './memory-release.js'
 import type { BrokerCore, CoreConnection } from './core.js'
 import { DelayedWills } from './delayed-wills.js'
 import type { DelayedWill } from './delayed-wills.js'
@@ -68,6 +69,8 @@ export class Broker {
   private readonly listeners: Listeners[] = []
   private readonly core: BrokerCore
   private readonly admission: Admission
+  /** Gives back the young generation a burst of connections grew, once quiet. */
+  private readonly memoryRelease: MemoryRelease
   private readonly pending = new Set<Promise<void>>()
   /** When the connections' output is written (and back-pressure). */
   private readonly output = new OutputScheduler()
@@ -94,6 +97,7 @@ export class Broker {
     this.log = options.logger ?? createLogger('warn')
     this.stats = createStats()
     this.admission = new Admission(this.options, this.stats, this.log)
+    this.memoryRelease = new MemoryRelease({ threshold: this.options.idleMemoryRelease, counter: this.stats, log: this.log })
     this.events$ = this.hub.events$
     this.sys =
       this.options.sysInterval > 0
@@ -383,6 +387,7 @@ export class Broker {
     }
     this.delayedWills.due(now)
     this.output.flushDirty(undefined)
+    this.memoryRelease.tick()
   }
 
   private fireWill({ tenant, clientId, will }: DelayedWill): void {

@@ -179,6 +179,15 @@ export interface BrokerOptions {
    * both are below 80% of their thresholds.
    */
   maxEventLoopLag?: number
+  /**
+   * Memory after a burst of connections (default 1,000; 0: off): once the open connections grew by
+   * this many (over their lowest count since the last time), and the broker then was quiet for one
+   * timer interval (no new connection, the event loop busy under 10%), it asks V8 for one
+   * collection that gives the young generation the burst grew (about 2 KB per connection) back to
+   * the system. One pause (0.1–0.3 s at 10,000 connections) while idle; see
+   * `benchmarks/broker/README.md`, "Memory per idle connection".
+   */
+  idleMemoryRelease?: number
   /** Logger (default: warnings and errors to standard error). */
   logger?: Logger
   /**
@@ -237,6 +246,7 @@ export interface ResolvedOptions {
   persistentSessionExpiry: number
   maxHeapUsed: number
   maxEventLoopLag: number
+  idleMemoryRelease: number
   timerInterval: number
   /** Milliseconds; 0: no `$SYS` topics. */
   sysInterval: number
@@ -341,6 +351,7 @@ export function resolveOptions(options: BrokerOptions): ResolvedOptions {
     persistentSessionExpiry: nonNegative('persistentSessionExpiry', options.persistentSessionExpiry, 604_800),
     maxHeapUsed: maxHeapUsed(options.maxHeapUsed),
     maxEventLoopLag: nonNegative('maxEventLoopLag', options.maxEventLoopLag, 1000),
+    idleMemoryRelease: nonNegative('idleMemoryRelease', options.idleMemoryRelease, 1000),
     timerInterval: positive('timerInterval', options.timerInterval, 1000),
     sysInterval: sysInterval(options.sysInterval),
     sysTopicPrefix: sysTopicPrefix(options.sysTopicPrefix),

@@ -66,6 +66,7 @@ export function brokerOptions(config: BrokerConfig): Omit<BrokerOptions, 'backen
     persistentSessionExpiry: b.persistent_session_expiry,
     maxHeapUsed: b.max_heap_used,
     maxEventLoopLag: b.max_event_loop_lag,
+    idleMemoryRelease: b.idle_memory_release,
     sysInterval: b.sys_interval,
     sysTopicPrefix: b.sys_topic_prefix,
     timerInterval: b.timer_interval,

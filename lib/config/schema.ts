@@ -124,6 +124,7 @@ const broker = {
     // Default: 90% of the V8 heap limit (computed at start, so no fixed default here).
     max_heap_used: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     max_event_loop_lag: count(1000),
+    idle_memory_release: count(1000),
     sys_interval: { type: 'number', minimum: 0, maximum: 86_400, default: 10 },
     sys_topic_prefix: {
       type: 'string',
@@ -300,6 +301,7 @@ export interface BrokerSection {
   persistent_session_expiry?: number
   max_heap_used?: number
   max_event_loop_lag?: number
+  idle_memory_release?: number
   sys_interval?: number
   sys_topic_prefix?: string
   timer_interval?: number

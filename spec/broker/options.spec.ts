@@ -50,6 +50,7 @@ describe('broker options', () => {
       persistentSessionExpiry: 604_800,
       maxHeapUsed: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
       maxEventLoopLag: 1000,
+      idleMemoryRelease: 1000,
       timerInterval: 1000,
       sysInterval: 10_000,
       sysTopicPrefix: '$SYS/broker',

@@ -52,7 +52,8 @@ describe('config – schema, defaults, documentation and mapping', () => {
         max_publisher_pause: 0, send_timeout: 700, refuse_control_characters: false, max_topic_length: 100, max_topic_levels: 8,
         max_subscriptions: 9, max_connections: 10, max_connections_per_listener: 11, max_connections_per_address: 12,
         max_connect_rate_per_address: 13, max_user_properties: 14, persistent_session_expiry: 15, max_heap_used: 16,
-        max_event_loop_lag: 17, max_connections_per_tenant: 18, flapping_max_count: 19, flapping_window: 20, flapping_ban_time: 21
+        max_event_loop_lag: 17, max_connections_per_tenant: 18, flapping_max_count: 19, flapping_window: 20, flapping_ban_time: 21,
+        idle_memory_release: 22
       }
     })
     expect(options).to.deep.equal({
@@ -64,7 +65,7 @@ describe('config – schema, defaults, documentation and mapping', () => {
       maxPublisherPause: 0, sendTimeout: 700, refuseControlCharacters: false, maxTopicLength: 100, maxTopicLevels: 8,
       maxSubscriptionsPerClient: 9, maxConnections: 10, maxConnectionsPerListener: 11, maxConnectionsPerAddress: 12,
       maxConnectRatePerAddress: 13, maxUserProperties: 14, persistentSessionExpiry: 15, maxHeapUsed: 16, maxEventLoopLag: 17,
-      maxConnectionsPerTenant: 18, flappingMaxCount: 19, flappingWindow: 20, flappingBanTime: 21
+      maxConnectionsPerTenant: 18, flappingMaxCount: 19, flappingWindow: 20, flappingBanTime: 21, idleMemoryRelease: 22
     })
     // Every key of the section is mapped (a key added to the schema must be added to the mapping).
     const sectionKeys = [...keys.keys()].filter((k) => k.startsWith('broker.')).length
