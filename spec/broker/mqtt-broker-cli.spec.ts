@@ -23,7 +23,7 @@ function waitFor(run: Run, pattern: RegExp, timeout = 15000): Promise<RegExpMatc
 }
 
 describe('bin/mqtt-broker', function () {
-  this.timeout(15000)
+  this.timeout(30000)
   const teardown = useTeardown()
 
   function track(run: Run): Run {
