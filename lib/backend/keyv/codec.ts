@@ -65,7 +65,9 @@ function pack(tag: number, header: Header, payload: Buffer): Buffer {
 function unpack(bytes: Buffer): { tag: number; header: Header; payload: Buffer } {
   if (bytes.length < 5) throw new TypeError('stored record too short')
   const length = bytes.readUInt32BE(1)
-  const header = fromJson<Header>(bytes.subarray(5, 5 + length))
+  const json = bytes.toString('utf8', 5, 5 + length)
+  // Only a header holding a tagged Buffer needs the reviver (JSON.parse with one is much slower).
+  const header = (json.includes(BUFFER_TAG) ? JSON.parse(json, reviver) : JSON.parse(json)) as Header
   // A copy: the reply buffer may be large and shared.
   const payload = Buffer.from(bytes.subarray(5 + length))
   return { tag: bytes[0] as number, header, payload }
