@@ -50,9 +50,25 @@ export function fromJson<T>(text: string | Buffer): T {
   return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'), reviver) as T
 }
 
+/**
+ * The header as JSON. Only properties and subscriptions can hold Buffers (the replacer); without
+ * them the JSON is built directly (the same text `JSON.stringify` makes, in about half its time:
+ * it runs for every message a node publishes through Redis).
+ */
+function headerJson(header: Header): string {
+  if (header.p !== undefined || header.s !== undefined) return toJson(header)
+  const { at, id } = header
+  if ((at !== undefined && !Number.isFinite(at)) || (id !== undefined && !Number.isFinite(id))) return JSON.stringify(header)
+  let json = '{"t":' + JSON.stringify(header.t) + ',"q":' + header.q + ',"r":' + header.r
+  if (at !== undefined) json += ',"at":' + at
+  if (header.o !== undefined) json += ',"o":' + JSON.stringify(header.o)
+  if (header.k !== undefined) json += ',"k":' + JSON.stringify(header.k)
+  if (id !== undefined) json += ',"id":' + id
+  return json + '}'
+}
+
 function pack(tag: number, header: Header, payload: Buffer): Buffer {
-  // Only properties and subscriptions can hold Buffers: without them, no replacer (much faster).
-  const json = header.p === undefined && header.s === undefined ? JSON.stringify(header) : toJson(header)
+  const json = headerJson(header)
   const length = Buffer.byteLength(json, 'utf8')
   const out = Buffer.allocUnsafe(5 + length + payload.length)
   out[0] = tag
