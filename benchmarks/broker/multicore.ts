@@ -236,7 +236,7 @@ async function main (): Promise<void> {
     const throttledBefore = throttled(t)
     // CPU and Redis calls are read once Redis is quiet again (the work a QoS 0 flood left behind).
     const measured = async (result: ThroughputResult): Promise<Run> => {
-      // The load generator's CPU and the machine's idle share: over the run itself.
+      // The load generator's CPU and the machine's idle share: from before connecting to the end of the run.
       const load = process.cpuUsage(loadBefore)
       const ticks = machineTicks()
       const idle = 1 - (ticks.busy - ticksBefore.busy) / Math.max(ticks.total - ticksBefore.total, 1)
