@@ -50,9 +50,25 @@ export function fromJson<T>(text: string | Buffer): T {
   return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'), reviver) as T
 }
 
+/**
+ * The header as JSON. Only properties and subscriptions can hold Buffers (the replacer); without
+ * them the JSON is built directly (the same text `JSON.stringify` makes, in about half its time:
+ * it runs for every message a node publishes through Redis).
+ */
+function headerJson(header: Header): string {
+  if (header.p !== undefined || header.s !== undefined) return toJson(header)
+  const { at, id } = header
+  if ((at !== undefined && !Number.isFinite(at)) || (id !== undefined && !Number.isFinite(id))) return JSON.stringify(header)
+  let json = '{"t":' + JSON.stringify(header.t) + ',"q":' + header.q + ',"r":' + header.r
+  if (at !== undefined) json += ',"at":' + at
+  if (header.o !== undefined) json += ',"o":' + JSON.stringify(header.o)
+  if (header.k !== undefined) json += ',"k":' + JSON.stringify(header.k)
+  if (id !== undefined) json += ',"id":' + id
+  return json + '}'
+}
+
 function pack(tag: number, header: Header, payload: Buffer): Buffer {
-  // Only properties and subscriptions can hold Buffers: without them, no replacer (much faster).
-  const json = header.p === undefined && header.s === undefined ? JSON.stringify(header) : toJson(header)
+  const json = headerJson(header)
   const length = Buffer.byteLength(json, 'utf8')
   const out = Buffer.allocUnsafe(5 + length + payload.length)
   out[0] = tag
@@ -65,7 +81,9 @@ function pack(tag: number, header: Header, payload: Buffer): Buffer {
 function unpack(bytes: Buffer): { tag: number; header: Header; payload: Buffer } {
   if (bytes.length < 5) throw new TypeError('stored record too short')
   const length = bytes.readUInt32BE(1)
-  const header = fromJson<Header>(bytes.subarray(5, 5 + length))
+  const json = bytes.toString('utf8', 5, 5 + length)
+  // Only a header holding a tagged Buffer needs the reviver (JSON.parse with one is much slower).
+  const header = (json.includes(BUFFER_TAG) ? JSON.parse(json, reviver) : JSON.parse(json)) as Header
   // A copy: the reply buffer may be large and shared.
   const payload = Buffer.from(bytes.subarray(5 + length))
   return { tag: bytes[0] as number, header, payload }

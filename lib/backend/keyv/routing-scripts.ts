@@ -58,8 +58,10 @@ return out
 /**
  * PUBLISH_BATCH: routes the messages a node published in one event-loop turn, in order, in one
  * call. KEYS = nodes (the registry). ARGV = node stream prefix, stream max length, publishing node,
- * number of items, then per item: its length (the number of arguments after it), tenant,
- * filter-counts key, tenant prefix, encoded message, read persistent subscribers ('1'/'0'), the
+ * number of items, the items' encoded messages concatenated (RedisLink.batched), then per item:
+ * its length (the number of arguments after it), tenant, filter-counts key, tenant prefix, the
+ * byte length of its encoded message (cut from the concatenation, in item order), read persistent
+ * subscribers ('1'/'0'), the
  * tenant's wildcard version the node's filter mirror is at, filters… (the topic and the matching
  * wildcard filters of that mirror).
  *
@@ -82,7 +84,9 @@ return out
  */
 export const PUBLISH_BATCH = `
 local out = {}
-local i = 5
+local i = 6
+local bytes = ARGV[5]
+local at = 1
 local everyone = nil
 -- Per destination node: the frames of its messages, in order.
 local frames = {}
@@ -108,7 +112,10 @@ for k = 1, tonumber(ARGV[4]) do
   local len = tonumber(ARGV[i])
   local tp = ARGV[i + 3]
   local fc = ARGV[i + 2]
-  local t, m = ARGV[i + 1], ARGV[i + 4]
+  local t = ARGV[i + 1]
+  local ml = tonumber(ARGV[i + 4])
+  local m = string.sub(bytes, at, at + ml - 1)
+  at = at + ml
   local frame = struct.pack('>I2', #t) .. t .. struct.pack('>I4', #m) .. m
   -- The counts of the filters not read in this call yet, in one HMGET.
   local missing = {}

@@ -83,6 +83,39 @@ describe('KeyvBackend – routed fan-out between nodes', function () {
     assert.deepEqual(s2.client.payloads(), ids.filter((i) => i % 3 === 0).map((i) => `m${i}`))
   })
 
+  it('passes the messages of one batch to Redis as one argument, and delivers them byte-exact, in order', async () => {
+    const [a, b] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
+    const s = await connect(b, 'bytes-1')
+    await subscribe(s, sub('by/+', 1))
+    await connect(a, 'bytes-here')
+    // Payloads of every length class, with bytes that are no UTF-8 (a lossy string would change them).
+    const payloads = [Buffer.alloc(0), Buffer.from([0xff]), Buffer.from([0, 0xc3, 0x28, 0xfe, 0x0d, 0x0a]), Buffer.alloc(70_000, 0xa5)]
+    for (let i = 0; i < 20; i++) payloads.push(Buffer.from(Array.from({ length: i * 7 }, (_, j) => (i * 31 + j * 17) % 256)))
+    // Every command is logged (with its first arguments): the batched call's are readable below.
+    await raw.sendCommand(['CONFIG', 'SET', 'slowlog-log-slower-than', '0'])
+    await raw.sendCommand(['SLOWLOG', 'RESET'])
+    try {
+      const published = payloads.map((payload, i) => {
+        const m = message(`by/${i % 3}`, '', i % 2 === 0 ? 0 : 1)
+        m.payload = payload
+        return Promise.resolve(a.publish(undefined, m))
+      })
+      assert.deepEqual(await Promise.all(published), payloads.map(() => 1))
+      const log = await raw.sendCommand<[number, number, number, string[]][]>(['SLOWLOG', 'GET', '1000'])
+      // EVALSHA sha 1 <nodes> <bus prefix> <max> <node> <count> <bytes> …: the count, then ONE
+      // argument with every message (tiny ones would be shorter than the 70,000-byte payload alone).
+      const call = log.map((entry) => entry[3]).find((args) => args[0]?.toUpperCase() === 'EVALSHA' && args[7] === String(payloads.length))
+      assert.ok(call !== undefined, 'one batched call for all the publishes')
+      const more = /\.\.\. \((\d+) more bytes\)$/.exec(call[8] ?? '')
+      assert.ok(more !== null, `the argument after the count is long (got ${String(call[8]).slice(0, 40)}…)`)
+      assert.ok(Number(more[1]) > payloads.reduce((n, p) => n + p.length, 0), 'it holds every encoded message')
+    } finally {
+      await raw.sendCommand(['CONFIG', 'SET', 'slowlog-log-slower-than', '10000'])
+    }
+    await waitFor(() => s.client.deliveries.length === payloads.length, 5000, 'deliveries')
+    assert.deepEqual(s.client.deliveries.map((d) => d.message.payload.toString('hex')), payloads.map((p) => p.toString('hex')))
+  })
+
   it('routes a message published on another node right after the subscribe resolved (no settling delay)', async () => {
     const [a, b, c] = nodes as [KeyvBackend, KeyvBackend, KeyvBackend]
     for (let i = 0; i < 25; i++) {
