@@ -25,19 +25,21 @@ describe('OutputScheduler – its lists of connections to flush (kept from flush
   it('flushes each marked connection once, in the order marked, and then none until marked again', () => {
     const scheduler = new OutputScheduler()
     const log: string[] = []
-    const [a, b, c] = ['a', 'b', 'c'].map((n) => target(n, log))
+    const a = target('a', log)
+    const b = target('b', log)
+    const c = target('c', log)
     scheduler.depth++
     for (const t of [b, a, c]) scheduler.markDirty(t)
     scheduler.depth--
     scheduler.flushDirty(undefined)
     expect(log).to.deep.equal(['b', 'a', 'c'])
-    expect([a, b, c].map((t) => t!.dirty)).to.deep.equal([false, false, false])
+    expect([a, b, c].map((t) => t.dirty)).to.deep.equal([false, false, false])
     scheduler.flushDirty(undefined)
     expect(log).to.have.length(3)
     for (let round = 0; round < 3; round++) {
       scheduler.depth++
-      scheduler.markDirty(c!)
-      scheduler.markDirty(a!)
+      scheduler.markDirty(c)
+      scheduler.markDirty(a)
       scheduler.depth--
       scheduler.flushDirty(undefined)
     }
