@@ -7,7 +7,7 @@
  * the tool checks it). ROOT is a checkout, so two versions compare side by side:
  *
  *   node --min-semi-space-size=64 --max-semi-space-size=64 --import tsx \
- *     benchmarks/broker/micro/publish-path.ts ROOT [qos]
+ *     benchmarks/broker/micro/publish-path.ts ROOT [qos] [packets per chunk]
  *
  * HEAP_PROFILE=FILE also writes V8's sampling heap profile of one round (objects that died young
  * included; every 64 bytes) to FILE: bytes per allocating function, as DevTools shows it (inlined
@@ -21,6 +21,8 @@ import { PerformanceObserver } from 'node:perf_hooks'
 
 const root = resolve(process.argv[2] ?? '.')
 const qos = Number(process.argv[3] ?? 0)
+/** PUBLISH packets per input chunk (1: the latency scenario; more: what a flooding publisher's reads hold). */
+const perChunk = Number(process.argv[4] ?? 1)
 const from = (path: string): string => pathToFileURL(resolve(root, path)).href
 const { Broker, MemoryBackend } = await import(from('lib/index.ts'))
 
@@ -57,7 +59,7 @@ const topic = Buffer.from('bench/micro/latency')
 sub.emit('data', Buffer.concat([Buffer.from([0x82, 2 + 2 + topic.length + 1, 0, 1, 0, topic.length]), topic, Buffer.from([qos])]))
 await settle()
 
-// One PUBLISH (64-byte payload) per chunk, as a fresh view of a read buffer (what a socket read gives).
+// `perChunk` PUBLISH packets (64-byte payloads) per chunk, as a fresh view of a read buffer (what a socket read gives).
 const payload = Buffer.alloc(64, 7)
 const head = qos === 0 ? Buffer.from([0x30, 2 + topic.length + 64, 0, topic.length]) : Buffer.from([0x32, 2 + topic.length + 2 + 64, 0, topic.length])
 const packet = Buffer.concat([head, topic, ...(qos === 0 ? [] : [Buffer.from([0, 0])]), payload])
@@ -65,22 +67,31 @@ const slab = Buffer.allocUnsafeSlow(64 * 1024)
 let pos = 0
 let packetId = 0
 let subId = 0
+const acks = Buffer.alloc(4 * perChunk)
 const round = (n: number): void => {
-  for (let i = 0; i < n; i++) {
-    if (pos + packet.length > slab.length) pos = 0
-    packet.copy(slab, pos)
-    if (qos > 0) {
-      packetId = packetId === 65_535 ? 1 : packetId + 1
-      slab.writeUInt16BE(packetId, pos + head.length + topic.length)
+  for (let i = 0; i < n; i += perChunk) {
+    if (pos + packet.length * perChunk > slab.length) pos = 0
+    const start = pos
+    for (let k = 0; k < perChunk; k++) {
+      packet.copy(slab, pos)
+      if (qos > 0) {
+        packetId = packetId === 65_535 ? 1 : packetId + 1
+        slab.writeUInt16BE(packetId, pos + head.length + topic.length)
+      }
+      pos += packet.length
     }
-    pub.emit('data', Buffer.from(slab.buffer, pos, packet.length))
-    pos += packet.length
+    pub.emit('data', Buffer.from(slab.buffer, start, pos - start))
     if (qos > 0) {
-      // The subscriber acknowledges the delivery it got (its packet id from the written bytes).
+      // The subscriber acknowledges the deliveries it got (their packet ids from the written bytes).
       const last = sub.last!
-      const id = last.readUInt16BE(last.length - 64 - 2)
-      subId = id
-      sub.emit('data', Buffer.from([0x40, 2, id >> 8, id & 0xff]))
+      for (let k = 0; k < perChunk; k++) {
+        const id = last.readUInt16BE(k * packet.length + head.length + topic.length)
+        subId = id
+        acks[4 * k] = 0x40
+        acks[4 * k + 1] = 2
+        acks.writeUInt16BE(id, 4 * k + 2)
+      }
+      sub.emit('data', Buffer.from(acks))
     }
   }
 }
@@ -120,6 +131,6 @@ for (let r = 0; r < 9; r++) {
 if (sub.written < 10 * N * packet.length) throw new Error(`only ${sub.written} bytes delivered`)
 cpu.sort((a, b) => a - b)
 heap.sort((a, b) => a - b)
-console.log(`${root} QoS ${qos}: ns CPU per message median ${cpu[4]!.toFixed(0)} min ${cpu[0]!.toFixed(0)}; heap bytes per message median ${heap[4]!.toFixed(0)} (last sub id ${subId})`)
+console.log(`${root} QoS ${qos}, ${perChunk} per chunk: ns CPU per message median ${cpu[4]!.toFixed(0)} min ${cpu[0]!.toFixed(0)}; heap bytes per message median ${heap[4]!.toFixed(0)} (last sub id ${subId})`)
 await broker.close()
 process.exit(0)
