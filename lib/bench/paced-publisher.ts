@@ -23,6 +23,11 @@ export interface PacedPublisherData {
   payload: number
   rate: number
   count: number
+  /**
+   * QoS of the messages (default 0). At QoS 1 the acknowledgements wait in the socket until the
+   * last message is sent (the thread sleeps between sends): keep `count` below 65,535.
+   */
+  qos?: 0 | 1
 }
 
 /** Messages from the worker. */
@@ -32,7 +37,7 @@ async function run (d: PacedPublisherData): Promise<void> {
   const port = parentPort!
   const conn = await Conn.open(d.target, d.clientId)
   const tally: Tally = { deliveries: 0, duplicates: 0, foreign: 0, acked: 0, lastDeliveryAt: 0, check () {} }
-  const pub = new Publisher(conn, 0, d.topic, d.payload, 0, d.count, 1, 1, tally)
+  const pub = new Publisher(conn, 0, d.topic, d.payload, d.qos ?? 0, d.count, 1, 1, tally)
   fullGc() // before, not during, the timed messages (see full-gc.ts)
   await new Promise<void>((resolve) => {
     port.once('message', () => resolve())
