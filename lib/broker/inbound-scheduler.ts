@@ -258,7 +258,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     } finally {
       output.depth--
     }
-    output.flushDirty(this)
+    output.flushDirty(this, true)
   }
 
   private onPacket(packet: Packet): void {

@@ -4,8 +4,12 @@ import type { Waiter } from './output-flow.js'
 export interface FlushTarget extends Waiter {
   /** In the scheduler's dirty list. */
   dirty: boolean
+  /** In the scheduler's list of output held for the end of the event-loop turn. */
+  heldForTurn: boolean
   /** The connection is closed. */
   readonly closed: boolean
+  /** Bytes gathered and not yet written. */
+  readonly gathered: number
   /** Write its gathered output (one `write()`). */
   flush(): void
   /** Close it for an unexpected error (here: of its flush). */
@@ -19,12 +23,25 @@ export interface FlushTarget extends Waiter {
 }
 
 /**
- * When the connections' gathered output is written. Everything a connection must send while the
- * broker handles one input chunk (its own acks and every delivery to it) is written with one
- * `write()` at the end of the chunk (`depth` counts the nesting of input handling); output produced
- * outside input handling (backend completions, deliveries from another process) is flushed in one
- * `process.nextTick` callback per turn, after the promise jobs of that turn ran. After each flush,
- * back-pressure: a receiver that cannot keep up pauses the publisher whose input fed it.
+ * Output for another connection than the one whose input chunk produced it is held for the end of
+ * the event-loop turn while it is below this many bytes: several publishers feeding one subscriber
+ * in one turn then make one write to it instead of one each. A batch at or above it is written at
+ * the chunk's end as before, so deferral never gathers more than this per connection.
+ */
+export const TURN_HOLD_BYTES = 32 * 1024
+
+/**
+ * When the connections' gathered output is written. At the end of each input chunk the connection
+ * that sent the chunk writes everything it must send (its own acknowledgements, and whatever else
+ * was gathered for it) with one `write()`; the output the chunk produced for OTHER connections
+ * (deliveries) is held until the reads of this event-loop turn are done (`setImmediate`: it runs
+ * right after the poll phase that delivered the reads, no timer) and then written with one
+ * `write()` per connection, unless it passed `TURN_HOLD_BYTES` or the receiver is already
+ * congested (then it is written at the chunk's end). `depth` counts the nesting of input handling.
+ * Output produced outside input handling (backend completions, deliveries from another process, a
+ * drain) is flushed in one `process.nextTick` callback per turn, after the promise jobs of that turn
+ * ran. After each write, back-pressure: a receiver that cannot keep up pauses the publishers whose
+ * input fed it.
  */
 export class OutputScheduler {
   /** Nesting depth of input processing (deliveries during it are flushed at its end). */
@@ -33,6 +50,15 @@ export class OutputScheduler {
   private scheduled = false
   /** Publishers whose completions wait for the scheduled flush (back-pressure applies to them). */
   private deferredSources: FlushTarget[] = []
+  /** Connections whose output is held for the end of the turn (each once). */
+  private held: FlushTarget[] = []
+  /** Pairs (receiver, publisher that fed it) of the held output, for back-pressure at the turn's end. */
+  private heldFeeds: FlushTarget[] = []
+  private turnScheduled = false
+  private readonly endTurn = (): void => {
+    this.turnScheduled = false
+    this.flushHeld()
+  }
 
   /** `client` has output to flush: at the end of the current input chunk, or once this turn's promise jobs ran. */
   markDirty(client: FlushTarget): void {
@@ -52,8 +78,12 @@ export class OutputScheduler {
     this.schedule()
   }
 
-  /** Flush every connection with output; pause `source` if a receiver is congested. */
-  flushDirty(source: FlushTarget | undefined): void {
+  /**
+   * Flush every connection with output; pause `source` if a receiver is congested. With `hold`
+   * (the end of `source`'s input chunk), output for other connections below `TURN_HOLD_BYTES` is
+   * held for the end of the turn instead.
+   */
+  flushDirty(source: FlushTarget | undefined, hold = false): void {
     if (this.depth > 0) return
     const dirty = this.dirty
     if (dirty.length === 0) return
@@ -62,6 +92,19 @@ export class OutputScheduler {
     if (sources.length > 0) this.deferredSources = []
     for (const client of dirty) {
       client.dirty = false
+      if (hold && client !== source && client.gathered < TURN_HOLD_BYTES && !client.closed && !client.congested()) {
+        // Held: written once at the turn's end, with whatever other publishers add to it meanwhile.
+        if (!client.heldForTurn) {
+          client.heldForTurn = true
+          this.held.push(client)
+        }
+        this.heldFeeds.push(client, source!)
+        if (!this.turnScheduled) {
+          this.turnScheduled = true
+          setImmediate(this.endTurn)
+        }
+        continue
+      }
       try {
         client.flush()
       } catch (error) {
@@ -73,6 +116,27 @@ export class OutputScheduler {
       if (!client.congested()) continue
       if (source !== undefined && source !== client) source.waitFor(client)
       for (const s of sources) if (s !== client && !s.closed) s.waitFor(client)
+    }
+  }
+
+  /** The turn's reads are done: write the held output, then pause the publishers of congested receivers. */
+  private flushHeld(): void {
+    const held = this.held
+    const feeds = this.heldFeeds
+    this.held = []
+    this.heldFeeds = []
+    for (const client of held) {
+      client.heldForTurn = false
+      try {
+        client.flush()
+      } catch (error) {
+        client.internalError(error)
+      }
+    }
+    for (let i = 0; i < feeds.length; i += 2) {
+      const client = feeds[i]!
+      const source = feeds[i + 1]!
+      if (!client.closed && !source.closed && client.congested()) source.waitFor(client)
     }
   }
 
