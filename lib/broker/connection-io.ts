@@ -41,8 +41,8 @@ const PAUSE_OUTPUT = 4
 export abstract class ConnectionIO implements FlushTarget, Waiter {
   /** In the broker's dirty list. */
   dirty = false
-  /** Its output is held for the end of the event-loop turn (`OutputScheduler`). */
-  heldForTurn = false
+  /** Output held for the end of the event-loop turn: -1 none, else bytes counted (`OutputScheduler`). */
+  heldBytes = -1
   /** What CONNECT negotiated: the limits towards the client are read here. */
   readonly negotiated = new ConnectionState()
   protected phase = NEW

@@ -4,8 +4,11 @@ import type { Waiter } from './output-flow.js'
 export interface FlushTarget extends Waiter {
   /** In the scheduler's dirty list. */
   dirty: boolean
-  /** In the scheduler's list of output held for the end of the event-loop turn. */
-  heldForTurn: boolean
+  /**
+   * Output held for the end of the event-loop turn: -1 none (not in the scheduler's held list);
+   * else the bytes counted against the turn's `TURN_HOLD_BYTES` (0: in the list, written since).
+   */
+  heldBytes: number
   /** The connection is closed. */
   readonly closed: boolean
   /** Bytes gathered and not yet written. */
@@ -23,10 +26,13 @@ export interface FlushTarget extends Waiter {
 }
 
 /**
- * Output for another connection than the one whose input chunk produced it is held for the end of
- * the event-loop turn while it is below this many bytes: several publishers feeding one subscriber
- * in one turn then make one write to it instead of one each. A batch at or above it is written at
- * the chunk's end as before, so deferral never gathers more than this per connection.
+ * Output for other connections than the one whose input chunk produced it is held for the end of
+ * the event-loop turn while all that is held comes to at most this many bytes: several publishers
+ * feeding one subscriber in one turn then make one write to it instead of one each. Beyond it,
+ * output is written at the chunk's end as before. The bound is for the whole turn, not per
+ * connection: what is held keeps its messages alive past the chunk, and an unbounded hold (every
+ * connection's output of a whole turn) made the garbage collector copy them (scavenges 8× longer,
+ * the heap 3× larger on fan-in QoS 0, benchmarks/broker/README.md).
  */
 export const TURN_HOLD_BYTES = 32 * 1024
 
@@ -36,8 +42,8 @@ export const TURN_HOLD_BYTES = 32 * 1024
  * was gathered for it) with one `write()`; the output the chunk produced for OTHER connections
  * (deliveries) is held until the reads of this event-loop turn are done (`setImmediate`: it runs
  * right after the poll phase that delivered the reads, no timer) and then written with one
- * `write()` per connection, unless it passed `TURN_HOLD_BYTES` or the receiver is already
- * congested (then it is written at the chunk's end). `depth` counts the nesting of input handling.
+ * `write()` per connection, unless the turn's held output would pass `TURN_HOLD_BYTES` or the
+ * receiver is already congested (then it is written at the chunk's end). `depth` counts the nesting of input handling.
  * Output produced outside input handling (backend completions, deliveries from another process, a
  * drain) is flushed in one `process.nextTick` callback per turn, after the promise jobs of that turn
  * ran. After each write, back-pressure: a receiver that cannot keep up pauses the publishers whose
@@ -52,6 +58,8 @@ export class OutputScheduler {
   private deferredSources: FlushTarget[] = []
   /** Connections whose output is held for the end of the turn (each once). */
   private held: FlushTarget[] = []
+  /** Bytes held in all (their `heldBytes`). */
+  private heldTotal = 0
   /** Pairs (receiver, publisher that fed it) of the held output, for back-pressure at the turn's end. */
   private heldFeeds: FlushTarget[] = []
   private turnScheduled = false
@@ -80,8 +88,8 @@ export class OutputScheduler {
 
   /**
    * Flush every connection with output; pause `source` if a receiver is congested. With `hold`
-   * (the end of `source`'s input chunk), output for other connections below `TURN_HOLD_BYTES` is
-   * held for the end of the turn instead.
+   * (the end of `source`'s input chunk), output for other connections is held for the end of the
+   * turn instead while the turn's held output stays within `TURN_HOLD_BYTES`.
    */
   flushDirty(source: FlushTarget | undefined, hold = false): void {
     if (this.depth > 0) return
@@ -92,18 +100,11 @@ export class OutputScheduler {
     if (sources.length > 0) this.deferredSources = []
     for (const client of dirty) {
       client.dirty = false
-      if (hold && client !== source && client.gathered < TURN_HOLD_BYTES && !client.closed && !client.congested()) {
-        // Held: written once at the turn's end, with whatever other publishers add to it meanwhile.
-        if (!client.heldForTurn) {
-          client.heldForTurn = true
-          this.held.push(client)
-        }
-        this.heldFeeds.push(client, source!)
-        if (!this.turnScheduled) {
-          this.turnScheduled = true
-          setImmediate(this.endTurn)
-        }
-        continue
+      if (hold && client !== source && this.hold(client, source!)) continue
+      if (client.heldBytes > 0) {
+        // Held before, written now: no longer counted.
+        this.heldTotal -= client.heldBytes
+        client.heldBytes = 0
       }
       try {
         client.flush()
@@ -119,14 +120,35 @@ export class OutputScheduler {
     }
   }
 
+  /**
+   * Hold `client`'s output (fed by `source`) for the end of the turn, if the turn's held output
+   * stays within `TURN_HOLD_BYTES` and the receiver is not congested already. False: write it now.
+   */
+  private hold(client: FlushTarget, source: FlushTarget): boolean {
+    const counted = client.heldBytes > 0 ? client.heldBytes : 0
+    const bytes = client.gathered
+    const total = this.heldTotal - counted + bytes
+    if (total > TURN_HOLD_BYTES || client.closed || client.congested()) return false
+    if (client.heldBytes < 0) this.held.push(client)
+    client.heldBytes = bytes
+    this.heldTotal = total
+    this.heldFeeds.push(client, source)
+    if (!this.turnScheduled) {
+      this.turnScheduled = true
+      setImmediate(this.endTurn)
+    }
+    return true
+  }
+
   /** The turn's reads are done: write the held output, then pause the publishers of congested receivers. */
   private flushHeld(): void {
     const held = this.held
     const feeds = this.heldFeeds
     this.held = []
     this.heldFeeds = []
+    this.heldTotal = 0
     for (const client of held) {
-      client.heldForTurn = false
+      client.heldBytes = -1
       try {
         client.flush()
       } catch (error) {

@@ -104,7 +104,7 @@ describe('broker – output held for the end of the event-loop turn', function (
     expect(subChunks).to.equal(1)
   })
 
-  it('a receiver whose gathered output reaches TURN_HOLD_BYTES is written at the end of the chunk, not held', async () => {
+  it('a receiver whose gathered output passes TURN_HOLD_BYTES is written at the end of the chunk, not held', async () => {
     const broker = makeBroker(teardown, {})
     const log: Log = []
     const sub = await peer(broker, 'sub', log)
@@ -123,6 +123,30 @@ describe('broker – output held for the end of the event-loop turn', function (
       ['p0', 5],
       ['sub', 5],
       ['p1', 5]
+    ])
+  })
+
+  it('what is held in one turn comes to TURN_HOLD_BYTES at most, over all receivers: beyond, output is written at the chunk end', async () => {
+    const broker = makeBroker(teardown, {})
+    const log: Log = []
+    const subA = await peer(broker, 'subA', log)
+    await subscribe(subA, [{ topicFilter: 't/p0', qos: 1 }])
+    const subB = await peer(broker, 'subB', log)
+    await subscribe(subB, [{ topicFilter: 't/p1', qos: 1 }])
+    const pubs = await Promise.all(['p0', 'p1'].map((name) => peer(broker, name, log)))
+    log.length = 0
+    // Each chunk makes 5 × (bound / 8) for its subscriber: the first is held, the second would
+    // take the turn's held output past the bound and is written at once.
+    const size = Math.ceil(TURN_HOLD_BYTES / 8)
+    pubs[0]!.send(burst('p0', size))
+    pubs[1]!.send(burst('p1', size))
+    expect((await receive(subA, 5)).map((m) => m.topic)).to.deep.equal(Array(5).fill('t/p0'))
+    expect((await receive(subB, 5)).map((m) => m.topic)).to.deep.equal(Array(5).fill('t/p1'))
+    expect(log.map(([name, packets]) => [name, packets.length])).to.deep.equal([
+      ['p0', 5],
+      ['subB', 5],
+      ['p1', 5],
+      ['subA', 5]
     ])
   })
 
