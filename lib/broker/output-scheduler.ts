@@ -43,7 +43,11 @@ export const TURN_HOLD_BYTES = 32 * 1024
  * (deliveries) is held until the reads of this event-loop turn are done (`setImmediate`: it runs
  * right after the poll phase that delivered the reads, no timer) and then written with one
  * `write()` per connection, unless the turn's held output would pass `TURN_HOLD_BYTES` or the
- * receiver is already congested (then it is written at the chunk's end). `depth` counts the nesting of input handling.
+ * receiver is already congested (then it is written at the chunk's end). Holding is only worth it
+ * when a turn reads several chunks: it is done in a turn when the previous turn with output for
+ * other connections read two chunks or more, so a broker at a low rate (one chunk a turn) writes
+ * deliveries at once, before the acknowledgements, as it did before holding existed.
+ * `depth` counts the nesting of input handling.
  * Output produced outside input handling (backend completions, deliveries from another process, a
  * drain) is flushed in one `process.nextTick` callback per turn, after the promise jobs of that turn
  * ran. After each write, back-pressure: a receiver that cannot keep up pauses the publishers whose
@@ -63,8 +67,14 @@ export class OutputScheduler {
   /** Pairs (receiver, publisher that fed it) of the held output, for back-pressure at the turn's end. */
   private heldFeeds: FlushTarget[] = []
   private turnScheduled = false
+  /** Input chunks that ended this turn (while the turn's end is scheduled). */
+  private chunks = 0
+  /** Output for other connections is held this turn (the last such turn read two chunks or more). */
+  private holding = false
   private readonly endTurn = (): void => {
     this.turnScheduled = false
+    this.holding = this.chunks >= 2
+    this.chunks = 0
     this.flushHeld()
   }
 
@@ -98,6 +108,15 @@ export class OutputScheduler {
     this.dirty = []
     const sources = this.deferredSources
     if (sources.length > 0) this.deferredSources = []
+    if (hold) {
+      // Count the chunks of this turn (the turn's end decides whether the next one holds).
+      this.chunks++
+      if (!this.turnScheduled) {
+        this.turnScheduled = true
+        setImmediate(this.endTurn)
+      }
+      hold = this.holding
+    }
     for (const client of dirty) {
       client.dirty = false
       if (hold && client !== source && this.hold(client, source!)) continue
@@ -133,10 +152,6 @@ export class OutputScheduler {
     client.heldBytes = bytes
     this.heldTotal = total
     this.heldFeeds.push(client, source)
-    if (!this.turnScheduled) {
-      this.turnScheduled = true
-      setImmediate(this.endTurn)
-    }
     return true
   }
 

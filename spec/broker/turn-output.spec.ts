@@ -16,7 +16,9 @@ import { useTeardown } from '../helpers/teardown.js'
  * one write to it; the publisher's own acknowledgements still leave at the end of its chunk.
  *
  * The in-memory transport delivers each write in its own `setImmediate`: chunks written in one tick
- * are read by the broker in one turn, and each broker write arrives as one `data` event.
+ * are read by the broker in one turn, and each broker write arrives as one `data` event. The broker
+ * holds in a turn when the last turn with output read two chunks or more (`busy`), and writes at
+ * once after a turn of one chunk (`quiet`).
  */
 describe('broker – output held for the end of the event-loop turn', function () {
   this.timeout(15000)
@@ -59,6 +61,22 @@ describe('broker – output held for the end of the event-loop turn', function (
     return got
   }
 
+  /** A turn of two chunks with output (two PINGREQ): the next turn holds. */
+  async function busy(a: Peer, b: Peer, log: Log): Promise<void> {
+    a.send({ type: 'pingreq' })
+    b.send({ type: 'pingreq' })
+    expect(await a.next()).to.deep.equal({ type: 'pingresp' })
+    expect(await b.next()).to.deep.equal({ type: 'pingresp' })
+    log.length = 0
+  }
+
+  /** A turn of one chunk with output: the next turn does not hold. */
+  async function quiet(a: Peer, log: Log): Promise<void> {
+    a.send({ type: 'pingreq' })
+    expect(await a.next()).to.deep.equal({ type: 'pingresp' })
+    log.length = 0
+  }
+
   /** Five QoS 1 PUBLISH from publisher `name` in one write (one input chunk), packet ids 1-5. */
   function burst(name: string, payloadBytes = 0): Buffer {
     return Buffer.concat(
@@ -76,7 +94,7 @@ describe('broker – output held for the end of the event-loop turn', function (
     await subscribe(sub, [{ topicFilter: 't/#', qos: 1 }])
     const names = ['p0', 'p1', 'p2', 'p3']
     const pubs = await Promise.all(names.map((name) => peer(broker, name, log)))
-    log.length = 0
+    await busy(pubs[0]!, pubs[1]!, log)
     let subChunks = 0
     sub.stream.on('data', () => subChunks++)
     // One tick: the broker reads the four chunks in one turn.
@@ -110,7 +128,7 @@ describe('broker – output held for the end of the event-loop turn', function (
     const sub = await peer(broker, 'sub', log)
     await subscribe(sub, [{ topicFilter: 't/#', qos: 1 }])
     const pubs = await Promise.all(['p0', 'p1'].map((name) => peer(broker, name, log)))
-    log.length = 0
+    await busy(pubs[0]!, pubs[1]!, log)
     // Five messages of a fifth of the bound each: every chunk reaches it.
     const size = Math.ceil(TURN_HOLD_BYTES / 5)
     pubs[0]!.send(burst('p0', size))
@@ -134,7 +152,7 @@ describe('broker – output held for the end of the event-loop turn', function (
     const subB = await peer(broker, 'subB', log)
     await subscribe(subB, [{ topicFilter: 't/p1', qos: 1 }])
     const pubs = await Promise.all(['p0', 'p1'].map((name) => peer(broker, name, log)))
-    log.length = 0
+    await busy(pubs[0]!, pubs[1]!, log)
     // Each chunk makes 5 × (bound / 8) for its subscriber: the first is held, the second would
     // take the turn's held output past the bound and is written at once.
     const size = Math.ceil(TURN_HOLD_BYTES / 8)
@@ -156,7 +174,7 @@ describe('broker – output held for the end of the event-loop turn', function (
     const sub = await peer(broker, 'sub', log)
     await subscribe(sub, [{ topicFilter: 't/#', qos: 1 }])
     const pub = await peer(broker, 'p0', log)
-    log.length = 0
+    await busy(pub, sub, log)
     // The publisher's chunk, then in the same turn the subscriber's PINGREQ: the held deliveries
     // leave with the PINGRESP, before it.
     pub.send(burst('p0'))
@@ -166,6 +184,23 @@ describe('broker – output held for the end of the event-loop turn', function (
     expect(log.map(([name, written]) => [name, written.map((p) => p.type).join(',')])).to.deep.equal([
       ['p0', 'puback,puback,puback,puback,puback'],
       ['sub', 'publish,publish,publish,publish,publish,pingresp']
+    ])
+  })
+
+  it('after a turn of one chunk (a low rate) deliveries are not held: written at the chunk end, before the acknowledgements', async () => {
+    const broker = makeBroker(teardown, {})
+    const log: Log = []
+    const sub = await peer(broker, 'sub', log)
+    await subscribe(sub, [{ topicFilter: 't/#', qos: 1 }])
+    const pub = await peer(broker, 'p0', log)
+    await busy(pub, sub, log)
+    await quiet(pub, log)
+    pub.send(burst('p0'))
+    expect((await receive(sub, 5)).map((m) => m.payload.toString())).to.deep.equal([1, 2, 3, 4, 5].map((i) => `p0-${i}`))
+    expect((await packets(pub, 5)).map((p) => p.type)).to.deep.equal(Array(5).fill('puback'))
+    expect(log.map(([name, packets]) => [name, packets.length])).to.deep.equal([
+      ['sub', 5],
+      ['p0', 5]
     ])
   })
 
