@@ -36,6 +36,11 @@ export interface FlushTarget extends Waiter {
  */
 export const TURN_HOLD_BYTES = 32 * 1024
 
+/** Busy turns in a row whose held output merged nothing, after which holding stops. */
+const MISSES = 4
+/** While holding is stopped, every this-many-th busy turn holds again (to see whether it merges now). */
+const RETRY = 16
+
 /**
  * When the connections' gathered output is written. At the end of each input chunk the connection
  * that sent the chunk writes everything it must send (its own acknowledgements, and whatever else
@@ -44,9 +49,11 @@ export const TURN_HOLD_BYTES = 32 * 1024
  * right after the poll phase that delivered the reads, no timer) and then written with one
  * `write()` per connection, unless the turn's held output would pass `TURN_HOLD_BYTES` or the
  * receiver is already congested (then it is written at the chunk's end). Holding is only worth it
- * when a turn reads several chunks: it is done in a turn when the previous turn with output for
- * other connections read two chunks or more, so a broker at a low rate (one chunk a turn) writes
- * deliveries at once, before the acknowledgements, as it did before holding existed.
+ * when one receiver is fed by several chunks of a turn (fan-in): it is done in a turn when the
+ * previous turn with output read two chunks or more, and stops after `MISSES` turns in a row whose
+ * held output merged nothing (pairs, fan-out from one publisher: it would only keep messages alive
+ * longer), to be tried again every `RETRY`-th busy turn. A broker at a low rate (one chunk a turn)
+ * writes deliveries at once, before the acknowledgements, as it did before holding existed.
  * `depth` counts the nesting of input handling.
  * Output produced outside input handling (backend completions, deliveries from another process, a
  * drain) is flushed in one `process.nextTick` callback per turn, after the promise jobs of that turn
@@ -69,12 +76,29 @@ export class OutputScheduler {
   private turnScheduled = false
   /** Input chunks that ended this turn (while the turn's end is scheduled). */
   private chunks = 0
-  /** Output for other connections is held this turn (the last such turn read two chunks or more). */
+  /** Output for other connections is held this turn. */
   private holding = false
+  /** Held turns in a row that merged nothing (no receiver fed by two chunks). */
+  private misses = 0
+  /** Busy turns since holding stopped. */
+  private skipped = 0
   private readonly endTurn = (): void => {
     this.turnScheduled = false
-    this.holding = this.chunks >= 2
+    if (this.holding) {
+      // Merged: some receiver was fed by more than one chunk of the turn (more feeds than receivers).
+      if (this.heldFeeds.length > 2 * this.held.length) this.misses = 0
+      else if (this.held.length > 0) this.misses++
+    }
+    const busy = this.chunks >= 2
     this.chunks = 0
+    if (!busy) this.holding = false
+    else if (this.misses < MISSES) this.holding = true
+    else if (++this.skipped >= RETRY) {
+      // Try again: one held turn that merges starts holding again.
+      this.skipped = 0
+      this.misses = MISSES - 1
+      this.holding = true
+    } else this.holding = false
     this.flushHeld()
   }
 

@@ -61,6 +61,11 @@ describe('broker – output held for the end of the event-loop turn', function (
     return got
   }
 
+  /** Acknowledge `got` (one chunk of PUBACKs). */
+  function ack(p: Peer, got: PublishPacket[]): void {
+    p.send(Buffer.concat(got.map((m) => encode({ type: 'puback', packetId: m.packetId! }, 4))))
+  }
+
   /** A turn of two chunks with output (two PINGREQ): the next turn holds. */
   async function busy(a: Peer, b: Peer, log: Log): Promise<void> {
     a.send({ type: 'pingreq' })
@@ -202,6 +207,53 @@ describe('broker – output held for the end of the event-loop turn', function (
       ['sub', 5],
       ['p0', 5]
     ])
+  })
+
+  it('stops holding after turns whose held output merged nothing (pairs), and holds again once it merges (fan-in)', async () => {
+    const broker = makeBroker(teardown, {})
+    const log: Log = []
+    const subA = await peer(broker, 'subA', log)
+    await subscribe(subA, [{ topicFilter: 't/p0', qos: 1 }])
+    const subB = await peer(broker, 'subB', log)
+    await subscribe(subB, [{ topicFilter: 't/p1', qos: 1 }])
+    const [p0, p1] = await Promise.all(['p0', 'p1'].map((name) => peer(broker, name, log)))
+    await busy(p0!, p1!, log)
+    /** One turn: each publisher's chunk feeds its own subscriber; the order of the writes. */
+    const pairsTurn = async (): Promise<string[]> => {
+      log.length = 0
+      p0!.send(burst('p0'))
+      p1!.send(burst('p1'))
+      ack(subA, await receive(subA, 5))
+      ack(subB, await receive(subB, 5))
+      await packets(p0!, 5)
+      await packets(p1!, 5)
+      return log.map(([name]) => name)
+    }
+    const held = ['p0', 'p1', 'subA', 'subB']
+    const atChunkEnd = ['subA', 'p0', 'subB', 'p1']
+    // Held, merging nothing: four such turns in a row stop it.
+    for (let turn = 0; turn < 4; turn++) expect(await pairsTurn(), `turn ${turn}`).to.deep.equal(held)
+    expect(await pairsTurn()).to.deep.equal(atChunkEnd)
+    expect(await pairsTurn()).to.deep.equal(atChunkEnd)
+    // Fan-in now: a subscriber of both. Holding is tried again within 16 busy turns, merges, and stays.
+    const subF = await peer(broker, 'subF', log)
+    await subscribe(subF, [{ topicFilter: 't/#', qos: 1 }])
+    const faninTurn = async (): Promise<string[]> => {
+      log.length = 0
+      p0!.send(burst('p0'))
+      p1!.send(burst('p1'))
+      ack(subF, await receive(subF, 10))
+      ack(subA, await receive(subA, 5))
+      ack(subB, await receive(subB, 5))
+      await packets(p0!, 5)
+      await packets(p1!, 5)
+      return log.map(([name]) => name)
+    }
+    let order = await faninTurn()
+    for (let turn = 0; turn < 17 && order[0] !== 'p0'; turn++) order = await faninTurn()
+    expect(order.slice(0, 2)).to.deep.equal(['p0', 'p1'])
+    expect(order.filter((name) => name === 'subF')).to.have.length(1)
+    expect((await faninTurn()).slice(0, 2)).to.deep.equal(['p0', 'p1'])
   })
 
   it('a subscriber that closes while output is held for it loses nothing of the publisher and ends cleanly', async () => {
