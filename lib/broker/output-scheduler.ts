@@ -49,10 +49,10 @@ const RETRY = 16
  * right after the poll phase that delivered the reads, no timer) and then written with one
  * `write()` per connection, unless the turn's held output would pass `TURN_HOLD_BYTES` or the
  * receiver is already congested (then it is written at the chunk's end). Holding is only worth it
- * when one receiver is fed by several chunks of a turn (fan-in): it is done in a turn when the
- * previous turn with output read two chunks or more, and stops after `MISSES` turns in a row whose
- * held output merged nothing (pairs, fan-out from one publisher: it would only keep messages alive
- * longer), to be tried again every `RETRY`-th busy turn. A broker at a low rate (one chunk a turn)
+ * when one receiver is fed by several publishers in a turn (fan-in): it is done in a turn when the
+ * previous turn with output read two chunks or more, and stops after `MISSES` held turns in a row in
+ * which no receiver was fed by two publishers (pairs, fan-out from one publisher: holding would only
+ * keep messages alive longer), to be tried again every `RETRY`-th busy turn. A broker at a low rate (one chunk a turn)
  * writes deliveries at once, before the acknowledgements, as it did before holding existed.
  * `depth` counts the nesting of input handling.
  * Output produced outside input handling (backend completions, deliveries from another process, a
@@ -78,17 +78,19 @@ export class OutputScheduler {
   private chunks = 0
   /** Output for other connections is held this turn. */
   private holding = false
-  /** Held turns in a row that merged nothing (no receiver fed by two chunks). */
+  /** Held turns in a row that merged nothing (no receiver fed by two publishers). */
   private misses = 0
+  /** This turn, a receiver's held output was fed by two different publishers. */
+  private merged = false
   /** Busy turns since holding stopped. */
   private skipped = 0
   private readonly endTurn = (): void => {
     this.turnScheduled = false
     if (this.holding) {
-      // Merged: some receiver was fed by more than one chunk of the turn (more feeds than receivers).
-      if (this.heldFeeds.length > 2 * this.held.length) this.misses = 0
+      if (this.merged) this.misses = 0
       else if (this.held.length > 0) this.misses++
     }
+    this.merged = false
     const busy = this.chunks >= 2
     this.chunks = 0
     if (!busy) this.holding = false
@@ -173,10 +175,23 @@ export class OutputScheduler {
     const total = this.heldTotal - counted + bytes
     if (total > TURN_HOLD_BYTES || client.closed || client.congested()) return false
     if (client.heldBytes < 0) this.held.push(client)
+    else if (!this.merged && this.fedByOther(client, source)) this.merged = true
     client.heldBytes = bytes
     this.heldTotal = total
     this.heldFeeds.push(client, source)
     return true
+  }
+
+  /**
+   * Whether `client`'s held output was fed by another publisher than `source` this turn (its last
+   * feed, looked for among the turn's last 64). Repeated chunks of one publisher do not count: they
+   * are what a turn of pairs or of fan-out from one publisher holds, merging little.
+   */
+  private fedByOther(client: FlushTarget, source: FlushTarget): boolean {
+    const feeds = this.heldFeeds
+    const stop = Math.max(0, feeds.length - 128)
+    for (let i = feeds.length - 2; i >= stop; i -= 2) if (feeds[i] === client) return feeds[i + 1] !== source
+    return false
   }
 
   /** The turn's reads are done: write the held output, then pause the publishers of congested receivers. */

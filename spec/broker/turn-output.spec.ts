@@ -219,18 +219,21 @@ describe('broker – output held for the end of the event-loop turn', function (
     const [p0, p1] = await Promise.all(['p0', 'p1'].map((name) => peer(broker, name, log)))
     await busy(p0!, p1!, log)
     /** One turn: each publisher's chunk feeds its own subscriber; the order of the writes. */
+    // Each publisher sends two chunks in the turn: feeding its subscriber twice is not a merge.
     const pairsTurn = async (): Promise<string[]> => {
       log.length = 0
       p0!.send(burst('p0'))
+      p0!.send(burst('p0'))
       p1!.send(burst('p1'))
-      ack(subA, await receive(subA, 5))
-      ack(subB, await receive(subB, 5))
-      await packets(p0!, 5)
-      await packets(p1!, 5)
+      p1!.send(burst('p1'))
+      ack(subA, await receive(subA, 10))
+      ack(subB, await receive(subB, 10))
+      await packets(p0!, 10)
+      await packets(p1!, 10)
       return log.map(([name]) => name)
     }
-    const held = ['p0', 'p1', 'subA', 'subB']
-    const atChunkEnd = ['subA', 'p0', 'subB', 'p1']
+    const held = ['p0', 'p0', 'p1', 'p1', 'subA', 'subB']
+    const atChunkEnd = ['subA', 'p0', 'subA', 'p0', 'subB', 'p1', 'subB', 'p1']
     // Held, merging nothing: four such turns in a row stop it.
     for (let turn = 0; turn < 4; turn++) expect(await pairsTurn(), `turn ${turn}`).to.deep.equal(held)
     expect(await pairsTurn()).to.deep.equal(atChunkEnd)
