@@ -41,8 +41,6 @@ const PAUSE_OUTPUT = 4
 export abstract class ConnectionIO implements FlushTarget, Waiter {
   /** In the broker's dirty list. */
   dirty = false
-  /** Output held for the end of the event-loop turn: -1 none, else bytes counted (`OutputScheduler`). */
-  heldBytes = -1
   /** What CONNECT negotiated: the limits towards the client are read here. */
   readonly negotiated = new ConnectionState()
   protected phase = NEW
@@ -113,11 +111,6 @@ export abstract class ConnectionIO implements FlushTarget, Waiter {
   /** Bytes written to the socket and not yet sent, plus the batch being gathered. */
   bufferedBytes(): number {
     return this.connection.stream.writableLength + this.out.length
-  }
-
-  /** Bytes gathered and not yet written (`OutputScheduler`). */
-  get gathered(): number {
-    return this.out.length
   }
 
   /** Queue the bytes of a PUBLISH template with its packet id patched in. */

@@ -258,7 +258,7 @@ export abstract class InboundScheduler extends ConnectionIO implements PublishPi
     } finally {
       output.depth--
     }
-    output.flushDirty(this, true)
+    output.flushDirty(this)
   }
 
   private onPacket(packet: Packet): void {
