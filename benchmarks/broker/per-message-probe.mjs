@@ -7,6 +7,7 @@
 // that no scavenge happens in it (--min-semi-space-size / --max-semi-space-size, checked by
 // `scavenges`), that is every byte the window allocated on the heap.
 import process from 'node:process'
+import { setTimeout } from 'node:timers'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
 import { Session } from 'node:inspector'
 import { writeFileSync } from 'node:fs'
