@@ -8,7 +8,7 @@ import type { Message } from '../session/session.js'
  * kept on the message object itself (no side table, no allocation per receiver). Not part of the
  * Backend contract: a backend copies only the fields `Message` declares.
  */
-export type EncodableMessage = Message & { encoded?: EncodedMessage | Buffer }
+export type EncodableMessage = Message & { encoded?: EncodedMessage }
 
 /** The `bytes` of an `EncodedMessage` without received bytes. */
 const NO_BYTES = Buffer.alloc(0)
@@ -21,9 +21,7 @@ const NO_BYTES = Buffer.alloc(0)
  * A received message starts with its received bytes as one variant, kept by this object itself
  * (it is that `EncodedPublish`: `bytes`, `packetIdOffset`), without a template: receivers at the
  * publisher's level taking that variant (the common case) never need one, and the message costs
- * one object for its encoding. A QoS 0 message received at level 3 or 4 costs none: its received
- * bytes alone are the cache (`EncodableMessage.encoded` is that Buffer, see `seedBytes`), turned into
- * an `EncodedMessage` when a receiver needs another variant.
+ * one object for its encoding.
  */
 export class EncodedMessage implements EncodedPublish {
   v4: PublishTemplate | undefined = undefined
@@ -55,61 +53,30 @@ export function seedEncoded(
   const format = level === 5 ? 5 : 4
   const packetIdOffset = seedOffset(message, format, qos, retain, dup, raw)
   if (packetIdOffset === SEED_REFUSED) return
-  if (packetIdOffset < 0 && format === 4) {
-    // QoS 0 at level 3/4, the paced publisher's case: the bytes alone, no cache object (`seedBytes`).
-    ;(message as EncodableMessage).encoded = raw
-    return
-  }
-  ;(message as EncodableMessage).encoded = seedCache(raw, packetIdOffset, format, variantKey(qos, retain, dup))
-}
-
-function seedCache(raw: Buffer, packetIdOffset: number, format: number, key: number): EncodedMessage {
   const cache = new EncodedMessage()
   cache.bytes = raw
   cache.packetIdOffset = packetIdOffset
   cache.seedFormat = format
-  cache.seedKey = key
-  return cache
-}
-
-/**
- * The received bytes of `message` when they are the variant (qos, retain, dup) at `level` and the
- * cache holds them alone (a QoS 0 PUBLISH received at level 3 or 4): nothing to patch, written as
- * they are. Undefined otherwise (`variantFor` then gives the variant).
- */
-export function seedBytes(message: Message, level: ProtocolLevel, qos: QoS, retain: boolean, dup: boolean): Buffer | undefined {
-  const encoded = (message as EncodableMessage).encoded
-  if (!Buffer.isBuffer(encoded) || level === 5 || qos !== 0 || dup) return undefined
-  return retain === (((encoded[0] as number) & 0x01) !== 0) ? encoded : undefined
-}
-
-/**
- * The `EncodedMessage` of `message`, made now if it has none; received bytes kept alone (a QoS 0
- * PUBLISH of level 3/4) become its seed. instanceof: a value some other code left under that name
- * is not trusted.
- */
-function cacheOf(message: Message): EncodedMessage {
-  const encoded = (message as EncodableMessage).encoded
-  if (encoded instanceof EncodedMessage) return encoded
-  const cache =
-    Buffer.isBuffer(encoded) && encoded.length > 0
-      ? seedCache(encoded, -1, 4, variantKey(0, ((encoded[0] as number) & 0x01) !== 0, false))
-      : new EncodedMessage()
+  cache.seedKey = variantKey(qos, retain, dup)
   ;(message as EncodableMessage).encoded = cache
-  return cache
 }
 
 /** The template of `message` for `level`, encoded on first use and cached on the message. */
 export function templateFor(message: Message, level: ProtocolLevel): PublishTemplate {
-  const encoded = cacheOf(message)
+  let encoded = (message as EncodableMessage).encoded
+  // instanceof: a value some other code left under that name is not trusted.
+  if (!(encoded instanceof EncodedMessage)) {
+    encoded = new EncodedMessage()
+    ;(message as EncodableMessage).encoded = encoded
+  }
   if (level === 5) return (encoded.v5 ??= withSeed(new PublishTemplate(message, 5), encoded))
   return (encoded.v4 ??= withSeed(new PublishTemplate(message, 4), encoded))
 }
 
 /** The bytes of `message` as the variant (qos, retain, dup) at `level`: the received ones when they are that. */
 export function variantFor(message: Message, level: ProtocolLevel, qos: QoS, retain: boolean, dup: boolean): EncodedPublish {
-  const encoded = cacheOf(message)
-  if (encoded.seedFormat === (level === 5 ? 5 : 4) && encoded.seedKey === variantKey(qos, retain, dup)) {
+  const encoded = (message as EncodableMessage).encoded
+  if (encoded instanceof EncodedMessage && encoded.seedFormat === (level === 5 ? 5 : 4) && encoded.seedKey === variantKey(qos, retain, dup)) {
     return encoded
   }
   return templateFor(message, level).variant(qos, retain, dup)

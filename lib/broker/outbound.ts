@@ -5,7 +5,7 @@ import type { DeliveryResult } from '../backend/backend.js'
 import type { Message, OutgoingRecord, Session, StoredSubscription } from '../session/session.js'
 import { isPromise } from '../util/awaitable.js'
 import type { DropReason } from './events.js'
-import { seedBytes, variantFor } from './encoded-message.js'
+import { variantFor } from './encoded-message.js'
 import type { OutboundAliases } from './topic-aliases.js'
 import { systemClock } from './clock.js'
 import type { Clock } from './clock.js'
@@ -309,14 +309,6 @@ export class Outbound {
         host.sent(message, qos, retain, dup, packetId, ids)
         return true
       }
-    }
-    // A QoS 0 message received at this level goes out as the bytes it came in.
-    const received = seedBytes(message, level, qos, retain, dup)
-    if (received !== undefined) {
-      if (received.length > host.maxOutgoingPacketSize) return false
-      host.pushBytes(received)
-      host.sent(message, qos, retain, dup, packetId, undefined)
-      return true
     }
     const variant = variantFor(message, level, qos, retain, dup)
     if (variant.bytes.length > host.maxOutgoingPacketSize) return false

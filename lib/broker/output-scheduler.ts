@@ -18,9 +18,6 @@ export interface FlushTarget extends Waiter {
   waitFor(receiver: FlushTarget): void
 }
 
-/** A list that held more connections than this is not kept for the next flush. */
-const KEEP_SLOTS = 1024
-
 /**
  * When the connections' gathered output is written. Everything a connection must send while the
  * broker handles one input chunk (its own acks and every delivery to it) is written with one
@@ -32,15 +29,7 @@ const KEEP_SLOTS = 1024
 export class OutputScheduler {
   /** Nesting depth of input processing (deliveries during it are flushed at its end). */
   depth = 0
-  /** Connections with gathered output (`dirtyCount` of them), in the order they got it. */
-  private dirty: (FlushTarget | undefined)[] = []
-  private dirtyCount = 0
-  /**
-   * The other list, cleared, for the next flush: the two are swapped, never made again, so a flush
-   * allocates nothing (a new array per flush cost ~180 B per input chunk: its backing store grew
-   * again at the first mark).
-   */
-  private spare: (FlushTarget | undefined)[] | undefined = []
+  private dirty: FlushTarget[] = []
   private scheduled = false
   /** Publishers whose completions wait for the scheduled flush (back-pressure applies to them). */
   private deferredSources: FlushTarget[] = []
@@ -48,7 +37,7 @@ export class OutputScheduler {
   /** `client` has output to flush: at the end of the current input chunk, or once this turn's promise jobs ran. */
   markDirty(client: FlushTarget): void {
     client.dirty = true
-    this.dirty[this.dirtyCount++] = client
+    this.dirty.push(client)
     if (this.depth === 0) this.schedule()
   }
 
@@ -58,7 +47,7 @@ export class OutputScheduler {
    */
   flushSoon(source: FlushTarget): void {
     if (this.depth > 0) return
-    if (this.dirtyCount === 0) return
+    if (this.dirty.length === 0) return
     this.deferredSources.push(source)
     this.schedule()
   }
@@ -67,35 +56,23 @@ export class OutputScheduler {
   flushDirty(source: FlushTarget | undefined): void {
     if (this.depth > 0) return
     const dirty = this.dirty
-    const count = this.dirtyCount
-    if (count === 0) return
-    // Marks made while this list is flushed go to the spare one (a nested flush finds no spare and
-    // makes a list).
-    this.dirty = this.spare ?? []
-    this.spare = undefined
-    this.dirtyCount = 0
+    if (dirty.length === 0) return
+    this.dirty = []
     const sources = this.deferredSources
     if (sources.length > 0) this.deferredSources = []
-    try {
-      for (let i = 0; i < count; i++) {
-        const client = dirty[i]!
-        client.dirty = false
-        try {
-          client.flush()
-        } catch (error) {
-          client.internalError(error)
-          continue
-        }
-        // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
-        // deferred flush: the publishers whose completions it gathered).
-        if (!client.congested()) continue
-        if (source !== undefined && source !== client) source.waitFor(client)
-        for (const s of sources) if (s !== client && !s.closed) s.waitFor(client)
+    for (const client of dirty) {
+      client.dirty = false
+      try {
+        client.flush()
+      } catch (error) {
+        client.internalError(error)
+        continue
       }
-    } finally {
-      // Cleared (no flushed connection stays referenced), and kept unless it grew large.
-      for (let i = 0; i < count; i++) dirty[i] = undefined
-      if (count <= KEEP_SLOTS) this.spare = dirty
+      // Back-pressure: a receiver that cannot keep up pauses the publisher that fed it (with a
+      // deferred flush: the publishers whose completions it gathered).
+      if (!client.congested()) continue
+      if (source !== undefined && source !== client) source.waitFor(client)
+      for (const s of sources) if (s !== client && !s.closed) s.waitFor(client)
     }
   }
 

@@ -64,16 +64,6 @@ export function decodeAck<T extends AckType>(type: T, r: Reader, level: Protocol
   return packet
 }
 
-/**
- * `decodeAck` of a body that is the packet identifier alone (2 bytes at `buf[start]`), the common
- * case at every level: the same packet and errors, without a `Reader`.
- */
-export function decodeShortAck<T extends AckType>(type: T, buf: Buffer, start: number): AckPacket<T> {
-  const packetId = ((buf[start] as number) << 8) | (buf[start + 1] as number)
-  if (packetId === 0) throw new ProtocolError(`${WHAT[type]}: packet identifier 0 [MQTT-2.2.1-3]`)
-  return { type, packetId }
-}
-
 /** Encode an acknowledgement; at MQTT 5 the short form when the reason is 0 and no properties. */
 export function encodeAck(packet: AckPacket<AckType>, level: ProtocolLevel): Buffer {
   const what = WHAT[packet.type]

@@ -126,15 +126,15 @@ export function decodePublish(
     checkTopicNameForDecode(topic, WHAT, level === 5)
     memo?.remember(buf, topicStart, topicEnd, topic)
   }
-  const payload = buf.subarray(pos, end)
-  const retain = (flags & 0x01) !== 0
-  const dup = (flags & 0x08) !== 0
-  // The packet id in the literal, not added afterwards: an added property would cost the packet a
-  // second allocation (its out-of-object property store) at QoS 1 and 2.
-  const packet: PublishPacket =
-    packetId === undefined
-      ? { type: 'publish', topic, payload, qos, retain, dup }
-      : { type: 'publish', topic, payload, qos, retain, dup, packetId }
+  const packet: PublishPacket = {
+    type: 'publish',
+    topic,
+    payload: buf.subarray(pos, end),
+    qos,
+    retain: (flags & 0x01) !== 0,
+    dup: (flags & 0x08) !== 0
+  }
+  if (packetId !== undefined) packet.packetId = packetId
   if (properties !== undefined) packet.properties = properties
   return packet
 }

@@ -108,7 +108,7 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
   if (authorize !== undefined) {
     const verdict = authorize.call(ctx.backend, ctx.client, message)
     if (isPromise(verdict)) {
-      authorizeLater(ctx, packet, message, verdict)
+      ctx.finishPublish(verdict.then((v) => authorizedLater(ctx, packet, message, v)), false)
       return
     }
     const code = refusalCode(verdict)
@@ -117,18 +117,6 @@ export function handlePublish(ctx: HandlerContext, packet: PublishPacket): void 
     return
   }
   accepted(ctx, packet, message)
-}
-
-/*
- * The promise callbacks live in small functions of their own (`authorizeLater`, `pubackLater`, ...):
- * a function that makes a closure gets a context object for the variables it captures at every
- * call, even when that closure is not made. The synchronous path then allocates no context
- * (56 B per PUBLISH in `handlePublish`, 40 B in `accepted`, before).
- */
-
-/** Wait for an asynchronous `authorizePublish` verdict, then go on with the PUBLISH. */
-function authorizeLater(ctx: HandlerContext, packet: PublishPacket, message: Message, verdict: Promise<boolean | number>): void {
-  ctx.finishPublish(verdict.then((v) => authorizedLater(ctx, packet, message, v)), false)
 }
 
 /** The reason code of an `authorizePublish` verdict (below 0x80: allowed). */
@@ -214,7 +202,10 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
     }
     const routed = route(ctx, message)
     if (isPromise(routed)) {
-      pubackLater(ctx, packetId, message, routed)
+      ctx.finishPublish(
+        routed.then((count) => () => puback(ctx, packetId, count)),
+        !message.retain
+      )
       return
     }
     puback(ctx, packetId, routed)
@@ -222,7 +213,10 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
   }
   const duplicate = ctx.session.hasIncoming(packetId)
   if (isPromise(duplicate)) {
-    exactlyOnceAfter(ctx, packetId, message, duplicate)
+    ctx.finishPublish(
+      duplicate.then((known) => exactlyOnceLater(ctx, packetId, message, known)),
+      false
+    )
     return
   }
   if (duplicate) {
@@ -236,7 +230,10 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
   }
   const routed = route(ctx, message)
   if (isPromise(routed)) {
-    storeIncomingAfter(ctx, packetId, routed)
+    ctx.finishPublish(
+      routed.then((count) => storeIncomingLater(ctx, packetId, count)),
+      false
+    )
     return
   }
   if (routed === RETAIN_REFUSED) {
@@ -245,42 +242,13 @@ function accepted(ctx: HandlerContext, packet: PublishPacket, message: Message):
   }
   const saved = ctx.session.saveIncoming(packetId)
   if (isPromise(saved)) {
-    pubrecAfter(ctx, packetId, routed, saved)
+    ctx.finishPublish(
+      saved.then(() => () => pubrec(ctx, packetId, routed)),
+      false
+    )
     return
   }
   pubrec(ctx, packetId, routed)
-}
-
-/** QoS 1: PUBACK as the last step once the asynchronous routing answered. */
-function pubackLater(ctx: HandlerContext, packetId: number, message: Message, routed: Promise<number | undefined>): void {
-  ctx.finishPublish(
-    routed.then((count) => () => puback(ctx, packetId, count)),
-    !message.retain
-  )
-}
-
-/** QoS 2: go on once `hasIncoming` answered. */
-function exactlyOnceAfter(ctx: HandlerContext, packetId: number, message: Message, duplicate: Promise<boolean>): void {
-  ctx.finishPublish(
-    duplicate.then((known) => exactlyOnceLater(ctx, packetId, message, known)),
-    false
-  )
-}
-
-/** QoS 2: store the id once the asynchronous routing answered. */
-function storeIncomingAfter(ctx: HandlerContext, packetId: number, routed: Promise<number | undefined>): void {
-  ctx.finishPublish(
-    routed.then((count) => storeIncomingLater(ctx, packetId, count)),
-    false
-  )
-}
-
-/** QoS 2: PUBREC as the last step once the id is stored. */
-function pubrecAfter(ctx: HandlerContext, packetId: number, routed: number | undefined, saved: Promise<void>): void {
-  ctx.finishPublish(
-    saved.then(() => () => pubrec(ctx, packetId, routed)),
-    false
-  )
 }
 
 /** `accepted`, inside an earlier promise: Backend calls now, acknowledgement as the last step. */
@@ -323,16 +291,10 @@ function route(ctx: HandlerContext, message: Message): Awaitable<number | undefi
   if (message.retain) {
     // [MQTT-3.3.1-5] store (or replace [MQTT-3.3.1-7]) the retained message of the topic.
     const stored = backend.storeRetained(ctx.client, message)
-    if (isPromise(stored)) return routeAfterStore(ctx, message, stored)
+    if (isPromise(stored)) return stored.then((ok) => (retainRefused(ctx, message, ok) ? RETAIN_REFUSED : backend.publish(ctx.client, message)))
     if (retainRefused(ctx, message, stored)) return RETAIN_REFUSED
   }
   return backend.publish(ctx.client, message)
-}
-
-/** `route` once an asynchronous `storeRetained` answered. */
-function routeAfterStore(ctx: HandlerContext, message: Message, stored: Promise<void | boolean>): Promise<number | undefined> {
-  const backend = ctx.backend
-  return stored.then((ok) => (retainRefused(ctx, message, ok) ? RETAIN_REFUSED : backend.publish(ctx.client, message)))
 }
 
 /** Whether the retained store's answer `ok` refuses the message (counted) so that it is not routed. */
