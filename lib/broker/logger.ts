@@ -30,9 +30,13 @@ export interface Logger {
   trace(message: string, fields?: LogFields): void
 }
 
-/** A value that must be quoted in a text line: empty, or with a space, `=`, `"`, `\` or a control character. */
+/**
+ * A value that must be quoted in a text line: empty, or with any white space (Unicode's too: a
+ * no-break or ideographic space splits a field for line readers that split on `\s`), `=`, `"`, `\`
+ * or a control character.
+ */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const NEEDS_QUOTES = /^$|[\u0000-\u0020"=\\\u007f-\u009f\u2028\u2029]/u
+const NEEDS_QUOTES = /^$|[\s\u0000-\u0020"=\\\u007f-\u009f\u2028\u2029]/u
 
 /**
  * One field value of a text line, logfmt style: as is when it is one plain word, else in quotes with

@@ -60,6 +60,18 @@ describe('logger – client data cannot forge fields or lines', () => {
     ])
   })
 
+  it('text: Unicode white space (no-break, ideographic, BOM) is quoted, so a reader splitting on \\s sees one field', () => {
+    for (const clientId of ['\u00a0', 'a\u3000b', '\u2003', '\ufeff', '\u1680x']) {
+      const lines: string[] = []
+      createLogger('info', (line) => lines.push(line)).info('connected', { clientId, username: '' })
+      expect(lines[0]).to.include(`clientId="${clientId}"`)
+      expect(textFields(lines[0]!)).to.deep.equal([
+        ['clientId', clientId],
+        ['username', '']
+      ])
+    }
+  })
+
   it('text: any string value round-trips as exactly one field, on one line (property)', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), (clientId, username) => {
