@@ -16,7 +16,7 @@
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseSizes, runScenario, scaled, SCENARIOS, type ScenarioName } from '../../lib/bench/scenarios.js'
+import { isLatencyScenario, parseSizes, runScenario, scaled, SCENARIOS, type ScenarioName } from '../../lib/bench/scenarios.js'
 import type { ThroughputResult } from '../../lib/bench/throughput.js'
 import { systemBusySeconds } from '../../lib/bench/proc.js'
 import { median } from '../../lib/bench/results.js'
@@ -53,7 +53,7 @@ for (let i = 0; i < rest.length; i++) {
   else throw new Error(`unknown argument ${a}`)
 }
 for (const x of variants) if (!VARIANTS.includes(x)) throw new Error(`unknown variant ${x} (known: ${VARIANTS.join(', ')})`)
-if (!SCENARIOS.includes(scenario) || scenario === 'latency' || scenario === 'connections') throw new Error(`--scenario must be a throughput scenario`)
+if (!SCENARIOS.includes(scenario) || isLatencyScenario(scenario) || scenario === 'connections') throw new Error(`--scenario must be a throughput scenario`)
 if (!(rounds >= 1)) throw new Error('--rounds must be at least 1')
 
 const log = (s: string): void => {

@@ -75,9 +75,9 @@ export function throughputTable (records: RunRecord[], scenarios: ScenarioName[]
   return lines.join('\n')
 }
 
-/** The latency table: medians over repetitions of each percentile. */
-export function latencyTable (records: RunRecord[], targets: TargetName[]): string {
-  const g = group(records, 'latency', targets)
+/** The latency table of one latency scenario: medians over repetitions of each percentile. */
+export function latencyTable (records: RunRecord[], targets: TargetName[], scenario: 'latency' | 'latency-q1' = 'latency'): string {
+  const g = group(records, scenario, targets)
   const p99 = new Map<TargetName, number>()
   for (const [t, rs] of g) p99.set(t, median(rs.map((r) => (r.result as LatencyResult).p99)))
   const lines = [
@@ -91,6 +91,31 @@ export function latencyTable (records: RunRecord[], targets: TargetName[]): stri
       `${t === 'aedes' ? '' : ratio(p99.get(t)!, p99.get('aedes'))} | ${dec(m((x) => x.p999), 3)} | ${dec(m((x) => x.max), 3)} | ` +
       `${int(m((x) => x.achievedRate))} | ${int(res.reduce((n, x) => n + x.lost, 0))} | ${int(m((x) => x.brokerCpuPct))} | ` +
       `${int(median(rs.map((r) => r.backgroundCpuPct)))} | ${status(rs)} |`)
+  }
+  const paired = pairedP99(g)
+  return paired === '' ? lines.join('\n') : lines.join('\n') + '\n\n' + paired
+}
+
+/**
+ * Each target's p99 against Mosquitto's, repetition by repetition (the runner interleaves the
+ * targets, so repetition i of each ran next to each other): the ratios and in how many of them the
+ * target was no worse. Empty without Mosquitto.
+ */
+function pairedP99 (g: Map<TargetName, RunRecord[]>): string {
+  const reference = g.get('mosquitto')
+  if (reference === undefined) return ''
+  const byRep = new Map(reference.map((r) => [r.rep, (r.result as LatencyResult).p99]))
+  const lines: string[] = []
+  for (const [t, rs] of g) {
+    if (t === 'mosquitto') continue
+    const ratios: number[] = []
+    for (const r of [...rs].sort((a, b) => a.rep - b.rep)) {
+      const m = byRep.get(r.rep)
+      if (m !== undefined && m > 0) ratios.push((r.result as LatencyResult).p99 / m)
+    }
+    if (ratios.length === 0) continue
+    lines.push(`${t}: p99 ÷ mosquitto per repetition ${ratios.map((x) => x.toFixed(2)).join(', ')}; ` +
+      `no worse in ${ratios.filter((x) => x <= 1).length} of ${ratios.length}`)
   }
   return lines.join('\n')
 }

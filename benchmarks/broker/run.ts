@@ -15,9 +15,9 @@ import { cpus, release } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_SIZES, SCENARIOS, parseSizes, runScenario, scaled, sizeFlag, type ScenarioName, type ScenarioResult, type Sizes } from '../../lib/bench/scenarios.js'
+import { DEFAULT_SIZES, SCENARIOS, isLatencyScenario, parseSizes, runScenario, scaled, sizeFlag, type ScenarioName, type ScenarioResult, type Sizes } from '../../lib/bench/scenarios.js'
 import { cpuTimes, systemBusySeconds } from '../../lib/bench/proc.js'
-import { TARGET_NAMES, killAll, startTarget, unavailable, version, type RunningBroker, type TargetName, type TargetOptions } from './targets.js'
+import { DEFAULT_TARGETS, TARGET_NAMES, killAll, startTarget, unavailable, version, type RunningBroker, type TargetName, type TargetOptions } from './targets.js'
 import { connectionsTable, latencyTable, throughputTable, type RunRecord } from './report.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -43,7 +43,7 @@ interface RunnerOptions {
 const HELP = `Usage: node --import tsx benchmarks/broker/run.ts [options]
   --scenarios a,b     ${SCENARIOS.join(',')} (default: all but the -q2 ones)
   --reps N            repetitions, medians reported (default 3)
-  --targets a,b       ${TARGET_NAMES.join(',')} (default: all available)
+  --targets a,b       ${TARGET_NAMES.join(',')} (default: ${DEFAULT_TARGETS.join(',')}, those available)
   --transport tcp|ws  (default tcp)
   --no-warmup         skip the warm-up round;  --warmup-scale F (default 0.2)
   --node-flags "..."  extra node flags for the Node.js brokers
@@ -60,7 +60,7 @@ function parseArgs (argv: string[]): RunnerOptions {
   const o: RunnerOptions = {
     scenarios: SCENARIOS.filter((s) => !s.endsWith('-q2')),
     reps: 3,
-    targets: [...TARGET_NAMES],
+    targets: [...DEFAULT_TARGETS],
     warmup: true,
     warmupScale: 0.2,
     out: join(ROOT, 'benchmarks/results'),
@@ -146,7 +146,7 @@ async function measured (name: ScenarioName, b: RunningBroker, o: RunnerOptions,
 
 function describe (r: RunRecord): string {
   const x = r.result as unknown as Record<string, number | string | boolean>
-  const fig = r.scenario === 'latency' ? `p50 ${String(x.p50)} ms, p99 ${String(x.p99)} ms`
+  const fig = isLatencyScenario(r.scenario) ? `p50 ${String(x.p50)} ms, p99 ${String(x.p99)} ms`
     : r.scenario === 'connections' ? `${String(x.connected)} conns, ${String(x.bytesPerConn)} B/conn`
       : `${Number(x.deliveriesPerSec).toLocaleString('en-US')} deliveries/s, ${Number(x.perBrokerCpuSec).toLocaleString('en-US')} per CPU-s`
   return `${r.scenario} ${r.target} rep ${r.rep + 1}: ${fig}, other CPU ${r.backgroundCpuPct}% ${r.result.ok ? 'ok' : `FAIL: ${r.result.problem ?? ''}`}`
@@ -208,7 +208,7 @@ async function main (): Promise<void> {
           // repetition has. A JIT-compiled broker deoptimizes its hot path on what the first runs did
           // not show it yet (our broker: 18, then 9, then 0 deoptimizations per run), and runs slower
           // until it re-optimized: with one warm-up run, the first measured repetition paid for that.
-          for (let round = 0; round < (s === 'latency' ? LATENCY_WARMUP_RUNS : 1); round++) {
+          for (let round = 0; round < (isLatencyScenario(s) ? LATENCY_WARMUP_RUNS : 1); round++) {
             const r = await measured(s, await get(t), o, w, runId(), -1)
             log(`warm-up ${describe(r)}`)
           }
@@ -241,11 +241,11 @@ async function main (): Promise<void> {
   }
 
   const tables: string[] = []
-  const tput = flow.filter((s) => s !== 'latency')
+  const tput = flow.filter((s) => !isLatencyScenario(s))
   if (tput.length > 0) tables.push(`Throughput (${o.target.transport}, medians of ${o.reps}; ratios: higher is better)\n\n` + throughputTable(records, tput, targets))
-  if (flow.includes('latency')) {
-    tables.push(`Latency (${o.sizes.latencyRate} msg/s for ${o.sizes.latencySeconds} s, QoS 0, ${o.sizes.payload} B; medians of ${o.reps}; ratios: lower is better)\n\n` +
-      latencyTable(records, targets))
+  for (const s of flow.filter(isLatencyScenario)) {
+    tables.push(`Latency${s === 'latency-q1' ? ' at QoS 1' : ''} (${o.sizes.latencyRate} msg/s for ${o.sizes.latencySeconds} s, QoS ${s === 'latency-q1' ? 1 : 0}, ` +
+      `${o.sizes.payload} B; medians of ${o.reps}; ratios: lower is better)\n\n` + latencyTable(records, targets, s))
   }
   if (o.scenarios.includes('connections')) {
     tables.push(`Idle connections (${o.sizes.connections} at concurrency ${o.sizes.connConcurrency}, held ${o.sizes.holdMs} ms, fresh broker each run; ` +

@@ -11,8 +11,14 @@ import { basename, join, dirname } from 'node:path'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 
-/** Names of the known targets. */
-export const TARGET_NAMES = ['ours', 'aedes', 'mosquitto'] as const
+/**
+ * Names of the known targets. `node-floor` and `node-floor-onread` are not brokers but the least a
+ * Node.js broker has to do (servers/floor-forwarder.ts); they run only when named in `--targets`.
+ */
+export const TARGET_NAMES = ['ours', 'node-floor', 'node-floor-onread', 'aedes', 'mosquitto'] as const
+
+/** The targets of a run that names none: the brokers. */
+export const DEFAULT_TARGETS: readonly TargetName[] = ['ours', 'aedes', 'mosquitto']
 
 /** A target name. */
 export type TargetName = typeof TARGET_NAMES[number]

@@ -172,7 +172,7 @@ SCENARIOS (--scenarios a,b,...)
        fanin-q0, fanin-q1     N publishers → 1 subscriber, QoS 0 / 1
        fanout-q0, fanout-q1   1 publisher → N subscribers
        pairs-q0, pairs-q1     N publisher/subscriber pairs, one topic each
-       latency                one paced publisher at a fixed rate; p50/p99/p99.9
+       latency, latency-q1    one paced publisher at a fixed rate, QoS 0 / 1; p50/p99/p99.9
        connections            connect storm (conn/s, connect p50/p99) then idle connections
                               held; with --pid, the broker's memory per connection
        default: ${DEFAULT_SCENARIOS.join(',')}

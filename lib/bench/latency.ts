@@ -1,5 +1,5 @@
 /**
- * Latency scenario: one publisher → one subscriber at a fixed rate, QoS 0, each message stamped
+ * Latency scenario: one publisher → one subscriber at a fixed rate, QoS 0 or 1, each message stamped
  * with its send time; the subscriber records receive − send for every delivery. The publisher
  * runs in a worker thread (`paced-publisher.ts`) that sends each message in its own write, evenly
  * spaced; both stamp the same monotonic clock (`nowMs`).
@@ -27,6 +27,12 @@ export interface LatencyOptions {
   runId: string
   /** How long to wait for stragglers after the last send (ms). */
   drainMs: number
+  /**
+   * QoS of the publisher and the subscription (default 0). At QoS 1 the subscriber acknowledges
+   * each delivery; the publisher's acknowledgements wait in its socket until the last message is
+   * sent (its thread sleeps between sends), so `rate × duration` must stay below 65,535.
+   */
+  qos?: 0 | 1
 }
 
 /** What one latency run measured (milliseconds). */
@@ -59,6 +65,8 @@ export function quantile (sorted: Float64Array, q: number): number {
 /** Runs the latency scenario against a broker that is already listening. */
 export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
   const total = Math.round(o.rate * o.duration)
+  const qos = o.qos ?? 0
+  if (qos === 1 && total >= 65_535) throw new Error(`latency at QoS 1: ${total} messages would reuse packet identifiers (at most 65,534)`)
   const dumpDir = process.env.BENCH_LATENCY_DUMP
   const lat: { values: Float64Array; n: number; sentAt?: Float64Array } = { values: new Float64Array(total), n: 0 }
   if (dumpDir !== undefined) lat.sentAt = new Float64Array(total)
@@ -74,8 +82,8 @@ export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
     conns.push(sc)
     const topic = `bench/${o.runId}/latency`
     const sub = new Subscriber(sc, new Int32Array([0]), 1, total, tally, lat)
-    await sc.subscribe(topic, 0)
-    const data: PacedPublisherData = { target: o.target, clientId: `${o.runId}-p0`, topic, payload: o.payload, rate: o.rate, count: total }
+    await sc.subscribe(topic, qos)
+    const data: PacedPublisherData = { target: o.target, clientId: `${o.runId}-p0`, topic, payload: o.payload, rate: o.rate, count: total, qos }
     // Compiled (dist/*.js): load the sibling module. From source, workers do not inherit the tsx
     // loader: register it in the thread, then load the module.
     const compiled = import.meta.url.endsWith('.js')
@@ -131,7 +139,7 @@ export async function runLatency (o: LatencyOptions): Promise<LatencyResult> {
     const seconds = (tEnd - t0) / 1000
     const r3 = (x: number): number => Math.round(x * 1000) / 1000
     const res: LatencyResult = {
-      scenario: 'latency',
+      scenario: qos === 1 ? 'latency-q1' : 'latency',
       ok: problem === undefined,
       sent,
       deliveries: tally.deliveries,

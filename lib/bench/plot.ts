@@ -67,7 +67,8 @@ export function plotSvg(records: BenchRecord[], title = 'mqtt-bench'): string {
     const values = brokers.map((b) => median(runs.filter((r) => r.broker === b).map((r) => ('connPerSec' in r ? r.connPerSec : 'deliveriesPerSec' in r ? r.deliveriesPerSec : NaN))))
     ;(isConn ? connections : throughput).push({ label: scenario, values })
   }
-  const latencyRuns = ok.filter((r) => 'p50' in r)
+  // The panel shows the QoS 0 scenario when a file has both (the QoS 1 one stays in the tables).
+  const latencyRuns = ok.filter((r) => 'p50' in r && (r.scenario === 'latency' || !ok.some((x) => x.scenario === 'latency')))
   const latency: Group[] = (['p50', 'p99', 'p999'] as const).map((p) => ({
     label: p === 'p999' ? 'p99.9' : p,
     values: brokers.map((b) => median(latencyRuns.filter((r) => r.broker === b).map((r) => (r as unknown as Record<string, number>)[p]!)))

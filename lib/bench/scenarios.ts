@@ -9,12 +9,17 @@ import { runConnections, type ConnectionsResult } from './connections.js'
 
 /** Every scenario, in run order. */
 export const SCENARIOS = [
-  'fanin-q0', 'fanin-q1', 'fanout-q0', 'fanout-q1', 'pairs-q0', 'pairs-q1', 'latency', 'connections',
+  'fanin-q0', 'fanin-q1', 'fanout-q0', 'fanout-q1', 'pairs-q0', 'pairs-q1', 'latency', 'latency-q1', 'connections',
   'fanin-q2', 'fanout-q2', 'pairs-q2'
 ] as const
 
 /** A scenario name. */
 export type ScenarioName = typeof SCENARIOS[number]
+
+/** The paced-latency scenarios: `latency` at QoS 0, `latency-q1` at QoS 1 (both directions acknowledged). */
+export function isLatencyScenario (name: string): name is 'latency' | 'latency-q1' {
+  return name === 'latency' || name === 'latency-q1'
+}
 
 /** Sizes and knobs of every scenario. */
 export interface Sizes {
@@ -99,9 +104,9 @@ export type ScenarioResult = ThroughputResult | LatencyResult | ConnectionsResul
 export function runScenario (name: ScenarioName, target: ConnTarget, brokerPid: number | undefined,
   sizes: Sizes, runId: string): Promise<ScenarioResult> {
   const pid = brokerPid !== undefined ? { brokerPid } : {}
-  if (name === 'latency') {
+  if (isLatencyScenario(name)) {
     return runLatency({ target, ...pid, rate: sizes.latencyRate, duration: sizes.latencySeconds,
-      payload: sizes.payload, runId, drainMs: 2_000 })
+      payload: sizes.payload, runId, drainMs: 2_000, qos: name === 'latency-q1' ? 1 : 0 })
   }
   if (name === 'connections') {
     return runConnections({ target, ...pid, count: sizes.connections, concurrency: sizes.connConcurrency,

@@ -69,6 +69,12 @@ describe('mqtt-bench – as a process', function () {
     const [record] = parseRecords(json.stdout.toString(), 'stdout')
     expect(record).to.include({ scenario: 'pairs-q0', ok: true, lost: 0 })
 
+    // QoS 1 latency: the subscriber acknowledges every delivery, nothing lost or duplicated.
+    const q1 = await runCli(teardown, BENCH, [`ws://127.0.0.1:${port}`, '--scenarios', 'latency-q1', '--json', ...SHORT])
+    expect(q1.code, q1.stderr).to.equal(0)
+    const [latency] = parseRecords(q1.stdout.toString(), 'stdout')
+    expect(latency).to.include({ scenario: 'latency-q1', ok: true, lost: 0, duplicates: 0, deliveries: 200 })
+
     const remote = await runCli(teardown, BENCH, ['mqtt://192.0.2.1:1883'])
     expect(remote.code).to.equal(2)
     expect(remote.stderr).to.match(/not a loopback address: pass --allow-remote/)
