@@ -1,0 +1,146 @@
+/**
+ * `TenantBackend({ shared: true, directory })` over `KeyvBackend`s on one real redis-server, two
+ * broker processes' worth of backends (each its own Redis connections and node id): one lists the
+ * tenants, and the clients, of tenants connected only to the other, with one key prefix for every
+ * tenant and with a prefix per tenant; a tenant leaves the list with its last session.
+ */
+import { expect } from 'chai'
+import { createClient } from '@redis/client'
+import mqtt from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
+import { Broker } from '../../../lib/broker/broker.js'
+import { silentLogger } from '../../../lib/broker/logger.js'
+import { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import { TenantBackend } from '../../../lib/backend/tenant-backend.js'
+import { MemoryBackend } from '../../../lib/backend/memory-backend.js'
+import { listenHttp } from '../../../lib/http/listen.js'
+import { byClientIdPrefix } from '../../../lib/tenancy/resolvers.js'
+import { RedisTenantDirectory } from '../../../lib/tenancy/redis-directory.js'
+import { useRedisServer } from '../../helpers/redis-server.js'
+import { useTeardown } from '../../helpers/teardown.js'
+import { until } from '../../http/helpers.js'
+import { randomRoot } from './nodes.js'
+
+type Layout = 'one prefix' | 'a prefix per tenant'
+
+interface Node {
+  broker: Broker
+  tenants: TenantBackend
+  port: number
+}
+
+describe('TenantBackend (shared) – the tenants of every process of the cluster (directory)', function () {
+  this.timeout(60_000)
+  const teardown = useTeardown()
+  const redis = useRedisServer()
+
+  function directory(root: string): RedisTenantDirectory {
+    return new RedisTenantDirectory({ url: redis.url, key: `${root}:_:tenants` })
+  }
+
+  async function node(root: string, layout: Layout): Promise<Node> {
+    const tenants = new TenantBackend({
+      factory: (tenant) =>
+        layout === 'one prefix'
+          ? new KeyvBackend({ url: redis.url, prefix: root, namespace: tenant ?? 'default', heartbeatInterval: 500, log: () => undefined })
+          : new KeyvBackend({ url: redis.url, prefix: `${root}-${tenant ?? 'default'}`, heartbeatInterval: 500, log: () => undefined }),
+      shared: true,
+      directory: directory(root)
+    })
+    const broker = teardown.add(new Broker({ backend: tenants, logger: silentLogger, tenantResolver: byClientIdPrefix({ required: false }) }), async (b) => {
+      await b.close()
+      await tenants.close()
+    })
+    const port = (await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port
+    return { broker, tenants, port }
+  }
+
+  async function connect(port: number, clientId: string, options: IClientOptions = {}): Promise<MqttClient> {
+    return teardown.add(await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId, reconnectPeriod: 0, protocolVersion: 5, ...options }), (c) => c.endAsync(true))
+  }
+
+  /** The tenants `tenants` lists, as given (the default tenant first, then by id). */
+  const listed = async (tenants: TenantBackend): Promise<(string | undefined)[]> => await tenants.listTenants()
+
+  for (const layout of ['one prefix', 'a prefix per tenant'] as const) {
+    describe(layout, () => {
+      it('lists a tenant connected only to the other process, until its last session is gone', async () => {
+        const root = randomRoot()
+        const a = await node(root, layout)
+        const b = await node(root, layout)
+        const alpha = await connect(a.port, 'acme:alpha')
+        const bravo = await connect(a.port, 'globex:bravo', { clean: false, properties: { sessionExpiryInterval: 300 } })
+        // b never saw either tenant.
+        expect(b.tenants.tenants).to.deep.equal([])
+        expect(await listed(b.tenants)).to.deep.equal(['acme', 'globex'])
+
+        // acme's only session (expiry 0) ends with its connection: acme leaves the list.
+        await alpha.endAsync()
+        await until(async () => !(await listed(b.tenants)).includes('acme'))
+        // globex's session stays while its client is away: still listed.
+        await bravo.endAsync()
+        await until(async () => (await b.tenants.findClient('globex', 'bravo')) === undefined)
+        expect(await listed(b.tenants)).to.deep.equal(['globex'])
+        // Deleted by an operator: gone as well.
+        expect(await b.tenants.deleteSession('globex', 'bravo')).to.equal(true)
+        expect(await listed(b.tenants)).to.deep.equal([])
+        expect(await listed(a.tenants)).to.deep.equal([])
+
+        // A new session brings the tenant back, on any process; the default tenant is listed too.
+        await connect(b.port, 'acme:again')
+        await connect(a.port, 'plain')
+        expect(await listed(a.tenants)).to.deep.equal([undefined, 'acme'])
+      })
+
+      it('lists the clients of every tenant, also those connected only to the other process', async () => {
+        const root = randomRoot()
+        const a = await node(root, layout)
+        const b = await node(root, layout)
+        await connect(a.port, 'acme:alpha')
+        await connect(a.port, 'globex:bravo')
+        await connect(b.port, 'acme:charlie')
+        expect(b.tenants.tenants).to.deep.equal(['acme'])
+        const all = await b.tenants.listClients({})
+        expect([all.total, all.items.map((c) => `${c.tenant ?? '-'}/${c.clientId}`)]).to.deep.equal([3, ['acme/alpha', 'globex/bravo', 'acme/charlie']])
+      })
+    })
+  }
+
+  it('the HTTP API of one process lists and counts a tenant connected only to the other', async () => {
+    const root = randomRoot()
+    const a = await node(root, 'a prefix per tenant')
+    const b = await node(root, 'a prefix per tenant')
+    const http = teardown.add(await listenHttp(b.broker, { port: 0, defaultMetrics: false }), (h) => h.close())
+    await connect(a.port, 'globex:bravo')
+    const response = await fetch(`${http.url}/api/v1/tenants`)
+    expect(response.status).to.equal(200)
+    const { items } = (await response.json()) as { items: { tenant: string | null; connections: number; sessions?: number }[] }
+    expect(items.map((row) => row.tenant)).to.have.members([null, 'globex'])
+    expect(items.find((row) => row.tenant === 'globex')).to.deep.include({ connections: 0, sessions: 1 })
+  })
+
+  it('forgets a tenant only if nobody recorded it since it was read, and skips fields that are no tenant', async () => {
+    const root = randomRoot()
+    const dir = teardown.add(directory(root), (d) => d.close())
+    await dir.record('acme')
+    await dir.record(undefined)
+    const first = (await dir.entries()).get('acme') as string
+    // A session set up meanwhile records the tenant again: the stale generation forgets nothing.
+    await dir.record('acme')
+    expect(await dir.forget('acme', first)).to.equal(false)
+    const second = (await dir.entries()).get('acme') as string
+    expect(await dir.forget('acme', second)).to.equal(true)
+    const raw = teardown.add(await createClient({ url: redis.url }).connect(), (c) => c.close())
+    await raw.hSet(dir.key, 'Not Valid!', '1')
+    expect([...(await dir.entries()).keys()]).to.deep.equal([undefined])
+  })
+
+  it('answers a command on a closed directory with an error, and refuses a directory without shared', async () => {
+    const dir = directory(randomRoot())
+    await dir.close()
+    let failure: unknown
+    await Promise.resolve(dir.entries()).catch((error: unknown) => (failure = error))
+    expect(String(failure)).to.match(/closed/)
+    expect(() => new TenantBackend({ factory: () => new MemoryBackend(), directory: new RedisTenantDirectory({ url: redis.url }) })).to.throw(TypeError, /shared/)
+  })
+})
