@@ -18,7 +18,7 @@ import { byClientIdPrefix } from '../../../lib/tenancy/resolvers.js'
 import { RedisTenantDirectory } from '../../../lib/tenancy/redis-directory.js'
 import { useRedisServer } from '../../helpers/redis-server.js'
 import { useTeardown } from '../../helpers/teardown.js'
-import { until } from '../../http/helpers.js'
+import { sample, until } from '../../http/helpers.js'
 import { randomRoot } from './nodes.js'
 
 type Layout = 'one prefix' | 'a prefix per tenant'
@@ -106,7 +106,7 @@ describe('TenantBackend (shared) – the tenants of every process of the cluster
     })
   }
 
-  it('the HTTP API of one process lists and counts a tenant connected only to the other', async () => {
+  it('the HTTP API and the metrics of one process list and count a tenant connected only to the other', async () => {
     const root = randomRoot()
     const a = await node(root, 'a prefix per tenant')
     const b = await node(root, 'a prefix per tenant')
@@ -117,6 +117,8 @@ describe('TenantBackend (shared) – the tenants of every process of the cluster
     const { items } = (await response.json()) as { items: { tenant: string | null; connections: number; sessions?: number }[] }
     expect(items.map((row) => row.tenant)).to.have.members([null, 'globex'])
     expect(items.find((row) => row.tenant === 'globex')).to.deep.include({ connections: 0, sessions: 1 })
+    const metrics = await (await fetch(`${http.url}/metrics`)).text()
+    expect(sample(metrics, 'mqtt_sessions{tenant="globex"}')).to.equal(1)
   })
 
   it('forgets a tenant only if nobody recorded it since it was read, and skips fields that are no tenant', async () => {
