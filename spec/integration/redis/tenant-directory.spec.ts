@@ -4,6 +4,8 @@
  * tenants, and the clients, of tenants connected only to the other, with one key prefix for every
  * tenant and with a prefix per tenant; a tenant leaves the list with its last session.
  */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 import { createClient } from '@redis/client'
 import mqtt from 'mqtt'
@@ -22,6 +24,9 @@ import { sample, until } from '../../http/helpers.js'
 import { randomRoot } from './nodes.js'
 
 type Layout = 'one prefix' | 'a prefix per tenant'
+
+/** A broker process of its own (TenantBackend with a directory over KeyvBackends). */
+const FIXTURE = fileURLToPath(new URL('./fixtures/tenant-broker.ts', import.meta.url))
 
 interface Node {
   broker: Broker
@@ -103,6 +108,52 @@ describe('TenantBackend (shared) – the tenants of every process of the cluster
         const all = await b.tenants.listClients({})
         expect([all.total, all.items.map((c) => `${c.tenant ?? '-'}/${c.clientId}`)]).to.deep.equal([3, ['acme/alpha', 'globex/bravo', 'acme/charlie']])
       })
+    })
+  }
+
+  /** Spawns fixtures/tenant-broker.ts on `root`; teardown stops it (SIGTERM, SIGKILL after 5 s). */
+  async function spawnNode(root: string, layout: Layout): Promise<number> {
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
+      env: { ...process.env, REDIS_URL: redis.url, KEY_PREFIX: root, DIRECTORY_KEY: `${root}:_:tenants`, LAYOUT: layout === 'one prefix' ? 'one' : 'per-tenant' },
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    teardown.defer(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    return await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the broker process did not start: ${stderr}`)), 30_000)
+      child.stdout.on('data', () => {
+        const match = /listening (\d+)/.exec(stdout)
+        if (match === null) return
+        clearTimeout(timer)
+        resolve(Number(match[1]))
+      })
+      void exited.then((code) => {
+        clearTimeout(timer)
+        reject(new Error(`the broker process exited with ${String(code)}: ${stderr}`))
+      })
+    })
+  }
+
+  for (const layout of ['one prefix', 'a prefix per tenant'] as const) {
+    it(`lists a tenant connected only to another broker process (${layout})`, async () => {
+      const root = randomRoot()
+      const other = await spawnNode(root, layout)
+      const here = await node(root, layout)
+      const bravo = await connect(other, 'globex:bravo')
+      expect(await listed(here.tenants)).to.deep.equal(['globex'])
+      expect((await here.tenants.listClients({})).items.map((c) => `${c.tenant ?? '-'}/${c.clientId}`)).to.deep.equal(['globex/bravo'])
+      await bravo.endAsync()
+      await until(async () => (await listed(here.tenants)).length === 0)
     })
   }
 
