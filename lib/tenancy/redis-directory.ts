@@ -10,13 +10,20 @@ export interface RedisTenantDirectoryOptions {
    * A connected node-redis (`@redis/client` 5) client to send the commands on instead (e.g. one
    * the application keeps); never closed by the directory.
    */
-  client?: { sendCommand(args: string[]): Promise<unknown> }
+  client?: DirectoryClient
   /**
    * The HASH that holds the directory (default `mq:_:tenants`, next to the node-level keys of a
    * `KeyvBackend` with the default `prefix`). Every process of a cluster must use the same key;
    * two clusters on one Redis need two keys.
    */
   key?: string
+  /** Most time a command may take (ms, default 5000); then it rejects. */
+  timeout?: number
+}
+
+/** The one member of a node-redis client the directory uses. */
+export interface DirectoryClient {
+  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
 }
 
 /** Forgets a tenant only if its generation did not change since it was read (atomic in Redis). */
@@ -44,7 +51,8 @@ type Client = ReturnType<typeof openClient>
 export class RedisTenantDirectory implements TenantDirectory {
   readonly key: string
   readonly #own: Client | undefined
-  readonly #client: { sendCommand(args: string[]): Promise<unknown> }
+  readonly #client: DirectoryClient
+  readonly #timeout: number
   #connecting: Promise<unknown> | undefined = undefined
   #closed = false
 
@@ -52,6 +60,9 @@ export class RedisTenantDirectory implements TenantDirectory {
     const key = options.key ?? 'mq:_:tenants'
     if (typeof key !== 'string' || key === '') throw new TypeError('RedisTenantDirectory: key must be a non-empty string')
     this.key = key
+    const timeout = options.timeout ?? 5000
+    if (!Number.isInteger(timeout) || timeout <= 0) throw new TypeError('RedisTenantDirectory: timeout must be a positive integer (ms)')
+    this.#timeout = timeout
     if (options.client !== undefined) {
       this.#own = undefined
       this.#client = options.client
@@ -73,7 +84,7 @@ export class RedisTenantDirectory implements TenantDirectory {
       })
       await this.#connecting
     }
-    return (await this.#client.sendCommand(args)) as T
+    return (await this.#client.sendCommand(args, { timeout: this.#timeout })) as T
   }
 
   async record(tenant: string | undefined): Promise<void> {

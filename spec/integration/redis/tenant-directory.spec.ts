@@ -18,7 +18,7 @@ import { MemoryBackend } from '../../../lib/backend/memory-backend.js'
 import { listenHttp } from '../../../lib/http/listen.js'
 import { byClientIdPrefix } from '../../../lib/tenancy/resolvers.js'
 import { RedisTenantDirectory } from '../../../lib/tenancy/redis-directory.js'
-import { useRedisServer } from '../../helpers/redis-server.js'
+import { startRedisServer, useRedisServer } from '../../helpers/redis-server.js'
 import { useTeardown } from '../../helpers/teardown.js'
 import { sample, until } from '../../http/helpers.js'
 import { randomRoot } from './nodes.js'
@@ -186,6 +186,42 @@ describe('TenantBackend (shared) – the tenants of every process of the cluster
     const raw = teardown.add(await createClient({ url: redis.url }).connect(), (c) => c.close())
     await raw.hSet(dir.key, 'Not Valid!', '1')
     expect([...(await dir.entries()).keys()]).to.deep.equal([undefined])
+  })
+
+  it('accepts sessions while the directory is away, and records their tenants once it is back', async () => {
+    // AOF on: the restarted server keeps what was recorded before the outage.
+    const own = teardown.add(await startRedisServer({ appendonly: true }), (server) => server.dispose())
+    const tenants = teardown.add(
+      new TenantBackend({ factory: () => new MemoryBackend(), shared: true, directory: new RedisTenantDirectory({ url: own.url, key: 'outage:tenants', timeout: 2000 }) }),
+      (t) => t.close()
+    )
+    const broker = teardown.add(new Broker({ backend: tenants, logger: silentLogger, tenantResolver: byClientIdPrefix({ required: false }) }), (b) => b.close())
+    const port = (await broker.listen({ transport: 'tcp', host: '127.0.0.1', port: 0 })).port
+    await connect(port, 'acme:alpha')
+    await own.stop()
+    // The session is set up even though its tenant cannot be recorded; the listing says why it cannot answer.
+    await connect(port, 'globex:bravo')
+    let failure: unknown
+    await Promise.resolve(tenants.listTenants()).catch((error: unknown) => (failure = error))
+    expect(failure).to.be.instanceOf(Error)
+    await own.restart()
+    expect(await listed(tenants)).to.deep.equal(['acme', 'globex'])
+    const check = new RedisTenantDirectory({ url: own.url, key: 'outage:tenants' })
+    teardown.add(check, (d) => d.close())
+    expect([...(await check.entries()).keys()].sort()).to.deep.equal(['acme', 'globex'])
+  })
+
+  it('sends its commands on a borrowed client, and refuses bad options', async () => {
+    const raw = teardown.add(await createClient({ url: redis.url }).connect(), (c) => c.close())
+    const key = `${randomRoot()}:tenants`
+    const dir = new RedisTenantDirectory({ client: raw, key })
+    await dir.record('acme')
+    await dir.close()
+    // The borrowed client stays open.
+    expect(await raw.hGetAll(key)).to.deep.equal({ acme: '1' })
+    expect(() => new RedisTenantDirectory({})).to.throw(TypeError, /url or a client/)
+    expect(() => new RedisTenantDirectory({ url: redis.url, key: '' })).to.throw(TypeError, /key/)
+    expect(() => new RedisTenantDirectory({ url: redis.url, timeout: 0 })).to.throw(TypeError, /timeout/)
   })
 
   it('answers a command on a closed directory with an error, and refuses a directory without shared', async () => {
