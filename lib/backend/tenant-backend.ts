@@ -38,7 +38,7 @@ export interface TenantBackendOptions {
    * `findClient`, `disconnectClient`, `listClients` of one tenant) makes that tenant's backend in this
    * process if it has none yet, so that it reaches what other processes store and serve. Without it
    * (default false, right for `MemoryBackend`s) such a request answers "nothing" for a tenant that
-   * never connected here and makes no backend.
+   * never connected here and makes no backend. To list the cluster's tenants, add a `directory`.
    */
   shared?: boolean
   /**
@@ -78,6 +78,8 @@ export class TenantBackend implements Backend, BackendInspection {
   readonly #directory: TenantDirectory | undefined
   /** Tenants whose record in the directory failed (Redis away): recorded again at the next chance. */
   readonly #unrecorded = new Set<string | undefined>()
+  /** The retry of `#unrecorded` in progress. */
+  #retrying: Promise<void> | undefined = undefined
   readonly #backends = new Map<string, Backend>()
   #closed = false
 
@@ -141,7 +143,9 @@ export class TenantBackend implements Backend, BackendInspection {
    *   clients of *every* tenant it can see, and the answers are merged without duplicates. A
    *   `KeyvBackend` sees every tenant of its key space (`prefix`): with one prefix for all tenants
    *   (the tenant as `namespace`), the clients of tenants connected only to other processes are
-   *   listed too; with a prefix per tenant, a tenant that has no backend in this process is not.
+   *   listed too; with a prefix per tenant, a tenant that has no backend in this process is not,
+   *   unless the `directory` records it: when no backend answered clients of another tenant than
+   *   its own, each recorded tenant without a backend here is asked for its own clients.
    * - otherwise every tenant backend of this process lists its own tenant's clients, merged.
    * Sorted by client id, then tenant. Throws `NotInspectableError` when the tenant backends cannot
    * list a cluster's clients (e.g. `MemoryBackend`s: the HTTP API then lists this process's clients).
@@ -322,17 +326,25 @@ export class TenantBackend implements Backend, BackendInspection {
   }
 
   /** Records the tenant of a session just set up; on failure keeps it to record at the next chance. */
-  async #record(directory: TenantDirectory, tenant: string | undefined): Promise<void> {
+  async #record(directory: TenantDirectory, tenant: string | undefined): Promise<boolean> {
     try {
       await directory.record(tenant)
       this.#unrecorded.delete(tenant)
+      return true
     } catch {
       this.#unrecorded.add(tenant)
+      return false
     }
   }
 
-  async #recordAgain(directory: TenantDirectory): Promise<void> {
-    for (const tenant of [...this.#unrecorded]) await this.#record(directory, tenant)
+  /** Records the tenants whose record failed, one retry at a time, stopping at the first failure. */
+  #recordAgain(directory: TenantDirectory): Promise<void> {
+    this.#retrying ??= (async () => {
+      for (const tenant of [...this.#unrecorded]) if (!(await this.#record(directory, tenant))) return
+    })().finally(() => {
+      this.#retrying = undefined
+    })
+    return this.#retrying
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
@@ -364,7 +376,8 @@ export class TenantBackend implements Backend, BackendInspection {
   /** The result of a setup, once its tenant is recorded: after the session exists, never before (see `TenantDirectory.forget`). */
   async #recorded(directory: TenantDirectory, tenant: string | undefined, set: Awaitable<SetupResult>): Promise<SetupResult> {
     const result = await set
-    if (this.#unrecorded.size > 0) await this.#recordAgain(directory)
+    // Earlier failures are retried aside: a connection waits for its own record only.
+    if (this.#unrecorded.size > 0) void this.#recordAgain(directory)
     await this.#record(directory, tenant)
     return result
   }
