@@ -125,11 +125,15 @@ export {
   byFunction,
   byListener,
   byUsernameDomain,
-  resolveTenant
+  resolveTenant,
+  MemoryTenantDirectory,
+  RedisTenantDirectory
 } from './tenancy/index.js'
 export type {
   ClientIdPrefixOptions,
   ListenerOptions,
+  RedisTenantDirectoryOptions,
+  TenantDirectory,
   TenantRequest,
   TenantResolution,
   TenantResolver,

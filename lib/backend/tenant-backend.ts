@@ -12,6 +12,7 @@ import type {
 import { ReasonCode } from '../packet/reason-codes.js'
 import type { Message, StoredSubscription, StoredWill } from '../session/session.js'
 import { isValidTenant } from '../tenancy/tenant-id.js'
+import type { TenantDirectory } from '../tenancy/directory.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { NotInspectableError } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
@@ -37,13 +38,24 @@ export interface TenantBackendOptions {
    * `findClient`, `disconnectClient`, `listClients` of one tenant) makes that tenant's backend in this
    * process if it has none yet, so that it reaches what other processes store and serve. Without it
    * (default false, right for `MemoryBackend`s) such a request answers "nothing" for a tenant that
-   * never connected here and makes no backend.
+   * never connected here and makes no backend. To list the cluster's tenants, add a `directory`.
    */
   shared?: boolean
+  /**
+   * Where the tenants of the cluster are recorded (e.g. a `RedisTenantDirectory` on the Redis of
+   * the tenant backends), so that `listTenants` answers every tenant with a session anywhere in
+   * the cluster, not only those this process has a backend for. Requires `shared`. Each session
+   * set up is recorded once it exists; a listing drops (and forgets) a recorded tenant that has no
+   * session left. Closed by `close`. See docs/tenancy.md ("Listing the tenants of a cluster").
+   */
+  directory?: TenantDirectory
 }
 
 /** The Map key of the default tenant (a valid tenant id never starts with a space). */
 const DEFAULT = ' default'
+
+/** Tenants checked at once by a directory listing (each check is a `counts` of the tenant's backend). */
+const CHECKS_AT_ONCE = 16
 
 /**
  * A multi-tenant `Backend`: one backend per tenant, made lazily by a factory, every call routed by
@@ -63,6 +75,11 @@ export class TenantBackend implements Backend, BackendInspection {
   readonly #factory: (tenant: string | undefined) => Backend
   readonly #maxTenants: number
   readonly #shared: boolean
+  readonly #directory: TenantDirectory | undefined
+  /** Tenants whose record in the directory failed (Redis away): recorded again at the next chance. */
+  readonly #unrecorded = new Set<string | undefined>()
+  /** The retry of `#unrecorded` in progress. */
+  #retrying: Promise<void> | undefined = undefined
   readonly #backends = new Map<string, Backend>()
   #closed = false
 
@@ -71,6 +88,10 @@ export class TenantBackend implements Backend, BackendInspection {
     this.#factory = o.factory
     this.#maxTenants = o.maxTenants ?? 10_000
     this.#shared = o.shared === true
+    this.#directory = o.directory
+    if (this.#directory !== undefined && !this.#shared) {
+      throw new TypeError('TenantBackend: a directory lists the tenants of shared backends: give shared: true with it')
+    }
   }
 
   /** The tenants that have a backend now (undefined: the default tenant). */
@@ -122,7 +143,9 @@ export class TenantBackend implements Backend, BackendInspection {
    *   clients of *every* tenant it can see, and the answers are merged without duplicates. A
    *   `KeyvBackend` sees every tenant of its key space (`prefix`): with one prefix for all tenants
    *   (the tenant as `namespace`), the clients of tenants connected only to other processes are
-   *   listed too; with a prefix per tenant, a tenant that has no backend in this process is not.
+   *   listed too; with a prefix per tenant, a tenant that has no backend in this process is not,
+   *   unless the `directory` records it: when no backend answered clients of another tenant than
+   *   its own, each recorded tenant without a backend here is asked for its own clients.
    * - otherwise every tenant backend of this process lists its own tenant's clients, merged.
    * Sorted by client id, then tenant. Throws `NotInspectableError` when the tenant backends cannot
    * list a cluster's clients (e.g. `MemoryBackend`s: the HTTP API then lists this process's clients).
@@ -158,15 +181,26 @@ export class TenantBackend implements Backend, BackendInspection {
     const tenants = this.tenants
     if (tenants.length === 0 && this.#existing(undefined) !== undefined) tenants.push(undefined)
     const byId = new Map<string, ClusterClient>()
-    for (const tenant of tenants) {
+    // Whether a backend answered clients of another tenant than its own: it sees a key space
+    // shared by the tenants, so its answer holds every tenant.
+    let seesOthers = false
+    const ask = async (tenant: string | undefined, own: boolean): Promise<void> => {
       const backend = this.#existing(tenant)
-      if (backend === undefined) continue
+      if (backend === undefined) return
       if (backend.listClients === undefined) throw new NotInspectableError('listClients')
-      const page = await backend.listClients({ ...query, filterTenant: false, offset: 0, limit: Number.MAX_SAFE_INTEGER })
+      const page = await backend.listClients({ ...query, filterTenant: own, tenant, offset: 0, limit: Number.MAX_SAFE_INTEGER })
       for (const client of page.items) {
+        if (client.tenant !== tenant) seesOthers = true
         const id = `${client.tenant ?? ''}\u0000${client.clientId}`
         if (!byId.has(id)) byId.set(id, client)
       }
+    }
+    for (const tenant of tenants) await ask(tenant, false)
+    // A key space per tenant: the recorded tenants this process has no backend for answer theirs.
+    const directory = this.#directory
+    if (directory !== undefined && !seesOthers) {
+      const asked = new Set(tenants)
+      for (const tenant of (await directory.entries()).keys()) if (!asked.has(tenant)) await ask(tenant, true)
     }
     const items = [...byId.values()].sort(compareClients)
     return { items: items.slice(offset, offset + limit), total: items.length }
@@ -246,8 +280,71 @@ export class TenantBackend implements Backend, BackendInspection {
     return backend.counts(tenant)
   }
 
-  listTenants(): (string | undefined)[] {
-    return this.tenants
+  /**
+   * `BackendInspection.listTenants`. Without a `directory`: the tenants that have a backend in
+   * this process (made by a connection or a management request), at once. With one: every tenant
+   * recorded in the directory that still has a session anywhere in the cluster (`counts(tenant)`
+   * of its backend, made now if need be, says sessions > 0); a recorded tenant without sessions is
+   * forgotten, unless a session was recorded meanwhile. A tenant that cannot be checked (no more
+   * backends fit, or its backend cannot count or failed) stays listed. Rejects when the directory
+   * cannot be read.
+   */
+  listTenants(): (string | undefined)[] | Promise<(string | undefined)[]> {
+    const directory = this.#directory
+    return directory === undefined ? this.tenants : this.#listRecorded(directory)
+  }
+
+  async #listRecorded(directory: TenantDirectory): Promise<(string | undefined)[]> {
+    await this.#recordAgain(directory)
+    const entries = [...(await directory.entries())]
+    const listed = new Set<string | undefined>(this.#unrecorded)
+    for (let i = 0; i < entries.length; i += CHECKS_AT_ONCE) {
+      await Promise.all(
+        entries.slice(i, i + CHECKS_AT_ONCE).map(async ([tenant, generation]) => {
+          if (!(await this.#hasSessions(tenant))) {
+            // Forgotten only if nothing recorded the tenant since `entries` read its generation.
+            if (await directory.forget(tenant, generation)) return
+          }
+          listed.add(tenant)
+        })
+      )
+    }
+    // The default tenant first, then by id (`sort` would put undefined last without asking).
+    const named = [...listed].filter((t): t is string => t !== undefined).sort()
+    return listed.has(undefined) ? [undefined, ...named] : named
+  }
+
+  /** False only when the tenant's backend counts no session (true when it cannot tell). */
+  async #hasSessions(tenant: string | undefined): Promise<boolean> {
+    const backend = this.#existing(tenant)
+    if (backend?.counts === undefined) return true
+    try {
+      return (await backend.counts(tenant)).sessions !== 0
+    } catch {
+      return true
+    }
+  }
+
+  /** Records the tenant of a session just set up; on failure keeps it to record at the next chance. */
+  async #record(directory: TenantDirectory, tenant: string | undefined): Promise<boolean> {
+    try {
+      await directory.record(tenant)
+      this.#unrecorded.delete(tenant)
+      return true
+    } catch {
+      this.#unrecorded.add(tenant)
+      return false
+    }
+  }
+
+  /** Records the tenants whose record failed, one retry at a time, stopping at the first failure. */
+  #recordAgain(directory: TenantDirectory): Promise<void> {
+    this.#retrying ??= (async () => {
+      for (const tenant of [...this.#unrecorded]) if (!(await this.#record(directory, tenant))) return
+    })().finally(() => {
+      this.#retrying = undefined
+    })
+    return this.#retrying
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
@@ -271,7 +368,18 @@ export class TenantBackend implements Backend, BackendInspection {
   }
 
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult> {
-    return this.backendOf(client.tenant).setup(client, clean, expiryInterval)
+    const set = this.backendOf(client.tenant).setup(client, clean, expiryInterval)
+    const directory = this.#directory
+    return directory === undefined ? set : this.#recorded(directory, client.tenant, set)
+  }
+
+  /** The result of a setup, once its tenant is recorded: after the session exists, never before (see `TenantDirectory.forget`). */
+  async #recorded(directory: TenantDirectory, tenant: string | undefined, set: Awaitable<SetupResult>): Promise<SetupResult> {
+    const result = await set
+    // Earlier failures are retried aside: a connection waits for its own record only.
+    if (this.#unrecorded.size > 0) void this.#recordAgain(directory)
+    await this.#record(directory, tenant)
+    return result
   }
 
   queueOffline(client: ClientHandle): Awaitable<void> {
@@ -332,7 +440,11 @@ export class TenantBackend implements Backend, BackendInspection {
     this.#closed = true
     const backends = [...this.#backends.values()]
     this.#backends.clear()
-    const results = await Promise.allSettled(backends.map(async (backend) => await backend.close()))
+    const directory = this.#directory
+    const results = await Promise.allSettled([
+      ...backends.map(async (backend) => await backend.close()),
+      (async () => await directory?.close?.())()
+    ])
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed !== undefined) throw failed.reason
   }
