@@ -2,6 +2,7 @@ import { TenantKeys, parseSessionId } from './keys.js'
 import type { NodeKeys } from './keys.js'
 import type { RedisLink } from './redis-link.js'
 import { forgetNodeRoutes } from './node-routes.js'
+import { REAP_CLAIM, REAP_DONE } from './reap-scripts.js'
 import { EXPIRE, ORPHAN, WILL_DUE } from './scripts.js'
 
 /** The stored will of a session that a dead node owned, taken by the reaper (exactly once). */
@@ -24,9 +25,10 @@ export interface ReapedNode {
 
 /**
  * Nodes silent for longer than `deadAfterMs` are dead. For each, the first live node that claims it
- * (`SET reap:<node> NX`) releases its sessions with the ORPHAN script (persistent ones become away,
+ * (REAP_CLAIM: `SET reap:<node> NX` while the node is still silent, with its session set read in the
+ * same step; TAKEOVER refuses a claimed or unregistered node) releases its sessions with the ORPHAN script (persistent ones become away,
  * their expiry starting now; others are deleted with their subscriptions) and removes its routes,
- * message stream, inbox, session set and registration. Returns the nodes this call released.
+ * message stream, inbox, session set and registration, and drops the claim (REAP_DONE). Returns the nodes this call released.
  */
 export async function reapDeadNodes(
   link: RedisLink,
@@ -36,16 +38,21 @@ export async function reapDeadNodes(
   deadAfterMs: number,
   now: number
 ): Promise<ReapedNode[]> {
-  const dead = await link.sendText<string[]>(['ZRANGEBYSCORE', nodeKeys.nodes, '-inf', String(now - deadAfterMs), 'LIMIT', '0', '10'])
+  const cutoff = now - deadAfterMs
+  const dead = await link.sendText<string[]>(['ZRANGEBYSCORE', nodeKeys.nodes, '-inf', String(cutoff), 'LIMIT', '0', '10'])
   const reaped: ReapedNode[] = []
   for (const node of dead) {
     if (node === me) continue
-    const claimed = await link.sendText<string | null>(['SET', nodeKeys.reapClaim(node), me, 'NX', 'PX', '60000'])
-    if (claimed === null) continue
-    const members = await link.sendText<string[]>(['SMEMBERS', nodeKeys.sessions(node)])
+    // Claimed only if still silent; its session set is read in the same step (see reap-scripts.ts).
+    const members = await link.script<Buffer[] | null>(
+      REAP_CLAIM,
+      [nodeKeys.nodes, nodeKeys.reapClaim(node), nodeKeys.sessions(node)],
+      [node, String(cutoff), me, '60000']
+    )
+    if (members === null) continue
     const wills: ReleasedWill[] = []
     for (const member of members) {
-      const { tenant, clientId } = parseSessionId(member)
+      const { tenant, clientId } = parseSessionId(member.toString())
       const keys = new TenantKeys(root, tenant)
       const [result, will, expiry] = await link.script<[number, Buffer, Buffer]>(
         ORPHAN,
@@ -55,8 +62,7 @@ export async function reapDeadNodes(
       if (result >= 0 && will.length > 0) wills.push({ tenant: keys.tenant, clientId, will, expiry: Number(expiry.toString()) })
     }
     await forgetNodeRoutes(link, node, nodeKeys.routes(node))
-    await link.send(['DEL', nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node)])
-    await link.send(['ZREM', nodeKeys.nodes, node])
+    await link.script(REAP_DONE, [nodeKeys.nodes, nodeKeys.reapClaim(node), nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node)], [node])
     reaped.push({ node, sessions: members.length, wills })
   }
   return reaped

@@ -1,4 +1,5 @@
 import type { ClientHandle, SetupResult } from '../backend.js'
+import { BackendUnavailableError } from '../errors.js'
 import { SessionTakenOverError } from '../../packet/errors.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
 import { KeyvSession } from './keyv-session.js'
@@ -39,8 +40,8 @@ export class Takeover {
     const id = sessionId(keys.tenant, clientId)
     const sessionKey = keys.session(clientId)
     const persistent = expiryInterval > 0
-    const [oldRaw, epoch, present, wasPersistRaw, delayedWill] = await link.script<[Buffer, number, number, Buffer, number]>(
-      TAKEOVER,
+    const [oldRaw, epoch, present, wasPersistRaw, delayedWill] = await this.#takeOver(
+      link,
       [sessionKey],
       [
         node.nodeId,
@@ -54,7 +55,9 @@ export class Takeover {
         keys.tenant,
         node.nodeKeys.inboxPrefix,
         node.nodeKeys.sessionsPrefix,
-        id
+        id,
+        node.nodeKeys.nodes,
+        node.nodeKeys.reapClaim(node.nodeId)
       ]
     )
     const old = oldRaw.toString()
@@ -120,6 +123,23 @@ export class Takeover {
   /** Ends every wait (at close). */
   clear(): void {
     this.#kicks.clear()
+  }
+
+  /**
+   * Runs TAKEOVER. A node the cluster released while it was silent (or is releasing: a reaper
+   * claimed it) takes no session: one it registered now would be in no session set a reaper reads,
+   * so its will would never be published. The setup is refused (0x88) until the node's next
+   * heartbeat registers it again (and closes the connections it had).
+   */
+  async #takeOver(link: RedisLink, keys: string[], args: string[]): Promise<[Buffer, number, number, Buffer, number]> {
+    try {
+      return await link.script<[Buffer, number, number, Buffer, number]>(TAKEOVER, keys, args)
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('RELEASED')) {
+        throw new BackendUnavailableError(`node ${this.#node.nodeId} was released by the cluster (silent for too long): no session until its next heartbeat`, error)
+      }
+      throw error
+    }
   }
 
   /** Waits (bounded) until `old` closed its connection of the session, unless `old` is dead. */

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { createClient } from '@redis/client'
+import { sub } from '../../../lib/backend/conformance/index.js'
+import { BackendUnavailableError } from '../../../lib/backend/errors.js'
+import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
+import { SessionTakenOverError } from '../../../lib/packet/errors.js'
+import type { StoredWill } from '../../../lib/session/session.js'
+import { startRedisServer } from '../../helpers/redis-server.js'
+import type { RedisServer } from '../../helpers/redis-server.js'
+import { TenantClient, connect, randomRoot, startNode, subscribe, waitFor } from './nodes.js'
+import type { TestConnection } from './nodes.js'
+
+/** A crash: the node's command connection is gone, it stops heart-beating (and answers nothing). */
+function crash(node: KeyvBackend): void {
+  ;(node.keyv.store as { client: { destroy(): void } }).client.destroy()
+}
+
+const will = (topic: string, payload: string, willDelayInterval?: number): StoredWill => ({
+  topic,
+  payload: Buffer.from(payload),
+  qos: 1,
+  retain: false,
+  ...(willDelayInterval === undefined ? {} : { properties: { willDelayInterval } })
+})
+
+/**
+ * A node that stops heart-beating in the middle of a CONNECT (its process stalls, or dies): the
+ * dead-node reaper of another node publishes the will it stored exactly once, and a node that the
+ * cluster released (or is releasing) cannot take a session that nobody would ever release again.
+ */
+describe('KeyvBackend – a node dying during a connection setup vs the dead-node reaper', function () {
+  this.timeout(20_000)
+  let server: RedisServer
+  let nodes: KeyvBackend[] = []
+  let redis: ReturnType<typeof createClient>
+  let root = ''
+
+  before(async () => {
+    server = await startRedisServer()
+    redis = createClient({ url: server.url })
+    await redis.connect()
+  })
+  after(async () => {
+    await redis.quit()
+    await server.dispose()
+  })
+  beforeEach(() => {
+    root = randomRoot()
+    nodes = []
+  })
+  afterEach(async () => {
+    await Promise.all(nodes.map((n) => n.close()))
+  })
+
+  async function node(nodeId: string, heartbeatInterval: number): Promise<KeyvBackend> {
+    const started = await startNode(server.url, root, { nodeId, heartbeatInterval })
+    nodes.push(started)
+    return started
+  }
+
+  async function watcher(at: KeyvBackend, id: string, filter: string): Promise<TestConnection> {
+    const w = await connect(at, id)
+    await subscribe(w, sub(filter, 1))
+    return w
+  }
+
+  /** Resolves once `id` has beaten `n` more times (its score in the node registry moved on): n more sweeps. */
+  async function sweeps(id: string, n: number, interval: number): Promise<void> {
+    const from = Number(await redis.zScore(`${root}:_:nodes`, id))
+    const deadline = Date.now() + 10_000
+    while (Number(await redis.zScore(`${root}:_:nodes`, id)) < from + n * interval) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} heartbeats of ${id}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  const owner = async (clientId: string): Promise<string | null> => (await redis.hGet(`${root}:default:s:{${clientId}}`, 'node')) ?? null
+
+  it('refuses a setup on a node the cluster released while it was silent, until it beat again (no session left that nobody releases)', async () => {
+    const a = await node('node-a', 100) // dead after 300 ms of silence, by a's count
+    const slow = await node('node-slow', 3000) // silent for 3 s after its start-up beat
+    await waitFor(() => a.stats.nodesReaped === 1, 6000, 'the reaper to release the silent node')
+    // The silent node goes on with a CONNECT it was in the middle of: its setup must not take the
+    // session, since the reaper already read (and deleted) its session set and registration.
+    const client = new TenantClient('late-setup', undefined)
+    const outcome = await slow.setup(client, false, 600).then(
+      () => 'resolved',
+      (error: unknown) => error
+    )
+    assert.ok(outcome instanceof BackendUnavailableError, `the setup was refused (got ${String(outcome)})`)
+    assert.equal(await owner('late-setup'), null, 'no session owned by the released node')
+    // Its next heartbeat registers it again (it closes what it had): setups work again.
+    await waitFor(() => slow.stats.nodeReleased === 1, 8000, 'the released node to notice')
+    const again = await connect(slow, 'late-setup', { clean: false, expiry: 600 })
+    assert.equal(await owner('late-setup'), 'node-slow')
+    assert.equal(again.present, false)
+  })
+
+  it('refuses a setup on a node another node is reaping right now (its claim is set)', async () => {
+    const a = await node('node-a', 150)
+    const b = await node('node-b', 150)
+    // A reaper on another node has claimed node-b and is releasing its sessions (SET reap:n NX).
+    await redis.set(`${root}:_:reap:node-b`, 'node-a', { PX: 60_000 })
+    const outcome = await b.setup(new TenantClient('during-reap', undefined), true, 0).then(
+      () => 'resolved',
+      (error: unknown) => error
+    )
+    assert.ok(outcome instanceof BackendUnavailableError, `the setup was refused (got ${String(outcome)})`)
+    assert.equal(await owner('during-reap'), null)
+    // Any other node takes the session as usual.
+    await connect(a, 'during-reap')
+    assert.equal(await owner('during-reap'), 'node-a')
+  })
+
+  it('publishes once the will a node stored before it died in the middle of the CONNECT (no CONNACK yet), at once or when its delay is due', async () => {
+    const a = await node('node-a', 150)
+    const b = await node('node-b', 150)
+    const dying = await node('node-dying', 150)
+    const wa = await watcher(a, 'watch-a', 'will/#')
+    const wb = await watcher(b, 'watch-b', 'will/#')
+    // Session set up and will stored (the engine's storeWill step); CONNACK and queueOffline never come.
+    const now = await connect(dying, 'dev-now', { clean: false, expiry: 600, drain: false })
+    await now.session.saveWill(will('will/now', 'gone-now'))
+    const later = await connect(dying, 'dev-later', { drain: false })
+    await later.session.saveWill(will('will/later', 'gone-later', 1))
+    crash(dying)
+    await waitFor(() => wa.client.deliveries.length >= 2 && wb.client.deliveries.length >= 2, 8000, 'both wills')
+    // Several more reaper and will sweeps on both survivors: nothing more.
+    await sweeps('node-a', 5, 150)
+    for (const w of [wa, wb]) assert.deepEqual(w.client.payloads().sort(), ['gone-later', 'gone-now'])
+    assert.equal(a.stats.willsPublished + b.stats.willsPublished, 2)
+  })
+
+  it('publishes no will when the reaper released the session between its setup and the will being stored (the CONNECT is refused)', async () => {
+    const a = await node('node-a', 100)
+    const slow = await node('node-slow', 3000)
+    const w = await watcher(a, 'watch', 'will/#')
+    // Set up while the node still counts as alive...
+    const c = await connect(slow, 'dev-slow', { clean: false, expiry: 600, drain: false })
+    // ...then it stalls: the reaper releases its session (no will stored yet).
+    await waitFor(() => a.stats.nodesReaped === 1, 6000, 'the reaper')
+    await assert.rejects(Promise.resolve(c.session.saveWill(will('will/slow', 'never'))), SessionTakenOverError)
+    await sweeps('node-a', 5, 100)
+    assert.deepEqual(w.client.payloads(), [])
+    assert.equal(a.stats.willsPublished, 0)
+  })
+})
