@@ -36,6 +36,7 @@ import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
 import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import type { ClientQuery, ClusterClient } from '../client-listing.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
+import { SessionTakenOverError } from '../../packet/errors.js'
 import { AdminRequests } from './admin-requests.js'
 import { ADMIN_SCRIPTS } from './admin-scripts.js'
 import { ClientRegistry } from './client-registry.js'
@@ -186,9 +187,15 @@ export class KeyvBackend implements Backend {
   }
 
   async queueOffline(client: ClientHandle): Promise<void> {
-    // Called once the connection is accepted: the previous connection's delayed will is settled now.
-    await this.#wills.settle(client)
-    await this.#subscriptions.restore(client)
+    try {
+      // Called once the connection is accepted: the previous connection's delayed will is settled now.
+      await this.#wills.settle(client)
+      await this.#subscriptions.restore(client)
+    } catch (error) {
+      // Taken over by another node whose kick is not read yet: closed with 0x8E now, the step done.
+      if (error instanceof SessionTakenOverError && (await this.#takeover.lost(client))) return
+      throw error
+    }
   }
 
   async subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {

@@ -115,6 +115,33 @@ export class Takeover {
       .catch(() => undefined)
   }
 
+  /**
+   * A fenced write of `client`'s connection was refused (`SessionTakenOverError`), possibly before
+   * this node read the kick of the connection that took the session over (under load the kick,
+   * read on another connection, can come after the refusal of the old connection's next write):
+   * when the session now belongs to a newer connection, this connection is closed as the kick
+   * would close it (0x8E) [MQTT-3.1.4-3], not with the error of a failed step (0x83). Answers
+   * whether the session was taken over (the connection is then closed, here or by the kick); false
+   * when the fence has another cause (the reaper released it: node ''; an operator deleted it).
+   */
+  async lost(client: ClientHandle): Promise<boolean> {
+    const entry = this.#routing.of(client)
+    // The kick was read meanwhile: it closed the connection.
+    if (entry === undefined) return !client.connected
+    const link = await this.#node.use()
+    const [owner, epoch] = await link.sendText<(string | null)[]>(['HMGET', entry.session.key, 'node', 'epoch'])
+    if (owner === null || owner === undefined || owner === '' || epoch === null || epoch === undefined) return false
+    if (Number(epoch) <= Number(entry.session.epoch)) return false
+    if (this.#routing.of(client) === entry) {
+      this.#routing.evict(entry)
+      if (client.connected) {
+        this.#node.stats.takeovers++
+        client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
+      }
+    }
+    return true
+  }
+
   /** The node this node kicked acknowledged the kick of session `id` at `epoch`. */
   acknowledged(id: string, epoch: string): void {
     this.#kicks.acknowledged(id, epoch)
