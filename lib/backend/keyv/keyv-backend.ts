@@ -386,7 +386,8 @@ export class KeyvBackend implements Backend {
         await this.#routing.routes.clear(link)
         await Promise.all([
           link.send(['ZREM', node.nodeKeys.nodes, node.nodeId]),
-          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId), this.#registry.key]),
+          // Old wills: the engine published the wills of this node's connections as it closed them.
+          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId), node.nodeKeys.oldWills(node.nodeId), this.#registry.key]),
           node.keyv.delete(node.nodeKeys.nodeRecord(node.nodeId))
         ])
       } catch {

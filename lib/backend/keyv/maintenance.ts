@@ -13,6 +13,12 @@ export interface ReleasedWill {
   will: Buffer
   /** The session's expiry interval in seconds (0: the session was deleted). */
   expiry: number
+  /**
+   * The will of a connection another node took over before the reaper ran: published only when
+   * it is not delayed (the earlier of its Will Delay Interval and the session expiry is 0); the new
+   * connection cancelled a delayed one [MQTT-3.1.3-9], as the engine does on a takeover.
+   */
+  takenOver?: true
 }
 
 /** A dead node whose sessions were released. */
@@ -62,7 +68,17 @@ export async function reapDeadNodes(
       if (result >= 0 && will.length > 0) wills.push({ tenant: keys.tenant, clientId, will, expiry: Number(expiry.toString()) })
     }
     await forgetNodeRoutes(link, node, nodeKeys.routes(node))
-    await link.script(REAP_DONE, [nodeKeys.nodes, nodeKeys.reapClaim(node), nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node)], [node])
+    const old = await link.script<Buffer[]>(
+      REAP_DONE,
+      [nodeKeys.nodes, nodeKeys.reapClaim(node), nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node), nodeKeys.oldWills(node)],
+      [node]
+    )
+    for (let i = 0; i + 1 < old.length; i += 2) {
+      const { tenant, clientId } = parseSessionId((old[i] as Buffer).toString())
+      const value = old[i + 1] as Buffer
+      const colon = value.indexOf(0x3a)
+      wills.push({ tenant, clientId, will: value.subarray(colon + 1), expiry: Number(value.subarray(0, colon).toString()), takenOver: true })
+    }
     reaped.push({ node, sessions: members.length, wills })
   }
   return reaped

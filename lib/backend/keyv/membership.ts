@@ -72,7 +72,7 @@ export class Membership {
       for (const { node: dead, sessions, wills } of reaped) {
         node.stats.nodesReaped++
         node.log('warn', `node ${dead} stopped heart-beating: ${sessions} session(s) released, ${wills.length} will(s)`)
-        for (const w of wills) await this.#wills.release(w.tenant, w.clientId, w.will, w.expiry, now)
+        for (const w of wills) await this.#wills.release(w.tenant, w.clientId, w.will, w.expiry, now, w.takenOver === true)
       }
       const tenants = Array.from(node.tenants.values(), (tenant) => tenant.keys)
       node.stats.sessionsExpired += await expireSessions(link, node.nodeKeys, tenants, now)

@@ -57,7 +57,8 @@ export class Takeover {
         node.nodeKeys.sessionsPrefix,
         id,
         node.nodeKeys.nodes,
-        node.nodeKeys.reapClaim(node.nodeId)
+        node.nodeKeys.reapClaim(node.nodeId),
+        node.nodeKeys.oldWillsPrefix
       ]
     )
     const old = oldRaw.toString()
@@ -95,7 +96,8 @@ export class Takeover {
 
   /**
    * Node `from` took session `id` over at `epoch`: this node's connection of an older epoch is
-   * closed (0x8E), and the kick acknowledged to `from`.
+   * closed (0x8E), and the kick acknowledged to `from`. The copy of that connection's will TAKEOVER
+   * kept for the reaper goes: this node's engine publishes the will (or ended the connection already).
    */
   onKick(id: string, epoch: number, tenant: string, clientId: string, from: string): void {
     const node = this.#node
@@ -110,6 +112,7 @@ export class Takeover {
       // A setup of this node may still be running for an older epoch: it checks this.
       this.#kicks.noteKick(id, epoch)
     }
+    node.link?.send(['HDEL', node.nodeKeys.oldWills(node.nodeId), id]).catch(() => undefined)
     node.link
       ?.send(['XADD', node.nodeKeys.inbox(from), 'MAXLEN', '~', '10000', '*', 'type', 'kicked', 't', tenant, 'c', clientId, 'e', String(epoch)])
       .catch(() => undefined)
@@ -133,6 +136,8 @@ export class Takeover {
     if (owner === null || owner === undefined || owner === '' || epoch === null || epoch === undefined) return false
     if (Number(epoch) <= Number(entry.session.epoch)) return false
     if (this.#routing.of(client) === entry) {
+      // As in onKick: the engine publishes this connection's will, not the reaper.
+      link.send(['HDEL', this.#node.nodeKeys.oldWills(this.#node.nodeId), sessionId(entry.tenant.keys.tenant, client.clientId)]).catch(() => undefined)
       this.#routing.evict(entry)
       if (client.connected) {
         this.#node.stats.takeovers++

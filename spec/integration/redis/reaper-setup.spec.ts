@@ -4,6 +4,7 @@ import { sub } from '../../../lib/backend/conformance/index.js'
 import { BackendUnavailableError } from '../../../lib/backend/errors.js'
 import type { KeyvBackend } from '../../../lib/backend/keyv/index.js'
 import { SessionTakenOverError } from '../../../lib/packet/errors.js'
+import { ReasonCode } from '../../../lib/packet/reason-codes.js'
 import type { StoredWill } from '../../../lib/session/session.js'
 import { startRedisServer } from '../../helpers/redis-server.js'
 import type { RedisServer } from '../../helpers/redis-server.js'
@@ -52,8 +53,8 @@ describe('KeyvBackend – a node dying during a connection setup vs the dead-nod
     await Promise.all(nodes.map((n) => n.close()))
   })
 
-  async function node(nodeId: string, heartbeatInterval: number): Promise<KeyvBackend> {
-    const started = await startNode(server.url, root, { nodeId, heartbeatInterval })
+  async function node(nodeId: string, heartbeatInterval: number, takeoverTimeout?: number): Promise<KeyvBackend> {
+    const started = await startNode(server.url, root, { nodeId, heartbeatInterval, ...(takeoverTimeout === undefined ? {} : { takeoverTimeout }) })
     nodes.push(started)
     return started
   }
@@ -113,9 +114,10 @@ describe('KeyvBackend – a node dying during a connection setup vs the dead-nod
   })
 
   it('publishes once the will a node stored before it died in the middle of the CONNECT (no CONNACK yet), at once or when its delay is due', async () => {
-    const a = await node('node-a', 150)
-    const b = await node('node-b', 150)
-    const dying = await node('node-dying', 150)
+    // Dead after 1.2 s of silence; a takeover waits at most 100 ms for a silent node's acknowledgement.
+    const a = await node('node-a', 400, 100)
+    const b = await node('node-b', 400, 100)
+    const dying = await node('node-dying', 400, 100)
     const wa = await watcher(a, 'watch-a', 'will/#')
     const wb = await watcher(b, 'watch-b', 'will/#')
     // Session set up and will stored (the engine's storeWill step); CONNACK and queueOffline never come.
@@ -141,6 +143,51 @@ describe('KeyvBackend – a node dying during a connection setup vs the dead-nod
     await waitFor(() => a.stats.nodesReaped === 1, 6000, 'the reaper')
     await assert.rejects(Promise.resolve(c.session.saveWill(will('will/slow', 'never'))), SessionTakenOverError)
     await sweeps('node-a', 5, 100)
+    assert.deepEqual(w.client.payloads(), [])
+    assert.equal(a.stats.willsPublished, 0)
+  })
+  it('publishes once the will of a dead node\'s connection that another node took over before the reaper ran; a delayed one is cancelled [MQTT-3.1.3-9]', async () => {
+    // Dead after 1.2 s of silence; a takeover waits at most 100 ms for a silent node's acknowledgement.
+    const a = await node('node-a', 400, 100)
+    const b = await node('node-b', 400, 100)
+    const dying = await node('node-dying', 400, 100)
+    const wa = await watcher(a, 'watch-a', 'will/#')
+    const wb = await watcher(b, 'watch-b', 'will/#')
+    const resumed = await connect(dying, 'dev-resumed', { clean: false, expiry: 600 })
+    await resumed.session.saveWill(will('will/resumed', 'gone-resumed'))
+    const fresh = await connect(dying, 'dev-fresh', { clean: false, expiry: 600 })
+    await fresh.session.saveWill(will('will/fresh', 'gone-fresh'))
+    const delayed = await connect(dying, 'dev-delayed', { clean: false, expiry: 600 })
+    await delayed.session.saveWill(will('will/delayed', 'cancelled', 1))
+    crash(dying)
+    // The clients come back on node-b at once, long before the reaper runs (each waits for the dead
+    // node's acknowledgement up to takeoverTimeout): resumed with a will of its own, clean, resumed.
+    const again = await connect(b, 'dev-resumed', { clean: false, expiry: 600 })
+    await again.session.saveWill(will('will/resumed', 'second-will'))
+    await connect(b, 'dev-fresh', { clean: true })
+    await connect(b, 'dev-delayed', { clean: false, expiry: 600 })
+    await waitFor(() => wa.client.deliveries.length >= 2 && wb.client.deliveries.length >= 2, 10_000, 'the wills of the dead node\'s connections')
+    assert.equal(a.stats.nodesReaped + b.stats.nodesReaped, 1, 'the takeovers came before the reaper')
+    await sweeps('node-a', 5, 400) // past the cancelled will's delay, more reaper rounds: nothing more
+    for (const w of [wa, wb]) assert.deepEqual(w.client.payloads().sort(), ['gone-fresh', 'gone-resumed'])
+    assert.equal(a.stats.willsPublished + b.stats.willsPublished, 2)
+  })
+  it('leaves the will of a connection taken over from a live node to that node (its engine publishes it): the reaper publishes nothing later', async () => {
+    const a = await node('node-a', 150)
+    const b = await node('node-b', 150)
+    const w = await watcher(a, 'watch', 'will/#')
+    const old = await connect(b, 'dev', { clean: false, expiry: 600 })
+    await old.session.saveWill(will('will/dev', 'published-by-node-b'))
+    // node-b is alive: the setup on node-a returns once node-b closed its connection (0x8E) and said so.
+    await connect(a, 'dev', { clean: false, expiry: 600 })
+    assert.deepEqual(
+      old.client.closes.map((c) => c.reasonCode),
+      [ReasonCode.SessionTakenOver]
+    )
+    assert.equal(await redis.hLen(`${root}:_:owills:node-b`), 0)
+    crash(b)
+    await waitFor(() => a.stats.nodesReaped === 1, 6000, 'the reaper')
+    await sweeps('node-a', 3, 150)
     assert.deepEqual(w.client.payloads(), [])
     assert.equal(a.stats.willsPublished, 0)
   })

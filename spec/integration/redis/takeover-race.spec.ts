@@ -42,7 +42,8 @@ describe('KeyvBackend – a takeover whose kick arrives after the old connection
       keys: [keys.session(clientId)],
       arguments: [
         'node-b', '0', String(Date.now()), '1', '600', keys.prefix, clientId, nodeKeys.routeLog, keys.tenant,
-        held, nodeKeys.sessionsPrefix, sessionId(keys.tenant, clientId), nodeKeys.nodes, nodeKeys.reapClaim('node-b')
+        held, nodeKeys.sessionsPrefix, sessionId(keys.tenant, clientId), nodeKeys.nodes, nodeKeys.reapClaim('node-b'),
+        nodeKeys.oldWillsPrefix
       ]
     })) as unknown[]
     assert.equal(String(reply[0]), 'node-a')
