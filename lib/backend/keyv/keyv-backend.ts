@@ -424,7 +424,8 @@ export class KeyvBackend implements Backend {
       maxQueuedMessages: node.maxQueued,
       maxQueuedBytes: node.maxQueuedBytes,
       stats: node.stats,
-      ackShare: (ticket) => this.#shares.ack(ticket)
+      ackShare: (ticket) => this.#shares.ack(ticket),
+      fenced: (session) => this.#takeover.fenced(session)
     }
     const blocking = client.duplicate()
     blocking.on('error', () => undefined)

@@ -131,6 +131,17 @@ export class Takeover {
     const entry = this.#routing.of(client)
     // The kick was read meanwhile: it closed the connection.
     if (entry === undefined) return !client.connected
+    return await this.#lost(entry)
+  }
+
+  /** `KeyvSessionContext.fenced`: a fenced write of `session` was refused (see `lost`). */
+  async fenced(session: KeyvSession): Promise<void> {
+    const entry = this.#routing.find(session.keys.tenant, session.clientId)
+    if (entry !== undefined && entry.session === session) await this.#lost(entry)
+  }
+
+  async #lost(entry: LocalEntry): Promise<boolean> {
+    const client = entry.client
     const link = await this.#node.use()
     const [owner, epoch] = await link.sendText<(string | null)[]>(['HMGET', entry.session.key, 'node', 'epoch'])
     if (owner === null || owner === undefined || owner === '' || epoch === null || epoch === undefined) return false

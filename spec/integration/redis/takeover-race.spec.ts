@@ -6,6 +6,7 @@ import { TAKEOVER } from '../../../lib/backend/keyv/scripts.js'
 import type { ClientHandle } from '../../../lib/backend/backend.js'
 import { Broker } from '../../../lib/broker/broker.js'
 import { silentLogger } from '../../../lib/broker/logger.js'
+import { SessionTakenOverError } from '../../../lib/packet/errors.js'
 import { ReasonCode } from '../../../lib/packet/reason-codes.js'
 import { Peer } from '../../helpers/flow.js'
 import { connect, useRedisNodes } from './nodes.js'
@@ -77,6 +78,28 @@ describe('KeyvBackend – a takeover whose kick arrives after the old connection
     }
     assert.equal(first.client.closes.length, 1)
     assert.equal(a!.stats.takeovers, 1)
+  })
+
+  it('closes the old connection with 0x8E before any fenced write of its session rejects (a delivery\'s outgoing record, an incoming QoS 2 id) while the kick is in transit', async () => {
+    const [a] = redis.nodes
+    const first = await connect(a!, 'writer', { clean: false, expiry: 600 })
+    const deliverKick = await takeOverWithKickHeld('writer')
+    let closedFirst: boolean | undefined
+    const write = Promise.resolve(
+      first.session.saveOutgoing({ kind: 'publish', packetId: 1, message: { topic: 't', payload: Buffer.from('m'), qos: 1, retain: false }, subscription: { topicFilter: 't', qos: 1 } })
+    )
+    await write.catch((error: unknown) => {
+      closedFirst = first.client.closes.length === 1
+      assert.ok(error instanceof SessionTakenOverError)
+    })
+    assert.equal(closedFirst, true, 'closed before the write rejected (the engine would close with 0x83 otherwise)')
+    assert.deepEqual(
+      first.client.closes.map((c) => c.reasonCode),
+      [ReasonCode.SessionTakenOver]
+    )
+    await assert.rejects(Promise.resolve(first.session.saveIncoming(7)), SessionTakenOverError)
+    assert.equal(first.client.closes.length, 1)
+    await deliverKick()
   })
 
   it('the engine: the MQTT 5 client gets DISCONNECT 0x8E when the takeover lands between its CONNACK and the CONNECT\'s last step', async () => {
