@@ -31,10 +31,12 @@ export interface ReapedNode {
 
 /**
  * Nodes silent for longer than `deadAfterMs` are dead. For each, the first live node that claims it
- * (REAP_CLAIM: `SET reap:<node> NX` while the node is still silent, with its session set read in the
- * same step; TAKEOVER refuses a claimed or unregistered node) releases its sessions with the ORPHAN script (persistent ones become away,
- * their expiry starting now; others are deleted with their subscriptions) and removes its routes,
- * message stream, inbox, session set and registration, and drops the claim (REAP_DONE). Returns the nodes this call released.
+ * (REAP_CLAIM: `SET reap:<node> NX` while the node is still silent, with its session set read in
+ * the same step; TAKEOVER refuses a claimed or unregistered node) releases its sessions with the
+ * ORPHAN script (persistent ones become away, their expiry starting now; others are deleted with
+ * their subscriptions), removes its routes, and in one step (REAP_DONE) its message stream, inbox,
+ * session set, registration and claim, taking the wills of its connections that other nodes took
+ * over meanwhile. Returns the nodes this call released, with the wills to publish.
  */
 export async function reapDeadNodes(
   link: RedisLink,

@@ -66,13 +66,16 @@ end
 /**
  * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
  * route log, tenant, inbox prefix, node sessions prefix, session id (`sessionId`), node registry,
- * this node's reap claim key, old wills prefix. Refused (`RELEASED`, nothing written) when this node is not in the
- * registry or a reaper claimed it: it was released (or is being released) while silent, and a
- * session it registered now would be in no session set a reaper reads (see reap-scripts.ts). Wipes the stored session when `clean`, when
- * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
- * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
- * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
- * The stored will of a connection taken over on another node moves to that node's old wills.
+ * this node's reap claim key, old wills prefix.
+ * Refused (`RELEASED`, nothing written) when this node is not in the registry or a reaper claimed
+ * it: it was released (or is being released) while silent, and a session it registered now would
+ * be in no session set a reaper reads (see reap-scripts.ts).
+ * Wipes the stored session when `clean`, when it expired while away, or when it is online and not
+ * persistent (expiry 0: it ends with the connection this takes over [MQTT-3.1.2-6]
+ * [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's session
+ * set, for the reaper) and sends a `kick` to the previous owner's inbox.
+ * The stored will of a connection taken over on another node moves to that node's old wills
+ * (`NodeKeys.oldWills`: deleted by that node when it reads the kick, taken by its reaper if it died).
  * A delayed will of the session is left alone (only an accepted connection cancels it: SETTLE_WILL).
  * Returns {previous node, epoch, present, previous persist, 1 when a delayed will is scheduled}.
  */
