@@ -92,6 +92,14 @@ export class NodeKeys {
     return this.oldWillsPrefix + node
   }
 
+  /**
+   * STRING, PX 24 h: set by the reaper that released node `node` (REAP_DONE), deleted by `node` when
+   * it finds it was released while alive: the wills of its connections went out with the reaping.
+   */
+  releasedMark(node: string): string {
+    return `${this.base}released:${node}`
+  }
+
   /** STRING: claim of the reaper that handles dead node `node`. */
   reapClaim(node: string): string {
     return `${this.base}reap:${node}`

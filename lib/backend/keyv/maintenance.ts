@@ -72,8 +72,16 @@ export async function reapDeadNodes(
     await forgetNodeRoutes(link, node, nodeKeys.routes(node))
     const old = await link.script<Buffer[]>(
       REAP_DONE,
-      [nodeKeys.nodes, nodeKeys.reapClaim(node), nodeKeys.sessions(node), nodeKeys.inbox(node), nodeKeys.bus(node), nodeKeys.oldWills(node)],
-      [node]
+      [
+        nodeKeys.nodes,
+        nodeKeys.reapClaim(node),
+        nodeKeys.sessions(node),
+        nodeKeys.inbox(node),
+        nodeKeys.bus(node),
+        nodeKeys.oldWills(node),
+        nodeKeys.releasedMark(node)
+      ],
+      [node, me]
     )
     for (let i = 0; i + 1 < old.length; i += 2) {
       const { tenant, clientId } = parseSessionId((old[i] as Buffer).toString())

@@ -27,20 +27,22 @@ return redis.call('SMEMBERS', KEYS[3])
 `
 
 /**
- * REAP_DONE: KEYS = node registry, reap claim, session set, inbox, message stream, old wills.
- * ARGV = node. The end of a reaping: the node leaves the registry and its claim goes in one step
+ * REAP_DONE: KEYS = node registry, reap claim, session set, inbox, message stream, old wills,
+ * released mark. ARGV = node, claimer. The end of a reaping: the node leaves the registry and its claim goes in one step
  * (so that a TAKEOVER of the node is refused all along: claimed, then unregistered), with its
  * session set, inbox and message stream; the wills of its connections that other nodes took over
  * (moved there by TAKEOVER, never deleted by the node since it did not read the kicks) are taken
  * and returned (`sessionId`, `<expiry>:<will>`, …): after this step no session names the node, so
  * no TAKEOVER adds one. The node registers again at its next heartbeat, if it is alive, and closes
- * the connections it had (`Membership`).
+ * the connections it had (`Membership`) without publishing their wills again: the released mark
+ * tells it that a reaper took them (rather than Redis losing its data).
  */
 export const REAP_DONE = `
 local old = redis.call('HGETALL', KEYS[6])
 redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[7], ARGV[2], 'PX', '86400000')
 return old
 `
 
