@@ -115,7 +115,8 @@ export class KeyvBackend implements Backend {
     this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#shares = new SharedSubscriptions(node)
     this.#routing = new LocalRouting(node, this.#shares)
-    this.#takeover = new Takeover(node, this.#routing)
+    // A setup refused because this node was released: beat now, not at the next interval.
+    this.#takeover = new Takeover(node, this.#routing, () => this.#membership.beatSoon())
     this.#subscriptions = new Subscriptions(node, this.#routing)
     this.#ends = new SessionEnd(node, this.#routing, this.#shares)
     this.#wills = new Wills(node, this.#routing, {

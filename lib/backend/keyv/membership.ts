@@ -24,6 +24,8 @@ export class Membership {
   #registered = false
   /** No reaping before (ms): set after each outage, when every node was silent for a while. */
   #reapAfter = 0
+  /** An out-of-turn heartbeat (`beatSoon`) is running. */
+  #beating = false
 
   constructor(node: NodeContext, routing: LocalRouting, shares: SharedSubscriptions, wills: Wills) {
     this.#node = node
@@ -46,6 +48,21 @@ export class Membership {
   /** Redis is back after an outage: every node was silent, so no reaping until they had time to beat. */
   holdReaping(): void {
     this.#reapAfter = Date.now() + this.#node.deadAfterMs
+  }
+
+  /**
+   * A heartbeat now, out of turn (one at a time): a setup found this node released by the cluster,
+   * so it registers again (closing the connections of before) without waiting for the interval.
+   */
+  beatSoon(): void {
+    const node = this.#node
+    if (this.#beating || node.closed || node.link === undefined || !node.link.available) return
+    this.#beating = true
+    this.heartbeat()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#beating = false
+      })
   }
 
   /** Records this node as alive now; notices when the cluster released it meanwhile. */

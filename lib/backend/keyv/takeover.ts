@@ -24,10 +24,13 @@ export class Takeover {
   readonly #node: NodeContext
   readonly #routing: LocalRouting
   readonly #kicks = new KickBook()
+  readonly #onReleased: () => void
 
-  constructor(node: NodeContext, routing: LocalRouting) {
+  /** `onReleased`: a TAKEOVER found this node released by the cluster (it should beat now). */
+  constructor(node: NodeContext, routing: LocalRouting, onReleased: () => void = () => undefined) {
     this.#node = node
     this.#routing = routing
+    this.#onReleased = onReleased
   }
 
   /** `Backend.setup`: creates or resumes the session of `client` and takes it over. */
@@ -172,13 +175,14 @@ export class Takeover {
    * Runs TAKEOVER. A node the cluster released while it was silent (or is releasing: a reaper
    * claimed it) takes no session: one it registered now would be in no session set a reaper reads,
    * so its will would never be published. The setup is refused (0x88) until the node's next
-   * heartbeat registers it again (and closes the connections it had).
+   * heartbeat registers it again (and closes the connections it had): it is asked for at once.
    */
   async #takeOver(link: RedisLink, keys: string[], args: string[]): Promise<[Buffer, number, number, Buffer, number]> {
     try {
       return await link.script<[Buffer, number, number, Buffer, number]>(TAKEOVER, keys, args)
     } catch (error) {
       if (error instanceof Error && error.message.includes('RELEASED')) {
+        this.#onReleased()
         throw new BackendUnavailableError(`node ${this.#node.nodeId} was released by the cluster (silent for too long): no session until its next heartbeat`, error)
       }
       throw error
