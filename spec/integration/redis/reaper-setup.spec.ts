@@ -146,6 +146,32 @@ describe('KeyvBackend – a node dying during a connection setup vs the dead-nod
     assert.deepEqual(w.client.payloads(), [])
     assert.equal(a.stats.willsPublished, 0)
   })
+  it('publishes no will that was settled before the node died: cleared by a DISCONNECT, or a delayed will cancelled by an accepted connection', async () => {
+    const a = await node('node-a', 150)
+    const dying = await node('node-dying', 150)
+    const w = await watcher(a, 'watch', 'will/#')
+    // Cleared: the engine's DISCONNECT handling (clearWill) before the node died.
+    const cleared = await connect(dying, 'dev-cleared', { clean: false, expiry: 600 })
+    await cleared.session.saveWill(will('will/cleared', 'discarded'))
+    await cleared.session.clearWill()
+    // Delayed will of an ended connection, cancelled by the next accepted connection (queueOffline).
+    const before = await connect(dying, 'dev-back', { clean: false, expiry: 600 })
+    const dueAt = Date.now() + 300
+    await dying.delayWill(before.client, will('will/back', 'cancelled', 1), dueAt)
+    before.client.connected = false
+    await dying.terminate(before.client)
+    await connect(dying, 'dev-back', { clean: false, expiry: 600 })
+    // A sentinel: a will that is due, so that "nothing else" is seen after a positive event.
+    const last = await connect(dying, 'dev-last', { clean: false, expiry: 600, drain: false })
+    await last.session.saveWill(will('will/last', 'sentinel'))
+    crash(dying)
+    await waitFor(() => w.client.deliveries.length >= 1, 8000, 'the sentinel will')
+    await sweeps('node-a', 3, 150)
+    assert.ok(Date.now() > dueAt + 300, 'past the cancelled will\'s due time, several sweeps later')
+    assert.deepEqual(w.client.payloads(), ['sentinel'])
+    assert.equal(a.stats.willsPublished, 1)
+  })
+
   it('publishes once the will of a dead node\'s connection that another node took over before the reaper ran; a delayed one is cancelled [MQTT-3.1.3-9]', async () => {
     // Dead after 1.2 s of silence; a takeover waits at most 100 ms for a silent node's acknowledgement.
     const a = await node('node-a', 400, 100)
