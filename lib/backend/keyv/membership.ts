@@ -6,6 +6,7 @@ import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import type { NodeContext } from './node-context.js'
 import type { RedisLink } from './redis-link.js'
 import type { SharedSubscriptions } from './shared-subscriptions.js'
+import { SESSIONS_LOST } from './takeover.js'
 import type { Wills } from './wills.js'
 
 /**
@@ -125,7 +126,7 @@ export class Membership {
       // Taken over meanwhile (here, or by a kick): no longer this node's to close.
       if (this.#routing.of(entry.client) !== entry) continue
       this.#routing.evict(entry)
-      if (entry.client.connected) entry.client.close(code, 'the broker process lost its sessions; connect again')
+      if (entry.client.connected) entry.client.close(code, SESSIONS_LOST)
     }
   }
 }

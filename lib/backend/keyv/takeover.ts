@@ -13,6 +13,8 @@ import type { RedisLink } from './redis-link.js'
 import { REINDEX, TAKEOVER } from './scripts.js'
 
 const TAKEN_OVER = 'another connection took the session over'
+/** The reason string of the connections a node closes when it finds the cluster released it. */
+export const SESSIONS_LOST = 'the broker process lost its sessions; connect again'
 
 /**
  * Session setup and takeover across nodes: the TAKEOVER script makes this node the owner with a new
@@ -99,26 +101,38 @@ export class Takeover {
 
   /**
    * Node `from` took session `id` over at `epoch`: this node's connection of an older epoch is
-   * closed (0x8E), and the kick acknowledged to `from`. The copy of that connection's will TAKEOVER
-   * kept for the reaper goes: this node's engine publishes the will (or ended the connection already).
+   * closed (0x8E), and the kick acknowledged to `from` once it is. The copy of that connection's will
+   * TAKEOVER kept for the reaper goes: this node's engine publishes the will (or ended the
+   * connection already). Unless this node was released while alive (a reaper's mark is there, not
+   * yet seen by its heartbeat): the reaper took that copy, or the session's will, and published it,
+   * so the connection is closed with 0x00, which publishes none again (as `Membership` closes the
+   * others).
    */
   onKick(id: string, epoch: number, tenant: string, clientId: string, from: string): void {
     const node = this.#node
+    const link = node.link
     const entry = this.#routing.get(id)
-    if (entry !== undefined && Number(entry.session.epoch) < epoch) {
-      this.#routing.evict(entry)
-      if (entry.client.connected) {
-        node.stats.takeovers++
-        entry.client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
-      }
-    } else if (entry === undefined) {
-      // A setup of this node may still be running for an older epoch: it checks this.
-      this.#kicks.noteKick(id, epoch)
+    const ack = (): void => {
+      link
+        ?.send(['XADD', node.nodeKeys.inbox(from), 'MAXLEN', '~', '10000', '*', 'type', 'kicked', 't', tenant, 'c', clientId, 'e', String(epoch)])
+        .catch(() => undefined)
     }
-    node.link?.send(['HDEL', node.nodeKeys.oldWills(node.nodeId), id]).catch(() => undefined)
-    node.link
-      ?.send(['XADD', node.nodeKeys.inbox(from), 'MAXLEN', '~', '10000', '*', 'type', 'kicked', 't', tenant, 'c', clientId, 'e', String(epoch)])
-      .catch(() => undefined)
+    const forget = link?.send<number>(['HDEL', node.nodeKeys.oldWills(node.nodeId), id]).catch(() => 0)
+    if (entry === undefined || Number(entry.session.epoch) >= epoch) {
+      // A setup of this node may still be running for an older epoch: it checks this.
+      if (entry === undefined) this.#kicks.noteKick(id, epoch)
+      ack()
+      return
+    }
+    if (link === undefined || !entry.client.connected) {
+      this.#close(entry, false)
+      ack()
+      return
+    }
+    void Promise.all([forget, this.#releasedMark(link)]).then(([, released]) => {
+      this.#close(entry, released)
+      ack()
+    })
   }
 
   /**
@@ -126,9 +140,10 @@ export class Takeover {
    * this node read the kick of the connection that took the session over (under load the kick,
    * read on another connection, can come after the refusal of the old connection's next write):
    * when the session now belongs to a newer connection, this connection is closed as the kick
-   * would close it (0x8E) [MQTT-3.1.4-3], not with the error of a failed step (0x83). Answers
-   * whether the session was taken over (the connection is then closed, here or by the kick); false
-   * when the fence has another cause (the reaper released it: node ''; an operator deleted it).
+   * would close it (0x8E) [MQTT-3.1.4-3], not with the error of a failed step (0x83); when this
+   * node was released while alive (the reaper's mark), closed with 0x00 (its will went out with the
+   * reaping). Answers whether the connection is closed for one of these (here, or by the kick);
+   * false when the fence has another cause (an operator deleted the session, ...).
    */
   async lost(client: ClientHandle): Promise<boolean> {
     const entry = this.#routing.of(client)
@@ -144,21 +159,39 @@ export class Takeover {
   }
 
   async #lost(entry: LocalEntry): Promise<boolean> {
-    const client = entry.client
     const link = await this.#node.use()
-    const [owner, epoch] = await link.sendText<(string | null)[]>(['HMGET', entry.session.key, 'node', 'epoch'])
-    if (owner === null || owner === undefined || owner === '' || epoch === null || epoch === undefined) return false
-    if (Number(epoch) <= Number(entry.session.epoch)) return false
-    if (this.#routing.of(client) === entry) {
-      // As in onKick: the engine publishes this connection's will, not the reaper.
-      link.send(['HDEL', this.#node.nodeKeys.oldWills(this.#node.nodeId), sessionId(entry.tenant.keys.tenant, client.clientId)]).catch(() => undefined)
-      this.#routing.evict(entry)
-      if (client.connected) {
-        this.#node.stats.takeovers++
-        client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
-      }
-    }
+    const [[owner, epoch], released] = await Promise.all([
+      link.sendText<(string | null)[]>(['HMGET', entry.session.key, 'node', 'epoch']),
+      this.#releasedMark(link)
+    ])
+    const takenOver = owner !== null && owner !== undefined && owner !== '' && epoch !== null && epoch !== undefined && Number(epoch) > Number(entry.session.epoch)
+    if (!takenOver && !released) return false
+    // As in onKick: the engine publishes this connection's will, not the reaper.
+    if (!released) link.send(['HDEL', this.#node.nodeKeys.oldWills(this.#node.nodeId), sessionId(entry.tenant.keys.tenant, entry.client.clientId)]).catch(() => undefined)
+    this.#close(entry, released)
     return true
+  }
+
+  /** Whether a reaper released this node while it was alive and its heartbeat has not seen it yet. */
+  async #releasedMark(link: RedisLink): Promise<boolean> {
+    try {
+      return (await link.send<number>(['EXISTS', this.#node.nodeKeys.releasedMark(this.#node.nodeId)])) === 1
+    } catch {
+      return false
+    }
+  }
+
+  /** Closes the connection of `entry`, still this node's: taken over (0x8E), or its node released (0x00, no will). */
+  #close(entry: LocalEntry, released: boolean): void {
+    if (this.#routing.of(entry.client) !== entry) return
+    this.#routing.evict(entry)
+    if (!entry.client.connected) return
+    if (released) {
+      entry.client.close(ReasonCode.NormalDisconnection, SESSIONS_LOST)
+      return
+    }
+    this.#node.stats.takeovers++
+    entry.client.close(ReasonCode.SessionTakenOver, TAKEN_OVER)
   }
 
   /** The node this node kicked acknowledged the kick of session `id` at `epoch`. */
