@@ -49,6 +49,8 @@ export class NodeKeys {
   readonly inboxPrefix: string
   /** Prefix of the SETs of sessions each node owns (`sessionId`s), for the reaper. */
   readonly sessionsPrefix: string
+  /** Prefix of the HASHes of the wills of each node's connections that other nodes took over (`oldWills`). */
+  readonly oldWillsPrefix: string
 
   constructor(root: string) {
     this.base = `${validateRootPrefix(root)}:_:`
@@ -57,6 +59,7 @@ export class NodeKeys {
     this.nodes = `${this.base}nodes`
     this.inboxPrefix = `${this.base}inbox:`
     this.sessionsPrefix = `${this.base}sessions:`
+    this.oldWillsPrefix = `${this.base}owills:`
   }
 
   /** STREAM: kicks, wakes and kick acknowledgements addressed to node `node`. */
@@ -77,6 +80,24 @@ export class NodeKeys {
   /** SET: the sessions node `node` owns (`sessionId`s). */
   sessions(node: string): string {
     return this.sessionsPrefix + node
+  }
+
+  /**
+   * HASH: `sessionId` → `<session expiry s>:<encoded will>`, the will of each connection of node
+   * `node` that a connection on another node took over, moved there by TAKEOVER: deleted by `node`
+   * when it reads the kick (its engine publishes that will itself), published by the reaper when
+   * `node` died before.
+   */
+  oldWills(node: string): string {
+    return this.oldWillsPrefix + node
+  }
+
+  /**
+   * STRING, PX 24 h: set by the reaper that released node `node` (REAP_DONE), deleted by `node` when
+   * it finds it was released while alive: the wills of its connections went out with the reaping.
+   */
+  releasedMark(node: string): string {
+    return `${this.base}released:${node}`
   }
 
   /** STRING: claim of the reaper that handles dead node `node`. */

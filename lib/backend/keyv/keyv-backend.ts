@@ -36,6 +36,7 @@ import { inspectKeyvSession, keyvCounts, listKeyvSessions } from './inspect.js'
 import type { BackendCounts, Page, SessionDetails, SessionQuery, SessionSummary } from '../inspection.js'
 import type { ClientQuery, ClusterClient } from '../client-listing.js'
 import { ReasonCode } from '../../packet/reason-codes.js'
+import { SessionTakenOverError } from '../../packet/errors.js'
 import { AdminRequests } from './admin-requests.js'
 import { ADMIN_SCRIPTS } from './admin-scripts.js'
 import { ClientRegistry } from './client-registry.js'
@@ -114,7 +115,8 @@ export class KeyvBackend implements Backend {
     this.#authenticationMethods = options.authenticationMethods ?? options.authenticate?.authenticationMethods ?? []
     this.#shares = new SharedSubscriptions(node)
     this.#routing = new LocalRouting(node, this.#shares)
-    this.#takeover = new Takeover(node, this.#routing)
+    // A setup refused because this node was released: beat now, not at the next interval.
+    this.#takeover = new Takeover(node, this.#routing, () => this.#membership.beatSoon())
     this.#subscriptions = new Subscriptions(node, this.#routing)
     this.#ends = new SessionEnd(node, this.#routing, this.#shares)
     this.#wills = new Wills(node, this.#routing, {
@@ -186,9 +188,15 @@ export class KeyvBackend implements Backend {
   }
 
   async queueOffline(client: ClientHandle): Promise<void> {
-    // Called once the connection is accepted: the previous connection's delayed will is settled now.
-    await this.#wills.settle(client)
-    await this.#subscriptions.restore(client)
+    try {
+      // Called once the connection is accepted: the previous connection's delayed will is settled now.
+      await this.#wills.settle(client)
+      await this.#subscriptions.restore(client)
+    } catch (error) {
+      // Taken over by another node whose kick is not read yet: closed with 0x8E now, the step done.
+      if (error instanceof SessionTakenOverError && (await this.#takeover.lost(client))) return
+      throw error
+    }
   }
 
   async subscribe(client: ClientHandle, subscriptions: StoredSubscription[]): Promise<SubscribeResult[]> {
@@ -379,7 +387,8 @@ export class KeyvBackend implements Backend {
         await this.#routing.routes.clear(link)
         await Promise.all([
           link.send(['ZREM', node.nodeKeys.nodes, node.nodeId]),
-          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId), this.#registry.key]),
+          // Old wills: the engine published the wills of this node's connections as it closed them.
+          link.send(['DEL', node.nodeKeys.inbox(node.nodeId), node.nodeKeys.bus(node.nodeId), node.nodeKeys.oldWills(node.nodeId), this.#registry.key]),
           node.keyv.delete(node.nodeKeys.nodeRecord(node.nodeId))
         ])
       } catch {
@@ -416,7 +425,8 @@ export class KeyvBackend implements Backend {
       maxQueuedMessages: node.maxQueued,
       maxQueuedBytes: node.maxQueuedBytes,
       stats: node.stats,
-      ackShare: (ticket) => this.#shares.ack(ticket)
+      ackShare: (ticket) => this.#shares.ack(ticket),
+      fenced: (session) => this.#takeover.fenced(session)
     }
     const blocking = client.duplicate()
     blocking.on('error', () => undefined)

@@ -47,6 +47,13 @@ export interface KeyvSessionContext {
   readonly stats: { queued: number; queueDropped: number; queueExpired: number }
   /** Acknowledges a shared-subscription entry once its delivery completed (PUBACK / PUBREC). */
   readonly ackShare?: (ticket: ShareTicket) => void
+  /**
+   * A fenced write of `session` was refused: called (and awaited) before the write rejects with
+   * `SessionTakenOverError`, so that the backend closes a connection taken over by another node as
+   * taken over (0x8E), even when its node has not read the kick yet, before the engine closes it
+   * for the failed write (0x83).
+   */
+  readonly fenced?: (session: KeyvSession) => Promise<void>
 }
 
 /**
@@ -344,7 +351,12 @@ export class KeyvSession implements Session {
 
   /** Runs a fenced script with (node, epoch) prepended to `args`. */
   async #script<T = unknown>(source: string, args: RedisArgument[]): Promise<T> {
-    return await this.#ctx.link.script<T>(source, [this.#key], [this.#ctx.nodeId, this.epoch, ...args])
+    try {
+      return await this.#ctx.link.script<T>(source, [this.#key], [this.#ctx.nodeId, this.epoch, ...args])
+    } catch (error) {
+      if (error instanceof SessionTakenOverError && this.#ctx.fenced !== undefined) await this.#ctx.fenced(this).catch(() => undefined)
+      throw error
+    }
   }
 
   /** Runs commands after the fencing check; resolves with the last reply. */

@@ -1,10 +1,12 @@
 import { ReasonCode } from '../../packet/reason-codes.js'
 import { decodeWill } from './codec.js'
 import type { LocalRouting } from './local-routing.js'
+import type { LocalEntry } from './local-state.js'
 import { expireSessions, reapDeadNodes, takeDueWills } from './maintenance.js'
 import type { NodeContext } from './node-context.js'
 import type { RedisLink } from './redis-link.js'
 import type { SharedSubscriptions } from './shared-subscriptions.js'
+import { SESSIONS_LOST } from './takeover.js'
 import type { Wills } from './wills.js'
 
 /**
@@ -23,6 +25,8 @@ export class Membership {
   #registered = false
   /** No reaping before (ms): set after each outage, when every node was silent for a while. */
   #reapAfter = 0
+  /** An out-of-turn heartbeat (`beatSoon`) is running. */
+  #beating = false
 
   constructor(node: NodeContext, routing: LocalRouting, shares: SharedSubscriptions, wills: Wills) {
     this.#node = node
@@ -47,6 +51,21 @@ export class Membership {
     this.#reapAfter = Date.now() + this.#node.deadAfterMs
   }
 
+  /**
+   * A heartbeat now, out of turn (one at a time): a setup found this node released by the cluster,
+   * so it registers again (closing the connections of before) without waiting for the interval.
+   */
+  beatSoon(): void {
+    const node = this.#node
+    if (this.#beating || node.closed || node.link === undefined || !node.link.available) return
+    this.#beating = true
+    this.heartbeat()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#beating = false
+      })
+  }
+
   /** Records this node as alive now; notices when the cluster released it meanwhile. */
   async heartbeat(): Promise<void> {
     const node = this.#node
@@ -54,7 +73,12 @@ export class Membership {
     const now = Date.now()
     const added = await link.send<number>(['ZADD', node.nodeKeys.nodes, String(now), node.nodeId])
     // Registered before and no longer: released by the cluster (or Redis lost its data).
-    if (added === 1 && this.#registered && !node.closed) this.#released()
+    if (added === 1 && this.#registered && !node.closed) {
+      // The connections of before the release (a setup answered after this beat is a new session).
+      const entries = this.#routing.all()
+      const reaped = await link.send<number>(['DEL', node.nodeKeys.releasedMark(node.nodeId)])
+      if (!node.closed) this.#released(entries, reaped === 1)
+    }
     this.#registered = true
     // Only after the link answered: @keyv/redis would silently reopen a client someone closed.
     await node.keyv.set(node.nodeKeys.nodeRecord(node.nodeId), { nodeId: node.nodeId, pid: process.pid, seen: now }, node.heartbeatMs * 5)
@@ -72,7 +96,7 @@ export class Membership {
       for (const { node: dead, sessions, wills } of reaped) {
         node.stats.nodesReaped++
         node.log('warn', `node ${dead} stopped heart-beating: ${sessions} session(s) released, ${wills.length} will(s)`)
-        for (const w of wills) await this.#wills.release(w.tenant, w.clientId, w.will, w.expiry, now)
+        for (const w of wills) await this.#wills.release(w.tenant, w.clientId, w.will, w.expiry, now, w.takenOver === true)
       }
       const tenants = Array.from(node.tenants.values(), (tenant) => tenant.keys)
       node.stats.sessionsExpired += await expireSessions(link, node.nodeKeys, tenants, now)
@@ -85,18 +109,24 @@ export class Membership {
 
   /**
    * This node was released while it was alive: it stayed silent for 3 heartbeats (a long pause, or
-   * cut off from Redis) and another node's reaper released its sessions, routes and stream (or
-   * Redis restarted without its data). Its connections have no session any more: they are closed
-   * (0x80, with a reason string) so that their clients connect again and set a session up anew.
+   * cut off from Redis) and another node's reaper released its sessions, routes and stream
+   * (`reaped`), or Redis restarted without its data. Its connections have no session any more: they
+   * are closed (with a reason string) so that their clients connect again and set a session up
+   * anew. After a reaping their wills were published (or scheduled) by the reaper, which took them
+   * from the sessions: closed with 0x00, which publishes none again [MQTT-3.1.2-10] (once, not
+   * twice); after a loss of data nobody had them: closed with 0x80, and the engine publishes them.
    */
-  #released(): void {
+  #released(entries: LocalEntry[], reaped: boolean): void {
     const node = this.#node
-    const entries = this.#routing.all()
     node.stats.nodeReleased++
-    node.log('warn', `node ${node.nodeId} was released by the cluster (silent for 3 heartbeats, or Redis lost its data): closing its ${entries.length} connection(s)`)
+    const cause = reaped ? 'silent for 3 heartbeats, reaped by another node' : 'Redis lost its data'
+    node.log('warn', `node ${node.nodeId} was released by the cluster (${cause}): closing its ${entries.length} connection(s)`)
+    const code = reaped ? ReasonCode.NormalDisconnection : ReasonCode.UnspecifiedError
     for (const entry of entries) {
+      // Taken over meanwhile (here, or by a kick): no longer this node's to close.
+      if (this.#routing.of(entry.client) !== entry) continue
       this.#routing.evict(entry)
-      if (entry.client.connected) entry.client.close(ReasonCode.UnspecifiedError, 'the broker process lost its sessions; connect again')
+      if (entry.client.connected) entry.client.close(code, SESSIONS_LOST)
     }
   }
 }

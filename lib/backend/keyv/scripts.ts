@@ -17,6 +17,7 @@
  * routing-scripts.ts.
  */
 
+import { REAP_SCRIPTS } from './reap-scripts.js'
 import { LOAD_FILTERS, PUBLISH_BATCH, STORE_RETAINED } from './routing-scripts.js'
 
 /** Helpers shared by the scripts (prepended to each; admin-scripts.ts uses them too). */
@@ -64,18 +65,38 @@ end
 
 /**
  * TAKEOVER: KEYS = session. ARGV = node, clean, now, persist, expiry, tenant prefix, client id,
- * route log, tenant, inbox prefix, node sessions prefix, session id (`sessionId`). Wipes the stored session when `clean`, when
- * it expired while away, or when it is online and not persistent (expiry 0: it ends with the
- * connection this takes over [MQTT-3.1.2-6] [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's
- * session set, for the reaper) and sends a `kick` to the previous owner's inbox.
+ * route log, tenant, inbox prefix, node sessions prefix, session id (`sessionId`), node registry,
+ * this node's reap claim key, old wills prefix.
+ * Refused (`RELEASED`, nothing written) when this node is not in the registry or a reaper claimed
+ * it: it was released (or is being released) while silent, and a session it registered now would
+ * be in no session set a reaper reads (see reap-scripts.ts).
+ * Wipes the stored session when `clean`, when it expired while away, or when it is online and not
+ * persistent (expiry 0: it ends with the connection this takes over [MQTT-3.1.2-6]
+ * [MQTT-3.2.2-3]); increments the epoch, records this node as owner (also in the node's session
+ * set, for the reaper) and sends a `kick` to the previous owner's inbox.
+ * The stored will of a connection taken over on another node moves to that node's old wills
+ * (`NodeKeys.oldWills`: deleted by that node when it reads the kick, taken by its reaper if it died).
  * A delayed will of the session is left alone (only an accepted connection cancels it: SETTLE_WILL).
  * Returns {previous node, epoch, present, previous persist, 1 when a delayed will is scheduled}.
  */
 export const TAKEOVER = `${LIB}
+if not redis.call('ZSCORE', ARGV[13], ARGV[1]) or redis.call('EXISTS', ARGV[14]) == 1 then
+  return redis.error_reply('RELEASED this node was released by the cluster (silent for too long)')
+end
 local s = KEYS[1]
-local cur = redis.call('HMGET', s, 'node', 'online', 'exp', 'persist', 'epoch')
+local cur = redis.call('HMGET', s, 'node', 'online', 'exp', 'persist', 'epoch', 'expiry')
 local exists = cur[5] ~= false
 local old = cur[1] or ''
+-- The will of the connection taken over on another node belongs to that connection: that node's
+-- engine publishes it, and deletes this copy when it reads the kick; if that node died first, its
+-- reaper finds the copy here (see reap-scripts.ts).
+if old ~= '' and old ~= ARGV[1] then
+  local w = redis.call('GET', s .. ':will')
+  if w then
+    redis.call('HSET', ARGV[15] .. old, ARGV[12], (cur[6] or '0') .. ':' .. w)
+    redis.call('DEL', s .. ':will')
+  end
+end
 local wasPersist = cur[4] or '0'
 local expired = exists and cur[2] ~= '1' and cur[3] and tonumber(cur[3]) > 0 and tonumber(cur[3]) <= tonumber(ARGV[3])
 local ending = exists and cur[2] == '1' and wasPersist ~= '1'
@@ -459,5 +480,6 @@ export const ALL_SCRIPTS: readonly string[] = [
   SCHEDULE_WILL,
   WILL_DUE,
   SETTLE_WILL,
-  PUBLISH_BATCH
+  PUBLISH_BATCH,
+  ...REAP_SCRIPTS
 ]

@@ -72,13 +72,16 @@ export class Wills {
   /**
    * A will the reaper took from a dead node's session (exactly once, by the ORPHAN script): published
    * now, or, with a Will Delay Interval, when the earlier of that delay and the session's expiry
-   * has passed (unless the client connects again meanwhile) [MQTT-3.1.3-9].
+   * has passed (unless the client connects again meanwhile) [MQTT-3.1.3-9]. The will of a
+   * connection that another connection took over (`takenOver`) is published when not delayed, and
+   * is cancelled otherwise: that connection was a new one to the session within the delay.
    */
-  async release(tenantId: string, clientId: string, bytes: Buffer, expiry: number, now: number): Promise<void> {
+  async release(tenantId: string, clientId: string, bytes: Buffer, expiry: number, now: number, takenOver = false): Promise<void> {
     const node = this.#node
     try {
       const will = decodeWill(bytes)
       const delay = Math.min(will.properties?.willDelayInterval ?? 0, expiry)
+      if (takenOver && delay > 0) return
       const keys = (await node.tenant(tenantId)).keys
       if (delay > 0) {
         const link = await node.use()
