@@ -50,6 +50,10 @@ export interface TargetOptions {
    * bundle. tsx keeps a loader thread alive: about +35 MB of fixed RSS per broker.
    */
   useTsx?: boolean
+  /** A command the broker runs under, e.g. `['valgrind', '--tool=callgrind', ...]` (instructions.ts). */
+  wrapper?: string[]
+  /** How long the broker may take to listen (default 30 s; a broker under valgrind needs minutes). */
+  startTimeoutMs?: number
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -113,6 +117,9 @@ export async function startTarget (name: TargetName, o: TargetOptions): Promise<
       'persistence false',
       'max_queued_messages 1000000',
       'log_dest none',
+      // Under a wrapper (valgrind) the broker must stay the user that started it: callgrind_control
+      // talks to it through pipes of that user. Mosquitto started as root drops to `mosquitto`.
+      ...(o.wrapper !== undefined && process.getuid?.() === 0 ? ['user root'] : []),
       ''
     ].join('\n'))
     argv = ['mosquitto', '-c', conf]
@@ -124,7 +131,7 @@ export async function startTarget (name: TargetName, o: TargetOptions): Promise<
     argv = [process.execPath, ...o.nodeFlags, ...(bundle !== undefined ? [bundle] : ['--import', 'tsx', script]),
       '--port', String(port), '--transport', o.transport]
   }
-  const child = spawn('bash', ['-c', `ulimit -n ${o.nofile} && exec "$@"`, 'bash', ...argv], {
+  const child = spawn('bash', ['-c', `ulimit -n ${o.nofile} && exec "$@"`, 'bash', ...(o.wrapper ?? []), ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: ROOT
   })
@@ -140,9 +147,10 @@ export async function startTarget (name: TargetName, o: TargetOptions): Promise<
   const started = Date.now()
   while (!(await canConnect(port))) {
     if (gone) throw new Error(`${name} exited while starting:\n${output}`)
-    if (Date.now() - started > 30_000) {
+    const limit = o.startTimeoutMs ?? 30_000
+    if (Date.now() - started > limit) {
       child.kill('SIGKILL')
-      throw new Error(`${name} did not listen on ${port} within 30 s:\n${output}`)
+      throw new Error(`${name} did not listen on ${port} within ${limit / 1000} s:\n${output}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
