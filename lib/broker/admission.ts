@@ -74,7 +74,9 @@ export class Admission {
     private readonly log: Logger
   ) {
     if (options.maxEventLoopLag > 0) {
-      this.lag = monitorEventLoopDelay({ resolution: 20 })
+      // A tenth of the threshold (10–100 ms) measures it well enough: with the default 1,000 ms the
+      // sampling timer wakes an idle broker 10 times a second, not 50 (at 20 ms).
+      this.lag = monitorEventLoopDelay({ resolution: Math.min(100, Math.max(10, Math.round(options.maxEventLoopLag / 10))) })
       this.lag.enable()
     }
   }
