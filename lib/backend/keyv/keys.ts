@@ -49,6 +49,8 @@ export class NodeKeys {
   readonly inboxPrefix: string
   /** Prefix of the SETs of sessions each node owns (`sessionId`s), for the reaper. */
   readonly sessionsPrefix: string
+  /** HASH: the tenant directory, tenant id → generation (see tenant-listing.ts). */
+  readonly tenants: string
 
   constructor(root: string) {
     this.base = `${validateRootPrefix(root)}:_:`
@@ -57,6 +59,7 @@ export class NodeKeys {
     this.nodes = `${this.base}nodes`
     this.inboxPrefix = `${this.base}inbox:`
     this.sessionsPrefix = `${this.base}sessions:`
+    this.tenants = `${this.base}tenants`
   }
 
   /** STREAM: kicks, wakes and kick acknowledgements addressed to node `node`. */
