@@ -36,8 +36,8 @@ describe('KeyvBackend – the tenants of every node of the cluster (tenant direc
   const teardown = useTeardown()
   const redis = useRedisServer()
 
-  async function node(root: string): Promise<Node> {
-    const backend = new KeyvBackend({ url: redis.url, prefix: root, heartbeatInterval: 500, log: () => undefined })
+  async function node(root: string, url = redis.url): Promise<Node> {
+    const backend = new KeyvBackend({ url, prefix: root, heartbeatInterval: 500, log: () => undefined })
     const broker = teardown.add(new Broker({ backend, logger: silentLogger, tenantResolver: byClientIdPrefix({ required: false }) }), async (b) => {
       await b.close()
       await backend.close()
@@ -119,5 +119,33 @@ describe('KeyvBackend – the tenants of every node of the cluster (tenant direc
     await connect(a.port, 'acme:alpha')
     expect(await a.backend.listTenants()).to.deep.equal([undefined, 'acme'])
     expect(await other.backend.listTenants()).to.deep.equal([undefined])
+  })
+
+  it('accepts a session whose tenant cannot be recorded, and records it once the directory is writable again', async () => {
+    const root = randomRoot()
+    // A Redis user that may use every key of the cluster but the tenant directory (no key of the
+    // node level but `<root>:_:tenants` starts with `t`).
+    const admin = teardown.add(await createClient({ url: redis.url }).connect(), (c) => c.close())
+    const user = `u${root}`
+    await admin.sendCommand(['ACL', 'SETUSER', user, 'on', '>secret', '+@all', '&*', `~${root}:[^_]*`, `~${root}:_:[^t]*`])
+    teardown.defer(() => admin.sendCommand(['ACL', 'DELUSER', user]))
+    const limited = await node(root, redis.url.replace('redis://', `redis://${user}:secret@`))
+    const b = await node(root)
+    // Accepted although the record fails (NOPERM).
+    const alpha = await connect(limited.port, 'acme:alpha')
+    expect(alpha.connected).to.equal(true)
+    expect(await b.backend.listTenants()).to.deep.equal([undefined])
+    // The directory cannot be read either: the listing of this node rejects, the broker lives on.
+    const refused = await limited.backend.listTenants().then(
+      () => 'listed',
+      (error: unknown) => String(error)
+    )
+    expect(refused).to.match(/NOPERM/)
+    await admin.sendCommand(['ACL', 'SETUSER', user, `~${root}:_:tenants`])
+    // The next connection records its own tenant, and the one that failed aside.
+    await connect(limited.port, 'globex:bravo')
+    await until(async () => (await b.backend.listTenants()).includes('acme'))
+    expect(await b.backend.listTenants()).to.deep.equal([undefined, 'acme', 'globex'])
+    expect(await limited.backend.listTenants()).to.deep.equal([undefined, 'acme', 'globex'])
   })
 })
