@@ -291,7 +291,7 @@ export class TenantBackend implements Backend, BackendInspection {
     return listing === undefined ? this.tenants : listing.list()
   }
 
-  /** False only when the tenant's backend counts no session (true when it cannot tell). */
+  /** False only when the tenant's backend counts no session (true when it cannot count; a failed count is true too, see `TenantListing`). */
   async #hasSessions(tenant: string | undefined): Promise<boolean> {
     const backend = this.#existing(tenant)
     if (backend?.counts === undefined) return true
