@@ -13,6 +13,7 @@ import { ReasonCode } from '../packet/reason-codes.js'
 import type { Message, StoredSubscription, StoredWill } from '../session/session.js'
 import { isValidTenant } from '../tenancy/tenant-id.js'
 import type { TenantDirectory } from '../tenancy/directory.js'
+import { TenantListing } from '../tenancy/listing.js'
 import type { Awaitable } from '../util/awaitable.js'
 import { NotInspectableError } from './inspection.js'
 import type { BackendCounts, BackendInspection, Page, SessionDetails, SessionQuery, SessionSummary } from './inspection.js'
@@ -54,9 +55,6 @@ export interface TenantBackendOptions {
 /** The Map key of the default tenant (a valid tenant id never starts with a space). */
 const DEFAULT = ' default'
 
-/** Tenants checked at once by a directory listing (each check is a `counts` of the tenant's backend). */
-const CHECKS_AT_ONCE = 16
-
 /**
  * A multi-tenant `Backend`: one backend per tenant, made lazily by a factory, every call routed by
  * `client.tenant` (set by the engine from a tenant resolver, see lib/tenancy), and calls without a
@@ -76,10 +74,8 @@ export class TenantBackend implements Backend, BackendInspection {
   readonly #maxTenants: number
   readonly #shared: boolean
   readonly #directory: TenantDirectory | undefined
-  /** Tenants whose record in the directory failed (Redis away): recorded again at the next chance. */
-  readonly #unrecorded = new Set<string | undefined>()
-  /** The retry of `#unrecorded` in progress. */
-  #retrying: Promise<void> | undefined = undefined
+  /** The directory's records and listings (with a directory). */
+  readonly #listing: TenantListing | undefined
   readonly #backends = new Map<string, Backend>()
   #closed = false
 
@@ -92,6 +88,7 @@ export class TenantBackend implements Backend, BackendInspection {
     if (this.#directory !== undefined && !this.#shared) {
       throw new TypeError('TenantBackend: a directory lists the tenants of shared backends: give shared: true with it')
     }
+    this.#listing = this.#directory === undefined ? undefined : new TenantListing(this.#directory, (tenant) => this.#hasSessions(tenant))
   }
 
   /** The tenants that have a backend now (undefined: the default tenant). */
@@ -290,61 +287,15 @@ export class TenantBackend implements Backend, BackendInspection {
    * cannot be read.
    */
   listTenants(): (string | undefined)[] | Promise<(string | undefined)[]> {
-    const directory = this.#directory
-    return directory === undefined ? this.tenants : this.#listRecorded(directory)
+    const listing = this.#listing
+    return listing === undefined ? this.tenants : listing.list()
   }
 
-  async #listRecorded(directory: TenantDirectory): Promise<(string | undefined)[]> {
-    await this.#recordAgain(directory)
-    const entries = [...(await directory.entries())]
-    const listed = new Set<string | undefined>(this.#unrecorded)
-    for (let i = 0; i < entries.length; i += CHECKS_AT_ONCE) {
-      await Promise.all(
-        entries.slice(i, i + CHECKS_AT_ONCE).map(async ([tenant, generation]) => {
-          if (!(await this.#hasSessions(tenant))) {
-            // Forgotten only if nothing recorded the tenant since `entries` read its generation.
-            if (await directory.forget(tenant, generation)) return
-          }
-          listed.add(tenant)
-        })
-      )
-    }
-    // The default tenant first, then by id (`sort` would put undefined last without asking).
-    const named = [...listed].filter((t): t is string => t !== undefined).sort()
-    return listed.has(undefined) ? [undefined, ...named] : named
-  }
-
-  /** False only when the tenant's backend counts no session (true when it cannot tell). */
+  /** False only when the tenant's backend counts no session (true when it cannot count; a failed count is true too, see `TenantListing`). */
   async #hasSessions(tenant: string | undefined): Promise<boolean> {
     const backend = this.#existing(tenant)
     if (backend?.counts === undefined) return true
-    try {
-      return (await backend.counts(tenant)).sessions !== 0
-    } catch {
-      return true
-    }
-  }
-
-  /** Records the tenant of a session just set up; on failure keeps it to record at the next chance. */
-  async #record(directory: TenantDirectory, tenant: string | undefined): Promise<boolean> {
-    try {
-      await directory.record(tenant)
-      this.#unrecorded.delete(tenant)
-      return true
-    } catch {
-      this.#unrecorded.add(tenant)
-      return false
-    }
-  }
-
-  /** Records the tenants whose record failed, one retry at a time, stopping at the first failure. */
-  #recordAgain(directory: TenantDirectory): Promise<void> {
-    this.#retrying ??= (async () => {
-      for (const tenant of [...this.#unrecorded]) if (!(await this.#record(directory, tenant))) return
-    })().finally(() => {
-      this.#retrying = undefined
-    })
-    return this.#retrying
+    return (await backend.counts(tenant)).sessions !== 0
   }
 
   authenticate(client: ClientHandle, credentials: Credentials): Awaitable<AuthenticationResult> {
@@ -369,17 +320,9 @@ export class TenantBackend implements Backend, BackendInspection {
 
   setup(client: ClientHandle, clean: boolean, expiryInterval: number): Awaitable<SetupResult> {
     const set = this.backendOf(client.tenant).setup(client, clean, expiryInterval)
-    const directory = this.#directory
-    return directory === undefined ? set : this.#recorded(directory, client.tenant, set)
-  }
-
-  /** The result of a setup, once its tenant is recorded: after the session exists, never before (see `TenantDirectory.forget`). */
-  async #recorded(directory: TenantDirectory, tenant: string | undefined, set: Awaitable<SetupResult>): Promise<SetupResult> {
-    const result = await set
-    // Earlier failures are retried aside: a connection waits for its own record only.
-    if (this.#unrecorded.size > 0) void this.#recordAgain(directory)
-    await this.#record(directory, tenant)
-    return result
+    // With a directory: answered once the tenant is recorded, after the session exists.
+    const listing = this.#listing
+    return listing === undefined ? set : listing.recorded(client.tenant, set)
   }
 
   queueOffline(client: ClientHandle): Awaitable<void> {

@@ -51,6 +51,8 @@ export class NodeKeys {
   readonly sessionsPrefix: string
   /** Prefix of the HASHes of the wills of each node's connections that other nodes took over (`oldWills`). */
   readonly oldWillsPrefix: string
+  /** HASH: the tenant directory, tenant id → generation (see tenant-listing.ts). */
+  readonly tenants: string
 
   constructor(root: string) {
     this.base = `${validateRootPrefix(root)}:_:`
@@ -60,6 +62,7 @@ export class NodeKeys {
     this.inboxPrefix = `${this.base}inbox:`
     this.sessionsPrefix = `${this.base}sessions:`
     this.oldWillsPrefix = `${this.base}owills:`
+    this.tenants = `${this.base}tenants`
   }
 
   /** STREAM: kicks, wakes and kick acknowledgements addressed to node `node`. */

@@ -40,6 +40,7 @@ import { SessionTakenOverError } from '../../packet/errors.js'
 import { AdminRequests } from './admin-requests.js'
 import { ADMIN_SCRIPTS } from './admin-scripts.js'
 import { ClientRegistry } from './client-registry.js'
+import { KeyvTenantListing } from './tenant-listing.js'
 
 const ALLOW: AuthenticationResult = { result: 'allow' }
 
@@ -101,6 +102,8 @@ export class KeyvBackend implements Backend {
   readonly #router: PublishRouter
   /** Tenants (key prefixes) whose session index this process saw complete. */
   readonly #indexed = new Set<string>()
+  /** The tenants of the cluster (the tenant directory). */
+  readonly #tenantListing: KeyvTenantListing
   readonly #authenticate: Backend['authenticate'] | undefined
   readonly #authenticationMethods: readonly string[]
   #abortStart: (() => void) | undefined = undefined
@@ -132,6 +135,7 @@ export class KeyvBackend implements Backend {
     this.#admin = new AdminRequests(node, this.#routing, this.#subscriptions)
     this.#dispatch = new StreamDispatch(node, this.#routing, this.#takeover, (fields) => this.#admin.onEntry(fields))
     this.events$ = this.#availability.events$
+    this.#tenantListing = new KeyvTenantListing(node, this.#indexed)
     this.#router = new PublishRouter(
       {
         nodeId: node.nodeId,
@@ -184,7 +188,7 @@ export class KeyvBackend implements Backend {
   }
 
   async setup(client: ClientHandle, clean: boolean, expiryInterval: number): Promise<SetupResult> {
-    return await this.#takeover.setup(client, clean, expiryInterval)
+    return await this.#tenantListing.setup(client.tenant, this.#takeover.setup(client, clean, expiryInterval))
   }
 
   async queueOffline(client: ClientHandle): Promise<void> {
@@ -232,6 +236,11 @@ export class KeyvBackend implements Backend {
   /** `BackendInspection.listSessions`: every stored session of `tenant` in the cluster (from the tenant's session index). */
   async listSessions(tenant: string | undefined, query: SessionQuery): Promise<Page<SessionSummary>> {
     return await listKeyvSessions(await this.#node.use(), (await this.#node.tenant(tenant)).keys, tenant, query, this.#indexed)
+  }
+
+  /** `BackendInspection.listTenants`: the default tenant, then every tenant with a stored session anywhere in the cluster. */
+  async listTenants(): Promise<(string | undefined)[]> {
+    return await this.#tenantListing.list()
   }
 
   /** `BackendInspection.counts`: sessions, retained messages and subscriptions of `tenant` in the cluster. */
