@@ -19,6 +19,18 @@ import { ReasonCode } from '../../../lib/packet/reason-codes.js'
  * reaper already published the wills of its connections (ORPHAN took them), so the connections
  * it closes when it finds it was released publish none again — each will once.
  */
+/** The device of these specs: a persistent session on `broker` with a will on status/dev. */
+function connectDev(broker: Broker): ReturnType<typeof connected> {
+  return connected(broker, {
+    clientId: 'dev',
+    protocolLevel: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 600 },
+    keepalive: 0,
+    will: { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1, retain: false }
+  })
+}
+
 describe('engine + KeyvBackend – a node released while alive publishes no will twice', function () {
   this.timeout(20_000)
   let server: RedisServer
@@ -46,14 +58,7 @@ describe('engine + KeyvBackend – a node released while alive publishes no will
     const [a, p] = brokers as [Broker, Broker]
     const watch = await connected(a, { clientId: 'watch', protocolLevel: 5 })
     await subscribe(watch, [{ topicFilter: 'status/#', qos: 1 }])
-    const dev = await connected(p, {
-      clientId: 'dev',
-      protocolLevel: 5,
-      clean: false,
-      properties: { sessionExpiryInterval: 600 },
-      keepalive: 0,
-      will: { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1, retain: false }
-    })
+    const dev = await connectDev(p)
     const devEnded = ended(p, 'dev', undefined, 10_000)
     const first = (await watch.next(5000)) as PublishPacket
     expect(first.payload.toString()).to.equal('offline')
@@ -83,14 +88,7 @@ describe('engine + KeyvBackend – a node released while alive publishes no will
       const [a, p] = brokers as [Broker, Broker]
       const watch = await connected(a, { clientId: 'watch', protocolLevel: 5 })
       await subscribe(watch, [{ topicFilter: 'status/#', qos: 1 }])
-      const dev = await connected(p, {
-        clientId: 'dev',
-        protocolLevel: 5,
-        clean: false,
-        properties: { sessionExpiryInterval: 600 },
-        keepalive: 0,
-        will: { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1, retain: false }
-      })
+      const dev = await connectDev(p)
       await pingPong(dev) // its CONNECT is complete (queueOffline done)
       const devEnded = ended(p, 'dev', undefined, 10_000)
       // While node-paused is frozen, the client comes back on node-a: TAKEOVER, whose kick node-paused
