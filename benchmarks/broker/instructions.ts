@@ -153,7 +153,8 @@ async function measureTarget (name: TargetName, o: Options, log: (s: string) => 
 /**
  * A target's figures per message. Steady: the quietest message window less the quietest idle
  * window (bursts of the collector and the compilers only ever add, so the smallest window is the
- * one with the fewest). Average: every window, bursts included. Collector and compilers: their
+ * one with the fewest). Average: every message window, bursts included, less the quietest idle
+ * window (a burst in an idle window is not the messages' saving). Collector and compilers: their
  * share of the message windows.
  */
 export function perMessage (reps: Windows[]): { steady: number; average: number; gcCompile: number } {
@@ -162,13 +163,16 @@ export function perMessage (reps: Windows[]): { steady: number; average: number;
   const sum = (f: (r: Windows) => number): number => reps.reduce((n, r) => n + f(r), 0)
   return {
     steady: (Math.min(...reps.map((r) => r.busy.total)) - Math.min(...reps.map((r) => r.idle.total))) / perRep,
-    average: (sum((r) => r.busy.total) - sum((r) => r.idle.total)) / deliveries,
+    average: sum((r) => r.busy.total) / deliveries - Math.min(...reps.map((r) => r.idle.total)) / perRep,
     gcCompile: sum((r) => r.busy.gc + r.busy.compile) / deliveries
   }
 }
 
 async function main (): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
+  // A broker under valgrind stalls for seconds at a collection or a compilation: our overload
+  // protection would shed QoS 0 (servers/ours.ts reads this). Its monitor still runs, as by default.
+  process.env.BENCH_MAX_EVENT_LOOP_LAG ??= '600000'
   const log = (s: string): void => { process.stderr.write(s + '\n') }
   const results = new Map<TargetName, ReturnType<typeof perMessage>>()
   for (const t of o.targets) results.set(t, perMessage(await measureTarget(t, o, log)))
